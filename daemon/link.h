@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* A byte transport to one bootloader: a local UART (libserialport), a plain file
+ * descriptor (socketpair/pty, used by tests), later a raw TCP serial server.
+ * Every call returns 0 (or a byte count) on success and a negative errno on failure:
+ *   -ETIMEDOUT  nothing arrived before the deadline
+ *   -ENODEV     the port went away (adapter unplugged, pty hung up, peer closed)
+ * The line is always 8 data bits, even parity, 1 stop bit (AN3155). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+typedef struct Link Link;
+
+typedef struct LinkOps {
+        /* Reads 1..n bytes; waits until deadline_usec (CLOCK_MONOTONIC) for the first. */
+        int (*read)(Link *l, void *buf, size_t n, uint64_t deadline_usec);
+        /* Writes all n bytes or fails. */
+        int (*write)(Link *l, const void *buf, size_t n);
+        /* Waits until written bytes have left the host. */
+        int (*drain)(Link *l);
+        /* Discards bytes received and not yet read. */
+        int (*flush_input)(Link *l);
+        /* Sets DTR and RTS; a negative value leaves that line unchanged. */
+        int (*set_lines)(Link *l, int dtr, int rts);
+        /* Sets the baud rate, 8E1, no flow control. */
+        int (*set_baud)(Link *l, unsigned baud);
+        void (*free)(Link *l);
+} LinkOps;
+
+struct Link {
+        const LinkOps *ops;
+        unsigned baud;
+        char *name;     /* for messages: "/dev/ttyUSB0", "fd:5" */
+};
+
+/* Opens a local serial port with libserialport at baud, 8E1, DTR/RTS left as the
+ * driver set them. -ENOENT: no such port; -EACCES: no permission; -EBUSY: in use. */
+int link_open_serial(const char *device, unsigned baud, Link **ret);
+
+/* Wraps a connected file descriptor (a socketpair end, a pty master). Takes
+ * ownership of fd. set_baud only records the rate; set_lines succeeds and does nothing. */
+int link_open_fd(int fd, const char *name, Link **ret);
+
+Link *link_free(Link *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Link *, link_free);
+
+int link_read(Link *l, void *buf, size_t n, uint64_t deadline_usec);
+/* Reads exactly n bytes before deadline_usec, or fails with -ETIMEDOUT/-ENODEV. */
+int link_read_exact(Link *l, void *buf, size_t n, uint64_t deadline_usec);
+int link_write(Link *l, const void *buf, size_t n);
+int link_drain(Link *l);
+int link_flush_input(Link *l);
+int link_set_lines(Link *l, int dtr, int rts);
+int link_set_baud(Link *l, unsigned baud);
+
+/* Time the wire needs for n bytes at the link's baud (11 bits a byte), in usec. */
+uint64_t link_wire_usec(const Link *l, size_t n);

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* A simulated STM32 ROM USART bootloader (AN3155), the project's test peer.
+ *
+ * It models each family from ../shared/facts/bootloader.md with its own table (not
+ * the daemon's chips.c: an oracle must not share the code it checks): memory map,
+ * erased value, write unit and the G0/C0 4-but-not-8-aligned quirk, programming only
+ * erased cells, option bytes and RDP, resets and the boot decision (C0/G0 empty-flash
+ * rule, nBOOT_SEL/nBOOT0/BOOT0 pin; F0/L0 BOOT0 pin), Go, no mass erase on L0.
+ *
+ * It serves one file descriptor (socketpair end, pty master) from its own thread. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Sim Sim;
+
+typedef struct SimTiming {
+        bool enabled;                   /* off in unit tests, on in benchmarks */
+        unsigned latency_usec;          /* adapter latency added before each reply burst (1000) */
+        double speed;                   /* time scale: 1.0 real time */
+} SimTiming;
+
+typedef struct SimCounters {
+        unsigned syncs;                 /* 0x7F answered while waiting for sync */
+        unsigned commands;              /* command pairs received */
+        unsigned nacks;                 /* NACKs sent */
+        unsigned reads, writes;         /* Read/Write Memory commands completed */
+        unsigned page_erases;           /* pages erased by page lists */
+        unsigned mass_erases;
+        unsigned resets;
+        unsigned gos;
+        unsigned ob_writes;
+        unsigned misaligned_writes;     /* G0/C0 writes ACKed but dropped (4- not 8-aligned) */
+        uint64_t bytes_in, bytes_out;
+} SimCounters;
+
+typedef enum SimState {
+        SIM_STATE_WAIT_SYNC,            /* in the bootloader, baud not yet measured */
+        SIM_STATE_BOOTLOADER,           /* synced, waiting for a command */
+        SIM_STATE_USER_CODE,            /* running the application: answers nothing */
+        SIM_STATE_OFF,
+} SimState;
+
+/* pid: 0x443, 0x453, 0x444, 0x466, 0x457. flash_size: 0 = the family's largest. */
+int sim_new(uint16_t pid, uint32_t flash_size, Sim **ret);
+Sim *sim_free(Sim *s);              /* stops the thread first; accepts NULL */
+
+/* Starts serving fd from a thread (fd stays owned by the caller, keep it open until
+ * sim_stop). The chip powers up: with BOOT0 high (the default) it is in the bootloader. */
+int sim_start(Sim *s, int fd);
+void sim_stop(Sim *s);
+/* Blocking variant for the CLI: serves until the fd hangs up or sim_stop(). */
+int sim_run(Sim *s, int fd);
+
+void sim_set_timing(Sim *s, const SimTiming *t);
+
+/* Line settings the host configured (from the test shim). The simulator answers only
+ * a host at 8E1 when line_known; bytes at a wrong parity/baud are garbled/ignored. */
+void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsigned stop_bits);
+/* Modem lines from the host. Wiring decides what they do (see sim_set_wiring). */
+void sim_set_modem(Sim *s, bool dtr, bool rts);
+/* Feeds one datagram of the shim's protocol ("DTR=1 RTS=0", "CFG=115200-8E1"). */
+void sim_line_message(Sim *s, const char *msg);
+
+/* Board: BOOT0 pin level (default high), power cycle, reset (nRST pulse). */
+void sim_set_boot0(Sim *s, bool high);
+void sim_power_cycle(Sim *s);
+void sim_reset(Sim *s);
+
+/* Memory and state for assertions and setup. Pointers stay valid for the Sim's life;
+ * lock around access while the thread runs. */
+void sim_lock(Sim *s);
+void sim_unlock(Sim *s);
+uint8_t *sim_flash(Sim *s, size_t *ret_size);
+uint8_t *sim_option_bytes(Sim *s, size_t *ret_size);
+uint32_t sim_flash_base(const Sim *s);
+uint8_t sim_erased_value(const Sim *s);
+/* Sets RDP level (0/1) in the option bytes as a programmer would, and reloads them. */
+void sim_set_rdp(Sim *s, int level);
+int sim_rdp_level(Sim *s);
+SimState sim_state(Sim *s);
+void sim_counters(Sim *s, SimCounters *ret);
+/* The address Go jumped to, 0 if none. */
+uint32_t sim_go_address(Sim *s);
+/* Fills the UID with a value derived from seed (distinct boards, distinct UIDs). */
+void sim_set_uid_seed(Sim *s, uint32_t seed);
+
+/* Fault injection. Each fault fires once unless stated. */
+typedef enum SimFault {
+        SIM_FAULT_STALE_BYTES,          /* bytes already waiting in the host's buffer at start */
+        SIM_FAULT_NACK_WRITE,           /* NACK the arg-th Write Memory data block (1-based) */
+        SIM_FAULT_NACK_ALL_WRITES,      /* NACK every Write Memory data block */
+        SIM_FAULT_STRAY_BYTE,           /* a garbage byte before the arg-th ACK sent */
+        SIM_FAULT_DROP_REPLY,           /* swallow the arg-th reply (host times out) */
+        SIM_FAULT_RESET_AT_WRITE,       /* reset before answering the arg-th Write Memory */
+        SIM_FAULT_HANGUP_AT_WRITE,      /* close the line before the arg-th Write Memory */
+        SIM_FAULT_ALREADY_SYNCED,       /* start in SIM_STATE_BOOTLOADER (an earlier session synced) */
+        SIM_FAULT_CORRUPT_READ,         /* flip a bit in the arg-th Read Memory reply */
+        _SIM_FAULT_MAX,
+} SimFault;
+void sim_inject(Sim *s, SimFault f, unsigned arg);
