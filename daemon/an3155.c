@@ -1,2 +1,598 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The host side of ST AN3155: exact bytes, checksums, ACK/NACK, bounded waits.
+ * Every wait ends at a deadline: the step's timeout plus the wire time of what was
+ * sent since the last read and of what is expected back. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "an3155.h"
+
+#define GET_MAX_CMDS 32u
+/* Pages per Erase command: short enough that one command's timeout stays sane. */
+#define ERASE_CHUNK 128u
+
+struct An3155 {
+        Link *link;
+        An3155Timeouts timeouts;
+        an3155_trace_t trace;
+        void *trace_userdata;
+        An3155Status status;
+
+        /* Bytes written since the last read: their wire time is added to the next wait. */
+        size_t unread_tx;
+        /* A step failed: late replies may still arrive, drop them before the next command. */
+        bool dirty;
+
+        bool have_cmds;
+        uint8_t version;
+        uint8_t cmds[GET_MAX_CMDS];
+        size_t n_cmds;
+};
+
+void an3155_default_timeouts(An3155Timeouts *ret) {
+        *ret = (An3155Timeouts) {
+                .reply_usec = 500 * USEC_PER_MSEC,
+                .write_usec = 1 * USEC_PER_SEC,
+                .page_erase_usec = 100 * USEC_PER_MSEC,
+                .mass_erase_usec = 30 * USEC_PER_SEC,
+                .option_usec = 2 * USEC_PER_SEC,
+                .reset_usec = 100 * USEC_PER_MSEC,
+        };
+}
+
+int an3155_new(Link *link, An3155 **ret) {
+        An3155 *p;
+
+        if (!link || !ret)
+                return -EINVAL;
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->link = link;
+        an3155_default_timeouts(&p->timeouts);
+        p->status = (An3155Status) { .command = 0xFF, .step = "sync", .reply = -1 };
+        *ret = p;
+        return 0;
+}
+
+An3155 *an3155_free(An3155 *p) {
+        free(p);
+        return NULL;
+}
+
+void an3155_set_timeouts(An3155 *p, const An3155Timeouts *t) {
+        p->timeouts = *t;
+}
+
+void an3155_get_timeouts(const An3155 *p, An3155Timeouts *ret) {
+        *ret = p->timeouts;
+}
+
+void an3155_set_trace(An3155 *p, an3155_trace_t cb, void *userdata) {
+        p->trace = cb;
+        p->trace_userdata = userdata;
+}
+
+const An3155Status *an3155_last_status(const An3155 *p) {
+        return &p->status;
+}
+
+bool an3155_supports(const An3155 *p, uint8_t cmd) {
+        if (!p->have_cmds)
+                return true;
+        return memchr(p->cmds, cmd, p->n_cmds);
+}
+
+static uint8_t xor8(const uint8_t *buf, size_t n) {
+        uint8_t x = 0;
+
+        for (size_t i = 0; i < n; i++)
+                x ^= buf[i];
+        return x;
+}
+
+static void set_status(An3155 *p, uint8_t command, const char *step) {
+        p->status = (An3155Status) { .command = command, .step = step, .reply = -1 };
+}
+
+static int send_bytes(An3155 *p, const uint8_t *buf, size_t n) {
+        int r;
+
+        if (p->trace)
+                p->trace(p->trace_userdata, true, buf, n);
+        r = link_write(p->link, buf, n);
+        if (r < 0) {
+                p->dirty = true;
+                return r;
+        }
+        p->unread_tx += n;
+        return 0;
+}
+
+/* Reads exactly n bytes within timeout (plus the wire time still in flight). */
+static int recv_bytes(An3155 *p, uint8_t *buf, size_t n, uint64_t timeout_usec) {
+        uint64_t deadline;
+        int r;
+
+        if (n == 0)
+                return 0;
+        deadline = now_usec() + link_wire_usec(p->link, p->unread_tx + n) + timeout_usec;
+        p->unread_tx = 0;
+
+        r = link_read_exact(p->link, buf, n, deadline);
+        if (r < 0) {
+                p->dirty = true;
+                return r;
+        }
+        if (p->trace)
+                p->trace(p->trace_userdata, false, buf, n);
+        p->status.reply = buf[n - 1];
+        return 0;
+}
+
+static int ack_to_errno(An3155 *p, uint8_t b) {
+        if (b == AN3155_ACK)
+                return 0;
+        p->dirty = true;
+        return b == AN3155_NACK ? -EREMOTEIO : -EPROTO;
+}
+
+static int wait_ack(An3155 *p, const char *step, uint64_t timeout_usec) {
+        uint8_t b;
+        int r;
+
+        p->status.step = step;
+        r = recv_bytes(p, &b, 1, timeout_usec);
+        if (r < 0)
+                return r;
+        return ack_to_errno(p, b);
+}
+
+/* Drops stale input; a backend that cannot flush is not an error. */
+static int flush_input(An3155 *p) {
+        int r;
+
+        r = link_flush_input(p->link);
+        if (r < 0 && r != -EOPNOTSUPP)
+                return r;
+        p->dirty = false;
+        return 0;
+}
+
+/* Sends cmd and its complement and waits for the ACK. Drops stale input first when
+ * an earlier step failed. */
+static int send_command(An3155 *p, uint8_t cmd) {
+        uint8_t buf[2] = { cmd, (uint8_t) (cmd ^ 0xFF) };
+        int r;
+
+        set_status(p, cmd, "command");
+        if (p->dirty) {
+                r = flush_input(p);
+                if (r < 0)
+                        return r;
+        }
+        p->unread_tx = 0;
+
+        r = send_bytes(p, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return wait_ack(p, "command", p->timeouts.reply_usec);
+}
+
+static int send_address(An3155 *p, uint32_t address) {
+        uint8_t buf[5] = {
+                (uint8_t) (address >> 24), (uint8_t) (address >> 16),
+                (uint8_t) (address >> 8), (uint8_t) address,
+        };
+        int r;
+
+        buf[4] = xor8(buf, 4);
+        p->status.step = "address";
+        r = send_bytes(p, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        return wait_ack(p, "address", p->timeouts.reply_usec);
+}
+
+/* -EOPNOTSUPP when the last Get did not offer cmd. */
+static int check_supported(const An3155 *p, uint8_t cmd) {
+        return an3155_supports(p, cmd) ? 0 : -EOPNOTSUPP;
+}
+
+int an3155_sync(An3155 *p, unsigned attempts) {
+        static const uint8_t sync = AN3155_SYNC;
+        bool synced = false;
+        int r;
+
+        if (!p)
+                return -EINVAL;
+        if (attempts == 0)
+                attempts = 1;
+
+        set_status(p, 0xFF, "sync");
+        r = flush_input(p);
+        if (r < 0)
+                return r;
+        p->unread_tx = 0;
+
+        /* A chip that is already synced swallows a lone 0x7F as a command byte and
+         * answers the next one with NACK; every attempt waits one reply timeout, so
+         * the whole loop takes at most attempts × reply_usec (plus wire time). */
+        for (unsigned i = 0; i < attempts && !synced; i++) {
+                uint64_t deadline;
+
+                r = send_bytes(p, &sync, 1);
+                if (r < 0)
+                        return r;
+                deadline = now_usec() + link_wire_usec(p->link, p->unread_tx + 1) + p->timeouts.reply_usec;
+                p->unread_tx = 0;
+
+                /* Stray bytes (line noise, a chip's boot chatter) before the answer are
+                 * skipped until the deadline. */
+                for (;;) {
+                        uint8_t b;
+
+                        r = link_read(p->link, &b, 1, deadline);
+                        if (r == -ETIMEDOUT)
+                                break;
+                        if (r < 0)
+                                return r;
+                        if (r == 0) {
+                                if (now_usec() >= deadline)
+                                        break;
+                                continue;
+                        }
+                        if (p->trace)
+                                p->trace(p->trace_userdata, false, &b, 1);
+                        p->status.reply = b;
+                        if (b == AN3155_ACK || b == AN3155_NACK) {
+                                synced = true;
+                                break;
+                        }
+                }
+        }
+        if (!synced)
+                return -EHOSTDOWN;
+
+        return an3155_get(p, NULL, NULL, NULL);
+}
+
+int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts) {
+        if (!p)
+                return -EINVAL;
+        sleep_usec(delay_usec);
+        return an3155_sync(p, attempts);
+}
+
+int an3155_get(An3155 *p, uint8_t *ret_version, uint8_t *ret_cmds, size_t *ret_n_cmds) {
+        uint8_t n, buf[GET_MAX_CMDS + 1];
+        int r;
+
+        if (!p)
+                return -EINVAL;
+
+        r = send_command(p, AN3155_CMD_GET);
+        if (r < 0)
+                return r;
+
+        p->status.step = "data";
+        r = recv_bytes(p, &n, 1, p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+        if (n > GET_MAX_CMDS) {
+                p->dirty = true;
+                return -EPROTO;
+        }
+        r = recv_bytes(p, buf, (size_t) n + 1, p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+        r = wait_ack(p, "data", p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+
+        p->version = buf[0];
+        memcpy(p->cmds, buf + 1, n);
+        p->n_cmds = n;
+        p->have_cmds = true;
+
+        if (ret_version)
+                *ret_version = p->version;
+        if (ret_cmds)
+                memcpy(ret_cmds, p->cmds, n);
+        if (ret_n_cmds)
+                *ret_n_cmds = n;
+        return 0;
+}
+
+int an3155_get_version(An3155 *p, uint8_t *ret_version) {
+        uint8_t buf[3];
+        int r;
+
+        if (!p)
+                return -EINVAL;
+        r = check_supported(p, AN3155_CMD_GET_VERSION);
+        if (r < 0)
+                return r;
+
+        r = send_command(p, AN3155_CMD_GET_VERSION);
+        if (r < 0)
+                return r;
+        p->status.step = "data";
+        /* version, then two legacy option bytes that are always 0 */
+        r = recv_bytes(p, buf, sizeof(buf), p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+        r = wait_ack(p, "data", p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+
+        if (ret_version)
+                *ret_version = buf[0];
+        return 0;
+}
+
+int an3155_get_id(An3155 *p, uint16_t *ret_pid) {
+        uint8_t n, buf[GET_MAX_CMDS + 1];
+        int r;
+
+        if (!p)
+                return -EINVAL;
+        r = check_supported(p, AN3155_CMD_GET_ID);
+        if (r < 0)
+                return r;
+
+        r = send_command(p, AN3155_CMD_GET_ID);
+        if (r < 0)
+                return r;
+
+        p->status.step = "data";
+        r = recv_bytes(p, &n, 1, p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+        /* N is 1 (two PID bytes); longer IDs exist on other parts: the PID is the last two. */
+        if (n < 1 || n > GET_MAX_CMDS) {
+                p->dirty = true;
+                return -EPROTO;
+        }
+        r = recv_bytes(p, buf, (size_t) n + 1, p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+        r = wait_ack(p, "data", p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+
+        if (ret_pid)
+                *ret_pid = (uint16_t) (buf[n - 1] << 8 | buf[n]);
+        return 0;
+}
+
+int an3155_read_memory(An3155 *p, uint32_t address, void *buf, size_t n) {
+        uint8_t len[2];
+        int r;
+
+        if (!p || !buf || n < 1 || n > AN3155_MAX_BLOCK)
+                return -EINVAL;
+        r = check_supported(p, AN3155_CMD_READ_MEMORY);
+        if (r < 0)
+                return r;
+
+        r = send_command(p, AN3155_CMD_READ_MEMORY);
+        if (r < 0)
+                return r;
+        r = send_address(p, address);
+        if (r < 0)
+                return r;
+
+        len[0] = (uint8_t) (n - 1);
+        len[1] = (uint8_t) (len[0] ^ 0xFF);
+        p->status.step = "length";
+        r = send_bytes(p, len, sizeof(len));
+        if (r < 0)
+                return r;
+        r = wait_ack(p, "length", p->timeouts.reply_usec);
+        if (r < 0)
+                return r;
+
+        p->status.step = "data";
+        return recv_bytes(p, buf, n, p->timeouts.reply_usec);
+}
+
+int an3155_write_memory(An3155 *p, uint32_t address, const void *buf, size_t n) {
+        uint8_t block[1 + AN3155_MAX_BLOCK + 1];
+        int r;
+
+        if (!p || !buf || n < 1 || n > AN3155_MAX_BLOCK || n % 4 != 0)
+                return -EINVAL;
+        r = check_supported(p, AN3155_CMD_WRITE_MEMORY);
+        if (r < 0)
+                return r;
+
+        r = send_command(p, AN3155_CMD_WRITE_MEMORY);
+        if (r < 0)
+                return r;
+        r = send_address(p, address);
+        if (r < 0)
+                return r;
+
+        /* N-1, the data and one XOR over both, in one write. */
+        block[0] = (uint8_t) (n - 1);
+        memcpy(block + 1, buf, n);
+        block[n + 1] = xor8(block, n + 1);
+        p->status.step = "data";
+        r = send_bytes(p, block, n + 2);
+        if (r < 0)
+                return r;
+        return wait_ack(p, "data", p->timeouts.write_usec);
+}
+
+int an3155_go(An3155 *p, uint32_t address) {
+        int r;
+
+        if (!p)
+                return -EINVAL;
+        r = check_supported(p, AN3155_CMD_GO);
+        if (r < 0)
+                return r;
+
+        r = send_command(p, AN3155_CMD_GO);
+        if (r < 0)
+                return r;
+        return send_address(p, address);
+}
+
+/* Legacy Erase 0x43 only when the device offers it and not Extended Erase. */
+static bool use_legacy_erase(const An3155 *p) {
+        return p->have_cmds &&
+                memchr(p->cmds, AN3155_CMD_ERASE, p->n_cmds) &&
+                !memchr(p->cmds, AN3155_CMD_EXTENDED_ERASE, p->n_cmds);
+}
+
+static int erase_command(const An3155 *p, uint8_t *ret) {
+        if (use_legacy_erase(p))
+                *ret = AN3155_CMD_ERASE;
+        else if (an3155_supports(p, AN3155_CMD_EXTENDED_ERASE))
+                *ret = AN3155_CMD_EXTENDED_ERASE;
+        else
+                return -EOPNOTSUPP;
+        return 0;
+}
+
+int an3155_erase_mass(An3155 *p) {
+        static const uint8_t legacy[] = { 0xFF, 0x00 };
+        static const uint8_t extended[] = { 0xFF, 0xFF, 0x00 };
+        uint8_t cmd;
+        int r;
+
+        if (!p)
+                return -EINVAL;
+        r = erase_command(p, &cmd);
+        if (r < 0)
+                return r;
+
+        r = send_command(p, cmd);
+        if (r < 0)
+                return r;
+        p->status.step = "data";
+        if (cmd == AN3155_CMD_ERASE)
+                r = send_bytes(p, legacy, sizeof(legacy));
+        else
+                r = send_bytes(p, extended, sizeof(extended));
+        if (r < 0)
+                return r;
+        return wait_ack(p, "data", p->timeouts.mass_erase_usec);
+}
+
+static int erase_chunk(An3155 *p, uint8_t cmd, const uint16_t *pages, size_t n) {
+        uint8_t buf[2 + 2 * ERASE_CHUNK + 1];
+        size_t k = 0;
+        int r;
+
+        r = send_command(p, cmd);
+        if (r < 0)
+                return r;
+
+        if (cmd == AN3155_CMD_ERASE) {
+                buf[k++] = (uint8_t) (n - 1);
+                for (size_t i = 0; i < n; i++)
+                        buf[k++] = (uint8_t) pages[i];
+        } else {
+                buf[k++] = (uint8_t) ((n - 1) >> 8);
+                buf[k++] = (uint8_t) (n - 1);
+                for (size_t i = 0; i < n; i++) {
+                        buf[k++] = (uint8_t) (pages[i] >> 8);
+                        buf[k++] = (uint8_t) pages[i];
+                }
+        }
+        buf[k] = xor8(buf, k);
+        k++;
+
+        p->status.step = "data";
+        r = send_bytes(p, buf, k);
+        if (r < 0)
+                return r;
+        return wait_ack(p, "data", p->timeouts.reply_usec + n * p->timeouts.page_erase_usec);
+}
+
+int an3155_erase_pages(An3155 *p, const uint16_t *pages, size_t n) {
+        uint8_t cmd;
+        int r;
+
+        if (!p || (!pages && n > 0))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        r = erase_command(p, &cmd);
+        if (r < 0)
+                return r;
+        if (cmd == AN3155_CMD_ERASE)
+                for (size_t i = 0; i < n; i++)
+                        if (pages[i] > 0xFF)
+                                return -EINVAL;
+
+        for (size_t done = 0; done < n; ) {
+                size_t chunk = MIN(n - done, (size_t) ERASE_CHUNK);
+
+                r = erase_chunk(p, cmd, pages + done, chunk);
+                if (r < 0)
+                        return r;
+                done += chunk;
+        }
+        return 0;
+}
+
+int an3155_write_protect(An3155 *p, const uint8_t *sectors, size_t n) {
+        uint8_t buf[1 + 256 + 1];
+        int r;
+
+        if (!p || !sectors || n < 1 || n > 256)
+                return -EINVAL;
+        r = check_supported(p, AN3155_CMD_WRITE_PROTECT);
+        if (r < 0)
+                return r;
+
+        r = send_command(p, AN3155_CMD_WRITE_PROTECT);
+        if (r < 0)
+                return r;
+
+        buf[0] = (uint8_t) (n - 1);
+        memcpy(buf + 1, sectors, n);
+        buf[n + 1] = xor8(buf, n + 1);
+        p->status.step = "data";
+        r = send_bytes(p, buf, n + 2);
+        if (r < 0)
+                return r;
+        /* The option bytes are programmed before this ACK; a reset follows. */
+        return wait_ack(p, "data", p->timeouts.option_usec);
+}
+
+/* The commands answered by ACK, the work, then a second ACK (and a reset). */
+static int two_ack_command(An3155 *p, uint8_t cmd, uint64_t second_usec) {
+        int r;
+
+        if (!p)
+                return -EINVAL;
+        r = check_supported(p, cmd);
+        if (r < 0)
+                return r;
+
+        r = send_command(p, cmd);
+        if (r < 0)
+                return r;
+        return wait_ack(p, "second ACK", second_usec);
+}
+
+int an3155_write_unprotect(An3155 *p) {
+        return two_ack_command(p, AN3155_CMD_WRITE_UNPROTECT, p ? p->timeouts.option_usec : 0);
+}
+
+int an3155_readout_protect(An3155 *p) {
+        return two_ack_command(p, AN3155_CMD_READOUT_PROTECT, p ? p->timeouts.option_usec : 0);
+}
+
+int an3155_readout_unprotect(An3155 *p) {
+        /* The second ACK comes after a mass erase. */
+        return two_ack_command(p, AN3155_CMD_READOUT_UNPROTECT, p ? p->timeouts.mass_erase_usec : 0);
+}

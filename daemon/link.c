@@ -1,2 +1,110 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The backend-independent half of a link: argument checks, dispatch to the ops,
+ * and the helpers every backend shares (exact reads, wire time). */
+
+#include <errno.h>
+#include <stdlib.h>
+
 #include "link.h"
+
+Link *link_free(Link *l) {
+        if (!l)
+                return NULL;
+        /* The backend owns the allocation (and the name). */
+        if (l->ops && l->ops->free)
+                l->ops->free(l);
+        return NULL;
+}
+
+int link_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
+        if (!l || !l->ops || (!buf && n > 0))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        if (!l->ops->read)
+                return -EOPNOTSUPP;
+        return l->ops->read(l, buf, n, deadline_usec);
+}
+
+int link_read_exact(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
+        uint8_t *p = buf;
+        size_t got = 0;
+
+        if (!l || !l->ops || (!buf && n > 0))
+                return -EINVAL;
+
+        while (got < n) {
+                int r;
+
+                r = link_read(l, p + got, n - got, deadline_usec);
+                if (r < 0)
+                        return r;
+                /* A backend that reports "nothing" without an error would make us spin. */
+                if (r == 0) {
+                        if (now_usec() >= deadline_usec)
+                                return -ETIMEDOUT;
+                        continue;
+                }
+                if ((size_t) r > n - got)
+                        return -EIO;
+                got += (size_t) r;
+        }
+        return 0;
+}
+
+int link_write(Link *l, const void *buf, size_t n) {
+        if (!l || !l->ops || (!buf && n > 0))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        if (!l->ops->write)
+                return -EOPNOTSUPP;
+        return l->ops->write(l, buf, n);
+}
+
+int link_drain(Link *l) {
+        if (!l || !l->ops)
+                return -EINVAL;
+        if (!l->ops->drain)
+                return 0;
+        return l->ops->drain(l);
+}
+
+int link_flush_input(Link *l) {
+        if (!l || !l->ops)
+                return -EINVAL;
+        if (!l->ops->flush_input)
+                return -EOPNOTSUPP;
+        return l->ops->flush_input(l);
+}
+
+int link_set_lines(Link *l, int dtr, int rts) {
+        if (!l || !l->ops)
+                return -EINVAL;
+        if (dtr < 0 && rts < 0)
+                return 0;
+        if (!l->ops->set_lines)
+                return -EOPNOTSUPP;
+        return l->ops->set_lines(l, dtr, rts);
+}
+
+int link_set_baud(Link *l, unsigned baud) {
+        int r;
+
+        if (!l || !l->ops || baud == 0)
+                return -EINVAL;
+        if (!l->ops->set_baud)
+                return -EOPNOTSUPP;
+        r = l->ops->set_baud(l, baud);
+        if (r < 0)
+                return r;
+        l->baud = baud;
+        return 0;
+}
+
+uint64_t link_wire_usec(const Link *l, size_t n) {
+        /* start + 8 data + parity + stop = 11 bits a byte; unknown rate = instant. */
+        if (!l || l->baud == 0 || n == 0)
+                return 0;
+        return ((uint64_t) n * 11 * USEC_PER_SEC + l->baud - 1) / l->baud;
+}

@@ -65,6 +65,19 @@ void sim_set_modem(Sim *s, bool dtr, bool rts);
 /* Feeds one datagram of the shim's protocol ("DTR=1 RTS=0", "CFG=115200-8E1"). */
 void sim_line_message(Sim *s, const char *msg);
 
+/* How the host's modem lines reach the board (added). NONE: not connected (default).
+ * DTR_NRST_RTS_BOOT0: the adapter's DTR# pin drives nRST directly (DTR=1 holds the chip
+ * in reset, DTR=0 releases it: the boot decision is made on release), and RTS# drives
+ * BOOT0 through an inverter (RTS=1 -> BOOT0 high). Entry: RTS=1, DTR=1, DTR=0. */
+typedef enum SimWiring {
+        SIM_WIRING_NONE,
+        SIM_WIRING_DTR_NRST_RTS_BOOT0,
+        _SIM_WIRING_MAX,
+} SimWiring;
+void sim_set_wiring(Sim *s, SimWiring w);
+/* "none", "dtr-nrst,rts-boot0" (or "dtr-nrst+rts-boot0") -> SimWiring, or -EINVAL (added). */
+int sim_wiring_from_string(const char *name);
+
 /* Board: BOOT0 pin level (default high), power cycle, reset (nRST pulse). */
 void sim_set_boot0(Sim *s, bool high);
 void sim_power_cycle(Sim *s);
@@ -87,6 +100,16 @@ void sim_counters(Sim *s, SimCounters *ret);
 uint32_t sim_go_address(Sim *s);
 /* Fills the UID with a value derived from seed (distinct boards, distinct UIDs). */
 void sim_set_uid_seed(Sim *s, uint32_t seed);
+/* Added: writes memory as a debugger would (flash, host RAM, option bytes, OTP, EEPROM;
+ * no programming rules). -ERANGE when [address, address+size) is not in one region.
+ * Option bytes and the EMPTY flag are latched at the next power-up (sim_start powers
+ * up a Sim that is still off) or sim_power_cycle(). */
+int sim_load(Sim *s, uint32_t address, const void *data, size_t size);
+/* Added: the part's product ID and the RAM left to the host ([base, base+size), size 0 on L0). */
+uint16_t sim_pid(const Sim *s);
+uint32_t sim_host_ram(const Sim *s, uint32_t *ret_base);
+/* Added: the G0/C0 EMPTY flag as last latched (false on F0/L0). */
+bool sim_empty_flag(Sim *s);
 
 /* Fault injection. Each fault fires once unless stated. */
 typedef enum SimFault {

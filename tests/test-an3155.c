@@ -1,0 +1,1060 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* AN3155 host protocol against a scripted peer over a socketpair. The peer thread
+ * follows a script (expect these exact bytes, send these, wait, hang up) and then
+ * records anything more the host sends; the tests assert the bytes on the wire, the
+ * parsed results and the return codes for every way a step can go wrong. */
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "an3155.h"
+#include "link.h"
+#include "test-util.h"
+
+/* ---- the scripted peer ---- */
+
+typedef enum StepKind {
+        STEP_EXPECT,            /* read exactly these bytes (5 s at most) */
+        STEP_SEND,
+        STEP_DELAY,             /* a slow device: the reply comes later */
+        STEP_CLOSE,             /* hang up */
+} StepKind;
+
+typedef struct Step {
+        StepKind kind;
+        const uint8_t *bytes;
+        size_t n;
+        uint64_t usec;
+} Step;
+
+#define MAX_STEPS 64
+#define POOL_SIZE 8192
+#define LOG_SIZE 8192
+
+typedef struct Script {
+        Step steps[MAX_STEPS];
+        size_t n_steps;
+        uint8_t pool[POOL_SIZE];
+        size_t pool_used;
+        /* Written into the host's receive queue before anything runs: stale input. */
+        uint8_t prelude[16];
+        size_t n_prelude;
+} Script;
+
+static void script_add(Script *s, StepKind kind, const uint8_t *bytes, size_t n, uint64_t usec) {
+        Step *st;
+
+        ASSERT_TRUE(s->n_steps < MAX_STEPS);
+        ASSERT_TRUE(s->pool_used + n <= POOL_SIZE);
+        st = &s->steps[s->n_steps++];
+        *st = (Step) { .kind = kind, .n = n, .usec = usec, .bytes = s->pool + s->pool_used };
+        if (n > 0)
+                memcpy(s->pool + s->pool_used, bytes, n);
+        s->pool_used += n;
+}
+
+#define BYTES(...) (const uint8_t[]) { __VA_ARGS__ }, sizeof((const uint8_t[]) { __VA_ARGS__ })
+#define EXPECT(s, ...) script_add(s, STEP_EXPECT, BYTES(__VA_ARGS__), 0)
+#define SEND(s, ...) script_add(s, STEP_SEND, BYTES(__VA_ARGS__), 0)
+#define DELAY(s, u) script_add(s, STEP_DELAY, NULL, 0, u)
+#define HANGUP(s) script_add(s, STEP_CLOSE, NULL, 0, 0)
+
+typedef struct Peer {
+        const Script *script;
+        int fd;
+        pthread_t thread;
+        bool failed;
+        char why[512];
+        bool closed;
+        uint8_t rx_log[LOG_SIZE];       /* everything the host sent */
+        size_t n_rx;
+        uint8_t tx_log[LOG_SIZE];       /* everything we sent */
+        size_t n_tx;
+        size_t extra;                   /* bytes after the script ended */
+        uint8_t extra_bytes[16];
+} Peer;
+
+_printf_(2, 3)
+static void peer_fail(Peer *p, const char *fmt, ...) {
+        va_list ap;
+
+        if (p->failed)
+                return;
+        p->failed = true;
+        va_start(ap, fmt);
+        vsnprintf(p->why, sizeof(p->why), fmt, ap);
+        va_end(ap);
+}
+
+/* Reads up to n bytes within timeout_ms; 0 on EOF or timeout. */
+static ssize_t peer_read(Peer *p, uint8_t *buf, size_t n, int timeout_ms) {
+        struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+        ssize_t k;
+
+        if (poll(&pfd, 1, timeout_ms) <= 0)
+                return 0;
+        k = read(p->fd, buf, n);
+        if (k <= 0)
+                return 0;
+        if (p->n_rx + (size_t) k <= LOG_SIZE) {
+                memcpy(p->rx_log + p->n_rx, buf, (size_t) k);
+                p->n_rx += (size_t) k;
+        }
+        return k;
+}
+
+static void hex(char *out, size_t size, const uint8_t *b, size_t n) {
+        size_t k = 0;
+
+        out[0] = 0;
+        for (size_t i = 0; i < n && k + 4 < size; i++)
+                k += (size_t) snprintf(out + k, size - k, "%02x ", b[i]);
+}
+
+static void *peer_main(void *arg) {
+        Peer *p = arg;
+        const Script *s = p->script;
+        uint8_t buf[1024];
+
+        for (size_t i = 0; i < s->n_steps && !p->failed; i++) {
+                const Step *st = &s->steps[i];
+
+                switch (st->kind) {
+                case STEP_EXPECT: {
+                        size_t got = 0;
+                        char a[128], b[128];
+
+                        ASSERT_TRUE(st->n <= sizeof(buf));
+                        while (got < st->n) {
+                                ssize_t k = peer_read(p, buf + got, st->n - got, 5000);
+                                if (k <= 0)
+                                        break;
+                                got += (size_t) k;
+                        }
+                        if (got < st->n || memcmp(buf, st->bytes, st->n) != 0) {
+                                hex(a, sizeof(a), st->bytes, MIN(st->n, (size_t) 24));
+                                hex(b, sizeof(b), buf, MIN(got, (size_t) 24));
+                                peer_fail(p, "step %zu: expected %zu bytes [%s], got %zu [%s]",
+                                          i, st->n, a, got, b);
+                        }
+                        break;
+                }
+                case STEP_SEND:
+                        /* The host may have given up and closed: EPIPE, not SIGPIPE. */
+                        if (send(p->fd, st->bytes, st->n, MSG_NOSIGNAL) != (ssize_t) st->n)
+                                peer_fail(p, "step %zu: write failed", i);
+                        else if (p->n_tx + st->n <= LOG_SIZE) {
+                                memcpy(p->tx_log + p->n_tx, st->bytes, st->n);
+                                p->n_tx += st->n;
+                        }
+                        break;
+                case STEP_DELAY:
+                        sleep_usec(st->usec);
+                        break;
+                case STEP_CLOSE:
+                        close(p->fd);
+                        p->fd = -1;
+                        p->closed = true;
+                        return NULL;
+                }
+        }
+
+        /* The script is done: anything more the host sends is a failure. Runs until
+         * the host closes its end. */
+        for (;;) {
+                ssize_t k = peer_read(p, buf, sizeof(buf), 10000);
+                if (k <= 0)
+                        break;
+                for (ssize_t j = 0; j < k; j++) {
+                        if (p->extra < sizeof(p->extra_bytes))
+                                p->extra_bytes[p->extra] = buf[j];
+                        p->extra++;
+                }
+        }
+        close(p->fd);
+        p->fd = -1;
+        return NULL;
+}
+
+/* ---- the host side ---- */
+
+typedef struct Harness {
+        Script *script;
+        Peer peer;
+        Link *link;
+        An3155 *p;
+        uint8_t trace_tx[LOG_SIZE], trace_rx[LOG_SIZE];
+        size_t n_trace_tx, n_trace_rx;
+        unsigned trace_calls;
+} Harness;
+
+static void on_trace(void *userdata, bool tx, const uint8_t *buf, size_t n) {
+        Harness *h = userdata;
+
+        h->trace_calls++;
+        if (tx) {
+                ASSERT_TRUE(h->n_trace_tx + n <= LOG_SIZE);
+                memcpy(h->trace_tx + h->n_trace_tx, buf, n);
+                h->n_trace_tx += n;
+        } else {
+                ASSERT_TRUE(h->n_trace_rx + n <= LOG_SIZE);
+                memcpy(h->trace_rx + h->n_trace_rx, buf, n);
+                h->n_trace_rx += n;
+        }
+}
+
+/* Generous: for steps that get their answer (a failing test then hangs 5 s, not forever). */
+static const An3155Timeouts slow = {
+        .reply_usec = 5 * USEC_PER_SEC, .write_usec = 5 * USEC_PER_SEC,
+        .page_erase_usec = 10 * USEC_PER_MSEC, .mass_erase_usec = 5 * USEC_PER_SEC,
+        .option_usec = 5 * USEC_PER_SEC, .reset_usec = 10 * USEC_PER_MSEC,
+};
+/* Short: for steps that are meant to time out. */
+static const An3155Timeouts fast = {
+        .reply_usec = 80 * USEC_PER_MSEC, .write_usec = 80 * USEC_PER_MSEC,
+        .page_erase_usec = 1 * USEC_PER_MSEC, .mass_erase_usec = 80 * USEC_PER_MSEC,
+        .option_usec = 80 * USEC_PER_MSEC, .reset_usec = 1 * USEC_PER_MSEC,
+};
+
+static Harness *harness_start(Script *s, const An3155Timeouts *t) {
+        Harness *h = calloc(1, sizeof(*h));
+        int sv[2];
+
+        ASSERT_TRUE(h);
+        h->script = s;
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        if (s->n_prelude > 0)
+                ASSERT_EQ(write(sv[1], s->prelude, s->n_prelude), (ssize_t) s->n_prelude);
+        ASSERT_OK(link_open_fd(sv[0], "peer", &h->link));
+        ASSERT_OK(an3155_new(h->link, &h->p));
+        an3155_set_timeouts(h->p, t);
+        an3155_set_trace(h->p, on_trace, h);
+
+        h->peer.script = s;
+        h->peer.fd = sv[1];
+        ASSERT_EQ(pthread_create(&h->peer.thread, NULL, peer_main, &h->peer), 0);
+        return h;
+}
+
+/* Hangs up, waits for the peer and checks it saw exactly the script: every expected
+ * byte, nothing more; and that the trace hook saw every byte. */
+static void harness_end(Harness *h) {
+        Peer *p = &h->peer;
+
+        an3155_free(h->p);
+        link_free(h->link);
+        ASSERT_EQ(pthread_join(p->thread, NULL), 0);
+
+        if (p->failed)
+                fprintf(stderr, "peer: %s\n", p->why);
+        ASSERT_TRUE(!p->failed);
+        if (p->extra > 0) {
+                char b[128];
+                hex(b, sizeof(b), p->extra_bytes, MIN(p->extra, sizeof(p->extra_bytes)));
+                fprintf(stderr, "peer: %zu unexpected bytes after the script: %s\n", p->extra, b);
+        }
+        ASSERT_EQ(p->extra, 0);
+        if (!p->closed) {
+                /* The trace shows exactly what went on the wire. */
+                ASSERT_EQ(h->n_trace_tx, p->n_rx);
+                ASSERT_MEMEQ(h->trace_tx, p->rx_log, p->n_rx);
+        }
+        /* What the host traced as received came from the peer, in order: stale bytes
+         * (a prelude, late replies) were dropped, never taken as replies. */
+        ASSERT_TRUE(h->n_trace_rx <= p->n_tx);
+        ASSERT_MEMEQ(h->trace_rx, p->tx_log, h->n_trace_rx);
+        free(h);
+}
+
+static Script *script_new(void) {
+        Script *s = calloc(1, sizeof(Script));
+        ASSERT_TRUE(s);
+        return s;
+}
+
+static void assert_status(An3155 *p, uint8_t cmd, const char *step, int reply) {
+        const An3155Status *st = an3155_last_status(p);
+
+        ASSERT_EQ(st->command, cmd);
+        ASSERT_STREQ(st->step, step);
+        if (reply != -2)
+                ASSERT_EQ(st->reply, reply);
+}
+
+/* ---- table: every command's exchange, and the injected faults ---- */
+
+typedef struct Exchange {
+        const uint8_t *tx;
+        size_t n_tx;
+        const uint8_t *rx;
+        size_t n_rx;
+        const char *step;       /* the step whose ACK is rx[0] */
+        const char *step_last;  /* set: rx ends with another ACK, of this step */
+        bool setup;             /* not a fault target (a Get that sets the command list) */
+} Exchange;
+
+#define TX(...) .tx = (const uint8_t[]) { __VA_ARGS__ }, .n_tx = sizeof((const uint8_t[]) { __VA_ARGS__ })
+#define RX(...) .rx = (const uint8_t[]) { __VA_ARGS__ }, .n_rx = sizeof((const uint8_t[]) { __VA_ARGS__ })
+
+typedef struct Case {
+        const char *name;
+        uint8_t command;
+        int (*run)(An3155 *p);
+        Exchange ex[4];
+        size_t n_ex;
+} Case;
+
+static const uint8_t get_v31[] = { 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x44, 0x63, 0x73, 0x82, 0x92 };
+
+static int run_get(An3155 *p) {
+        uint8_t v = 0, cmds[32];
+        size_t n = 0;
+        int r;
+
+        ASSERT_TRUE(an3155_supports(p, AN3155_CMD_ERASE));     /* before any Get: true */
+        r = an3155_get(p, &v, cmds, &n);
+        if (r < 0)
+                return r;
+        ASSERT_EQ(v, 0x31);
+        ASSERT_EQ(n, sizeof(get_v31));
+        ASSERT_MEMEQ(cmds, get_v31, n);
+        ASSERT_TRUE(an3155_supports(p, AN3155_CMD_EXTENDED_ERASE));
+        ASSERT_TRUE(an3155_supports(p, AN3155_CMD_READOUT_UNPROTECT));
+        ASSERT_TRUE(!an3155_supports(p, AN3155_CMD_ERASE));
+        ASSERT_TRUE(!an3155_supports(p, 0xA1));
+        return 0;
+}
+
+static int run_get_version(An3155 *p) {
+        uint8_t v = 0;
+        int r = an3155_get_version(p, &v);
+        if (r >= 0)
+                ASSERT_EQ(v, 0x31);
+        return r;
+}
+
+static int run_get_id(An3155 *p) {
+        uint16_t pid = 0;
+        int r = an3155_get_id(p, &pid);
+        if (r >= 0)
+                ASSERT_EQ(pid, 0x466);
+        return r;
+}
+
+static int run_read(An3155 *p) {
+        static const uint8_t expect[8] = { 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17 };
+        uint8_t buf[8] = {};
+        int r = an3155_read_memory(p, 0x08000100, buf, sizeof(buf));
+        if (r >= 0)
+                ASSERT_MEMEQ(buf, expect, sizeof(expect));
+        return r;
+}
+
+static int run_write(An3155 *p) {
+        static const uint8_t data[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+        return an3155_write_memory(p, 0x20000004, data, sizeof(data));
+}
+
+static int run_go(An3155 *p) {
+        return an3155_go(p, 0x08000000);
+}
+
+static int run_mass(An3155 *p) {
+        return an3155_erase_mass(p);
+}
+
+static int run_pages_ext(An3155 *p) {
+        static const uint16_t pages[] = { 3, 0x10, 0x1FF };
+        return an3155_erase_pages(p, pages, ELEMENTSOF(pages));
+}
+
+static int run_pages_legacy(An3155 *p) {
+        static const uint16_t pages[] = { 1, 2, 0x80 };
+        return an3155_erase_pages(p, pages, ELEMENTSOF(pages));
+}
+
+static int run_wp(An3155 *p) {
+        static const uint8_t sectors[] = { 2, 5 };
+        return an3155_write_protect(p, sectors, sizeof(sectors));
+}
+
+static int run_wup(An3155 *p) {
+        return an3155_write_unprotect(p);
+}
+
+static int run_rp(An3155 *p) {
+        return an3155_readout_protect(p);
+}
+
+static int run_rup(An3155 *p) {
+        return an3155_readout_unprotect(p);
+}
+
+/* A V2.2-style list: legacy Erase 0x43, no Extended Erase. */
+#define GET_LEGACY \
+        { TX(0x00, 0xFF), RX(0x79, 0x0B, 0x22, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x43, 0x63, 0x73, 0x82, 0x92, 0x79), \
+          "command", "data", true }
+
+/* The bytes and checksums are written out by hand (not computed by the code under test). */
+static const Case cases[] = {
+        { "get", 0x00, run_get, {
+                { TX(0x00, 0xFF), RX(0x79, 0x0B, 0x31, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x44, 0x63, 0x73, 0x82, 0x92, 0x79),
+                  "command", "data" } }, 1 },
+        { "get version", 0x01, run_get_version, {
+                { TX(0x01, 0xFE), RX(0x79, 0x31, 0x00, 0x00, 0x79), "command", "data" } }, 1 },
+        { "get id", 0x02, run_get_id, {
+                { TX(0x02, 0xFD), RX(0x79, 0x01, 0x04, 0x66, 0x79), "command", "data" } }, 1 },
+        { "read memory", 0x11, run_read, {
+                { TX(0x11, 0xEE), RX(0x79), "command" },
+                { TX(0x08, 0x00, 0x01, 0x00, 0x09), RX(0x79), "address" },
+                { TX(0x07, 0xF8), RX(0x79, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17), "length" } }, 3 },
+        { "write memory", 0x31, run_write, {
+                { TX(0x31, 0xCE), RX(0x79), "command" },
+                { TX(0x20, 0x00, 0x00, 0x04, 0x24), RX(0x79), "address" },
+                { TX(0x07, 1, 2, 3, 4, 5, 6, 7, 8, 0x0F), RX(0x79), "data" } }, 3 },
+        { "go", 0x21, run_go, {
+                { TX(0x21, 0xDE), RX(0x79), "command" },
+                { TX(0x08, 0x00, 0x00, 0x00, 0x08), RX(0x79), "address" } }, 2 },
+        { "extended erase mass", 0x44, run_mass, {
+                { TX(0x44, 0xBB), RX(0x79), "command" },
+                { TX(0xFF, 0xFF, 0x00), RX(0x79), "data" } }, 2 },
+        { "extended erase pages", 0x44, run_pages_ext, {
+                { TX(0x44, 0xBB), RX(0x79), "command" },
+                { TX(0x00, 0x02, 0x00, 0x03, 0x00, 0x10, 0x01, 0xFF, 0xEF), RX(0x79), "data" } }, 2 },
+        { "legacy erase mass", 0x43, run_mass, {
+                GET_LEGACY,
+                { TX(0x43, 0xBC), RX(0x79), "command" },
+                { TX(0xFF, 0x00), RX(0x79), "data" } }, 3 },
+        { "legacy erase pages", 0x43, run_pages_legacy, {
+                GET_LEGACY,
+                { TX(0x43, 0xBC), RX(0x79), "command" },
+                { TX(0x02, 0x01, 0x02, 0x80, 0x81), RX(0x79), "data" } }, 3 },
+        { "write protect", 0x63, run_wp, {
+                { TX(0x63, 0x9C), RX(0x79), "command" },
+                { TX(0x01, 0x02, 0x05, 0x06), RX(0x79), "data" } }, 2 },
+        { "write unprotect", 0x73, run_wup, {
+                { TX(0x73, 0x8C), RX(0x79, 0x79), "command", "second ACK" } }, 1 },
+        { "readout protect", 0x82, run_rp, {
+                { TX(0x82, 0x7D), RX(0x79, 0x79), "command", "second ACK" } }, 1 },
+        { "readout unprotect", 0x92, run_rup, {
+                { TX(0x92, 0x6D), RX(0x79, 0x79), "command", "second ACK" } }, 1 },
+};
+
+typedef enum Fault {
+        FAULT_NACK,
+        FAULT_GARBAGE,
+        FAULT_SILENCE,
+        FAULT_HANGUP,
+        _FAULT_MAX,
+} Fault;
+
+static const char *const fault_names[] = { "NACK", "garbage", "silence", "hang-up" };
+
+/* The whole exchange up to exchange i, whose reply is cut at rx[pos] by the fault. */
+static Script *case_script(const Case *c, size_t i, size_t pos, int fault) {
+        Script *s = script_new();
+
+        for (size_t j = 0; j < c->n_ex; j++) {
+                const Exchange *e = &c->ex[j];
+
+                script_add(s, STEP_EXPECT, e->tx, e->n_tx, 0);
+                if (j < i || fault < 0) {
+                        script_add(s, STEP_SEND, e->rx, e->n_rx, 0);
+                        continue;
+                }
+                if (pos > 0)
+                        script_add(s, STEP_SEND, e->rx, pos, 0);
+                switch (fault) {
+                case FAULT_NACK:
+                        SEND(s, AN3155_NACK);
+                        break;
+                case FAULT_GARBAGE:
+                        SEND(s, 0xA5);
+                        break;
+                case FAULT_SILENCE:
+                        break;
+                case FAULT_HANGUP:
+                        HANGUP(s);
+                        break;
+                }
+                break;
+        }
+        return s;
+}
+
+static void run_case(const Case *c, size_t i, size_t pos, const char *step, int fault) {
+        _cleanup_free_ Script *s = case_script(c, i, pos, fault);
+        Harness *h = harness_start(s, fault == FAULT_SILENCE ? &fast : &slow);
+        An3155Status st;
+        int r;
+
+        /* A setup exchange is the Get that tells which commands the device has. */
+        if (c->ex[0].setup)
+                ASSERT_OK(an3155_get(h->p, NULL, NULL, NULL));
+        r = c->run(h->p);
+        st = *an3155_last_status(h->p);
+        /* First the peer's verdict (the bytes on the wire), then the host's. */
+        harness_end(h);
+
+        switch (fault) {
+        case FAULT_NACK:
+                ASSERT_ERR(r, EREMOTEIO);
+                ASSERT_EQ(st.reply, AN3155_NACK);
+                break;
+        case FAULT_GARBAGE:
+                ASSERT_ERR(r, EPROTO);
+                ASSERT_EQ(st.reply, 0xA5);
+                break;
+        case FAULT_SILENCE:
+                ASSERT_ERR(r, ETIMEDOUT);
+                break;
+        case FAULT_HANGUP:
+                ASSERT_ERR(r, ENODEV);
+                break;
+        default:
+                ASSERT_OK(r);
+                return;
+        }
+        ASSERT_EQ(st.command, c->command);
+        ASSERT_STREQ(st.step, step);
+}
+
+static void test_commands(void) {
+        for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
+                const Case *c = &cases[k];
+
+                fprintf(stderr, "   %s: success\n", c->name);
+                run_case(c, 0, 0, NULL, -1);
+
+                for (size_t i = 0; i < c->n_ex; i++) {
+                        const Exchange *e = &c->ex[i];
+
+                        if (e->setup)
+                                continue;
+                        for (int f = 0; f < _FAULT_MAX; f++) {
+                                fprintf(stderr, "   %s: %s instead of the ACK of step \"%s\"\n", c->name, fault_names[f], e->step);
+                                run_case(c, i, 0, e->step, f);
+                                if (e->step_last) {
+                                        fprintf(stderr, "   %s: %s instead of the final ACK of step \"%s\"\n", c->name, fault_names[f], e->step_last);
+                                        run_case(c, i, e->n_rx - 1, e->step_last, f);
+                                }
+                        }
+                }
+        }
+}
+
+/* ---- sync ---- */
+
+static void expect_get(Script *s) {
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, 0x79, 0x0B, 0x31, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x44, 0x63, 0x73, 0x82, 0x92, 0x79);
+}
+
+static void test_sync_ack(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        SEND(s, 0x79);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_sync(h->p, 3));
+        /* sync ran Get and kept its list */
+        ASSERT_TRUE(an3155_supports(h->p, AN3155_CMD_EXTENDED_ERASE));
+        ASSERT_TRUE(!an3155_supports(h->p, AN3155_CMD_ERASE));
+        harness_end(h);
+}
+
+static void test_sync_already_synced(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        /* A synced chip takes the first 0x7F as a command byte and says nothing; the
+         * second completes a bad pair: NACK, and the chip waits for a command again. */
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        expect_get(s);
+        Harness *h = harness_start(s, &fast);
+        uint64_t t0 = now_usec();
+        ASSERT_OK(an3155_sync(h->p, 2));
+        uint64_t dt = now_usec() - t0;
+        ASSERT_TRUE(dt >= fast.reply_usec);
+        ASSERT_TRUE(dt < 2 * fast.reply_usec + USEC_PER_SEC);
+        harness_end(h);
+}
+
+static void test_sync_nack_first(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        /* A chip left mid-command answers the first 0x7F with NACK: synced too. */
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_sync(h->p, 1));
+        harness_end(h);
+}
+
+static void test_sync_stray(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        SEND(s, 0x00, 0xFF, 0x79);      /* noise, then the ACK */
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_sync(h->p, 1));
+        harness_end(h);
+}
+
+static void test_sync_retry(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        /* Not awake yet: the first 0x7F is lost, the second is answered. */
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x7F);
+        SEND(s, 0x79);
+        expect_get(s);
+        Harness *h = harness_start(s, &fast);
+        ASSERT_OK(an3155_sync(h->p, 3));
+        harness_end(h);
+}
+
+static void test_sync_never(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x7F);
+        Harness *h = harness_start(s, &fast);
+        uint64_t t0 = now_usec();
+        ASSERT_ERR(an3155_sync(h->p, 3), EHOSTDOWN);
+        uint64_t dt = now_usec() - t0;
+        ASSERT_TRUE(dt >= 3 * fast.reply_usec);
+        ASSERT_TRUE(dt < 3 * fast.reply_usec + USEC_PER_SEC);
+        assert_status(h->p, 0xFF, "sync", -1);
+        harness_end(h);
+}
+
+static void test_sync_noise_only(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        /* Something answers, but not a bootloader. */
+        EXPECT(s, 0x7F);
+        SEND(s, 0x55);
+        EXPECT(s, 0x7F);
+        SEND(s, 0x7E);
+        Harness *h = harness_start(s, &fast);
+        ASSERT_ERR(an3155_sync(h->p, 2), EHOSTDOWN);
+        assert_status(h->p, 0xFF, "sync", 0x7E);
+        harness_end(h);
+}
+
+static void test_sync_flushes_stale(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        /* Old bytes in the receive queue would pass for an answer if not dropped. */
+        memcpy(s->prelude, (const uint8_t[]) { 0x1F, 0x0B, 0x79 }, 3);
+        s->n_prelude = 3;
+        EXPECT(s, 0x7F);
+        SEND(s, 0x79);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_sync(h->p, 1));
+        ASSERT_EQ(h->n_trace_rx, 1 + 15);       /* the stale bytes were never read as replies */
+        harness_end(h);
+}
+
+static void test_sync_hangup(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        HANGUP(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_ERR(an3155_sync(h->p, 3), ENODEV);
+        harness_end(h);
+}
+
+static void test_sync_get_fails(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        SEND(s, 0x79);
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, AN3155_NACK);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_ERR(an3155_sync(h->p, 1), EREMOTEIO);
+        assert_status(h->p, 0x00, "command", AN3155_NACK);
+        harness_end(h);
+}
+
+static void test_resync(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        SEND(s, 0x79);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        uint64_t t0 = now_usec();
+        ASSERT_OK(an3155_resync(h->p, 30 * USEC_PER_MSEC, 2));
+        ASSERT_TRUE(now_usec() - t0 >= 30 * USEC_PER_MSEC);
+        harness_end(h);
+}
+
+/* ---- replies that break the rules ---- */
+
+static void test_get_too_long(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, 0x79, 0x21);            /* 34 bytes announced: more than any list */
+        Harness *h = harness_start(s, &slow);
+        ASSERT_ERR(an3155_get(h->p, NULL, NULL, NULL), EPROTO);
+        assert_status(h->p, 0x00, "data", 0x21);
+        harness_end(h);
+}
+
+static void test_get_truncated(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, 0x79, 0x0B, 0x31, 0x00, 0x01);  /* then nothing */
+        Harness *h = harness_start(s, &fast);
+        ASSERT_ERR(an3155_get(h->p, NULL, NULL, NULL), ETIMEDOUT);
+        assert_status(h->p, 0x00, "data", -2);
+        harness_end(h);
+}
+
+static void test_get_id_variants(void) {
+        _cleanup_free_ Script *s = script_new();
+        uint16_t pid = 0;
+
+        /* N = 2: three ID bytes; the PID is the last two. */
+        EXPECT(s, 0x02, 0xFD);
+        SEND(s, 0x79, 0x02, 0x00, 0x04, 0x53, 0x79);
+        /* N = 0: a one-byte ID is not an STM32 answer. */
+        EXPECT(s, 0x02, 0xFD);
+        SEND(s, 0x79, 0x00);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_get_id(h->p, &pid));
+        ASSERT_EQ(pid, 0x453);
+        ASSERT_ERR(an3155_get_id(h->p, &pid), EPROTO);
+        harness_end(h);
+}
+
+static void test_busy_is_not_ack(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        /* 0x76 is the I2C bootloader's BUSY; on the USART it is just a wrong byte. */
+        EXPECT(s, 0x21, 0xDE);
+        SEND(s, 0x76);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_ERR(an3155_go(h->p, 0x08000000), EPROTO);
+        assert_status(h->p, 0x21, "command", 0x76);
+        harness_end(h);
+}
+
+static void test_read_truncated(void) {
+        _cleanup_free_ Script *s = script_new();
+        uint8_t buf[8];
+
+        EXPECT(s, 0x11, 0xEE);
+        SEND(s, 0x79);
+        EXPECT(s, 0x08, 0x00, 0x00, 0x00, 0x08);
+        SEND(s, 0x79);
+        EXPECT(s, 0x07, 0xF8);
+        SEND(s, 0x79, 1, 2, 3);
+        Harness *h = harness_start(s, &fast);
+        ASSERT_ERR(an3155_read_memory(h->p, 0x08000000, buf, sizeof(buf)), ETIMEDOUT);
+        assert_status(h->p, 0x11, "data", -2);
+        harness_end(h);
+}
+
+/* After a failed step a late reply may still arrive: the next command drops it. */
+static void test_late_reply_dropped(void) {
+        _cleanup_free_ Script *s = script_new();
+        uint8_t v = 0;
+
+        EXPECT(s, 0x11, 0xEE);
+        /* silence: the host times out; then the late bytes arrive */
+        EXPECT(s, 0x01, 0xFE);
+        SEND(s, 0x79, 0x31, 0x00, 0x00, 0x79);
+        Harness *h = harness_start(s, &fast);
+        uint8_t buf[4];
+        ASSERT_ERR(an3155_read_memory(h->p, 0x08000000, buf, sizeof(buf)), ETIMEDOUT);
+        ASSERT_EQ(write(h->peer.fd, (const uint8_t[]) { 0x79, 0x1F }, 2), 2);
+        ASSERT_OK(an3155_get_version(h->p, &v));
+        ASSERT_EQ(v, 0x31);
+        harness_end(h);
+}
+
+/* ---- block sizes, checksums over real lengths ---- */
+
+static void test_read_write_256(void) {
+        _cleanup_free_ Script *s = script_new();
+        uint8_t data[256], back[256], block[258], x = 0;
+
+        for (size_t i = 0; i < sizeof(data); i++)
+                data[i] = (uint8_t) (i * 37 + 11);
+
+        EXPECT(s, 0x11, 0xEE);
+        SEND(s, 0x79);
+        EXPECT(s, 0x08, 0x00, 0xFF, 0x00, 0xF7);
+        SEND(s, 0x79);
+        EXPECT(s, 0xFF, 0x00);
+        SEND(s, 0x79);
+        script_add(s, STEP_SEND, data, sizeof(data), 0);
+
+        EXPECT(s, 0x31, 0xCE);
+        SEND(s, 0x79);
+        EXPECT(s, 0x08, 0x00, 0x01, 0x00, 0x09);
+        SEND(s, 0x79);
+        block[0] = 0xFF;
+        memcpy(block + 1, data, sizeof(data));
+        for (size_t i = 0; i < 257; i++)
+                x ^= block[i];
+        block[257] = x;
+        script_add(s, STEP_EXPECT, block, sizeof(block), 0);
+        SEND(s, 0x79);
+
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_read_memory(h->p, 0x0800FF00, back, sizeof(back)));
+        ASSERT_MEMEQ(back, data, sizeof(data));
+        ASSERT_OK(an3155_write_memory(h->p, 0x08000100, data, sizeof(data)));
+        harness_end(h);
+}
+
+/* 300 pages: 128 + 128 + 44, each its own command with its own count and checksum. */
+static void test_erase_chunking(void) {
+        _cleanup_free_ Script *s = script_new();
+        uint16_t pages[300];
+        static const size_t chunks[] = { 128, 128, 44 };
+        size_t first = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(pages); i++)
+                pages[i] = (uint16_t) (i * 3 + 0x100);  /* high bytes vary */
+
+        for (size_t c = 0; c < ELEMENTSOF(chunks); c++) {
+                uint8_t buf[2 + 2 * 128 + 1], x = 0;
+                size_t k = 0, n = chunks[c];
+
+                EXPECT(s, 0x44, 0xBB);
+                SEND(s, 0x79);
+                buf[k++] = 0x00;
+                buf[k++] = (uint8_t) (n - 1);
+                for (size_t i = first; i < first + n; i++) {
+                        buf[k++] = (uint8_t) (pages[i] >> 8);
+                        buf[k++] = (uint8_t) pages[i];
+                }
+                for (size_t i = 0; i < k; i++)
+                        x ^= buf[i];
+                buf[k++] = x;
+                script_add(s, STEP_EXPECT, buf, k, 0);
+                SEND(s, 0x79);
+                first += n;
+        }
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_erase_pages(h->p, pages, ELEMENTSOF(pages)));
+        harness_end(h);
+
+        /* The counts as the wire carries them: 0x007F, 0x007F, 0x002B. */
+        ASSERT_EQ(s->steps[2].bytes[0], 0x00);
+        ASSERT_EQ(s->steps[2].bytes[1], 0x7F);
+        ASSERT_EQ(s->steps[6].bytes[1], 0x7F);
+        ASSERT_EQ(s->steps[10].bytes[1], 0x2B);
+        ASSERT_EQ(s->steps[10].n, 2 + 2 * 44 + 1);
+}
+
+/* Legacy Erase: one-byte count and page numbers, split the same way. */
+static void test_erase_chunking_legacy(void) {
+        _cleanup_free_ Script *s = script_new();
+        uint16_t pages[200];
+        static const size_t chunks[] = { 128, 72 };
+        size_t first = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(pages); i++)
+                pages[i] = (uint16_t) (255 - i);
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, 0x79, 0x0B, 0x22, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x43, 0x63, 0x73, 0x82, 0x92, 0x79);
+        for (size_t c = 0; c < ELEMENTSOF(chunks); c++) {
+                uint8_t buf[1 + 128 + 1], x = 0;
+                size_t k = 0, n = chunks[c];
+
+                EXPECT(s, 0x43, 0xBC);
+                SEND(s, 0x79);
+                buf[k++] = (uint8_t) (n - 1);
+                for (size_t i = first; i < first + n; i++)
+                        buf[k++] = (uint8_t) pages[i];
+                for (size_t i = 0; i < k; i++)
+                        x ^= buf[i];
+                buf[k++] = x;
+                script_add(s, STEP_EXPECT, buf, k, 0);
+                SEND(s, 0x79);
+                first += n;
+        }
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_get(h->p, NULL, NULL, NULL));
+        ASSERT_OK(an3155_erase_pages(h->p, pages, ELEMENTSOF(pages)));
+        harness_end(h);
+}
+
+/* A page list's timeout grows with its length: 4 pages may take longer than one
+ * reply timeout. */
+static void test_erase_timeout_scales(void) {
+        _cleanup_free_ Script *s = script_new();
+        static const uint16_t pages[] = { 0, 1, 2, 3 };
+        An3155Timeouts t = fast;
+
+        t.reply_usec = 20 * USEC_PER_MSEC;
+        t.page_erase_usec = 100 * USEC_PER_MSEC;   /* 420 ms for four pages */
+        EXPECT(s, 0x44, 0xBB);
+        SEND(s, 0x79);
+        EXPECT(s, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x00, 0x03, 0x03);
+        DELAY(s, 60 * USEC_PER_MSEC);                   /* > reply_usec */
+        SEND(s, 0x79);
+        Harness *h = harness_start(s, &slow);
+        an3155_set_timeouts(h->p, &t);
+        ASSERT_OK(an3155_erase_pages(h->p, pages, ELEMENTSOF(pages)));
+        harness_end(h);
+}
+
+/* Deadlines include the wire time of the expected bytes: at 1200 baud 32 bytes take
+ * 293 ms, far more than the reply timeout. */
+static void test_deadline_includes_wire_time(void) {
+        _cleanup_free_ Script *s = script_new();
+        An3155Timeouts t = fast;
+        uint8_t data[32], buf[32];
+
+        for (size_t i = 0; i < sizeof(data); i++)
+                data[i] = (uint8_t) i;
+        t.reply_usec = 40 * USEC_PER_MSEC;
+        EXPECT(s, 0x11, 0xEE);
+        SEND(s, 0x79);
+        EXPECT(s, 0x08, 0x00, 0x00, 0x00, 0x08);
+        SEND(s, 0x79);
+        EXPECT(s, 0x1F, 0xE0);
+        SEND(s, 0x79);
+        DELAY(s, 150 * USEC_PER_MSEC);          /* the bytes are "still on the wire" */
+        script_add(s, STEP_SEND, data, sizeof(data), 0);
+        Harness *h = harness_start(s, &t);
+        ASSERT_OK(link_set_baud(h->link, 1200));
+        ASSERT_OK(an3155_read_memory(h->p, 0x08000000, buf, sizeof(buf)));
+        ASSERT_MEMEQ(buf, data, sizeof(data));
+        harness_end(h);
+}
+
+/* ---- arguments rejected before a byte goes out ---- */
+
+static void test_invalid_args(void) {
+        _cleanup_free_ Script *s = script_new();
+        uint8_t buf[260] = {};
+        static const uint16_t pages[] = { 1 };
+
+        Harness *h = harness_start(s, &fast);
+        An3155 *p = h->p;
+        ASSERT_ERR(an3155_write_memory(p, 0x08000000, buf, 0), EINVAL);
+        ASSERT_ERR(an3155_write_memory(p, 0x08000000, buf, 3), EINVAL);
+        ASSERT_ERR(an3155_write_memory(p, 0x08000000, buf, 6), EINVAL);
+        ASSERT_ERR(an3155_write_memory(p, 0x08000000, buf, 260), EINVAL);
+        ASSERT_ERR(an3155_write_memory(p, 0x08000000, NULL, 4), EINVAL);
+        ASSERT_ERR(an3155_read_memory(p, 0x08000000, buf, 0), EINVAL);
+        ASSERT_ERR(an3155_read_memory(p, 0x08000000, buf, 257), EINVAL);
+        ASSERT_ERR(an3155_read_memory(p, 0x08000000, NULL, 4), EINVAL);
+        ASSERT_ERR(an3155_write_protect(p, buf, 0), EINVAL);
+        ASSERT_ERR(an3155_write_protect(p, buf, 257), EINVAL);
+        ASSERT_ERR(an3155_write_protect(p, NULL, 1), EINVAL);
+        ASSERT_ERR(an3155_erase_pages(p, NULL, 1), EINVAL);
+        ASSERT_OK(an3155_erase_pages(p, pages, 0));     /* nothing to do */
+        ASSERT_EQ(h->trace_calls, 0);
+        harness_end(h);                                 /* and the peer saw nothing */
+}
+
+static void test_legacy_page_too_big(void) {
+        _cleanup_free_ Script *s = script_new();
+        static const uint16_t pages[] = { 1, 2, 256 };
+
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, 0x79, 0x0B, 0x22, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x43, 0x63, 0x73, 0x82, 0x92, 0x79);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_get(h->p, NULL, NULL, NULL));
+        ASSERT_ERR(an3155_erase_pages(h->p, pages, ELEMENTSOF(pages)), EINVAL);
+        harness_end(h);
+}
+
+static void test_unsupported(void) {
+        _cleanup_free_ Script *s = script_new();
+        static const uint16_t pages[] = { 1 };
+
+        /* A list without Go, erase of either kind, or the protection commands. */
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, 0x79, 0x05, 0x31, 0x00, 0x01, 0x02, 0x11, 0x31, 0x79);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_get(h->p, NULL, NULL, NULL));
+        ASSERT_ERR(an3155_go(h->p, 0x08000000), EOPNOTSUPP);
+        ASSERT_ERR(an3155_erase_mass(h->p), EOPNOTSUPP);
+        ASSERT_ERR(an3155_erase_pages(h->p, pages, 1), EOPNOTSUPP);
+        ASSERT_ERR(an3155_readout_unprotect(h->p), EOPNOTSUPP);
+        ASSERT_ERR(an3155_write_unprotect(h->p), EOPNOTSUPP);
+        harness_end(h);
+}
+
+static void test_defaults(void) {
+        An3155Timeouts t, u;
+        _cleanup_free_ Script *s = script_new();
+
+        an3155_default_timeouts(&t);
+        ASSERT_EQ(t.reply_usec, 500 * USEC_PER_MSEC);
+        ASSERT_EQ(t.write_usec, USEC_PER_SEC);
+        ASSERT_EQ(t.page_erase_usec, 100 * USEC_PER_MSEC);
+        ASSERT_EQ(t.mass_erase_usec, 30 * USEC_PER_SEC);
+        ASSERT_EQ(t.option_usec, 2 * USEC_PER_SEC);
+        ASSERT_EQ(t.reset_usec, 100 * USEC_PER_MSEC);
+
+        Harness *h = harness_start(s, &fast);
+        an3155_get_timeouts(h->p, &u);
+        ASSERT_EQ(u.reply_usec, fast.reply_usec);
+        ASSERT_EQ(u.mass_erase_usec, fast.mass_erase_usec);
+        assert_status(h->p, 0xFF, "sync", -1);
+        An3155 *q = NULL;
+        ASSERT_ERR(an3155_new(NULL, &q), EINVAL);
+        ASSERT_TRUE(!q);
+        harness_end(h);
+        ASSERT_TRUE(an3155_free(NULL) == NULL);
+}
+
+int main(void) {
+        TEST(test_defaults);
+        TEST(test_commands);
+        TEST(test_sync_ack);
+        TEST(test_sync_already_synced);
+        TEST(test_sync_nack_first);
+        TEST(test_sync_stray);
+        TEST(test_sync_retry);
+        TEST(test_sync_never);
+        TEST(test_sync_noise_only);
+        TEST(test_sync_flushes_stale);
+        TEST(test_sync_hangup);
+        TEST(test_sync_get_fails);
+        TEST(test_resync);
+        TEST(test_get_too_long);
+        TEST(test_get_truncated);
+        TEST(test_get_id_variants);
+        TEST(test_busy_is_not_ack);
+        TEST(test_read_truncated);
+        TEST(test_late_reply_dropped);
+        TEST(test_read_write_256);
+        TEST(test_erase_chunking);
+        TEST(test_erase_chunking_legacy);
+        TEST(test_erase_timeout_scales);
+        TEST(test_deadline_includes_wire_time);
+        TEST(test_invalid_args);
+        TEST(test_legacy_page_too_big);
+        TEST(test_unsupported);
+        return 0;
+}
