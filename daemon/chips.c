@@ -1,2 +1,260 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "chips.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "macro.h"
+
+/* Values and their sources: ../shared/facts/bootloader.md (§ numbers below).
+ *
+ * Option-byte block: AN3155 §3.6 says a Write Memory at the option-byte base erases
+ * all option bytes and rewrites them from the data sent. So the flasher reads the
+ * whole area and writes all of it back with only the bits it means to change: C0/G0
+ * the 0x80 bytes 0x1FFF7800..0x1FFF787F (OPTR, PCROP, WRP, SECR pairs; writing back
+ * what was read keeps WRP/PCROP and BOOT_LOCK as they were, whatever the exact layout
+ * of the [U] words), F0 the 16 bytes stm32flash names, L0 the 3 words that exist (BMD;
+ * the rest of 0x1FF80000..1F is not option bytes). */
+
+#define LE32(v) (uint8_t) ((v) & 0xFF), (uint8_t) (((v) >> 8) & 0xFF), \
+                (uint8_t) (((v) >> 16) & 0xFF), (uint8_t) (((v) >> 24) & 0xFF)
+/* a C0/G0 register and its complement word */
+#define PAIR32(v) LE32(UINT32_C(v)), LE32(~UINT32_C(v) & UINT32_C(0xFFFFFFFF))
+#define ERASED8 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF
+
+/* §2.4, BMD stm32g0_options_def: PCROP1A start 0xFFFFFFFF end 0, WRP1A/B 0xFF (off),
+ * PCROP1B the same, SECR 0; words not named by the facts read as erased. */
+#define G0_OB_TAIL \
+        PAIR32(0xFFFFFFFF), PAIR32(0x00000000), PAIR32(0x000000FF), PAIR32(0x000000FF), \
+        PAIR32(0xFFFFFFFF), PAIR32(0x00000000), \
+        ERASED8, ERASED8, ERASED8, ERASED8, ERASED8, ERASED8, ERASED8, \
+        PAIR32(0x00000000), ERASED8
+
+/* §2.4: G0x1 OPTR 0xFFFFFEAA. */
+static const uint8_t ob_factory_g0[0x80] = { PAIR32(0xFFFFFEAA), G0_OB_TAIL };
+/* §2.4: C0x1 OPTR 0x3FFFFFAA (BMD, citing RM0490). */
+static const uint8_t ob_factory_c0[0x80] = { PAIR32(0x3FFFFFAA), G0_OB_TAIL };
+/* §2.4: RDP AA/55, USER FF/00, DATA0/1 FF/00, WRP0..3 FF/00 (no protection). */
+static const uint8_t ob_factory_f0[16] = {
+        0xAA, 0x55, 0xFF, 0x00, 0xFF, 0x00, 0xFF, 0x00,
+        0xFF, 0x00, 0xFF, 0x00, 0xFF, 0x00, 0xFF, 0x00,
+};
+/* §2.4: w0 0xFF5500AA, w1 0x7F8F8070, w2 WRP1 = 0 (nothing protected) -> 0xFFFF0000. */
+static const uint8_t ob_factory_l0[12] = {
+        0xAA, 0x00, 0x55, 0xFF, 0x70, 0x80, 0x8F, 0x7F, 0x00, 0x00, 0xFF, 0xFF,
+};
+
+static const ChipInfo chips[] = {
+        {
+                .pid = 0x443, .name = "STM32C011xx", .family = CHIP_FAMILY_C0,
+                /* the C011 die has 32 KiB (§2.2 notes); the register says what is sold */
+                .flash_base = 0x08000000, .flash_size = 32 * 1024, .flash_size_reg = 0x1FFF75A0,
+                .page_size = 2048, .erased = 0xFF, .write_unit = 8, .write_block = 256,
+                .pages_per_sector = 1,
+                .ob_base = 0x1FFF7800, .ob_size = sizeof(ob_factory_c0), .ob_layout = CHIP_OB_G0,
+                .ob_factory = ob_factory_c0,
+                .uid = { 0x1FFF7550, 0x1FFF7554, 0x1FFF7558 },
+                .ram_base = 0x20000000, .ram_size = 6 * 1024, .ram_user = 0x20001000,
+                .sysmem_base = 0x1FFF0000, .sysmem_size = 0x1800,
+                .bootloader_id = 0x51, .bootloader_id_addr = 0x1FFF17FE,
+                .mass_erase = true, .boot_rule = CHIP_BOOT_NBOOT_SEL,
+                /* no C0 datasheet figures found: G0 values (§2.6) */
+                .program_usec = 85, .page_erase_usec = 22000, .mass_erase_usec = 22100,
+        },
+        {
+                .pid = 0x453, .name = "STM32C031xx", .family = CHIP_FAMILY_C0,
+                .flash_base = 0x08000000, .flash_size = 32 * 1024, .flash_size_reg = 0x1FFF75A0,
+                .page_size = 2048, .erased = 0xFF, .write_unit = 8, .write_block = 256,
+                .pages_per_sector = 1,
+                .ob_base = 0x1FFF7800, .ob_size = sizeof(ob_factory_c0), .ob_layout = CHIP_OB_G0,
+                .ob_factory = ob_factory_c0,
+                .uid = { 0x1FFF7550, 0x1FFF7554, 0x1FFF7558 },
+                /* the tools disagree on the bootloader's RAM (0x20001000 / 0x20002000):
+                 * the later one is safe under both readings */
+                .ram_base = 0x20000000, .ram_size = 12 * 1024, .ram_user = 0x20002000,
+                .sysmem_base = 0x1FFF0000, .sysmem_size = 0x1800,
+                .bootloader_id = 0x52, .bootloader_id_addr = 0x1FFF17FE,
+                .mass_erase = true, .boot_rule = CHIP_BOOT_NBOOT_SEL,
+                .program_usec = 85, .page_erase_usec = 22000, .mass_erase_usec = 22100,
+        },
+        {
+                .pid = 0x444, .name = "STM32F03xx4/6", .family = CHIP_FAMILY_F0,
+                .flash_base = 0x08000000, .flash_size = 32 * 1024, .flash_size_reg = 0x1FFFF7CC,
+                .page_size = 1024, .erased = 0xFF, .write_unit = 4, .write_block = 256,
+                .pages_per_sector = 4,
+                .ob_base = 0x1FFFF800, .ob_size = sizeof(ob_factory_f0), .ob_layout = CHIP_OB_F0,
+                .ob_factory = ob_factory_f0,
+                .uid = { 0x1FFFF7AC, 0x1FFFF7B0, 0x1FFFF7B4 },
+                .ram_base = 0x20000000, .ram_size = 4 * 1024, .ram_user = 0x20000800,
+                .sysmem_base = 0x1FFFEC00, .sysmem_size = 0xC00,
+                .bootloader_id = 0x10, .bootloader_id_addr = 0x1FFFF7A6,
+                .mass_erase = true, .boot_rule = CHIP_BOOT_PIN,
+                /* 53.5 us per half-word, so 107 us per 4-byte unit (DS9773 Table 39) */
+                .program_usec = 107, .page_erase_usec = 30000, .mass_erase_usec = 30000,
+        },
+        {
+                .pid = 0x466, .name = "STM32G03x/04x", .family = CHIP_FAMILY_G0,
+                .flash_base = 0x08000000, .flash_size = 64 * 1024, .flash_size_reg = 0x1FFF75E0,
+                .page_size = 2048, .erased = 0xFF, .write_unit = 8, .write_block = 256,
+                .pages_per_sector = 1,
+                .ob_base = 0x1FFF7800, .ob_size = sizeof(ob_factory_g0), .ob_layout = CHIP_OB_G0,
+                .ob_factory = ob_factory_g0,
+                .uid = { 0x1FFF7590, 0x1FFF7594, 0x1FFF7598 },
+                .ram_base = 0x20000000, .ram_size = 8 * 1024, .ram_user = 0x20001000,
+                .sysmem_base = 0x1FFF0000, .sysmem_size = 0x2000,
+                .bootloader_id = 0x53, .bootloader_id_addr = 0x1FFF1FFE,
+                .mass_erase = true, .boot_rule = CHIP_BOOT_NBOOT_SEL,
+                .program_usec = 85, .page_erase_usec = 22000, .mass_erase_usec = 22100,
+        },
+        {
+                .pid = 0x457, .name = "STM32L01x/02x", .family = CHIP_FAMILY_L0,
+                .flash_base = 0x08000000, .flash_size = 16 * 1024, .flash_size_reg = 0x1FF8007C,
+                .page_size = 128, .erased = 0x00, .write_unit = 4, .write_block = 128,
+                .pages_per_sector = 32,
+                .ob_base = 0x1FF80000, .ob_size = sizeof(ob_factory_l0), .ob_layout = CHIP_OB_L0,
+                .ob_factory = ob_factory_l0,
+                .uid = { 0x1FF80050, 0x1FF80054, 0x1FF80064 },
+                /* the bootloader keeps all 2 KiB: nothing is left to the host */
+                .ram_base = 0x20000000, .ram_size = 2 * 1024, .ram_user = 0x20000800,
+                .sysmem_base = 0x1FF00000, .sysmem_size = 0x1000,
+                .bootloader_id = 0xC3, .bootloader_id_addr = 0x1FF00FFE,
+                .mass_erase = false, .boot_rule = CHIP_BOOT_PIN,
+                /* ~3.2 ms per word or half-page and per page [F/U]. No mass erase through
+                 * the bootloader; the RDP 1->0 erase is bounded by 128 page erases. */
+                .program_usec = 3200, .page_erase_usec = 3200, .mass_erase_usec = 128 * 3200,
+        },
+};
+
+const ChipInfo *chip_lookup(uint16_t pid) {
+        for (size_t i = 0; i < ELEMENTSOF(chips); i++)
+                if (chips[i].pid == pid)
+                        return &chips[i];
+        return NULL;
+}
+
+const ChipInfo *chip_table(size_t *ret_n) {
+        if (ret_n)
+                *ret_n = ELEMENTSOF(chips);
+        return chips;
+}
+
+const char *chip_family_to_string(ChipFamily f) {
+        switch (f) {
+        case CHIP_FAMILY_C0: return "C0";
+        case CHIP_FAMILY_F0: return "F0";
+        case CHIP_FAMILY_G0: return "G0";
+        case CHIP_FAMILY_L0: return "L0";
+        }
+        return NULL;
+}
+
+static uint32_t le32(const uint8_t *p) {
+        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+        p[0] = v;
+        p[1] = v >> 8;
+        p[2] = v >> 16;
+        p[3] = v >> 24;
+}
+
+int chip_rdp_level(const ChipInfo *c, const uint8_t *ob) {
+        switch (c->ob_layout) {
+        case CHIP_OB_G0:
+                /* RDP = OPTR[7:0]: 0xAA level 0, 0xCC level 2, anything else level 1 */
+                return ob[0] == 0xAA ? 0 : ob[0] == 0xCC ? 2 : 1;
+        case CHIP_OB_F0:
+                /* value byte + complement byte; a broken pair is not level 0 */
+                if (ob[0] == 0xAA && ob[1] == 0x55)
+                        return 0;
+                if (ob[0] == 0xCC && ob[1] == 0x33)
+                        return 2;
+                return 1;
+        case CHIP_OB_L0:
+                /* RM0367: xx55xxAA = level 0, xx33xxCC = level 2, else level 1 */
+                if (ob[0] == 0xAA && ob[2] == 0x55)
+                        return 0;
+                if (ob[0] == 0xCC && ob[2] == 0x33)
+                        return 2;
+                return 1;
+        }
+        return 1;
+}
+
+uint32_t chip_optr(const ChipInfo *c, const uint8_t *ob) {
+        switch (c->ob_layout) {
+        case CHIP_OB_G0:
+                return le32(ob);
+        case CHIP_OB_F0:
+                /* the value bytes in FLASH_OBR's order: RDP, USER, DATA0, DATA1 */
+                return (uint32_t) ob[0] | (uint32_t) ob[2] << 8 | (uint32_t) ob[4] << 16 | (uint32_t) ob[6] << 24;
+        case CHIP_OB_L0:
+                /* FLASH_OPTR = w0.lo | w1.lo << 16 */
+                return (le32(ob) & 0xFFFF) | (le32(ob + 4) & 0xFFFF) << 16;
+        }
+        return 0;
+}
+
+/* G0/C0 OPTR bits (CMSIS). */
+#define OPTR_NBOOT_SEL (UINT32_C(1) << 24)
+#define OPTR_NBOOT1    (UINT32_C(1) << 25)
+#define OPTR_NBOOT0    (UINT32_C(1) << 26)
+
+int chip_ob_enable_boot0(const ChipInfo *c, uint8_t *ob) {
+        uint8_t old[8];
+
+        if (c->boot_rule != CHIP_BOOT_NBOOT_SEL || c->ob_layout != CHIP_OB_G0 || c->ob_size < 8)
+                return -EOPNOTSUPP;
+
+        memcpy(old, ob, sizeof(old));
+        /* What stm32isp does on silicon (§2.4): byte 3 = (b3 & 0xF8) | 0x06, i.e.
+         * nBOOT_SEL = 0 (the BOOT0 pin decides), nBOOT1 = 1 (pin high = system memory),
+         * nBOOT0 = 1 (ignored once nBOOT_SEL = 0). The complement word must follow. */
+        ob[3] = (ob[3] & 0xF8) | 0x06;
+        put_le32(ob + 4, ~le32(ob));
+
+        return memcmp(old, ob, sizeof(old)) != 0;
+}
+
+bool chip_boots_bootloader(const ChipInfo *c, const uint8_t *ob, bool boot0_pin, bool flash_empty) {
+        if (!ob)
+                ob = c->ob_factory;
+
+        /* Level 2 disables the bootloader on every family. */
+        if (chip_rdp_level(c, ob) == 2)
+                return false;
+
+        switch (c->ob_layout) {
+        case CHIP_OB_F0:
+                /* BOOT0 high with nBOOT1 (USER bit 4) = 1; no empty check on 0x444 (§3.2) */
+                return boot0_pin && (ob[2] & 0x10);
+        case CHIP_OB_L0:
+                /* BOOT0 high with nBOOT1 (w1 bit 15 = OPTR bit 31) = 1 */
+                return boot0_pin && (ob[5] & 0x80);
+        case CHIP_OB_G0: {
+                /* AN5096 Table 3 / RM0490 Table 9 */
+                uint32_t optr = le32(ob);
+                bool main_flash;
+
+                /* SECR.BOOT_LOCK (bit 16, SECR pair at +0x70): always main flash, and no
+                 * empty-check exception in that row */
+                if (c->ob_size >= 0x78 && (le32(ob + 0x70) ^ le32(ob + 0x74)) == UINT32_MAX &&
+                    (le32(ob + 0x70) & (UINT32_C(1) << 16)))
+                        return false;
+
+                if (!(optr & OPTR_NBOOT_SEL)) {
+                        if (boot0_pin)
+                                return optr & OPTR_NBOOT1;      /* else SRAM */
+                        main_flash = true;
+                } else {
+                        if (!(optr & OPTR_NBOOT0))
+                                return optr & OPTR_NBOOT1;      /* else SRAM */
+                        main_flash = true;
+                }
+                /* a "main flash" boot turns into a bootloader boot while EMPTY is set */
+                return main_flash && flash_empty;
+        }
+        }
+        return false;
+}

@@ -1,2 +1,956 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "flasher.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Sync attempts for a probe, and for a resync after a reset or a lost reply: a chip
+ * whose command ACK got lost waits for 4 address bytes and a checksum, so it takes
+ * five lone 0x7F before it answers NACK. */
+#define SYNC_ATTEMPTS           3u
+#define RESYNC_ATTEMPTS         6u
+/* Tries per Write/Read Memory block when the chip answers NACK. */
+#define BLOCK_TRIES             3u
+/* Read Memory chunk and pages per Extended Erase command (progress, cancel checks). */
+#define READ_CHUNK              256u
+#define ERASE_CHUNK             16u
+/* Blocks start 8-aligned: the G0 (and, assumed, C0) bootloader ACKs but drops a write
+ * at a 4- but not 8-aligned address (facts §2.5, §3.6). */
+#define BLOCK_ALIGN             8u
+
+struct Flasher {
+        Link *link;
+        An3155 *proto;
+
+        flasher_progress_t progress;
+        void *userdata;
+        const atomic_bool *cancel;
+
+        bool have_chip;         /* chip holds the last probe and the bootloader is ours */
+        FlasherChip chip;
+
+        char message[256];
+};
+
+/* A range to program: starts BLOCK_ALIGN-aligned, ends on the write unit. */
+typedef struct Run {
+        uint32_t start, end;
+} Run;
+
+static const char *const stage_names[_FLASHER_STAGE_MAX] = {
+        [FLASHER_STAGE_CONNECTING]   = "connecting",
+        [FLASHER_STAGE_UNPROTECTING] = "unprotecting",
+        [FLASHER_STAGE_ERASING]      = "erasing",
+        [FLASHER_STAGE_WRITING]      = "writing",
+        [FLASHER_STAGE_VERIFYING]    = "verifying",
+        [FLASHER_STAGE_READING]      = "reading",
+        [FLASHER_STAGE_OPTIONS]      = "options",
+        [FLASHER_STAGE_PROTECTING]   = "protecting",
+        [FLASHER_STAGE_STARTING]     = "starting",
+};
+
+const char *flasher_stage_to_string(FlasherStage s) {
+        if ((unsigned) s >= _FLASHER_STAGE_MAX)
+                return NULL;
+        return stage_names[s];
+}
+
+void flasher_flash_options_init(FlasherFlashOptions *o) {
+        *o = (FlasherFlashOptions) {
+                .erase = FLASHER_ERASE_AUTO,
+                .verify = true,
+                .boot0 = true,
+        };
+}
+
+int flasher_new(Link *link, Flasher **ret) {
+        _cleanup_free_ Flasher *f = NULL;
+        int r;
+
+        if (!link || !ret)
+                return -EINVAL;
+        f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        f->link = link;
+        r = an3155_new(link, &f->proto);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(f);
+        return 0;
+}
+
+Flasher *flasher_free(Flasher *f) {
+        if (!f)
+                return NULL;
+        an3155_free(f->proto);
+        free(f);
+        return NULL;
+}
+
+void flasher_set_progress(Flasher *f, flasher_progress_t cb, void *userdata) {
+        f->progress = cb;
+        f->userdata = userdata;
+}
+
+void flasher_set_cancel(Flasher *f, const atomic_bool *flag) {
+        f->cancel = flag;
+}
+
+An3155 *flasher_protocol(Flasher *f) {
+        return f->proto;
+}
+
+const char *flasher_error_message(const Flasher *f) {
+        return f->message;
+}
+
+const FlasherChip *flasher_chip(const Flasher *f) {
+        return f->have_chip && f->chip.info ? &f->chip : NULL;
+}
+
+/* ---- messages ---- */
+
+_printf_(3, 4)
+static int fail(Flasher *f, int r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(f->message, sizeof(f->message), fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* A protocol error r during "what" ("Write Memory at 0x08000400 (3 tries)"), in words
+ * that say what the chip did. */
+_printf_(3, 4)
+static int fail_proto(Flasher *f, int r, const char *fmt, ...) {
+        const An3155Status *st = an3155_last_status(f->proto);
+        const char *step = st && st->step ? st->step : "reply";
+        const char *port = f->link->name ? f->link->name : "the port";
+        char what[160];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+
+        switch (r) {
+        case -EREMOTEIO:
+                return fail(f, r, "chip answered NACK to %s", what);
+        case -ETIMEDOUT:
+                return fail(f, r, "chip stopped answering during %s (no reply at the %s step)", what, step);
+        case -EPROTO:
+                if (st && st->reply >= 0)
+                        return fail(f, r, "chip answered 0x%02X to %s (%s step), neither ACK nor NACK",
+                                    (unsigned) st->reply, what, step);
+                return fail(f, r, "chip answered garbage to %s (%s step)", what, step);
+        case -EHOSTDOWN:
+                return fail(f, r, "no bootloader answered the sync on %s (%s): is BOOT0 high and the chip reset?",
+                            port, what);
+        case -ENODEV:
+                return fail(f, r, "%s went away during %s", port, what);
+        case -EOPNOTSUPP:
+                return fail(f, r, "the bootloader does not offer %s", what);
+        default:
+                return fail(f, r, "%s failed: %s", what, strerror(-r));
+        }
+}
+
+/* ---- small helpers ---- */
+
+static void progress(Flasher *f, FlasherStage stage, uint64_t done, uint64_t total) {
+        if (f->progress)
+                f->progress(f->userdata, stage, done, total);
+}
+
+static bool cancelled(const Flasher *f) {
+        return f->cancel && atomic_load(f->cancel);
+}
+
+static int fail_cancelled(Flasher *f, FlasherStage stage, uint64_t done, uint64_t total) {
+        return fail(f, -ECANCELED, "cancelled while %s (%" PRIu64 " of %" PRIu64 " done)",
+                    flasher_stage_to_string(stage), done, total);
+}
+
+static uint64_t reset_usec(Flasher *f) {
+        An3155Timeouts t;
+
+        an3155_get_timeouts(f->proto, &t);
+        return t.reset_usec;
+}
+
+static bool is_nack_after_command(Flasher *f, int r) {
+        const An3155Status *st = an3155_last_status(f->proto);
+
+        return r == -EREMOTEIO && st && st->step && strcmp(st->step, "command") == 0;
+}
+
+/* One Write or Read Memory block. A NACK is retried (BLOCK_TRIES in all); a lost or
+ * garbled reply leaves the bootloader in an unknown state: resync once and retry. */
+static int transfer_block(Flasher *f, bool write, uint32_t address, uint8_t *buf, size_t n,
+                          unsigned *ret_tries) {
+        const char *name = write ? "Write Memory" : "Read Memory";
+        unsigned tries = 0, nacks = 0;
+        bool resynced = false;
+        int r;
+
+        for (;;) {
+                tries++;
+                r = write ? an3155_write_memory(f->proto, address, buf, n)
+                          : an3155_read_memory(f->proto, address, buf, n);
+                if (r >= 0)
+                        break;
+                if (r == -EREMOTEIO) {
+                        if (++nacks < BLOCK_TRIES)
+                                continue;
+                        return fail_proto(f, r, "%s at 0x%08X (%u tries)", name, address, tries);
+                }
+                if ((r == -ETIMEDOUT || r == -EPROTO) && !resynced) {
+                        int q;
+
+                        resynced = true;
+                        q = an3155_resync(f->proto, 0, RESYNC_ATTEMPTS);
+                        if (q < 0)
+                                return fail_proto(f, q == -EHOSTDOWN ? -ETIMEDOUT : q,
+                                                  "the resync after a lost reply to %s at 0x%08X", name, address);
+                        continue;
+                }
+                return fail_proto(f, r, "%s at 0x%08X", name, address);
+        }
+
+        if (ret_tries)
+                *ret_tries = tries;
+        return 0;
+}
+
+static uint16_t le16(const uint8_t *p) {
+        return (uint16_t) (p[0] | p[1] << 8);
+}
+
+/* Reads a factory value; the L0 workaround for bootloaders that NACK single reads in
+ * the 0x1FF80000 info area (facts §2.3): read 128 bytes from its start and pick. */
+static int read_info(Flasher *f, const ChipInfo *info, uint32_t address, uint8_t *buf, size_t n) {
+        uint8_t area[128];
+        int r;
+
+        r = an3155_read_memory(f->proto, address, buf, n);
+        if (r != -EREMOTEIO || info->family != CHIP_FAMILY_L0 ||
+            address < info->ob_base || address + n > info->ob_base + sizeof(area))
+                return r;
+        r = an3155_read_memory(f->proto, info->ob_base, area, sizeof(area));
+        if (r < 0)
+                return r;
+        memcpy(buf, area + (address - info->ob_base), n);
+        return 0;
+}
+
+/* ---- probe ---- */
+
+/* After a successful sync: Get, Get ID, Get Version, then what is readable. */
+static int probe_synced(Flasher *f, FlasherChip *ret) {
+        FlasherChip c = { .rdp_level = -1 };
+        const ChipInfo *info;
+        uint8_t version, buf[4];
+        int r;
+
+        f->have_chip = false;
+
+        r = an3155_get(f->proto, &c.protocol_version, c.commands, &c.n_commands);
+        if (r < 0)
+                return fail_proto(f, r, "Get");
+        r = an3155_get_id(f->proto, &c.pid);
+        if (r < 0)
+                return fail_proto(f, r, "Get ID");
+        r = an3155_get_version(f->proto, &version);
+        if (r < 0)
+                return fail_proto(f, r, "Get Version");
+
+        info = chip_lookup(c.pid);
+        c.info = info;
+        if (!info) {
+                /* keep what we know: reads still work on an unknown part */
+                f->chip = c;
+                f->have_chip = true;
+                if (ret)
+                        *ret = c;
+                return fail(f, -EOPNOTSUPP, "unsupported chip: product ID 0x%03X is not in the chip table",
+                            (unsigned) c.pid);
+        }
+        c.flash_size = info->flash_size;
+
+        /* Option bytes first: under read protection every Read Memory is NACKed right
+         * after the command pair (AN3155), so this read doubles as the protection test. */
+        r = an3155_read_memory(f->proto, info->ob_base, c.option_bytes, info->ob_size);
+        if (is_nack_after_command(f, r)) {
+                c.rdp_level = 1;
+                /* some parts send a second NACK (AN3155 §3.4): drop it */
+                (void) link_flush_input(f->link);
+                goto done;
+        }
+        if (r == -EREMOTEIO)
+                c.rdp_level = -1;       /* the area is not readable on this bootloader */
+        else if (r < 0)
+                return fail_proto(f, r, "Read Memory of the option bytes at 0x%08X", info->ob_base);
+        else {
+                c.have_option_bytes = true;
+                c.option_bytes_size = info->ob_size;
+                c.rdp_level = chip_rdp_level(info, c.option_bytes);
+                c.optr = chip_optr(info, c.option_bytes);
+        }
+
+        /* Flash size register (KiB); unreadable, blank or larger than the line: the table. */
+        r = read_info(f, info, info->flash_size_reg, buf, 2);
+        if (r < 0 && r != -EREMOTEIO)
+                return fail_proto(f, r, "Read Memory of the flash size at 0x%08X", info->flash_size_reg);
+        if (r >= 0) {
+                uint32_t kib = le16(buf);
+
+                if (kib != 0 && kib != 0xFFFF && kib * 1024u <= info->flash_size)
+                        c.flash_size = ALIGN_DOWN(kib * 1024u, info->page_size);
+                if (c.flash_size == 0)
+                        c.flash_size = info->flash_size;
+        }
+
+        c.have_uid = true;
+        for (size_t i = 0; i < 3; i++) {
+                r = read_info(f, info, info->uid[i], c.uid + 4 * i, 4);
+                if (r == -EREMOTEIO) {
+                        /* F030: RM0360 documents no UID */
+                        c.have_uid = false;
+                        memset(c.uid, 0, sizeof(c.uid));
+                        break;
+                }
+                if (r < 0)
+                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[i]);
+        }
+
+done:
+        f->chip = c;
+        f->have_chip = true;
+        if (ret)
+                *ret = c;
+        return 0;
+}
+
+int flasher_probe(Flasher *f, FlasherChip *ret) {
+        int r;
+
+        f->message[0] = 0;
+        f->have_chip = false;
+        progress(f, FLASHER_STAGE_CONNECTING, 0, 1);
+
+        r = an3155_sync(f->proto, SYNC_ATTEMPTS);
+        if (r < 0)
+                return fail_proto(f, r, "sync");
+        r = probe_synced(f, ret);
+        if (r < 0)
+                return r;
+
+        progress(f, FLASHER_STAGE_CONNECTING, 1, 1);
+        return 0;
+}
+
+/* Probes unless the last probe still stands; need_info: the PID must be known. */
+static int ensure_probed(Flasher *f, bool need_info) {
+        int r;
+
+        if (!f->have_chip) {
+                r = flasher_probe(f, NULL);
+                if (r < 0 && !(r == -EOPNOTSUPP && !need_info))
+                        return r;
+        }
+        if (need_info && !f->chip.info)
+                return fail(f, -EOPNOTSUPP, "unsupported chip: product ID 0x%03X is not in the chip table",
+                            (unsigned) f->chip.pid);
+        f->message[0] = 0;
+        return 0;
+}
+
+static int refuse_protected(Flasher *f) {
+        if (f->chip.rdp_level >= 1)
+                return fail(f, -EACCES, "chip is read-protected; flash with unprotect to erase it and continue");
+        return 0;
+}
+
+/* ---- erase ---- */
+
+static int erase_page_list(Flasher *f, const uint16_t *pages, size_t n, uint64_t *done, uint64_t total) {
+        for (size_t i = 0; i < n; i += ERASE_CHUNK) {
+                size_t k = MIN(n - i, (size_t) ERASE_CHUNK);
+                int r;
+
+                if (cancelled(f))
+                        return fail_cancelled(f, FLASHER_STAGE_ERASING, *done, total);
+                r = an3155_erase_pages(f->proto, pages + i, k);
+                if (r < 0)
+                        return fail_proto(f, r, "Extended Erase of pages %u..%u",
+                                          (unsigned) pages[i], (unsigned) pages[i + k - 1]);
+                *done += k;
+                progress(f, FLASHER_STAGE_ERASING, *done, total);
+        }
+        return 0;
+}
+
+/* The whole flash: Extended Erase 0xFFFF, or every page where there is no mass erase (L0). */
+static int erase_all(Flasher *f, FlasherResult *res) {
+        const ChipInfo *info = f->chip.info;
+        uint32_t n = f->chip.flash_size / info->page_size;
+        uint64_t done = 0;
+        int r;
+
+        progress(f, FLASHER_STAGE_ERASING, 0, n);
+        if (cancelled(f))
+                return fail_cancelled(f, FLASHER_STAGE_ERASING, 0, n);
+
+        if (info->mass_erase) {
+                r = an3155_erase_mass(f->proto);
+                if (r < 0)
+                        return fail_proto(f, r, "mass erase");
+                if (res)
+                        res->pages_erased = UINT32_MAX;
+        } else {
+                _cleanup_free_ uint16_t *pages = calloc(MAX(n, 1u), sizeof(uint16_t));
+
+                if (!pages)
+                        return fail(f, -ENOMEM, "out of memory");
+                for (uint32_t i = 0; i < n; i++)
+                        pages[i] = i;
+                r = erase_page_list(f, pages, n, &done, n);
+                if (r < 0)
+                        return r;
+                if (res)
+                        res->pages_erased = n;
+        }
+        if (res)
+                res->mass_erased = true;
+        progress(f, FLASHER_STAGE_ERASING, n, n);
+        return 0;
+}
+
+/* The pages the runs touch, each once, ascending. */
+static int erase_runs(Flasher *f, const Run *runs, size_t n_runs, FlasherResult *res) {
+        const ChipInfo *info = f->chip.info;
+        _cleanup_free_ uint16_t *pages = NULL;
+        size_t n = 0, max = f->chip.flash_size / info->page_size;
+        uint64_t done = 0;
+        int r;
+
+        pages = calloc(MAX(max, (size_t) 1), sizeof(uint16_t));
+        if (!pages)
+                return fail(f, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < n_runs; i++)
+                for (uint32_t p = chip_page_of(info, runs[i].start); p <= chip_page_of(info, runs[i].end - 1); p++)
+                        if ((n == 0 || pages[n - 1] < p) && n < max)
+                                pages[n++] = p;
+
+        progress(f, FLASHER_STAGE_ERASING, 0, n);
+        r = erase_page_list(f, pages, n, &done, n);
+        if (r < 0)
+                return r;
+        if (res)
+                res->pages_erased = n;
+        progress(f, FLASHER_STAGE_ERASING, n, n);
+        return 0;
+}
+
+/* ---- images ---- */
+
+/* Fails -EFBIG when a segment starts in the flash but runs past its end, -ERANGE when
+ * one lies elsewhere. */
+static int check_image(Flasher *f, const Image *img) {
+        uint32_t base = f->chip.info->flash_base, size = f->chip.flash_size;
+        uint64_t end = (uint64_t) base + size;
+        int r;
+
+        r = image_check_range(img, base, size, NULL);
+        if (r == 0)
+                return 0;
+        if (r != -ERANGE)
+                return fail(f, r, "checking the image failed: %s", strerror(-r));
+
+        for (size_t i = 0; i < img->n_segments; i++) {
+                const ImageSegment *s = &img->segments[i];
+                uint64_t s_end = (uint64_t) s->address + s->size;
+
+                if (s->address >= base && s->address < end && s_end > end)
+                        return fail(f, -EFBIG, "image does not fit: it ends at 0x%08" PRIX64 ", the %u KiB flash ends at 0x%08" PRIX64,
+                                    s_end - 1, size / 1024, end - 1);
+                if (s->address < base || s->address >= end)
+                        return fail(f, -ERANGE, "image at 0x%08X lies outside the flash 0x%08X..0x%08" PRIX64,
+                                    s->address, base, end - 1);
+        }
+        return fail(f, -ERANGE, "image lies outside the flash 0x%08X..0x%08" PRIX64, base, end - 1);
+}
+
+/* Merges the segments into runs to program. Each run starts on BLOCK_ALIGN and ends on
+ * the write unit; segments whose padded ranges touch share a run (the gap is filled with
+ * the erased value), so no write unit is ever programmed twice, and a gap wider than the
+ * padding splits the runs, so padding never covers bytes beyond the image's own units. */
+static int plan_runs(const Image *img, const ChipInfo *info, Run **ret, size_t *ret_n) {
+        _cleanup_free_ Run *runs = NULL;
+        size_t n = 0;
+
+        runs = calloc(MAX(img->n_segments, (size_t) 1), sizeof(Run));
+        if (!runs)
+                return -ENOMEM;
+        for (size_t i = 0; i < img->n_segments; i++) {
+                const ImageSegment *s = &img->segments[i];
+                uint32_t start, end;
+
+                if (s->size == 0)
+                        continue;
+                start = ALIGN_DOWN(s->address, BLOCK_ALIGN);
+                end = (uint32_t) ALIGN_UP((uint64_t) s->address + s->size, info->write_unit);
+                if (n > 0 && start <= runs[n - 1].end)
+                        runs[n - 1].end = MAX(runs[n - 1].end, end);
+                else
+                        runs[n++] = (Run) { start, end };
+        }
+        *ret = TAKE_PTR(runs);
+        *ret_n = n;
+        return 0;
+}
+
+/* The bytes [address, address+n) as they should be programmed: image data where the
+ * image has it, the erased value elsewhere. owned (optional) marks image bytes. */
+static void fill_range(const Image *img, uint32_t address, size_t n, uint8_t erased, uint8_t *buf, bool *owned) {
+        uint64_t end = (uint64_t) address + n;
+
+        memset(buf, erased, n);
+        if (owned)
+                memset(owned, 0, n * sizeof(bool));
+        for (size_t i = 0; i < img->n_segments; i++) {
+                const ImageSegment *s = &img->segments[i];
+                uint64_t a = MAX((uint64_t) s->address, (uint64_t) address);
+                uint64_t b = MIN((uint64_t) s->address + s->size, end);
+
+                if ((uint64_t) s->address >= end)
+                        break;          /* sorted */
+                if (a >= b)
+                        continue;
+                memcpy(buf + (a - address), s->data + (a - s->address), b - a);
+                if (owned)
+                        for (uint64_t k = a; k < b; k++)
+                                owned[k - address] = true;
+        }
+}
+
+static uint64_t runs_bytes(const Run *runs, size_t n) {
+        uint64_t t = 0;
+
+        for (size_t i = 0; i < n; i++)
+                t += runs[i].end - runs[i].start;
+        return t;
+}
+
+/* Blocks are cut at write_block-aligned addresses: each starts 8-aligned and none
+ * crosses a page (L0: a block is a page). */
+static int write_runs(Flasher *f, const Image *img, const Run *runs, size_t n_runs, FlasherResult *res) {
+        const ChipInfo *info = f->chip.info;
+        uint64_t total = runs_bytes(runs, n_runs), done = 0;
+        uint8_t buf[AN3155_MAX_BLOCK];
+        int r;
+
+        progress(f, FLASHER_STAGE_WRITING, 0, total);
+        for (size_t i = 0; i < n_runs; i++)
+                for (uint32_t a = runs[i].start, b; a < runs[i].end; a = b) {
+                        unsigned tries;
+
+                        b = (uint32_t) MIN((uint64_t) runs[i].end, (uint64_t) ALIGN_DOWN(a, info->write_block) + info->write_block);
+                        if (cancelled(f))
+                                return fail_cancelled(f, FLASHER_STAGE_WRITING, done, total);
+                        fill_range(img, a, b - a, info->erased, buf, NULL);
+                        r = transfer_block(f, true, a, buf, b - a, &tries);
+                        if (r < 0)
+                                return r;
+                        if (tries > 1)
+                                res->write_retries++;
+                        done += b - a;
+                        res->bytes_written = done;
+                        progress(f, FLASHER_STAGE_WRITING, done, total);
+                }
+        progress(f, FLASHER_STAGE_WRITING, total, total);
+        return 0;
+}
+
+/* Reads back every run and compares the image's bytes. */
+static int verify_runs(Flasher *f, const Image *img, const Run *runs, size_t n_runs, FlasherResult *res) {
+        const ChipInfo *info = f->chip.info;
+        uint64_t total = runs_bytes(runs, n_runs), done = 0;
+        uint8_t got[READ_CHUNK], want[READ_CHUNK];
+        bool owned[READ_CHUNK];
+        int r;
+
+        progress(f, FLASHER_STAGE_VERIFYING, 0, total);
+        for (size_t i = 0; i < n_runs; i++)
+                for (uint32_t a = runs[i].start, b; a < runs[i].end; a = b) {
+                        b = (uint32_t) MIN((uint64_t) runs[i].end, (uint64_t) ALIGN_DOWN(a, READ_CHUNK) + READ_CHUNK);
+                        if (cancelled(f))
+                                return fail_cancelled(f, FLASHER_STAGE_VERIFYING, done, total);
+                        r = transfer_block(f, false, a, got, b - a, NULL);
+                        if (r < 0)
+                                return r;
+                        fill_range(img, a, b - a, info->erased, want, owned);
+                        for (uint32_t k = 0; k < b - a; k++)
+                                if (owned[k] && got[k] != want[k])
+                                        return fail(f, -EILSEQ, "verify failed at 0x%08X: read 0x%02X, expected 0x%02X",
+                                                    a + k, got[k], want[k]);
+                        done += b - a;
+                        res->bytes_verified = done;
+                        progress(f, FLASHER_STAGE_VERIFYING, done, total);
+                }
+        progress(f, FLASHER_STAGE_VERIFYING, total, total);
+        return 0;
+}
+
+/* ---- protection, option bytes, go ---- */
+
+/* Whether the first flash word reads erased: the C0/G0 EMPTY flag latched at the next
+ * option-byte load (facts §3.1). */
+static int first_word_empty(Flasher *f, bool *ret) {
+        uint8_t w[4];
+        int r;
+
+        r = transfer_block(f, false, f->chip.info->flash_base, w, sizeof(w), NULL);
+        if (r < 0)
+                return r;
+        *ret = w[0] == 0xFF && w[1] == 0xFF && w[2] == 0xFF && w[3] == 0xFF;
+        return 0;
+}
+
+/* Readout Unprotect: the chip mass-erases, resets and (its flash empty, or BOOT0 high)
+ * comes back into the bootloader after about a mass-erase time (AN3155 §3.12). */
+static int do_unprotect(Flasher *f) {
+        const ChipInfo *info = f->chip.info;
+        int r;
+
+        progress(f, FLASHER_STAGE_UNPROTECTING, 0, 1);
+        r = an3155_readout_unprotect(f->proto);
+        if (r < 0)
+                return fail_proto(f, r, "Readout Unprotect");
+        f->have_chip = false;
+
+        r = an3155_resync(f->proto, reset_usec(f) + info->mass_erase_usec, RESYNC_ATTEMPTS);
+        if (r < 0)
+                return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
+                                  "the resync after Readout Unprotect (the chip did not come back into the bootloader)");
+        r = probe_synced(f, NULL);
+        if (r < 0)
+                return r;
+        if (f->chip.rdp_level != 0)
+                return fail(f, -EACCES, "chip is still read-protected after Readout Unprotect");
+        progress(f, FLASHER_STAGE_UNPROTECTING, 1, 1);
+        return 0;
+}
+
+/* Readout Protect: the chip resets. It comes back into the bootloader only when its
+ * boot configuration says so (BOOT0 assumed high, see options_boot0); a factory C0/G0
+ * with programmed flash runs the user code instead, which is not an error. */
+static int do_protect(Flasher *f) {
+        const ChipInfo *info = f->chip.info;
+        uint8_t ob[sizeof(f->chip.option_bytes)];
+        bool empty = false, back;
+        int r;
+
+        progress(f, FLASHER_STAGE_PROTECTING, 0, 1);
+        if (f->chip.have_option_bytes)
+                memcpy(ob, f->chip.option_bytes, info->ob_size);
+        else
+                memcpy(ob, info->ob_factory, info->ob_size);
+        if (info->boot_rule == CHIP_BOOT_NBOOT_SEL) {
+                r = first_word_empty(f, &empty);
+                if (r < 0)
+                        return r;
+        }
+        back = chip_boots_bootloader(info, ob, true, empty);
+
+        r = an3155_readout_protect(f->proto);
+        if (r < 0)
+                return fail_proto(f, r, "Readout Protect");
+        f->have_chip = false;
+
+        if (back && an3155_resync(f->proto, reset_usec(f), SYNC_ATTEMPTS) >= 0)
+                (void) probe_synced(f, NULL);
+        f->message[0] = 0;
+        progress(f, FLASHER_STAGE_PROTECTING, 1, 1);
+        return 0;
+}
+
+/* C0/G0: clear nBOOT_SEL so that the BOOT0 pin brings the bootloader back later (the
+ * factory setting ignores the pin, and once the flash holds code the empty check no
+ * longer helps). Writing the option-byte area reloads the option bytes, a reset.
+ *
+ * Whether the chip then comes back into the bootloader depends on the BOOT0 pin, which
+ * the host cannot read. We assume it is high: the chip is in the bootloader now, and
+ * the boards this serves reach it through BOOT0 (a jumper or the DTR/RTS entry
+ * sequence holding it high). The one way to be here with BOOT0 low is the empty-flash
+ * rule on a blank factory part; then the chip starts the new code instead and the
+ * resync fails. That is harmless unless a later step (protect, go) needs the
+ * bootloader, so only then is it an error. */
+static int options_boot0(Flasher *f, bool need_bootloader, FlasherResult *res) {
+        const ChipInfo *info = f->chip.info;
+        uint8_t ob[sizeof(f->chip.option_bytes)], back_ob[sizeof(f->chip.option_bytes)];
+        bool empty;
+        int r;
+
+        progress(f, FLASHER_STAGE_OPTIONS, 0, 1);
+        r = transfer_block(f, false, info->ob_base, ob, info->ob_size, NULL);
+        if (r < 0)
+                return r;
+        r = chip_ob_enable_boot0(info, ob);
+        if (r < 0)
+                return fail(f, r, "cannot enable the BOOT0 pin on %s", info->name);
+        if (r == 0)
+                goto done;
+
+        r = first_word_empty(f, &empty);
+        if (r < 0)
+                return r;
+        r = an3155_write_memory(f->proto, info->ob_base, ob, info->ob_size);
+        if (r < 0)
+                return fail_proto(f, r, "Write Memory of the option bytes at 0x%08X", info->ob_base);
+        res->boot0_changed = true;
+        f->have_chip = false;
+
+        if (!chip_boots_bootloader(info, ob, true, empty)) {
+                if (need_bootloader)
+                        return fail(f, -EHOSTDOWN, "the new option bytes do not boot the bootloader");
+                goto done;
+        }
+        r = an3155_resync(f->proto, reset_usec(f), SYNC_ATTEMPTS);
+        if (r < 0) {
+                if (need_bootloader)
+                        return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
+                                          "the resync after the option-byte write (is BOOT0 high?)");
+                goto done;
+        }
+        r = probe_synced(f, NULL);
+        if (r < 0)
+                return r;
+        if (f->chip.have_option_bytes) {
+                memcpy(back_ob, f->chip.option_bytes, info->ob_size);
+                if (memcmp(back_ob, ob, 8) != 0)
+                        return fail(f, -EILSEQ, "option bytes read back as OPTR 0x%08X after writing 0x%08X",
+                                    chip_optr(info, back_ob), chip_optr(info, ob));
+        }
+
+done:
+        f->message[0] = 0;
+        progress(f, FLASHER_STAGE_OPTIONS, 1, 1);
+        return 0;
+}
+
+static int do_go(Flasher *f, uint32_t address) {
+        int r;
+
+        if (address == 0)
+                address = f->chip.info->flash_base;
+        progress(f, FLASHER_STAGE_STARTING, 0, 1);
+        r = an3155_go(f->proto, address);
+        if (r < 0)
+                return fail_proto(f, r, "Go to 0x%08X", address);
+        f->have_chip = false;   /* the bootloader is gone */
+        progress(f, FLASHER_STAGE_STARTING, 1, 1);
+        return 0;
+}
+
+/* ---- operations ---- */
+
+static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, FlasherResult *res) {
+        _cleanup_free_ Run *runs = NULL;
+        size_t n_runs = 0;
+        bool erased_all = false;
+        int r;
+
+        if (!img || img->n_segments == 0 || image_size(img) == 0)
+                return fail(f, -EINVAL, "the image is empty");
+        if (o->protect && o->go)
+                return fail(f, -EINVAL, "protect and go cannot be combined: the bootloader refuses Go on a read-protected chip");
+        if ((unsigned) o->erase > FLASHER_ERASE_NONE)
+                return fail(f, -EINVAL, "unknown erase mode %d", (int) o->erase);
+
+        r = ensure_probed(f, true);
+        if (r < 0)
+                return r;
+        /* nothing beyond the probe touches the chip before the image is known to fit */
+        r = check_image(f, img);
+        if (r < 0)
+                return r;
+        r = plan_runs(img, f->chip.info, &runs, &n_runs);
+        if (r < 0)
+                return fail(f, r, "out of memory");
+
+        if (f->chip.rdp_level >= 1) {
+                if (!o->unprotect)
+                        return refuse_protected(f);
+                r = do_unprotect(f);
+                if (r < 0)
+                        return r;
+                res->unprotected = true;
+                /* the RDP 1 -> 0 regression mass-erased the flash */
+                res->mass_erased = true;
+                res->pages_erased = UINT32_MAX;
+                erased_all = true;
+        }
+
+        if (!erased_all && o->erase == FLASHER_ERASE_MASS)
+                r = erase_all(f, res);
+        else if (!erased_all && o->erase == FLASHER_ERASE_AUTO)
+                r = erase_runs(f, runs, n_runs, res);
+        if (r < 0)
+                return r;
+
+        r = write_runs(f, img, runs, n_runs, res);
+        if (r < 0)
+                return r;
+
+        if (o->verify) {
+                r = verify_runs(f, img, runs, n_runs, res);
+                if (r < 0)
+                        return r;
+        }
+
+        if (o->boot0 && f->chip.info->boot_rule == CHIP_BOOT_NBOOT_SEL) {
+                r = options_boot0(f, o->protect || o->go, res);
+                if (r < 0)
+                        return r;
+        }
+
+        if (o->protect) {
+                r = do_protect(f);
+                if (r < 0)
+                        return r;
+                res->protected_ = true;
+        } else if (o->go) {
+                r = do_go(f, o->go_address);
+                if (r < 0)
+                        return r;
+                res->started = true;
+        }
+        return 0;
+}
+
+int flasher_flash(Flasher *f, const Image *img, const FlasherFlashOptions *opts, FlasherResult *ret) {
+        FlasherFlashOptions defaults;
+        FlasherResult res = {};
+        uint64_t t0 = now_usec();
+        int r;
+
+        f->message[0] = 0;
+        if (!opts) {
+                flasher_flash_options_init(&defaults);
+                opts = &defaults;
+        }
+        r = do_flash(f, img, opts, &res);
+        res.duration_usec = now_usec() - t0;
+        if (ret)
+                *ret = res;
+        if (r >= 0)
+                f->message[0] = 0;
+        return r;
+}
+
+int flasher_erase(Flasher *f, FlasherErase mode, uint32_t address, uint32_t length) {
+        const ChipInfo *info;
+        uint64_t end;
+        Run run;
+        int r;
+
+        f->message[0] = 0;
+        if ((unsigned) mode > FLASHER_ERASE_NONE)
+                return fail(f, -EINVAL, "unknown erase mode %d", (int) mode);
+        r = ensure_probed(f, true);
+        if (r < 0)
+                return r;
+        r = refuse_protected(f);
+        if (r < 0)
+                return r;
+        info = f->chip.info;
+
+        switch (mode) {
+        case FLASHER_ERASE_NONE:
+                return 0;
+        case FLASHER_ERASE_MASS:
+                return erase_all(f, NULL);
+        case FLASHER_ERASE_AUTO:
+                break;
+        }
+        if (length == 0)
+                return 0;
+        end = (uint64_t) address + length;
+        if (address < info->flash_base || end > (uint64_t) info->flash_base + f->chip.flash_size)
+                return fail(f, -ERANGE, "0x%08X..0x%08" PRIX64 " lies outside the flash 0x%08X..0x%08X",
+                            address, end - 1, info->flash_base, info->flash_base + f->chip.flash_size - 1);
+        run = (Run) { address, (uint32_t) end };
+        return erase_runs(f, &run, 1, NULL);
+}
+
+int flasher_read(Flasher *f, uint32_t address, void *buf, size_t length) {
+        uint64_t done = 0;
+        int r;
+
+        f->message[0] = 0;
+        if (!buf && length > 0)
+                return fail(f, -EINVAL, "no buffer");
+        if ((uint64_t) address + length > UINT64_C(0x100000000))
+                return fail(f, -EINVAL, "0x%08X + %zu runs past the end of the address space", address, length);
+        r = ensure_probed(f, false);
+        if (r < 0)
+                return r;
+        r = refuse_protected(f);
+        if (r < 0)
+                return fail(f, r, "chip is read-protected; unlock it first (that erases the flash)");
+
+        progress(f, FLASHER_STAGE_READING, 0, length);
+        while (done < length) {
+                size_t n = MIN(length - done, (size_t) READ_CHUNK);
+
+                if (cancelled(f))
+                        return fail_cancelled(f, FLASHER_STAGE_READING, done, length);
+                r = transfer_block(f, false, address + (uint32_t) done, (uint8_t *) buf + done, n, NULL);
+                if (r < 0)
+                        return r;
+                done += n;
+                progress(f, FLASHER_STAGE_READING, done, length);
+        }
+        progress(f, FLASHER_STAGE_READING, length, length);
+        return 0;
+}
+
+int flasher_lock(Flasher *f) {
+        int r;
+
+        f->message[0] = 0;
+        r = ensure_probed(f, true);
+        if (r < 0)
+                return r;
+        if (f->chip.rdp_level >= 1)
+                return 0;       /* already; Readout Protect would be NACKed */
+        return do_protect(f);
+}
+
+int flasher_unlock(Flasher *f) {
+        int r;
+
+        f->message[0] = 0;
+        r = ensure_probed(f, true);
+        if (r < 0)
+                return r;
+        return do_unprotect(f);
+}
+
+int flasher_go(Flasher *f, uint32_t address) {
+        int r;
+
+        f->message[0] = 0;
+        r = ensure_probed(f, true);
+        if (r < 0)
+                return r;
+        if (f->chip.rdp_level >= 1)
+                return fail(f, -EACCES, "chip is read-protected: the bootloader refuses Go");
+        return do_go(f, address);
+}

@@ -1,0 +1,811 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The flasher against the bootloader simulator, over a socketpair, for every family:
+ * what ends up in the simulated flash and option bytes, and the error paths. */
+
+#include <errno.h>
+#include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include "flasher.h"
+#include "macro.h"
+#include "sim.h"
+#include "test-util.h"
+
+static const uint16_t pids[] = { 0x443, 0x453, 0x444, 0x466, 0x457 };
+
+typedef struct Rig {
+        Sim *sim;
+        int sim_fd;
+        int host_fd;    /* owned by link */
+        Link *link;
+        Flasher *f;
+        const ChipInfo *info;
+} Rig;
+
+static void rig_start_size(Rig *r, uint16_t pid, uint32_t flash_size) {
+        An3155Timeouts t;
+        int fds[2];
+
+        memset(r, 0, sizeof(*r));
+        r->info = chip_lookup(pid);
+        ASSERT_TRUE(r->info);
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds));
+        ASSERT_OK(sim_new(pid, flash_size, &r->sim));
+        r->sim_fd = fds[1];
+        r->host_fd = fds[0];
+        ASSERT_OK(sim_start(r->sim, r->sim_fd));
+        ASSERT_OK(link_open_fd(fds[0], "sim", &r->link));
+        ASSERT_OK(flasher_new(r->link, &r->f));
+
+        /* the simulator answers at once: short timeouts keep fault tests fast */
+        an3155_get_timeouts(flasher_protocol(r->f), &t);
+        t.reply_usec = 200 * USEC_PER_MSEC;
+        t.write_usec = 500 * USEC_PER_MSEC;
+        t.page_erase_usec = 100 * USEC_PER_MSEC;
+        t.mass_erase_usec = 2 * USEC_PER_SEC;
+        t.option_usec = 1 * USEC_PER_SEC;
+        t.reset_usec = 5 * USEC_PER_MSEC;
+        an3155_set_timeouts(flasher_protocol(r->f), &t);
+}
+
+static void rig_start(Rig *r, uint16_t pid) {
+        rig_start_size(r, pid, 0);
+}
+
+static void rig_stop(Rig *r) {
+        r->f = flasher_free(r->f);
+        sim_stop(r->sim);
+        r->link = link_free(r->link);
+        close(r->sim_fd);
+        r->sim = sim_free(r->sim);
+}
+
+static uint32_t rng_state = 0x2545F491;
+static uint8_t rnd(void) {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 17;
+        rng_state ^= rng_state << 5;
+        return (uint8_t) rng_state;
+}
+static void fill_random(uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                p[i] = rnd();
+}
+
+/* A copy of the simulated flash. */
+static uint8_t *sim_flash_copy(Sim *s, size_t *ret_n) {
+        size_t n;
+        uint8_t *copy;
+
+        sim_lock(s);
+        uint8_t *m = sim_flash(s, &n);
+        copy = malloc(n);
+        ASSERT_TRUE(copy);
+        memcpy(copy, m, n);
+        sim_unlock(s);
+        if (ret_n)
+                *ret_n = n;
+        return copy;
+}
+
+static void sim_option_copy(Sim *s, uint8_t *buf, size_t n) {
+        size_t have;
+
+        sim_lock(s);
+        uint8_t *m = sim_option_bytes(s, &have);
+        ASSERT_TRUE(have >= n);
+        memcpy(buf, m, n);
+        sim_unlock(s);
+}
+
+/* Progress recorder: per stage, done never goes down and the last report is (total, total). */
+typedef struct Progress {
+        unsigned n;
+        FlasherStage stage[4096];
+        uint64_t done[4096], total[4096];
+        const ChipInfo *info;
+        atomic_bool *cancel;
+        FlasherStage cancel_stage;
+        uint64_t cancel_after;
+} Progress;
+
+static void on_progress(void *userdata, FlasherStage stage, uint64_t done, uint64_t total) {
+        Progress *p = userdata;
+
+        ASSERT_TRUE(done <= total);
+        if (p->n < ELEMENTSOF(p->stage)) {
+                p->stage[p->n] = stage;
+                p->done[p->n] = done;
+                p->total[p->n] = total;
+                p->n++;
+        }
+        if (p->cancel && stage == p->cancel_stage && done >= p->cancel_after)
+                atomic_store(p->cancel, true);
+}
+
+static void check_progress(const Progress *p, FlasherStage stage, uint64_t expect_total) {
+        bool seen = false;
+        uint64_t last_done = 0, last_total = 0;
+
+        for (unsigned i = 0; i < p->n; i++) {
+                if (p->stage[i] != stage)
+                        continue;
+                if (seen) {
+                        ASSERT_TRUE(p->done[i] >= last_done);
+                        ASSERT_EQ(p->total[i], last_total);
+                }
+                seen = true;
+                last_done = p->done[i];
+                last_total = p->total[i];
+        }
+        ASSERT_TRUE(seen);
+        ASSERT_EQ(last_done, last_total);
+        ASSERT_EQ(last_total, expect_total);
+}
+
+static void test_probe(uint16_t pid) {
+        Rig r;
+        FlasherChip c;
+
+        rig_start(&r, pid);
+        sim_set_uid_seed(r.sim, 42);
+        ASSERT_TRUE(!flasher_chip(r.f));
+        ASSERT_OK(flasher_probe(r.f, &c));
+        ASSERT_STREQ(flasher_error_message(r.f), "");
+        ASSERT_EQ(c.pid, pid);
+        ASSERT_TRUE(c.info == r.info);
+        ASSERT_EQ(c.protocol_version, 0x31);
+        ASSERT_TRUE(c.n_commands >= 10);
+        ASSERT_EQ(c.flash_size, r.info->flash_size);
+        ASSERT_EQ(c.rdp_level, 0);
+        ASSERT_TRUE(c.have_option_bytes);
+        ASSERT_EQ(c.option_bytes_size, r.info->ob_size);
+        /* two independent tables agree on the factory option bytes */
+        ASSERT_MEMEQ(c.option_bytes, r.info->ob_factory, r.info->ob_size);
+        ASSERT_EQ(c.optr, chip_optr(r.info, r.info->ob_factory));
+        ASSERT_TRUE(c.have_uid);
+        bool blank = true;
+        for (size_t i = 0; i < 12; i++)
+                blank = blank && c.uid[i] == c.uid[0];
+        ASSERT_TRUE(!blank);
+        ASSERT_TRUE(flasher_chip(r.f));
+        ASSERT_EQ(flasher_chip(r.f)->pid, pid);
+        rig_stop(&r);
+
+        /* another board, another UID */
+        FlasherChip c2;
+        rig_start(&r, pid);
+        sim_set_uid_seed(r.sim, 43);
+        ASSERT_OK(flasher_probe(r.f, &c2));
+        ASSERT_TRUE(memcmp(c.uid, c2.uid, 12) != 0);
+        rig_stop(&r);
+}
+
+/* Full-flash random image with default options: flash == image, verified, the G0
+ * alignment quirk never hit, C0/G0 end with nBOOT_SEL cleared and back in the
+ * bootloader. */
+static void test_full_flash(uint16_t pid) {
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        SimCounters cnt;
+        Progress *p = calloc(1, sizeof(Progress));
+        size_t n;
+
+        ASSERT_TRUE(p);
+        rig_start(&r, pid);
+        uint32_t size = r.info->flash_size;
+        _cleanup_free_ uint8_t *data = malloc(size);
+        ASSERT_TRUE(data);
+        fill_random(data, size);
+        ImageSegment seg = { .address = r.info->flash_base, .size = size, .data = data };
+        Image img = { .format = IMAGE_FORMAT_BIN, .segments = &seg, .n_segments = 1 };
+
+        flasher_set_progress(r.f, on_progress, p);
+        flasher_flash_options_init(&o);
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_STREQ(flasher_error_message(r.f), "");
+
+        _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, &n);
+        ASSERT_EQ(n, size);
+        ASSERT_MEMEQ(flash, data, size);
+        ASSERT_EQ(res.bytes_written, size);
+        ASSERT_EQ(res.bytes_verified, size);
+        ASSERT_EQ(res.pages_erased, size / r.info->page_size);
+        ASSERT_EQ(res.write_retries, 0);
+        ASSERT_TRUE(!res.unprotected && !res.protected_ && !res.started);
+        ASSERT_TRUE(res.duration_usec > 0);
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.misaligned_writes, 0);
+        ASSERT_EQ(cnt.page_erases, size / r.info->page_size);
+        ASSERT_EQ(cnt.mass_erases, 0);
+
+        check_progress(p, FLASHER_STAGE_ERASING, size / r.info->page_size);
+        check_progress(p, FLASHER_STAGE_WRITING, size);
+        check_progress(p, FLASHER_STAGE_VERIFYING, size);
+        /* one report per block at least, and the stages in order */
+        unsigned writes = 0;
+        for (unsigned i = 0; i < p->n; i++) {
+                writes += p->stage[i] == FLASHER_STAGE_WRITING;
+                if (i > 0)
+                        ASSERT_TRUE(p->stage[i] >= p->stage[i - 1]);
+        }
+        ASSERT_TRUE(writes >= size / r.info->write_block);
+
+        if (r.info->boot_rule == CHIP_BOOT_NBOOT_SEL) {
+                uint8_t ob[128];
+
+                ASSERT_TRUE(res.boot0_changed);
+                check_progress(p, FLASHER_STAGE_OPTIONS, 1);
+                sim_option_copy(r.sim, ob, r.info->ob_size);
+                ASSERT_EQ(ob[3] & 0x07, 0x06);          /* nBOOT_SEL 0, nBOOT1 1, nBOOT0 1 */
+                ASSERT_EQ(ob[0], 0xAA);
+                for (size_t i = 0; i < 4; i++)
+                        ASSERT_EQ(ob[4 + i], (uint8_t) ~ob[i]);
+                /* the rest of the area was written back as it was */
+                ASSERT_MEMEQ(ob + 8, r.info->ob_factory + 8, r.info->ob_size - 8);
+                ASSERT_EQ(sim_state(r.sim), SIM_STATE_BOOTLOADER);
+                ASSERT_TRUE(!sim_empty_flag(r.sim));
+                /* and the chip answers again after a reset, flash not empty */
+                sim_reset(r.sim);
+                FlasherChip c;
+                ASSERT_OK(flasher_probe(r.f, &c));
+                ASSERT_EQ(c.optr & (7u << 24), 6u << 24);
+                ASSERT_EQ(c.rdp_level, 0);
+        } else {
+                ASSERT_TRUE(!res.boot0_changed);
+                sim_counters(r.sim, &cnt);
+                ASSERT_EQ(cnt.ob_writes, 0);
+        }
+        rig_stop(&r);
+        free(p);
+}
+
+/* Two small unaligned segments: only their page is erased, the bytes around them stay
+ * erased, the neighbouring pages keep their old content. */
+static void test_partial(uint16_t pid) {
+        Rig r;
+        FlasherResult res;
+        FlasherFlashOptions o;
+        uint8_t a[13], b[3], cc[2];
+        size_t n;
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        uint32_t base = c->flash_base, ps = c->page_size;
+        uint8_t er = c->erased;
+
+        /* old content in the first four pages, except the first word (the C0/G0 empty
+         * check decides the boot; a debugger write does not re-latch it anyway) */
+        _cleanup_free_ uint8_t *old = malloc(4 * ps);
+        ASSERT_TRUE(old);
+        fill_random(old, 4 * ps);
+        for (size_t i = 0; i < 4 * ps; i++)
+                if (old[i] == er)
+                        old[i] ^= 0x5A;
+        ASSERT_OK(sim_load(r.sim, base + 8, old + 8, 4 * ps - 8));
+
+        fill_random(a, sizeof(a));
+        fill_random(b, sizeof(b));
+        fill_random(cc, sizeof(cc));
+        /* page 2 on L0 (128 B pages), page 0 elsewhere; b and cc share a write unit
+         * (one byte apart), so they must go out in one block */
+        uint32_t at = base + 0x105, bt = base + 0x131, ct = base + 0x135;
+        ImageSegment segs[] = {
+                { .address = at, .size = sizeof(a), .data = a },
+                { .address = bt, .size = sizeof(b), .data = b },
+                { .address = ct, .size = sizeof(cc), .data = cc },
+        };
+        Image img = { .segments = segs, .n_segments = 3 };
+
+        flasher_flash_options_init(&o);
+        o.boot0 = false;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_EQ(res.pages_erased, 1);
+        ASSERT_TRUE(!res.mass_erased);
+
+        _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, &n);
+        uint32_t page = (at - base) / ps, p0 = page * ps;
+        for (uint32_t i = 0; i < 4 * ps; i++) {
+                uint32_t addr = base + i;
+                uint8_t want;
+
+                if (addr >= at && addr < at + sizeof(a))
+                        want = a[addr - at];
+                else if (addr >= bt && addr < bt + sizeof(b))
+                        want = b[addr - bt];
+                else if (addr >= ct && addr < ct + sizeof(cc))
+                        want = cc[addr - ct];
+                else if (i >= p0 && i < p0 + ps)
+                        want = er;      /* erased page: untouched bytes, padding */
+                else if (i < 8)
+                        want = er;
+                else
+                        want = old[i];
+                if (flash[i] != want) {
+                        fprintf(stderr, "0x%08X: 0x%02X, want 0x%02X\n", addr, flash[i], want);
+                        ASSERT_TRUE(false);
+                }
+        }
+        /* the padded units: 0x100..0x117 (8-byte units) and 0x130..0x137 hold erased
+         * bytes around the image; sent bytes were 8-aligned, padding within units */
+        SimCounters cnt;
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.misaligned_writes, 0);
+        ASSERT_EQ(cnt.page_erases, 1);
+        ASSERT_EQ(res.bytes_written, ALIGN_UP(0x105 + sizeof(a), c->write_unit) - 0x100 + 8);
+        rig_stop(&r);
+
+        /* erase NONE over old data just outside the image's units: padding must not
+         * touch it (the simulator refuses to program a non-erased cell) */
+        rig_start(&r, pid);
+        uint8_t keep[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+        ASSERT_OK(sim_load(r.sim, base + 0x118, keep, 8));
+        ASSERT_OK(sim_load(r.sim, base + 0x128, keep, 8));
+        flasher_flash_options_init(&o);
+        o.erase = FLASHER_ERASE_NONE;
+        o.boot0 = false;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_EQ(res.pages_erased, 0);
+        free(flash);
+        flash = sim_flash_copy(r.sim, &n);
+        ASSERT_MEMEQ(flash + 0x118, keep, 8);
+        ASSERT_MEMEQ(flash + 0x128, keep, 8);
+        ASSERT_MEMEQ(flash + 0x105, a, sizeof(a));
+        ASSERT_MEMEQ(flash + 0x131, b, sizeof(b));
+        ASSERT_MEMEQ(flash + 0x135, cc, sizeof(cc));
+        ASSERT_EQ(flash[0x134], er);
+        rig_stop(&r);
+}
+
+/* Mass erase mode (L0: every page by list) and a whole-flash erase/read. */
+static void test_mass_erase_and_read(uint16_t pid) {
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        uint8_t d[64];
+        size_t n;
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        _cleanup_free_ uint8_t *junk = malloc(c->flash_size);
+        ASSERT_TRUE(junk);
+        memset(junk, c->erased ^ 0x33, c->flash_size);
+        ASSERT_OK(sim_load(r.sim, c->flash_base + c->page_size, junk, c->flash_size - c->page_size));
+
+        fill_random(d, sizeof(d));
+        ImageSegment seg = { .address = c->flash_base + 0x40, .size = sizeof(d), .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.erase = FLASHER_ERASE_MASS;
+        o.boot0 = false;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_TRUE(res.mass_erased);
+        SimCounters cnt;
+        sim_counters(r.sim, &cnt);
+        if (c->mass_erase) {
+                ASSERT_EQ(res.pages_erased, UINT32_MAX);
+                ASSERT_EQ(cnt.mass_erases, 1);
+        } else {
+                ASSERT_EQ(res.pages_erased, c->flash_size / c->page_size);
+                ASSERT_EQ(cnt.mass_erases, 0);
+                ASSERT_EQ(cnt.page_erases, c->flash_size / c->page_size);
+        }
+        _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, &n);
+        for (size_t i = 0; i < n; i++)
+                ASSERT_EQ(flash[i], i >= 0x40 && i < 0x40 + sizeof(d) ? d[i - 0x40] : c->erased);
+
+        /* read it all back through the bootloader, with progress */
+        Progress *p = calloc(1, sizeof(Progress));
+        ASSERT_TRUE(p);
+        flasher_set_progress(r.f, on_progress, p);
+        _cleanup_free_ uint8_t *back = malloc(n);
+        ASSERT_TRUE(back);
+        ASSERT_OK(flasher_read(r.f, c->flash_base, back, n));
+        ASSERT_MEMEQ(back, flash, n);
+        check_progress(p, FLASHER_STAGE_READING, n);
+        /* an odd range */
+        ASSERT_OK(flasher_read(r.f, c->flash_base + 0x3F, back, 3));
+        ASSERT_EQ(back[0], c->erased);
+        ASSERT_EQ(back[1], d[0]);
+        ASSERT_EQ(back[2], d[1]);
+
+        /* flasher_erase: pages covering a range, then everything */
+        p->n = 0;
+        ASSERT_OK(flasher_erase(r.f, FLASHER_ERASE_AUTO, c->flash_base + 0x40, 1));
+        check_progress(p, FLASHER_STAGE_ERASING, 1);
+        free(flash);
+        flash = sim_flash_copy(r.sim, &n);
+        ASSERT_EQ(flash[0x40], c->erased);
+        ASSERT_ERR(flasher_erase(r.f, FLASHER_ERASE_AUTO, c->flash_base + c->flash_size - 4, 8), ERANGE);
+        ASSERT_OK(flasher_erase(r.f, FLASHER_ERASE_MASS, 0, 0));
+        free(p);
+        rig_stop(&r);
+}
+
+/* Images that do not fit never reach the chip beyond the probe. */
+static void test_out_of_range(uint16_t pid) {
+        Rig r;
+        FlasherResult res;
+        SimCounters cnt;
+        char expect[128];
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        _cleanup_free_ uint8_t *before = sim_flash_copy(r.sim, NULL);
+        _cleanup_free_ uint8_t *data = calloc(1, c->flash_size + 1024);
+        ASSERT_TRUE(data);
+
+        ImageSegment seg = { .address = c->flash_base + c->flash_size, .size = 16, .data = data };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        ASSERT_ERR(flasher_flash(r.f, &img, NULL, &res), ERANGE);
+        snprintf(expect, sizeof(expect), "image at 0x%08X lies outside the flash 0x%08X..0x%08X",
+                 c->flash_base + c->flash_size, c->flash_base, c->flash_base + c->flash_size - 1);
+        ASSERT_STREQ(flasher_error_message(r.f), expect);
+
+        seg.address = 0x20000000;
+        ASSERT_ERR(flasher_flash(r.f, &img, NULL, &res), ERANGE);
+        seg.address = c->flash_base - 16;
+        ASSERT_ERR(flasher_flash(r.f, &img, NULL, &res), ERANGE);
+
+        seg.address = c->flash_base;
+        seg.size = c->flash_size + 1024;
+        ASSERT_ERR(flasher_flash(r.f, &img, NULL, &res), EFBIG);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "does not fit"));
+        seg.address = c->flash_base + 0x100;
+        seg.size = c->flash_size;
+        ASSERT_ERR(flasher_flash(r.f, &img, NULL, &res), EFBIG);
+        ASSERT_EQ(res.bytes_written, 0);
+
+        /* empty image, protect + go */
+        Image empty = { .n_segments = 0 };
+        ASSERT_ERR(flasher_flash(r.f, &empty, NULL, &res), EINVAL);
+
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.writes, 0);
+        ASSERT_EQ(cnt.page_erases, 0);
+        ASSERT_EQ(cnt.mass_erases, 0);
+        _cleanup_free_ uint8_t *after = sim_flash_copy(r.sim, NULL);
+        ASSERT_MEMEQ(before, after, c->flash_size);
+        rig_stop(&r);
+
+        /* protect and go together are refused before anything is sent */
+        rig_start(&r, pid);
+        FlasherFlashOptions o;
+        flasher_flash_options_init(&o);
+        o.protect = o.go = true;
+        seg.address = c->flash_base;
+        seg.size = 16;
+        ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EINVAL);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "Go"));
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.syncs, 0);
+        ASSERT_EQ(cnt.commands, 0);
+        rig_stop(&r);
+}
+
+/* A read-protected chip: refused without unprotect, flashed with it. */
+static void test_locked(uint16_t pid) {
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        FlasherChip chip;
+        size_t n;
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        sim_set_rdp(r.sim, 1);
+        _cleanup_free_ uint8_t *old = malloc(c->flash_size);
+        ASSERT_TRUE(old);
+        fill_random(old, c->flash_size);
+        ASSERT_OK(sim_load(r.sim, c->flash_base, old, c->flash_size));
+
+        ASSERT_OK(flasher_probe(r.f, &chip));
+        ASSERT_EQ(chip.rdp_level, 1);
+        ASSERT_TRUE(!chip.have_option_bytes);
+        ASSERT_TRUE(!chip.have_uid);
+
+        uint8_t d[300];
+        fill_random(d, sizeof(d));
+        ImageSegment seg = { .address = c->flash_base + 0x200, .size = sizeof(d), .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EACCES);
+        ASSERT_STREQ(flasher_error_message(r.f), "chip is read-protected; flash with unprotect to erase it and continue");
+        ASSERT_EQ(sim_rdp_level(r.sim), 1);
+        _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, &n);
+        ASSERT_MEMEQ(flash, old, n);
+        uint8_t buf[4];
+        ASSERT_ERR(flasher_read(r.f, c->flash_base, buf, 4), EACCES);
+        ASSERT_ERR(flasher_erase(r.f, FLASHER_ERASE_MASS, 0, 0), EACCES);
+        ASSERT_ERR(flasher_go(r.f, 0), EACCES);
+
+        Progress *p = calloc(1, sizeof(Progress));
+        ASSERT_TRUE(p);
+        flasher_set_progress(r.f, on_progress, p);
+        o.unprotect = true;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_TRUE(res.unprotected);
+        ASSERT_TRUE(res.mass_erased);
+        ASSERT_EQ(sim_rdp_level(r.sim), 0);
+        check_progress(p, FLASHER_STAGE_UNPROTECTING, 1);
+        free(flash);
+        flash = sim_flash_copy(r.sim, &n);
+        for (size_t i = 0; i < n; i++)
+                ASSERT_EQ(flash[i], i >= 0x200 && i < 0x200 + sizeof(d) ? d[i - 0x200] : c->erased);
+        ASSERT_EQ(res.bytes_verified, sizeof(d) + (c->write_unit == 8 ? 4 : 0));
+        ASSERT_TRUE(flasher_chip(r.f) || c->boot_rule == CHIP_BOOT_NBOOT_SEL);
+        free(p);
+        rig_stop(&r);
+
+        /* flasher_lock / flasher_unlock */
+        rig_start(&r, pid);
+        ASSERT_OK(flasher_lock(r.f));
+        ASSERT_EQ(sim_rdp_level(r.sim), 1);
+        /* blank flash: C0/G0 come back through the empty check, F0/L0 through BOOT0 */
+        ASSERT_OK(flasher_probe(r.f, &chip));
+        ASSERT_EQ(chip.rdp_level, 1);
+        ASSERT_OK(flasher_lock(r.f));  /* already */
+        ASSERT_OK(flasher_unlock(r.f));
+        ASSERT_EQ(sim_rdp_level(r.sim), 0);
+        ASSERT_TRUE(flasher_chip(r.f));
+        ASSERT_EQ(flasher_chip(r.f)->rdp_level, 0);
+        rig_stop(&r);
+}
+
+/* Protect after flashing: RDP 1 in the simulator; a factory C0/G0 without the boot0
+ * option then runs the user code, which is not an error. */
+static void test_protect(uint16_t pid, bool boot0) {
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        uint8_t d[256];
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        fill_random(d, sizeof(d));
+        ImageSegment seg = { .address = c->flash_base, .size = sizeof(d), .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.protect = true;
+        o.boot0 = boot0;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_STREQ(flasher_error_message(r.f), "");
+        ASSERT_TRUE(res.protected_);
+        ASSERT_EQ(sim_rdp_level(r.sim), 1);
+        if (c->boot_rule == CHIP_BOOT_NBOOT_SEL && !boot0) {
+                ASSERT_EQ(sim_state(r.sim), SIM_STATE_USER_CODE);
+                ASSERT_TRUE(!flasher_chip(r.f));
+        } else {
+                /* back in the bootloader, and the flasher saw the protection */
+                ASSERT_TRUE(sim_state(r.sim) != SIM_STATE_USER_CODE);
+                ASSERT_TRUE(flasher_chip(r.f));
+                ASSERT_EQ(flasher_chip(r.f)->rdp_level, 1);
+        }
+        rig_stop(&r);
+}
+
+static void test_go(uint16_t pid) {
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        uint8_t d[64];
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        fill_random(d, sizeof(d));
+        ImageSegment seg = { .address = c->flash_base, .size = sizeof(d), .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.go = true;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_TRUE(res.started);
+        ASSERT_EQ(sim_state(r.sim), SIM_STATE_USER_CODE);
+        ASSERT_EQ(sim_go_address(r.sim), c->flash_base);
+        ASSERT_TRUE(!flasher_chip(r.f));
+        rig_stop(&r);
+
+        rig_start(&r, pid);
+        ASSERT_OK(flasher_go(r.f, c->flash_base + 0x400));
+        ASSERT_EQ(sim_state(r.sim), SIM_STATE_USER_CODE);
+        ASSERT_EQ(sim_go_address(r.sim), c->flash_base + 0x400);
+        rig_stop(&r);
+}
+
+/* Faults: one NACKed block, a NACK storm, a lost reply, a corrupted read-back, cancel. */
+static void test_faults(uint16_t pid) {
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        size_t n;
+        char expect[128];
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        uint32_t size = 4 * c->write_block;
+        _cleanup_free_ uint8_t *d = malloc(size);
+        ASSERT_TRUE(d);
+        fill_random(d, size);
+        ImageSegment seg = { .address = c->flash_base, .size = size, .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.boot0 = false;
+
+        /* the second block is NACKed once */
+        sim_inject(r.sim, SIM_FAULT_NACK_WRITE, 2);
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_EQ(res.write_retries, 1);
+        _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, &n);
+        ASSERT_MEMEQ(flash, d, size);
+
+        /* a lost reply: the flasher resyncs once and retries the block */
+        ASSERT_OK(flasher_erase(r.f, FLASHER_ERASE_MASS, 0, 0));
+        o.erase = FLASHER_ERASE_NONE;
+        sim_inject(r.sim, SIM_FAULT_DROP_REPLY, 1);      /* the first Write Memory's ACK */
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_EQ(res.write_retries, 1);
+        free(flash);
+        flash = sim_flash_copy(r.sim, &n);
+        ASSERT_MEMEQ(flash, d, size);
+
+        /* every block NACKed */
+        o.erase = FLASHER_ERASE_AUTO;
+        sim_inject(r.sim, SIM_FAULT_NACK_ALL_WRITES, 0);
+        ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EREMOTEIO);
+        snprintf(expect, sizeof(expect), "chip answered NACK to Write Memory at 0x%08X (3 tries)", c->flash_base);
+        ASSERT_STREQ(flasher_error_message(r.f), expect);
+        ASSERT_EQ(res.bytes_written, 0);
+        rig_stop(&r);
+
+        /* a bit flipped in the read-back */
+        rig_start(&r, pid);
+        ASSERT_OK(flasher_probe(r.f, NULL));
+        sim_inject(r.sim, SIM_FAULT_CORRUPT_READ, 2);
+        ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EILSEQ);
+        const char *m = flasher_error_message(r.f);
+        ASSERT_TRUE(strncmp(m, "verify failed at 0x0800", 23) == 0);
+        ASSERT_TRUE(strstr(m, ": read 0x") && strstr(m, ", expected 0x"));
+        /* the flash itself is right; only the reply was corrupted */
+        free(flash);
+        flash = sim_flash_copy(r.sim, &n);
+        ASSERT_MEMEQ(flash, d, size);
+        /* the address names a byte of the second read chunk */
+        unsigned long at = strtoul(m + strlen("verify failed at "), NULL, 16);
+        ASSERT_TRUE(at >= c->flash_base + 256 && at < c->flash_base + 512);
+        rig_stop(&r);
+
+        /* cancel from the progress callback after the first block */
+        rig_start(&r, pid);
+        atomic_bool flag = false;
+        Progress *p = calloc(1, sizeof(Progress));
+        ASSERT_TRUE(p);
+        p->cancel = &flag;
+        p->cancel_stage = FLASHER_STAGE_WRITING;
+        p->cancel_after = 1;
+        flasher_set_progress(r.f, on_progress, p);
+        flasher_set_cancel(r.f, &flag);
+        ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), ECANCELED);
+        ASSERT_EQ(res.bytes_written, c->write_block);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "cancelled"));
+        SimCounters cnt;
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.writes, 1);
+        free(p);
+        rig_stop(&r);
+}
+
+/* A smaller part of the line: the flash-size register wins over the table. */
+static void test_small_part(uint16_t pid) {
+        Rig r;
+        FlasherChip c;
+        FlasherResult res;
+
+        rig_start_size(&r, pid, 16 * 1024 / (pid == 0x457 ? 2 : 1));
+        uint32_t size = pid == 0x457 ? 8 * 1024 : 16 * 1024;
+        ASSERT_OK(flasher_probe(r.f, &c));
+        ASSERT_EQ(c.flash_size, size);
+
+        _cleanup_free_ uint8_t *d = malloc(size + 8);
+        ASSERT_TRUE(d);
+        fill_random(d, size + 8);
+        ImageSegment seg = { .address = r.info->flash_base, .size = size + 8, .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        ASSERT_ERR(flasher_flash(r.f, &img, NULL, &res), EFBIG);
+        seg.size = size;
+        ASSERT_OK(flasher_flash(r.f, &img, NULL, &res));
+        ASSERT_EQ(res.bytes_verified, size);
+        rig_stop(&r);
+}
+
+/* Leftovers of an earlier session: bytes in the buffer, a chip that is already synced. */
+static void test_dirty_start(void) {
+        Rig r;
+        FlasherChip c;
+
+        rig_start(&r, 0x466);
+        sim_inject(r.sim, SIM_FAULT_STALE_BYTES, 5);
+        /* they must be waiting before the host starts (they include an ACK) */
+        struct pollfd pfd = { .fd = r.host_fd, .events = POLLIN };
+        ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+        ASSERT_OK(flasher_probe(r.f, &c));
+        ASSERT_EQ(c.pid, 0x466);
+        rig_stop(&r);
+
+        rig_start(&r, 0x457);
+        sim_inject(r.sim, SIM_FAULT_ALREADY_SYNCED, 0);
+        ASSERT_OK(flasher_probe(r.f, &c));
+        ASSERT_EQ(c.pid, 0x457);
+        ASSERT_EQ(c.rdp_level, 0);
+        rig_stop(&r);
+}
+
+/* The adapter goes away in the middle of a write. */
+static void test_hangup(void) {
+        Rig r;
+        FlasherResult res;
+        uint8_t d[1024];
+
+        rig_start(&r, 0x466);
+        fill_random(d, sizeof(d));
+        ImageSegment seg = { .address = 0x08000000, .size = sizeof(d), .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        sim_inject(r.sim, SIM_FAULT_HANGUP_AT_WRITE, 2);
+        ASSERT_ERR(flasher_flash(r.f, &img, NULL, &res), ENODEV);
+        ASSERT_STREQ(flasher_error_message(r.f), "sim went away during Write Memory at 0x08000100");
+        ASSERT_EQ(res.bytes_written, 256);
+        rig_stop(&r);
+}
+
+static void test_no_bootloader(void) {
+        Rig r;
+        FlasherChip c;
+
+        rig_start(&r, 0x466);
+        sim_set_boot0(r.sim, false);
+        sim_power_cycle(r.sim);
+        /* G0 blank flash: the empty check still brings the bootloader */
+        ASSERT_OK(flasher_probe(r.f, &c));
+        rig_stop(&r);
+
+        rig_start(&r, 0x444);
+        sim_set_boot0(r.sim, false);
+        sim_power_cycle(r.sim);
+        ASSERT_ERR(flasher_probe(r.f, &c), EHOSTDOWN);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "no bootloader answered the sync on sim"));
+        ASSERT_TRUE(!flasher_chip(r.f));
+        rig_stop(&r);
+}
+
+#define RUN(call)                                                                       \
+        do {                                                                            \
+                uint64_t _t = now_usec();                                               \
+                call;                                                                   \
+                fprintf(stderr, "   %-40s %4" PRIu64 " ms\n", #call, (now_usec() - _t) / 1000); \
+        } while (0)
+
+int main(void) {
+        /* a write to a hung-up socket must fail, not kill the test */
+        signal(SIGPIPE, SIG_IGN);
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+                uint16_t pid = pids[i];
+
+                fprintf(stderr, "=== PID 0x%03x\n", pid);
+                RUN(test_probe(pid));
+                RUN(test_full_flash(pid));
+                RUN(test_partial(pid));
+                RUN(test_mass_erase_and_read(pid));
+                RUN(test_out_of_range(pid));
+                RUN(test_locked(pid));
+                RUN(test_protect(pid, true));
+                RUN(test_protect(pid, false));
+                RUN(test_go(pid));
+                RUN(test_faults(pid));
+                RUN(test_small_part(pid));
+        }
+        RUN(test_dirty_start());
+        RUN(test_hangup());
+        RUN(test_no_bootloader());
+        return 0;
+}
