@@ -3,7 +3,11 @@
 
 /* Firmware images: raw binary, Intel HEX, ELF and Motorola S-record, parsed from a
  * buffer into a sorted list of non-overlapping (address, bytes) segments. Adjacent
- * data is merged into one segment; gaps make separate segments. */
+ * data is merged into one segment; gaps make separate segments; overlapping data is
+ * an error. All data ends at or below 0xFFFFFFFF (else -EFBIG), so address + size
+ * always fits a uint32_t. HEX and S-record files must end with their end-of-file /
+ * termination record (a truncated file is -EINVAL); only blank lines may follow it.
+ * ELF: PT_LOAD segments with p_filesz > 0, placed at p_paddr (the load address). */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +36,9 @@ typedef struct Image {
         uint32_t entry;                 /* ELF/HEX/S-record start address, 0 when none */
 } Image;
 
-/* What went wrong, for the user: "line 12: bad checksum (0x3D, expected 0x3C)". */
+/* What went wrong, for the user: "line 12: checksum 0x3D, expected 0x3C". The message
+ * is complete by itself (it carries the "line N: " prefix); offset is the byte offset
+ * of the offending line or character (text formats) or segment (ELF). */
 typedef struct ImageError {
         size_t line;                    /* 1-based text line (HEX, S-record), 0 if n/a */
         size_t offset;                  /* byte offset in the input */
@@ -46,7 +52,7 @@ int image_parse(const void *data, size_t size, ImageFormat format, uint32_t bin_
                 Image **ret, ImageError *err);
 
 /* Guesses the format from the content: ELF magic, ':' HEX records, 'S0'..'S9'
- * records, else binary. */
+ * records (after leading blank lines), else binary (also for empty input). */
 ImageFormat image_detect(const void *data, size_t size);
 
 Image *image_free(Image *img);
