@@ -46,11 +46,20 @@ int link_open_serial(const char *device, unsigned baud, Link **ret);
  * ownership of fd. set_baud only records the rate; set_lines succeeds and does nothing. */
 int link_open_fd(int fd, const char *name, Link **ret);
 
+/* Connects to a raw TCP serial server (ser2net "raw", serial device servers):
+ * "tcp://HOST:PORT" (HOST may be [v6addr]). The server owns the line settings, so
+ * set_baud only records the rate and set_lines succeeds and does nothing. The peer
+ * closing the connection reads as -ENODEV. -EINVAL: not a tcp:// URL. (daemon/link-tcp.c) */
+int link_open_tcp(const char *url, unsigned baud, Link **ret);
+/* Splits "tcp://HOST:PORT" into malloc'd host and port strings; -EINVAL if malformed. */
+int link_tcp_parse_url(const char *url, char **ret_host, char **ret_port);
+
 Link *link_free(Link *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Link *, link_free);
 
 int link_read(Link *l, void *buf, size_t n, uint64_t deadline_usec);
-/* Reads exactly n bytes before deadline_usec, or fails with -ETIMEDOUT/-ENODEV. */
+/* Reads exactly n bytes before deadline_usec (returns 0), or fails with -ETIMEDOUT/-ENODEV;
+ * bytes read before a failure are lost. Works over any backend's ops. */
 int link_read_exact(Link *l, void *buf, size_t n, uint64_t deadline_usec);
 int link_write(Link *l, const void *buf, size_t n);
 int link_drain(Link *l);

@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The Manager object, the port registry and the daemon-wide plumbing around it. */
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#include "hotplug.h"
+#include "link.h"
+#include "manager.h"
+#include "stm32isp.h"
+
+#define SHUTDOWN_DEADLINE_USEC (1500 * USEC_PER_MSEC)
+#define ADAPTER_RULES_MAX 64
+
+typedef struct AdapterRule {
+        uint16_t vid, pid;
+        bool any_pid;
+} AdapterRule;
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        bool verbose;
+
+        sd_bus_slot *object_manager_slot, *vtable_slot;
+        Hotplug *hotplug;
+
+        Port **ports;
+        size_t n_ports;
+
+        AdapterRule allow[ADAPTER_RULES_MAX], deny[ADAPTER_RULES_MAX];
+        size_t n_allow, n_deny;
+
+        bool exiting, abandoned;
+        sd_event_source *shutdown_timer;
+        char *last_status;
+};
+
+/* ---- logging ---- */
+
+static bool log_verbose;
+static int log_journal = -1;
+
+void log_setup(bool verbose) {
+        log_verbose = verbose;
+}
+
+/* Under systemd stderr is connected to the journal and JOURNAL_STREAM names it
+ * ("dev:inode"); if stderr was redirected elsewhere since, keep writing text there. */
+bool log_to_journal(void) {
+        if (log_journal < 0) {
+                const char *e = getenv("JOURNAL_STREAM");
+                unsigned long long dev, ino;
+                struct stat st;
+
+                log_journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) >= 0 &&
+                              (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+        }
+        return log_journal;
+}
+
+void log_msg(int priority, const char *port, const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+
+        if (priority >= LOG_DEBUG && !log_verbose)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        if (log_to_journal()) {
+                if (port)
+                        (void) sd_journal_send("MESSAGE=%s: %s", port, buf, "PRIORITY=%i", priority,
+                                               "STM32ISP_PORT=%s", port, NULL);
+                else
+                        (void) sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", priority, NULL);
+                return;
+        }
+        fprintf(stderr, "stm32ispd: %s%s%s\n", port ?: "", port ? ": " : "", buf);
+}
+
+/* ---- accessors ---- */
+
+sd_bus *manager_bus(Manager *m) {
+        return m->bus;
+}
+
+sd_event *manager_event(Manager *m) {
+        return m->event;
+}
+
+bool manager_verbose(Manager *m) {
+        return m->verbose;
+}
+
+bool manager_exiting(Manager *m) {
+        return m->exiting;
+}
+
+bool manager_abandoned(Manager *m) {
+        return m->abandoned;
+}
+
+/* ---- registry ---- */
+
+static Port *find_port_by_name(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_ports; i++)
+                if (streq(port_name(m->ports[i]), name))
+                        return m->ports[i];
+        return NULL;
+}
+
+static Port *find_port_by_path(Manager *m, const char *path) {
+        for (size_t i = 0; i < m->n_ports; i++)
+                if (streq(port_path(m->ports[i]), path))
+                        return m->ports[i];
+        return NULL;
+}
+
+/* Device name as a caller gives it -> the registry key: "tcp://..." as is, "/dev/x" or
+ * a symlink to it -> "x", a bare kernel name as is. */
+static int port_key(const char *device, char **ret) {
+        char *k;
+
+        if (strncmp(device, "tcp://", 6) == 0)
+                k = strdup(device);
+        else if (strncmp(device, "/dev/", 5) == 0 && device[5] && !strchr(device + 5, '/'))
+                k = strdup(device + 5);
+        else if (device[0] == '/') {
+                /* A symlink (by-id, by-path, serial0): resolve it, never open it. */
+                _cleanup_free_ char *real = realpath(device, NULL);
+                char *slash;
+
+                if (!real)
+                        return -errno;
+                slash = strrchr(real, '/');
+                /* Must land in a "dev" directory (under umockdev that lies in the testbed). */
+                if (!slash || slash - real < 4 || strncmp(slash - 4, "/dev", 4) != 0 || !slash[1])
+                        return -ENOENT;
+                k = strdup(slash + 1);
+        } else if (device[0] && !strchr(device, '/') && !streq(device, ".") && !streq(device, ".."))
+                k = strdup(device);
+        else
+                return -EINVAL;
+        if (!k)
+                return -ENOMEM;
+        *ret = k;
+        return 0;
+}
+
+static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
+        Port **a, *p;
+        int r;
+
+        a = realloc(m->ports, (m->n_ports + 1) * sizeof(Port *));
+        if (!a)
+                return -ENOMEM;
+        m->ports = a;
+        r = port_new(m, info, &p);
+        if (r < 0)
+                return r;
+        m->ports[m->n_ports++] = p;
+        log_info(info->name, "Port added (%s, %04x:%04x)", info->device, info->vendor_id, info->product_id);
+        manager_update_status(m);
+        if (ret)
+                *ret = p;
+        return 0;
+}
+
+static void registry_drop(Manager *m, Port *p) {
+        for (size_t i = 0; i < m->n_ports; i++)
+                if (m->ports[i] == p) {
+                        memmove(m->ports + i, m->ports + i + 1, (m->n_ports - i - 1) * sizeof(Port *));
+                        m->n_ports--;
+                        break;
+                }
+        log_info(port_name(p), "Port removed");
+        port_free(p);
+        manager_update_status(m);
+}
+
+static void maybe_exit(Manager *m) {
+        if (!m->exiting)
+                return;
+        for (size_t i = 0; i < m->n_ports; i++)
+                if (port_is_busy(m->ports[i]))
+                        return;
+        (void) sd_event_exit(m->event, 0);
+}
+
+void manager_port_idle(Manager *m, Port *p, bool drop) {
+        if (drop)
+                registry_drop(m, p);
+        else
+                manager_update_status(m);
+        maybe_exit(m);
+}
+
+void manager_update_status(Manager *m) {
+        _cleanup_free_ char *s = NULL;
+        size_t busy = 0;
+
+        for (size_t i = 0; i < m->n_ports; i++)
+                busy += port_is_busy(m->ports[i]);
+        if (asprintf(&s, "STATUS=%zu port%s, %zu busy", m->n_ports, m->n_ports == 1 ? "" : "s", busy) < 0)
+                return;
+        if (m->last_status && streq(m->last_status, s))
+                return;
+        (void) sd_notify(0, s);
+        free(m->last_status);
+        m->last_status = TAKE_PTR(s);
+}
+
+/* ---- configuration ---- */
+
+bool manager_adapter_allowed(Manager *m, uint16_t vid, uint16_t pid) {
+        bool allowed = m->n_allow == 0;
+
+        for (size_t i = 0; i < m->n_allow; i++)
+                if (m->allow[i].vid == vid && (m->allow[i].any_pid || m->allow[i].pid == pid))
+                        allowed = true;
+        for (size_t i = 0; i < m->n_deny; i++)
+                if (m->deny[i].vid == vid && (m->deny[i].any_pid || m->deny[i].pid == pid))
+                        allowed = false;
+        return allowed;
+}
+
+static int parse_rules(const char *value, AdapterRule *rules, size_t *n) {
+        _cleanup_free_ char *copy = strdup(value);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *tok = strtok_r(copy, " \t,;", &save); tok; tok = strtok_r(NULL, " \t,;", &save)) {
+                AdapterRule rule = {};
+                char *colon = strchr(tok, ':'), *end;
+                unsigned long v;
+
+                if (!colon || colon == tok || *n >= ADAPTER_RULES_MAX)
+                        return -EINVAL;
+                *colon = '\0';
+                v = strtoul(tok, &end, 16);
+                if (*end || v > 0xFFFF)
+                        return -EINVAL;
+                rule.vid = (uint16_t) v;
+                if (streq(colon + 1, "*"))
+                        rule.any_pid = true;
+                else {
+                        v = strtoul(colon + 1, &end, 16);
+                        if (!colon[1] || *end || v > 0xFFFF)
+                                return -EINVAL;
+                        rule.pid = (uint16_t) v;
+                }
+                rules[(*n)++] = rule;
+        }
+        return 0;
+}
+
+static int config_handler(void *userdata, const char *section, const char *name, const char *value) {
+        Manager *m = userdata;
+        int r;
+
+        if (strcasecmp(section, "Adapters") != 0) {
+                log_warning(NULL, "Unknown configuration section [%s], ignoring", section);
+                return 1;
+        }
+        if (strcasecmp(name, "Allow") == 0)
+                r = parse_rules(value, m->allow, &m->n_allow);
+        else if (strcasecmp(name, "Deny") == 0)
+                r = parse_rules(value, m->deny, &m->n_deny);
+        else {
+                log_warning(NULL, "Unknown configuration key %s=, ignoring", name);
+                return 1;
+        }
+        if (r < 0) {
+                log_error(NULL, "Invalid %s=%s: expected VID:PID in hex (PID may be *)", name, value);
+                return 0;
+        }
+        return 1;
+}
+
+int manager_load_config(Manager *m, const char *path) {
+        int r = ini_parse(path, config_handler, m);
+
+        if (r == -1)
+                return -errno ?: -ENOENT;
+        if (r != 0) {
+                log_error(NULL, "%s:%d: configuration error", path, r);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* ---- hotplug ---- */
+
+void manager_udev_added(Manager *m, const PortInfo *info) {
+        int r;
+
+        if (m->exiting || find_port_by_name(m, info->name))
+                return;
+        if (!manager_adapter_allowed(m, info->vendor_id, info->product_id)) {
+                log_info(info->name, "Adapter %04x:%04x is not allowed by the configuration, ignoring",
+                         info->vendor_id, info->product_id);
+                return;
+        }
+        r = registry_add(m, info, NULL);
+        if (r < 0)
+                log_error(info->name, "Cannot add port: %s", strerror(-r));
+}
+
+void manager_udev_removed(Manager *m, const char *name) {
+        Port *p = find_port_by_name(m, name);
+
+        if (!p)
+                return;
+        /* A running job ends with Disconnected; the port is dropped when it does. */
+        if (!port_unplug(p))
+                registry_drop(m, p);
+}
+
+static void hotplug_added(void *userdata, const PortInfo *info) {
+        manager_udev_added(userdata, info);
+}
+
+static void hotplug_removed(void *userdata, const char *name) {
+        manager_udev_removed(userdata, name);
+}
+
+/* ---- Manager methods ---- */
+
+static int reject_options(sd_bus_message *m, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_free_ char *key = NULL, *host = NULL, *service = NULL;
+        const char *device;
+        Port *p;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &device);
+        if (r < 0)
+                return r;
+        r = reject_options(msg, error);
+        if (r < 0)
+                return r;
+        if (m->exiting)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_CANCELLED, "The daemon is shutting down");
+
+        if (strncmp(device, "tcp://", 6) == 0) {
+                r = link_tcp_parse_url(device, &host, &service);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "'%s' is not a tcp://HOST:PORT URL", device);
+        } else if (device[0] != '/')
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "'%s' is neither a device node nor a tcp:// URL", device);
+
+        r = port_key(device, &key);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND, "No device %s: %s", device, strerror(-r));
+
+        p = find_port_by_name(m, key);
+        if (!p) {
+                _cleanup_free_ char *node = NULL;
+                PortInfo info = {
+                        .name = key,
+                        .transport = host ? "tcp" : "serial",
+                };
+
+                if (host)
+                        info.device = device;
+                else {
+                        struct stat st;
+
+                        if (asprintf(&node, "/dev/%s", key) < 0)
+                                return -ENOMEM;
+                        /* Only character devices: a caller must not make us open files. */
+                        if (stat(node, &st) < 0 || !S_ISCHR(st.st_mode))
+                                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND,
+                                                         "%s is not a character device", device);
+                        info.device = node;
+                }
+                r = registry_add(m, &info, &p);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_reply_method_return(msg, "o", port_path(p));
+}
+
+static int method_remove_port(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *path;
+        Port *p;
+        int r;
+
+        r = sd_bus_message_read(msg, "o", &path);
+        if (r < 0)
+                return r;
+        p = find_port_by_path(m, path);
+        if (!p)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND, "No port %s", path);
+        if (port_is_busy(p))
+                return sd_bus_error_setf(error, STM32ISP_ERROR_BUSY, "%s is busy", port_device(p));
+        registry_drop(m, p);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_get_port(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_free_ char *key = NULL;
+        const char *device;
+        Port *p = NULL;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &device);
+        if (r < 0)
+                return r;
+        r = port_key(device, &key);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0)
+                p = find_port_by_name(m, key);
+        if (!p)
+                p = find_port_by_path(m, device);
+        if (!p)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND, "No port %s", device);
+        return sd_bus_reply_method_return(msg, "o", port_path(p));
+}
+
+static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_NAMES("AddPort", "sa{sv}", SD_BUS_PARAM(device) SD_BUS_PARAM(options),
+                                 "o", SD_BUS_PARAM(port), method_add_port, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("RemovePort", "o", SD_BUS_PARAM(port), "", ,
+                                 method_remove_port, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetPort", "s", SD_BUS_PARAM(device), "o", SD_BUS_PARAM(port),
+                                 method_get_port, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+/* ---- lifecycle ---- */
+
+int manager_new(sd_event *event, sd_bus *bus, bool verbose, Manager **ret) {
+        Manager *m = calloc(1, sizeof(Manager));
+
+        if (!m)
+                return -ENOMEM;
+        m->event = sd_event_ref(event);
+        m->bus = sd_bus_ref(bus);
+        m->verbose = verbose;
+        *ret = m;
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        r = sd_bus_add_object_manager(m->bus, &m->object_manager_slot, STM32ISP_MANAGER_PATH);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_vtable(m->bus, &m->vtable_slot, STM32ISP_MANAGER_PATH,
+                                     STM32ISP_MANAGER_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return r;
+        r = hotplug_new(m->event, hotplug_added, hotplug_removed, m, &m->hotplug);
+        if (r < 0)
+                return r;
+        manager_update_status(m);
+        return 0;
+}
+
+static int on_shutdown_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        log_warning(NULL, "Jobs did not stop in time, leaving them");
+        m->abandoned = true;
+        for (size_t i = 0; i < m->n_ports; i++)
+                port_abandon(m->ports[i]);
+        return sd_event_exit(m->event, 0);
+}
+
+void manager_shutdown(Manager *m) {
+        bool busy = false;
+
+        if (m->exiting)
+                return;
+        m->exiting = true;
+        for (size_t i = 0; i < m->n_ports; i++)
+                if (port_is_busy(m->ports[i])) {
+                        port_cancel(m->ports[i]);
+                        busy = true;
+                }
+        if (!busy) {
+                (void) sd_event_exit(m->event, 0);
+                return;
+        }
+        log_info(NULL, "Cancelling running jobs");
+        if (sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC, SHUTDOWN_DEADLINE_USEC, 0,
+                                       on_shutdown_deadline, m) < 0)
+                (void) sd_event_exit(m->event, 0);
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        m->hotplug = hotplug_free(m->hotplug);
+        /* Last in, first out: free in reverse so InterfacesRemoved reads naturally. */
+        while (m->n_ports > 0)
+                port_free(m->ports[--m->n_ports]);
+        free(m->ports);
+        sd_event_source_disable_unref(m->shutdown_timer);
+        sd_bus_slot_unref(m->vtable_slot);
+        sd_bus_slot_unref(m->object_manager_slot);
+        sd_bus_unref(m->bus);
+        sd_event_unref(m->event);
+        free(m->last_status);
+        free(m);
+        return NULL;
+}

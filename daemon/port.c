@@ -1,0 +1,1102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The Port object: method calls become jobs for the worker thread; the worker's
+ * events come back through its eventfd and become signals, property changes and,
+ * when the job ends, the single reply. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
+
+#include "manager.h"
+#include "port.h"
+#include "stm32isp.h"
+#include "worker.h"
+
+/* The largest flash of the supported parts is 64 KiB; Intel HEX/S-record text is about
+ * 2.5x the data, ELF carries symbols and debug info: a generous cap, still small. */
+#define IMAGE_SIZE_MAX (4u * 1024 * 1024)
+#define READ_LENGTH_MAX (16u * 1024 * 1024)
+#define PROGRESS_INTERVAL_USEC (50 * USEC_PER_MSEC)   /* <= 20 signals/s */
+#define DEFAULT_FLASH_ADDRESS 0x08000000u
+
+typedef struct LastResult {
+        bool valid;
+        JobOp op;
+        int error;
+        char error_name[128];
+        char message[256];
+        FlasherResult result;
+        uint64_t duration_usec;
+        uint64_t timestamp_usec;        /* CLOCK_REALTIME */
+        uint64_t bytes_read;
+} LastResult;
+
+struct Port {
+        Manager *manager;
+        char *name, *device, *syspath, *transport, *path;
+        uint16_t vendor_id, product_id;
+        char *serial, *manufacturer, *product, *physical_path;
+
+        Worker *worker;
+        sd_event_source *worker_source;
+        sd_event_source *progress_timer;        /* sends a held-back value when the flasher goes quiet */
+        sd_bus_slot *slot;
+
+        /* The running job. */
+        bool busy;
+        JobOp op;
+        sd_bus_message *pending;
+        bool unplugged;
+
+        const char *state;
+        uint64_t progress_done, progress_total;
+        FlasherStage stage;
+        bool have_stage;
+        uint64_t last_progress_usec;
+        bool progress_unsent;
+
+        bool have_chip;
+        FlasherChip chip;
+        LastResult last;
+};
+
+const char *port_name(const Port *p) {
+        return p->name;
+}
+
+const char *port_path(const Port *p) {
+        return p->path;
+}
+
+const char *port_device(const Port *p) {
+        return p->device;
+}
+
+const char *port_syspath(const Port *p) {
+        return p->syspath;
+}
+
+bool port_is_busy(const Port *p) {
+        return p->busy;
+}
+
+/* ---- errors ---- */
+
+static const char *errno_to_error_name(int e) {
+        switch (-e) {
+        case EHOSTDOWN:
+                return STM32ISP_ERROR_NO_BOOTLOADER;
+        case ETIMEDOUT:
+                return STM32ISP_ERROR_TIMEOUT;
+        case EREMOTEIO:
+        case EPROTO:
+                return STM32ISP_ERROR_NACK;
+        case EILSEQ:
+                return STM32ISP_ERROR_VERIFY_FAILED;
+        case EACCES:
+                return STM32ISP_ERROR_READ_PROTECTED;
+        case EOPNOTSUPP:
+                return STM32ISP_ERROR_UNSUPPORTED_CHIP;
+        case EFBIG:
+                return STM32ISP_ERROR_IMAGE_TOO_LARGE;
+        case ERANGE:
+                return STM32ISP_ERROR_INVALID_IMAGE;
+        case ECANCELED:
+                return STM32ISP_ERROR_CANCELLED;
+        case ENODEV:
+                return STM32ISP_ERROR_DISCONNECTED;
+        case EBUSY:
+                return STM32ISP_ERROR_BUSY;
+        case EINVAL:
+                return SD_BUS_ERROR_INVALID_ARGS;
+        case EPERM:
+                return SD_BUS_ERROR_ACCESS_DENIED;
+        case ENOMEM:
+                return SD_BUS_ERROR_NO_MEMORY;
+        default:
+                return SD_BUS_ERROR_FAILED;
+        }
+}
+
+/* ---- state and progress ---- */
+
+static const char *stage_to_state(FlasherStage s) {
+        switch (s) {
+        case FLASHER_STAGE_CONNECTING:
+                return "probing";
+        case FLASHER_STAGE_UNPROTECTING:
+                return "unprotecting";
+        case FLASHER_STAGE_ERASING:
+                return "erasing";
+        case FLASHER_STAGE_WRITING:
+        case FLASHER_STAGE_OPTIONS:
+                return "writing";
+        case FLASHER_STAGE_VERIFYING:
+                return "verifying";
+        case FLASHER_STAGE_READING:
+                return "reading";
+        case FLASHER_STAGE_PROTECTING:
+                return "protecting";
+        case FLASHER_STAGE_STARTING:
+                return "starting";
+        default:
+                return "probing";
+        }
+}
+
+static const char *op_to_state(JobOp op) {
+        switch (op) {
+        case JOB_ERASE:
+                return "erasing";
+        case JOB_READ:
+                return "reading";
+        case JOB_LOCK:
+                return "protecting";
+        case JOB_UNLOCK:
+                return "unprotecting";
+        case JOB_GO:
+                return "starting";
+        default:
+                return "probing";
+        }
+}
+
+static void port_set_state(Port *p, const char *state) {
+        if (p->state && streq_ptr(p->state, state))
+                return;
+        p->state = state;
+        (void) sd_bus_emit_properties_changed(manager_bus(p->manager), p->path, STM32ISP_PORT_INTERFACE,
+                                              "State", NULL);
+}
+
+static void port_emit_progress(Port *p) {
+        sd_bus *bus = manager_bus(p->manager);
+
+        (void) sd_bus_emit_signal(bus, p->path, STM32ISP_PORT_INTERFACE, "Progress", "stt",
+                                  flasher_stage_to_string(p->stage), p->progress_done, p->progress_total);
+        (void) sd_bus_emit_properties_changed(bus, p->path, STM32ISP_PORT_INTERFACE, "Progress", NULL);
+        p->last_progress_usec = now_usec();
+        p->progress_unsent = false;
+}
+
+static int on_progress_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Port *p = userdata;
+
+        if (p->progress_unsent && p->busy)
+                port_emit_progress(p);
+        return 0;
+}
+
+static void port_arm_progress_timer(Port *p, uint64_t when) {
+        int r;
+
+        if (p->progress_timer) {
+                r = sd_event_source_set_time(p->progress_timer, when);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(p->progress_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(manager_event(p->manager), &p->progress_timer, CLOCK_MONOTONIC, when,
+                                      10 * USEC_PER_MSEC, on_progress_timer, p);
+        if (r < 0)
+                log_debug(p->name, "Cannot arm the progress timer: %s", strerror(-r));
+}
+
+static void port_on_progress(Port *p, const WorkerEvent *e) {
+        bool stage_changed = !p->have_stage || p->stage != e->stage;
+        uint64_t now = now_usec();
+
+        p->stage = e->stage;
+        p->have_stage = true;
+        p->progress_done = e->done;
+        p->progress_total = e->total;
+        port_set_state(p, stage_to_state(e->stage));
+
+        /* Throttle, but never drop a stage's first or last value. */
+        if (stage_changed || e->done >= e->total || now - p->last_progress_usec >= PROGRESS_INTERVAL_USEC)
+                port_emit_progress(p);
+        else if (!p->progress_unsent) {
+                p->progress_unsent = true;
+                port_arm_progress_timer(p, p->last_progress_usec + PROGRESS_INTERVAL_USEC);
+        }
+}
+
+/* ---- a{sv} builders ---- */
+
+static int append_chip(sd_bus_message *m, const FlasherChip *c) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}",
+                                  "pid", "q", c->pid,
+                                  "name", "s", c->info ? c->info->name : "",
+                                  "protocol_version", "y", c->protocol_version,
+                                  "flash_size", "u", c->flash_size);
+        if (r < 0)
+                return r;
+        if (c->info) {
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}",
+                                          "family", "s", chip_family_to_string(c->info->family),
+                                          "flash_base", "u", c->info->flash_base,
+                                          "page_size", "u", c->info->page_size);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_append(m, "{sv}", "rdp_level", "i", (int32_t) c->rdp_level);
+        if (r < 0)
+                return r;
+        if (c->have_uid) {
+                char hex[sizeof c->uid * 2 + 1];
+
+                for (size_t i = 0; i < sizeof c->uid; i++)
+                        snprintf(hex + 2 * i, 3, "%02x", c->uid[i]);
+                r = sd_bus_message_append(m, "{sv}", "uid", "s", hex);
+                if (r < 0)
+                        return r;
+        }
+        if (c->have_option_bytes) {
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "option_bytes");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "ay");
+                if (r >= 0)
+                        r = sd_bus_message_append_array(m, 'y', c->option_bytes,
+                                                        MIN(c->option_bytes_size, sizeof c->option_bytes));
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "{sv}", "optr", "u", c->optr);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "commands");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "ay");
+        if (r >= 0)
+                r = sd_bus_message_append_array(m, 'y', c->commands, MIN(c->n_commands, sizeof c->commands));
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+static int append_result(sd_bus_message *m, const LastResult *l) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if (!l->valid)
+                return sd_bus_message_close_container(m);
+        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}",
+                                  "operation", "s", job_op_to_string(l->op),
+                                  "error", "s", l->error_name,
+                                  "message", "s", l->message,
+                                  "duration_usec", "t", l->duration_usec,
+                                  "timestamp_usec", "t", l->timestamp_usec);
+        if (r < 0)
+                return r;
+        if (l->op == JOB_FLASH && l->error == 0) {
+                const FlasherResult *f = &l->result;
+
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                          "bytes_written", "t", f->bytes_written,
+                                          "bytes_verified", "t", f->bytes_verified,
+                                          "pages_erased", "u", f->pages_erased,
+                                          "mass_erased", "b", (int) f->mass_erased,
+                                          "unprotected", "b", (int) f->unprotected,
+                                          "protected", "b", (int) f->protected_,
+                                          "boot0_changed", "b", (int) f->boot0_changed,
+                                          "started", "b", (int) f->started,
+                                          "write_retries", "u", f->write_retries);
+                if (r < 0)
+                        return r;
+        }
+        if (l->op == JOB_READ && l->error == 0) {
+                r = sd_bus_message_append(m, "{sv}", "bytes_read", "t", l->bytes_read);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+/* ---- properties ---- */
+
+static int prop_string(sd_bus *bus, const char *path, const char *interface, const char *property,
+                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+        const char *v = "";
+
+        if (streq(property, "Device"))
+                v = p->device;
+        else if (streq(property, "Transport"))
+                v = p->transport;
+        else if (streq(property, "Serial"))
+                v = p->serial;
+        else if (streq(property, "Manufacturer"))
+                v = p->manufacturer;
+        else if (streq(property, "Product"))
+                v = p->product;
+        else if (streq(property, "PhysicalPath"))
+                v = p->physical_path;
+        else if (streq(property, "State"))
+                v = p->state;
+        return sd_bus_message_append(reply, "s", v ?: "");
+}
+
+static int prop_id(sd_bus *bus, const char *path, const char *interface, const char *property,
+                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+
+        return sd_bus_message_append(reply, "q", streq(property, "VendorId") ? p->vendor_id : p->product_id);
+}
+
+static int prop_progress(sd_bus *bus, const char *path, const char *interface, const char *property,
+                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+
+        return sd_bus_message_append(reply, "(tt)", p->progress_done, p->progress_total);
+}
+
+static int prop_chip(sd_bus *bus, const char *path, const char *interface, const char *property,
+                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+
+        if (!p->have_chip)
+                return sd_bus_message_append(reply, "a{sv}", 0);
+        return append_chip(reply, &p->chip);
+}
+
+static int prop_last_result(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+
+        return append_result(reply, &p->last);
+}
+
+/* ---- options ---- */
+
+typedef struct Options {
+        bool have_address, have_length;
+        uint64_t address, length;
+        ImageFormat format;
+        FlasherErase erase;
+        bool have_erase;
+        bool verify, unprotect, protect, boot0, go;
+        unsigned baudrate;
+        const char *entry;              /* points into the message */
+} Options;
+
+enum {
+        OPT_ADDRESS = 1 << 0,
+        OPT_FORMAT = 1 << 1,
+        OPT_ERASE = 1 << 2,
+        OPT_VERIFY = 1 << 3,
+        OPT_UNPROTECT = 1 << 4,
+        OPT_PROTECT = 1 << 5,
+        OPT_BOOT0 = 1 << 6,
+        OPT_GO = 1 << 7,
+        OPT_BAUDRATE = 1 << 8,
+        OPT_ENTRY = 1 << 9,
+        OPT_MODE = 1 << 10,
+        OPT_LENGTH = 1 << 11,
+};
+
+static const struct {
+        const char *key;
+        const char *type;
+        unsigned flag;
+} option_table[] = {
+        { "address",   "t", OPT_ADDRESS },
+        { "format",    "s", OPT_FORMAT },
+        { "erase",     "s", OPT_ERASE },
+        { "verify",    "b", OPT_VERIFY },
+        { "unprotect", "b", OPT_UNPROTECT },
+        { "protect",   "b", OPT_PROTECT },
+        { "boot0",     "b", OPT_BOOT0 },
+        { "go",        "b", OPT_GO },
+        { "baudrate",  "u", OPT_BAUDRATE },
+        { "entry",     "s", OPT_ENTRY },
+        { "mode",      "s", OPT_MODE },
+        { "length",    "t", OPT_LENGTH },
+};
+
+#define OPTS_LINK (OPT_BAUDRATE | OPT_ENTRY)
+#define OPTS_FLASH (OPTS_LINK | OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | \
+                    OPT_PROTECT | OPT_BOOT0 | OPT_GO)
+#define OPTS_ERASE (OPTS_LINK | OPT_MODE | OPT_ADDRESS | OPT_LENGTH)
+
+static int erase_from_string(const char *s, FlasherErase *ret) {
+        if (streq(s, "auto"))
+                *ret = FLASHER_ERASE_AUTO;
+        else if (streq(s, "mass") || streq(s, "all"))
+                *ret = FLASHER_ERASE_MASS;
+        else if (streq(s, "none"))
+                *ret = FLASHER_ERASE_NONE;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* Reads an a{sv} of options: unknown keys, keys this method does not take, wrong
+ * types and bad values are InvalidArgs naming the key. */
+static int parse_options(sd_bus_message *m, unsigned allowed, Options *o, sd_bus_error *error) {
+        int r;
+
+        *o = (Options) {
+                .format = IMAGE_FORMAT_AUTO,
+                .erase = FLASHER_ERASE_AUTO,
+                .verify = true,
+                .boot0 = true,
+        };
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key, *contents;
+                unsigned flag = 0;
+                const char *type = NULL;
+                char t;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < ELEMENTSOF(option_table); i++)
+                        if (streq(option_table[i].key, key)) {
+                                flag = option_table[i].flag;
+                                type = option_table[i].type;
+                        }
+                if (!(flag & allowed))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
+                r = sd_bus_message_peek_type(m, &t, &contents);
+                if (r < 0)
+                        return r;
+                if (!streq_ptr(contents, type))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option '%s' must be of type '%s', not '%s'",
+                                                 key, type, contents ?: "");
+                r = sd_bus_message_enter_container(m, 'v', type);
+                if (r < 0)
+                        return r;
+
+                switch (flag) {
+                case OPT_ADDRESS:
+                case OPT_LENGTH: {
+                        uint64_t v;
+
+                        r = sd_bus_message_read(m, "t", &v);
+                        if (r < 0)
+                                return r;
+                        if (v > UINT32_MAX)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option '%s' is out of range", key);
+                        if (flag == OPT_ADDRESS) {
+                                o->address = v;
+                                o->have_address = true;
+                        } else {
+                                o->length = v;
+                                o->have_length = true;
+                        }
+                        break;
+                }
+                case OPT_FORMAT:
+                case OPT_ERASE:
+                case OPT_MODE:
+                case OPT_ENTRY: {
+                        const char *s;
+
+                        r = sd_bus_message_read(m, "s", &s);
+                        if (r < 0)
+                                return r;
+                        if (flag == OPT_FORMAT)
+                                r = image_format_from_string(s, &o->format);
+                        else if (flag == OPT_ENTRY) {
+                                r = job_entry_validate(s);
+                                o->entry = s;
+                        } else {
+                                r = erase_from_string(s, &o->erase);
+                                o->have_erase = true;
+                        }
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Invalid value '%s' for option '%s'", s, key);
+                        break;
+                }
+                case OPT_BAUDRATE: {
+                        uint32_t v;
+
+                        r = sd_bus_message_read(m, "u", &v);
+                        if (r < 0)
+                                return r;
+                        /* What the bootloader's baud detection accepts (AN3155). */
+                        if (v < 1200 || v > 115200)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option 'baudrate' must be 1200..115200");
+                        o->baudrate = v;
+                        break;
+                }
+                default: {
+                        int b;
+
+                        r = sd_bus_message_read(m, "b", &b);
+                        if (r < 0)
+                                return r;
+                        if (flag == OPT_VERIFY)
+                                o->verify = b;
+                        else if (flag == OPT_UNPROTECT)
+                                o->unprotect = b;
+                        else if (flag == OPT_PROTECT)
+                                o->protect = b;
+                        else if (flag == OPT_BOOT0)
+                                o->boot0 = b;
+                        else if (flag == OPT_GO)
+                                o->go = b;
+                        break;
+                }
+                }
+                r = sd_bus_message_exit_container(m);   /* v */
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);   /* e */
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+/* ---- jobs ---- */
+
+static int port_check_idle(Port *p, sd_bus_error *error) {
+        if (p->unplugged)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_DISCONNECTED, "%s is gone", p->device);
+        if (manager_exiting(p->manager))
+                return sd_bus_error_setf(error, STM32ISP_ERROR_CANCELLED, "The daemon is shutting down");
+        if (p->busy)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_BUSY, "%s is busy with %s",
+                                         p->device, job_op_to_string(p->op));
+        return 0;
+}
+
+static int port_start_job(Port *p, sd_bus_message *m, Job *j, const Options *o, sd_bus_error *error) {
+        int r;
+
+        j->baudrate = o->baudrate;
+        if (o->entry) {
+                j->entry = strdup(o->entry);
+                if (!j->entry) {
+                        job_free(j);
+                        return -ENOMEM;
+                }
+        }
+        r = worker_submit(p->worker, j);
+        if (r < 0) {
+                job_free(j);
+                return r;
+        }
+        p->busy = true;
+        p->op = j->op;
+        p->pending = sd_bus_message_ref(m);
+        p->have_stage = false;
+        p->progress_unsent = false;
+        p->progress_done = p->progress_total = 0;
+        port_set_state(p, op_to_state(j->op));
+        (void) sd_bus_emit_properties_changed(manager_bus(p->manager), p->path, STM32ISP_PORT_INTERFACE,
+                                              "Progress", NULL);
+        manager_update_status(p->manager);
+        log_debug(p->name, "%s started", job_op_to_string(j->op));
+        return 1;
+}
+
+static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *error) {
+        Options o;
+        Job *j;
+        int r;
+
+        r = parse_options(m, op == JOB_ERASE ? OPTS_ERASE : OPTS_LINK, &o, error);
+        if (r < 0)
+                return r;
+        if (op == JOB_ERASE) {
+                if (!o.have_erase)
+                        o.erase = FLASHER_ERASE_MASS;
+                if (o.erase == FLASHER_ERASE_NONE)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option 'mode' must be 'mass' or 'auto'");
+                if (o.erase == FLASHER_ERASE_AUTO && (!o.have_address || !o.have_length || o.length == 0))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option 'mode' 'auto' needs 'address' and 'length'");
+        }
+        r = port_check_idle(p, error);
+        if (r < 0)
+                return r;
+        j = job_new(op);
+        if (!j)
+                return -ENOMEM;
+        j->erase_mode = o.erase;
+        j->address = (uint32_t) o.address;
+        j->length = (uint32_t) o.length;
+        return port_start_job(p, m, j, &o, error);
+}
+
+static int method_probe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_simple(m, userdata, JOB_PROBE, error);
+}
+
+static int method_erase(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_simple(m, userdata, JOB_ERASE, error);
+}
+
+static int method_lock(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_simple(m, userdata, JOB_LOCK, error);
+}
+
+static int method_unlock(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_simple(m, userdata, JOB_UNLOCK, error);
+}
+
+static int method_go(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+        uint64_t address;
+        Options o = {};
+        Job *j;
+        int r;
+
+        r = sd_bus_message_read(m, "t", &address);
+        if (r < 0)
+                return r;
+        if (address > UINT32_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Address is out of range");
+        r = port_check_idle(p, error);
+        if (r < 0)
+                return r;
+        j = job_new(JOB_GO);
+        if (!j)
+                return -ENOMEM;
+        j->address = (uint32_t) address;
+        return port_start_job(p, m, j, &o, error);
+}
+
+static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+        uint64_t address, length;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int in_fd, flags, r;
+        Options o;
+        Job *j;
+
+        r = sd_bus_message_read(m, "htt", &in_fd, &address, &length);
+        if (r < 0)
+                return r;
+        r = parse_options(m, OPTS_LINK, &o, error);
+        if (r < 0)
+                return r;
+        if (address > UINT32_MAX || length == 0 || length > READ_LENGTH_MAX || address + length > (uint64_t) UINT32_MAX + 1)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Address and length must describe 1..%u bytes of the 32-bit space",
+                                         READ_LENGTH_MAX);
+        flags = fcntl(in_fd, F_GETFL);
+        if (flags < 0 || fstat(in_fd, &st) < 0)
+                return sd_bus_error_set_errnof(error, errno, "Cannot use the output file descriptor: %m");
+        if ((flags & O_ACCMODE) == O_RDONLY || S_ISDIR(st.st_mode))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The output file descriptor is not writable");
+        r = port_check_idle(p, error);
+        if (r < 0)
+                return r;
+        fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        j = job_new(JOB_READ);
+        if (!j)
+                return -ENOMEM;
+        j->address = (uint32_t) address;
+        j->length = (uint32_t) length;
+        j->out_fd = TAKE_FD(fd);
+        return port_start_job(p, m, j, &o, error);
+}
+
+/* Reads the caller's image once, from offset 0, into memory. */
+static int read_image(int in_fd, uint8_t **ret, size_t *ret_size, sd_bus_error *error) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ uint8_t *buf = NULL;
+        struct stat st;
+        size_t n = 0;
+
+        fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE,
+                                         "The image must be a regular file");
+        if (st.st_size == 0)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image is empty");
+        if (st.st_size > IMAGE_SIZE_MAX)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE,
+                                         "The image file has %jd bytes, more than the %u allowed",
+                                         (intmax_t) st.st_size, IMAGE_SIZE_MAX);
+        buf = malloc((size_t) st.st_size);
+        if (!buf)
+                return -ENOMEM;
+        while (n < (size_t) st.st_size) {
+                ssize_t k = pread(fd, buf + n, (size_t) st.st_size - n, (off_t) n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return sd_bus_error_set_errnof(error, errno, "Cannot read the image: %m");
+                }
+                if (k == 0)
+                        break;          /* the file shrank: take what is there */
+                n += (size_t) k;
+        }
+        if (n == 0)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image is empty");
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
+static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+        _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ uint8_t *data = NULL;
+        ImageError ierr = {};
+        size_t size = 0;
+        int in_fd, r;
+        Options o;
+        Job *j;
+
+        r = sd_bus_message_read(m, "h", &in_fd);
+        if (r < 0)
+                return r;
+        r = parse_options(m, OPTS_FLASH, &o, error);
+        if (r < 0)
+                return r;
+        r = port_check_idle(p, error);
+        if (r < 0)
+                return r;
+        r = read_image(in_fd, &data, &size, error);
+        if (r < 0)
+                return r;
+        r = image_parse(data, size, o.format, o.have_address ? (uint32_t) o.address : DEFAULT_FLASH_ADDRESS,
+                        &img, &ierr);
+        if (r == -EFBIG)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "%s",
+                                         ierr.message[0] ? ierr.message : "The image is too large");
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "%s",
+                                         ierr.message[0] ? ierr.message : "The image cannot be parsed");
+        if (image_size(img) == 0)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image holds no data");
+
+        j = job_new(JOB_FLASH);
+        if (!j)
+                return -ENOMEM;
+        j->image = TAKE_PTR(img);
+        j->flash.erase = o.erase;
+        j->flash.verify = o.verify;
+        j->flash.unprotect = o.unprotect;
+        j->flash.protect = o.protect;
+        j->flash.boot0 = o.boot0;
+        j->flash.go = o.go;
+        return port_start_job(p, m, j, &o, error);
+}
+
+static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+
+        if (p->busy) {
+                log_info(p->name, "Cancelling %s", job_op_to_string(p->op));
+                worker_cancel(p->worker);
+        }
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+void port_cancel(Port *p) {
+        if (p->busy)
+                worker_cancel(p->worker);
+}
+
+bool port_unplug(Port *p) {
+        p->unplugged = true;
+        if (!p->busy)
+                return false;
+        worker_cancel(p->worker);
+        return true;
+}
+
+void port_abandon(Port *p) {
+        if (!p->pending)
+                return;
+        (void) sd_bus_reply_method_errorf(p->pending, STM32ISP_ERROR_CANCELLED, "The daemon is shutting down");
+        p->pending = sd_bus_message_unref(p->pending);
+}
+
+/* ---- the end of a job ---- */
+
+static void port_log_job(Port *p, const Job *j, const char *error_name, const char *message) {
+        char uid[25] = "";
+
+        if (p->have_chip && p->chip.have_uid)
+                for (size_t i = 0; i < sizeof p->chip.uid; i++)
+                        snprintf(uid + 2 * i, 3, "%02x", p->chip.uid[i]);
+
+        if (log_to_journal()) {
+                (void) sd_journal_send("MESSAGE=%s: %s %s%s%s", p->name, job_op_to_string(j->op),
+                                       j->error ? "failed: " : "succeeded", j->error ? message : "", "",
+                                       "PRIORITY=%i", j->error ? LOG_WARNING : LOG_INFO,
+                                       "STM32ISP_PORT=%s", p->device,
+                                       "STM32ISP_ADAPTER_SERIAL=%s", p->serial ?: "",
+                                       "STM32ISP_CHIP=%s", p->have_chip && p->chip.info ? p->chip.info->name : "",
+                                       "STM32ISP_UID=%s", uid,
+                                       "STM32ISP_OPERATION=%s", job_op_to_string(j->op),
+                                       "STM32ISP_RESULT=%s", j->error ? error_name : "ok",
+                                       "STM32ISP_DURATION_USEC=%" PRIu64, j->duration_usec,
+                                       NULL);
+                return;
+        }
+        log_msg(j->error ? LOG_WARNING : LOG_INFO, p->name, "%s %s%s%s (chip %s, uid %s, %.3f s)",
+                job_op_to_string(j->op), j->error ? "failed: " : "succeeded",
+                j->error ? error_name : "", j->error ? "" : "",
+                p->have_chip && p->chip.info ? p->chip.info->name : "-", uid[0] ? uid : "-",
+                (double) j->duration_usec / 1e6);
+        if (j->error)
+                log_debug(p->name, "%s", message);
+}
+
+static void port_on_done(Port *p, Job *j) {
+        sd_bus *bus = manager_bus(p->manager);
+        const char *error_name = "";
+        const char *message = "";
+        struct timespec ts;
+        int error = j->error;
+
+        /* A job that ended because the adapter left reports that, whatever the flasher saw. */
+        if (error < 0 && p->unplugged)
+                error = -ENODEV;
+        if (error < 0) {
+                error_name = errno_to_error_name(error);
+                message = j->message[0] ? j->message : strerror(-error);
+                if (error == -ENODEV && p->unplugged)
+                        message = "The adapter was unplugged";
+        }
+
+        if (p->progress_unsent)
+                port_emit_progress(p);
+
+        if (j->have_chip) {
+                p->have_chip = true;
+                p->chip = j->chip;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        p->last = (LastResult) {
+                .valid = true,
+                .op = j->op,
+                .error = error,
+                .result = j->result,
+                .duration_usec = j->duration_usec,
+                .timestamp_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC,
+                .bytes_read = j->op == JOB_READ && error == 0 ? j->length : 0,
+        };
+        snprintf(p->last.error_name, sizeof p->last.error_name, "%s", error_name);
+        snprintf(p->last.message, sizeof p->last.message, "%s", message);
+
+        p->busy = false;
+        p->state = "idle";
+        manager_update_status(p->manager);
+        (void) sd_bus_emit_properties_changed(bus, p->path, STM32ISP_PORT_INTERFACE,
+                                              "State", "Progress", "LastResult",
+                                              j->have_chip ? "Chip" : NULL, NULL);
+        (void) sd_bus_emit_signal(bus, p->path, STM32ISP_PORT_INTERFACE, "Finished", "sss",
+                                  job_op_to_string(j->op), error_name, message);
+        port_log_job(p, j, error_name, message);
+
+        if (p->pending) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                int r;
+
+                if (error < 0)
+                        r = sd_bus_reply_method_errorf(p->pending, error_name, "%s", message);
+                else {
+                        r = sd_bus_message_new_method_return(p->pending, &reply);
+                        if (r >= 0 && j->op == JOB_PROBE)
+                                r = append_chip(reply, &j->chip);
+                        else if (r >= 0 && j->op == JOB_FLASH)
+                                r = append_result(reply, &p->last);
+                        if (r >= 0)
+                                r = sd_bus_send(NULL, reply, NULL);
+                }
+                if (r < 0)
+                        log_warning(p->name, "Cannot send the reply: %s", strerror(-r));
+                p->pending = sd_bus_message_unref(p->pending);
+        }
+}
+
+static int port_on_worker(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Port *p = userdata;
+        WorkerEvent *e;
+
+        while ((e = worker_pop_event(p->worker))) {
+                if (e->type == WORKER_EVENT_PROGRESS)
+                        port_on_progress(p, e);
+                else {
+                        bool drop;
+
+                        port_on_done(p, e->job);
+                        /* Gone for good when the device node went with it (a TCP server
+                         * may come back: those ports stay until RemovePort). */
+                        drop = p->unplugged ||
+                               (e->job->error == -ENODEV && !streq(p->transport, "tcp") &&
+                                access(p->device, F_OK) < 0);
+                        worker_event_free(e);
+                        /* May free p: nothing after this. */
+                        manager_port_idle(p->manager, p, drop);
+                        return 0;
+                }
+                worker_event_free(e);
+        }
+        return 0;
+}
+
+/* ---- object ---- */
+
+static const sd_bus_vtable port_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Device", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Transport", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("VendorId", "q", prop_id, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ProductId", "q", prop_id, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Serial", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Manufacturer", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Product", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PhysicalPath", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Progress", "(tt)", prop_progress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Chip", "a{sv}", prop_chip, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastResult", "a{sv}", prop_last_result, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_NAMES("Probe", "a{sv}", SD_BUS_PARAM(options), "a{sv}", SD_BUS_PARAM(chip),
+                                 method_probe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Flash", "ha{sv}", SD_BUS_PARAM(image) SD_BUS_PARAM(options),
+                                 "a{sv}", SD_BUS_PARAM(result), method_flash, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Erase", "a{sv}", SD_BUS_PARAM(options), "", ,
+                                 method_erase, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Read", "htta{sv}",
+                                 SD_BUS_PARAM(out) SD_BUS_PARAM(address) SD_BUS_PARAM(length) SD_BUS_PARAM(options),
+                                 "", , method_read, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Lock", "a{sv}", SD_BUS_PARAM(options), "", ,
+                                 method_lock, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Unlock", "a{sv}", SD_BUS_PARAM(options), "", ,
+                                 method_unlock, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Go", "t", SD_BUS_PARAM(address), "", ,
+                                 method_go, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("Progress", "stt", SD_BUS_PARAM(stage) SD_BUS_PARAM(done) SD_BUS_PARAM(total), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Finished", "sss",
+                                 SD_BUS_PARAM(operation) SD_BUS_PARAM(error_name) SD_BUS_PARAM(message), 0),
+        SD_BUS_VTABLE_END
+};
+
+static int strdup_or_empty(const char *s, char **ret) {
+        *ret = strdup(s ?: "");
+        return *ret ? 0 : -ENOMEM;
+}
+
+int port_new(Manager *m, const PortInfo *info, Port **ret) {
+        _cleanup_(port_freep) Port *p = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        p = calloc(1, sizeof(Port));
+        if (!p)
+                return -ENOMEM;
+        p->manager = m;
+        p->state = "idle";
+        p->vendor_id = info->vendor_id;
+        p->product_id = info->product_id;
+        if (strdup_or_empty(info->name, &p->name) < 0 ||
+            strdup_or_empty(info->device, &p->device) < 0 ||
+            strdup_or_empty(info->transport, &p->transport) < 0 ||
+            strdup_or_empty(info->serial, &p->serial) < 0 ||
+            strdup_or_empty(info->manufacturer, &p->manufacturer) < 0 ||
+            strdup_or_empty(info->product, &p->product) < 0 ||
+            strdup_or_empty(info->physical_path, &p->physical_path) < 0)
+                return -ENOMEM;
+        if (info->syspath) {
+                p->syspath = strdup(info->syspath);
+                if (!p->syspath)
+                        return -ENOMEM;
+        }
+        r = sd_bus_path_encode(STM32ISP_PORT_PATH_PREFIX, p->name, &p->path);
+        if (r < 0)
+                return r;
+
+        r = worker_new(p->device, manager_verbose(m), &p->worker);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(manager_event(m), &p->worker_source, worker_get_fd(p->worker), EPOLLIN,
+                            port_on_worker, p);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(p->worker_source, "port-worker");
+
+        r = sd_bus_add_object_vtable(manager_bus(m), &p->slot, p->path, STM32ISP_PORT_INTERFACE, port_vtable, p);
+        if (r < 0)
+                return r;
+        (void) sd_bus_emit_object_added(manager_bus(m), p->path);
+
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+Port *port_free(Port *p) {
+        if (!p)
+                return NULL;
+        if (p->slot) {
+                (void) sd_bus_emit_object_removed(manager_bus(p->manager), p->path);
+                p->slot = sd_bus_slot_unref(p->slot);
+        }
+        p->worker_source = sd_event_source_disable_unref(p->worker_source);
+        p->progress_timer = sd_event_source_disable_unref(p->progress_timer);
+        /* Joins the thread; a job still running sees the cancel flag. */
+        p->worker = worker_free(p->worker);
+        if (p->pending) {
+                (void) sd_bus_reply_method_errorf(p->pending, STM32ISP_ERROR_DISCONNECTED, "%s was removed", p->device);
+                p->pending = sd_bus_message_unref(p->pending);
+        }
+        free(p->name);
+        free(p->device);
+        free(p->syspath);
+        free(p->transport);
+        free(p->path);
+        free(p->serial);
+        free(p->manufacturer);
+        free(p->product);
+        free(p->physical_path);
+        free(p);
+        return NULL;
+}

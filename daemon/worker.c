@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The per-port worker thread: a job queue in, progress and finished jobs out through
+ * a locked event queue and an eventfd. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+
+#include "link.h"
+#include "worker.h"
+
+#define DEFAULT_BAUD 115200u
+#define ENTRY_STEP_USEC (100 * USEC_PER_MSEC)
+
+/* Jobs are chained through a side list so Job stays a plain record. */
+typedef struct QueuedJob {
+        Job *job;
+        struct QueuedJob *next;
+} QueuedJob;
+
+struct Worker {
+        char *device;
+        bool verbose;
+        int event_fd;
+        pthread_t thread;
+        bool thread_started;
+
+        pthread_mutex_t mutex;
+        pthread_cond_t cond;
+        bool stopping;                  /* under mutex */
+        QueuedJob *queue_head, *queue_tail; /* under mutex */
+        WorkerEvent *events_head, *events_tail; /* under mutex */
+
+        atomic_bool cancel;
+};
+
+static const char *const op_names[_JOB_OP_MAX] = {
+        [JOB_PROBE] = "Probe",
+        [JOB_FLASH] = "Flash",
+        [JOB_ERASE] = "Erase",
+        [JOB_READ] = "Read",
+        [JOB_LOCK] = "Lock",
+        [JOB_UNLOCK] = "Unlock",
+        [JOB_GO] = "Go",
+};
+
+const char *job_op_to_string(JobOp op) {
+        return op >= 0 && op < _JOB_OP_MAX ? op_names[op] : "Unknown";
+}
+
+Job *job_new(JobOp op) {
+        Job *j = calloc(1, sizeof(Job));
+
+        if (!j)
+                return NULL;
+        j->op = op;
+        j->out_fd = -1;
+        flasher_flash_options_init(&j->flash);
+        return j;
+}
+
+Job *job_free(Job *j) {
+        if (!j)
+                return NULL;
+        image_free(j->image);
+        free(j->entry);
+        if (j->out_fd >= 0)
+                close(j->out_fd);
+        free(j);
+        return NULL;
+}
+
+WorkerEvent *worker_event_free(WorkerEvent *e) {
+        if (!e)
+                return NULL;
+        job_free(e->job);
+        free(e);
+        return NULL;
+}
+
+static void worker_signal(Worker *w) {
+        uint64_t one = 1;
+
+        /* Can only fail with EAGAIN when the counter is saturated: then it is readable anyway. */
+        (void) !write(w->event_fd, &one, sizeof one);
+}
+
+/* Appends an event; a progress event replaces a queued progress event of the same
+ * stage, so a slow main loop sees the latest value instead of a backlog. */
+static void worker_post(Worker *w, WorkerEvent *e) {
+        bool wake = true;
+
+        pthread_mutex_lock(&w->mutex);
+        if (e->type == WORKER_EVENT_PROGRESS && w->events_tail &&
+            w->events_tail->type == WORKER_EVENT_PROGRESS && w->events_tail->stage == e->stage) {
+                w->events_tail->done = e->done;
+                w->events_tail->total = e->total;
+                free(e);
+                wake = false;
+        } else {
+                if (w->events_tail)
+                        w->events_tail->next = e;
+                else
+                        w->events_head = e;
+                w->events_tail = e;
+        }
+        pthread_mutex_unlock(&w->mutex);
+        if (wake)
+                worker_signal(w);
+}
+
+WorkerEvent *worker_pop_event(Worker *w) {
+        WorkerEvent *e;
+        uint64_t v;
+
+        (void) !read(w->event_fd, &v, sizeof v);
+
+        pthread_mutex_lock(&w->mutex);
+        e = w->events_head;
+        if (e) {
+                w->events_head = e->next;
+                if (!w->events_head)
+                        w->events_tail = NULL;
+                e->next = NULL;
+        }
+        pthread_mutex_unlock(&w->mutex);
+        return e;
+}
+
+static void on_progress(void *userdata, FlasherStage stage, uint64_t done, uint64_t total) {
+        Worker *w = userdata;
+        WorkerEvent *e = calloc(1, sizeof(WorkerEvent));
+
+        if (!e)
+                return; /* progress is advisory */
+        e->type = WORKER_EVENT_PROGRESS;
+        e->stage = stage;
+        e->done = done;
+        e->total = total;
+        worker_post(w, e);
+}
+
+static void on_trace(void *userdata, bool tx, const uint8_t *buf, size_t n) {
+        Worker *w = userdata;
+        char line[3 * 64 + 1];
+        size_t i, k = 0;
+
+        for (i = 0; i < n && i < 64; i++)
+                k += (size_t) snprintf(line + k, sizeof line - k, " %02x", buf[i]);
+        fprintf(stderr, "%s: %s%s%s\n", w->device, tx ? ">" : "<", line, n > 64 ? " ..." : "");
+}
+
+/* Runs an entry sequence: steps separated by ',', lines in a step joined by '&',
+ * "dtr"/"rts" raise a line, "-dtr"/"-rts" lower it; ':' ends the entry part.
+ * With l == NULL it only checks the syntax. */
+static int run_entry(Link *l, const char *seq) {
+        const char *p = seq;
+
+        while (*p && *p != ':') {
+                int dtr = -1, rts = -1, r;
+
+                for (;;) {
+                        bool neg = false;
+
+                        if (*p == '-') {
+                                neg = true;
+                                p++;
+                        }
+                        if (strncmp(p, "dtr", 3) == 0)
+                                dtr = !neg;
+                        else if (strncmp(p, "rts", 3) == 0)
+                                rts = !neg;
+                        else
+                                return -EINVAL;
+                        p += 3;
+                        if (*p != '&')
+                                break;
+                        p++;
+                }
+                if (l) {
+                        r = link_set_lines(l, dtr, rts);
+                        if (r < 0)
+                                return r;
+                        sleep_usec(ENTRY_STEP_USEC);
+                }
+                if (*p == ',')
+                        p++;
+                else if (*p && *p != ':')
+                        return -EINVAL;
+        }
+        return 0;
+}
+
+int job_entry_validate(const char *seq) {
+        return run_entry(NULL, seq);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+static int open_link(const char *device, unsigned baud, Link **ret) {
+        if (strncmp(device, "tcp://", 6) == 0)
+                return link_open_tcp(device, baud, ret);
+        return link_open_serial(device, baud, ret);
+}
+
+static void run_job(Worker *w, Job *j) {
+        _cleanup_(link_freep) Link *l = NULL;
+        _cleanup_(flasher_freep) Flasher *f = NULL;
+        uint64_t start = now_usec();
+        const char *msg = NULL;
+        int r;
+
+        r = open_link(w->device, j->baudrate ?: DEFAULT_BAUD, &l);
+        if (r < 0) {
+                snprintf(j->message, sizeof j->message, "Cannot open %s: %s", w->device, strerror(-r));
+                /* A port that cannot be opened any more is gone for our purposes; no
+                 * permission on the node is AccessDenied, not the chip's ReadProtected. */
+                j->error = r == -ENOENT || r == -ENXIO || r == -ECONNREFUSED || r == -EHOSTUNREACH ? -ENODEV :
+                           r == -EACCES ? -EPERM : r;
+                goto finish;
+        }
+        if (j->entry) {
+                r = run_entry(l, j->entry);
+                if (r < 0) {
+                        j->error = r;
+                        snprintf(j->message, sizeof j->message, "Entry sequence failed: %s", strerror(-r));
+                        goto finish;
+                }
+        }
+
+        r = flasher_new(l, &f);
+        if (r < 0) {
+                j->error = r;
+                snprintf(j->message, sizeof j->message, "%s", strerror(-r));
+                goto finish;
+        }
+        flasher_set_progress(f, on_progress, w);
+        flasher_set_cancel(f, &w->cancel);
+        if (w->verbose)
+                an3155_set_trace(flasher_protocol(f), on_trace, w);
+
+        switch (j->op) {
+        case JOB_PROBE:
+                r = flasher_probe(f, &j->chip);
+                break;
+        case JOB_FLASH:
+                r = flasher_flash(f, j->image, &j->flash, &j->result);
+                break;
+        case JOB_ERASE:
+                r = flasher_erase(f, j->erase_mode, j->address, j->length);
+                break;
+        case JOB_READ: {
+                _cleanup_free_ uint8_t *buf = malloc(j->length ?: 1);
+
+                if (!buf) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = flasher_read(f, j->address, buf, j->length);
+                if (r >= 0) {
+                        r = write_all(j->out_fd, buf, j->length);
+                        if (r < 0)
+                                msg = "Cannot write to the output file descriptor";
+                }
+                break;
+        }
+        case JOB_LOCK:
+                r = flasher_lock(f);
+                break;
+        case JOB_UNLOCK:
+                r = flasher_unlock(f);
+                break;
+        case JOB_GO:
+                r = flasher_go(f, j->address);
+                break;
+        default:
+                r = -EINVAL;
+        }
+        j->error = r < 0 ? r : 0;
+        if (r < 0)
+                snprintf(j->message, sizeof j->message, "%s",
+                         msg ?: (flasher_error_message(f)[0] ? flasher_error_message(f) : strerror(-r)));
+        if (flasher_chip(f)) {
+                j->have_chip = true;
+                j->chip = *flasher_chip(f);
+        }
+
+finish:
+        j->duration_usec = now_usec() - start;
+        if (j->out_fd >= 0) {
+                close(j->out_fd);
+                j->out_fd = -1;
+        }
+}
+
+static void *worker_main(void *userdata) {
+        Worker *w = userdata;
+
+        for (;;) {
+                QueuedJob *q;
+                WorkerEvent *e;
+                Job *j;
+
+                pthread_mutex_lock(&w->mutex);
+                while (!w->stopping && !w->queue_head)
+                        pthread_cond_wait(&w->cond, &w->mutex);
+                if (w->stopping) {
+                        pthread_mutex_unlock(&w->mutex);
+                        break;
+                }
+                q = w->queue_head;
+                w->queue_head = q->next;
+                if (!w->queue_head)
+                        w->queue_tail = NULL;
+                pthread_mutex_unlock(&w->mutex);
+
+                j = q->job;
+                free(q);
+                run_job(w, j);
+
+                /* The main thread owes the caller a reply: this event must get through. */
+                while (!(e = calloc(1, sizeof(WorkerEvent))))
+                        sleep_usec(10 * USEC_PER_MSEC);
+                e->type = WORKER_EVENT_DONE;
+                e->job = j;
+                worker_post(w, e);
+        }
+        return NULL;
+}
+
+int worker_new(const char *device, bool verbose, Worker **ret) {
+        Worker *w;
+        int r;
+
+        w = calloc(1, sizeof(Worker));
+        if (!w)
+                return -ENOMEM;
+        w->event_fd = -1;
+        pthread_mutex_init(&w->mutex, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        atomic_init(&w->cancel, false);
+        w->verbose = verbose;
+
+        w->device = strdup(device);
+        if (!w->device) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (w->event_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = -pthread_create(&w->thread, NULL, worker_main, w);
+        if (r < 0)
+                goto fail;
+        w->thread_started = true;
+        *ret = w;
+        return 0;
+fail:
+        worker_free(w);
+        return r;
+}
+
+Worker *worker_free(Worker *w) {
+        QueuedJob *q;
+        WorkerEvent *e;
+
+        if (!w)
+                return NULL;
+        if (w->thread_started) {
+                atomic_store(&w->cancel, true);
+                pthread_mutex_lock(&w->mutex);
+                w->stopping = true;
+                pthread_cond_signal(&w->cond);
+                pthread_mutex_unlock(&w->mutex);
+                pthread_join(w->thread, NULL);
+        }
+        q = w->queue_head;
+        while (q) {
+                QueuedJob *n = q->next;
+                job_free(q->job);
+                free(q);
+                q = n;
+        }
+        e = w->events_head;
+        while (e) {
+                WorkerEvent *n = e->next;
+                worker_event_free(e);
+                e = n;
+        }
+        if (w->event_fd >= 0)
+                close(w->event_fd);
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->mutex);
+        free(w->device);
+        free(w);
+        return NULL;
+}
+
+int worker_get_fd(const Worker *w) {
+        return w->event_fd;
+}
+
+int worker_submit(Worker *w, Job *job) {
+        QueuedJob *q = calloc(1, sizeof(QueuedJob));
+
+        if (!q)
+                return -ENOMEM;
+        q->job = job;
+        /* A cancel meant for an earlier job must not stop this one. */
+        atomic_store(&w->cancel, false);
+
+        pthread_mutex_lock(&w->mutex);
+        if (w->queue_tail)
+                w->queue_tail->next = q;
+        else
+                w->queue_head = q;
+        w->queue_tail = q;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->mutex);
+        return 0;
+}
+
+void worker_cancel(Worker *w) {
+        atomic_store(&w->cancel, true);
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* One thread per port running jobs (probe, flash, erase, read, lock, unlock, go) with
+ * the flasher. The main thread submits jobs; the worker opens the link for each job,
+ * runs it and posts progress and the finished job to a locked event queue, then
+ * signals an eventfd that the main loop watches. Workers never touch sd-bus or
+ * sd-event. */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "flasher.h"
+#include "image.h"
+#include "macro.h"
+
+typedef enum JobOp {
+        JOB_PROBE,
+        JOB_FLASH,
+        JOB_ERASE,
+        JOB_READ,
+        JOB_LOCK,
+        JOB_UNLOCK,
+        JOB_GO,
+        _JOB_OP_MAX,
+} JobOp;
+
+/* "Probe", "Flash", ... (the D-Bus method names). */
+const char *job_op_to_string(JobOp op);
+
+typedef struct Job {
+        JobOp op;
+        unsigned baudrate;              /* 0: the default, 115200 */
+        char *entry;                    /* DTR/RTS entry sequence, NULL: none */
+
+        /* Flash */
+        Image *image;
+        FlasherFlashOptions flash;
+        /* Erase */
+        FlasherErase erase_mode;
+        uint32_t address, length;       /* Erase (AUTO), Read, Go (address) */
+        /* Read: the caller's fd, owned by the job */
+        int out_fd;
+
+        /* Filled in by the worker. */
+        int error;                      /* 0 or a negative errno (flasher.h) */
+        char message[256];
+        bool have_chip;
+        FlasherChip chip;
+        FlasherResult result;
+        uint64_t duration_usec;
+
+        void *userdata;                 /* the main thread's: the pending method call */
+} Job;
+
+/* Entry sequence syntax: steps separated by ',', lines in a step joined by '&';
+ * "dtr"/"rts" raise the line, "-dtr"/"-rts" lower it; 100 ms per step; anything after
+ * ':' (an exit sequence) is ignored. 0 or -EINVAL. */
+int job_entry_validate(const char *seq);
+
+Job *job_new(JobOp op);
+Job *job_free(Job *j);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
+
+typedef enum WorkerEventType {
+        WORKER_EVENT_PROGRESS,
+        WORKER_EVENT_DONE,
+} WorkerEventType;
+
+typedef struct WorkerEvent {
+        WorkerEventType type;
+        FlasherStage stage;
+        uint64_t done, total;
+        Job *job;                       /* DONE: ownership passes to the receiver */
+        struct WorkerEvent *next;
+} WorkerEvent;
+
+WorkerEvent *worker_event_free(WorkerEvent *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerEvent *, worker_event_free);
+
+typedef struct Worker Worker;
+
+/* device: a device node ("/dev/ttyUSB0") or "tcp://host:port". Starts the thread. */
+int worker_new(const char *device, bool verbose, Worker **ret);
+/* Cancels the running job, stops and joins the thread, frees queued jobs and events. */
+Worker *worker_free(Worker *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Worker *, worker_free);
+
+/* The eventfd to watch for EPOLLIN; read it with worker_pop_event(). */
+int worker_get_fd(const Worker *w);
+/* Queues job (ownership passes to the worker). */
+int worker_submit(Worker *w, Job *job);
+/* Asks the running job to stop at the next block boundary. */
+void worker_cancel(Worker *w);
+/* Next event, or NULL when none is queued (also clears the eventfd). */
+WorkerEvent *worker_pop_event(Worker *w);

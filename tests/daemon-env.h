@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The daemon integration tests' environment: a private dbus-daemon, stm32ispd started on
+ * it (ready = its READY=1 on a NOTIFY_SOCKET), an sd-bus client, and simulated boards
+ * behind TCP listeners (a raw TCP serial server, as ser2net would be). */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+#include "sim.h"
+
+typedef struct DaemonEnv {
+        pid_t bus_pid;
+        char address[512];
+        pid_t daemon_pid;
+        int notify_fd;
+        char notify_path[256];
+        char status[256];               /* the last STATUS= the daemon sent (under notify_mutex) */
+        pthread_t notify_thread;
+        bool notify_thread_started;
+        int notify_stop[2];
+        pthread_mutex_t notify_mutex;
+        pthread_cond_t notify_cond;
+        sd_bus *bus;                    /* the test's client connection */
+} DaemonEnv;
+
+/* Starts dbus-daemon and the daemon (extra arguments may be NULL), waits for READY=1
+ * and connects. Returns 77-worthy -EOPNOTSUPP when dbus-daemon is missing. */
+int daemon_env_start(DaemonEnv *e, char *const *extra_args);
+/* The last STATUS= the daemon sent. */
+void daemon_env_status(DaemonEnv *e, char *buf, size_t size);
+/* Waits until the daemon's STATUS= equals want (it comes on its own socket, so it may
+ * trail a bus reply); false after the timeout. */
+bool daemon_env_wait_status(DaemonEnv *e, const char *want, uint64_t timeout_usec);
+/* SIGTERM, then waits for exit; returns the exit status (or -1 on a signal / timeout)
+ * and the time it took. */
+int daemon_env_stop_daemon(DaemonEnv *e, uint64_t *ret_usec);
+void daemon_env_stop(DaemonEnv *e);
+
+/* Runs the client bus until *flag becomes true or the timeout passes (then aborts). */
+void daemon_env_run_until(DaemonEnv *e, const bool *flag, uint64_t timeout_usec);
+
+/* A simulated board behind 127.0.0.1:port. Each accepted connection is relayed to one
+ * long-lived Sim, so the board keeps its memory across connections. */
+typedef struct SimTcp {
+        Sim *sim;
+        int sp[2];                      /* sp[0]: relay side, sp[1]: served by the Sim */
+        int listen_fd;
+        int stop_pipe[2];
+        uint16_t port;
+        char url[64];
+        pthread_t thread;
+        atomic_ulong cut_after;         /* close the connection after this many host bytes (0: never) */
+        atomic_ulong host_bytes;        /* bytes received from the host on this connection */
+        atomic_uint connections;
+} SimTcp;
+
+int sim_tcp_new(uint16_t pid, uint32_t uid_seed, SimTcp **ret);
+SimTcp *sim_tcp_free(SimTcp *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SimTcp *, sim_tcp_free);
+
+/* Copies the simulated flash out. */
+void sim_tcp_flash(SimTcp *t, uint8_t **ret, size_t *ret_size);
+
+/* A temporary regular file holding data (unlinked; the fd stays valid). */
+int daemon_env_memfd(const void *data, size_t size);
+void daemon_env_random(void *buf, size_t n, uint32_t seed);

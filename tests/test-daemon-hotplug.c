@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* stm32ispd with simulated USB-serial adapters (tests/umockdev-sim: a umockdev testbed,
+ * the serial shim, a simulated bootloader behind each tty): enumeration at start with
+ * the adapters' properties, Probe/Flash through libserialport, hotplug add and remove
+ * (InterfacesAdded/InterfacesRemoved), an adapter unplugged in the middle of a flash,
+ * the VID:PID configuration lists, STATUS=. Re-runs itself under the harness. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon-env.h"
+#include "macro.h"
+#include "stm32isp.h"
+#include "test-util.h"
+
+#define TIMEOUT (60 * USEC_PER_SEC)
+
+static DaemonEnv env;
+static int control_fd = -1;
+
+/* One command to the harness's control socket; returns the answer line. */
+static const char *control(const char *fmt, ...) _printf_(1, 2);
+static const char *control(const char *fmt, ...) {
+        static char answer[1024];
+        char line[512];
+        size_t n = 0;
+        va_list ap;
+
+        if (control_fd < 0) {
+                const char *path = getenv("UMOCKDEV_SIM_CONTROL");
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+                ASSERT_TRUE(path && strlen(path) < sizeof sa.sun_path);
+                memcpy(sa.sun_path, path, strlen(path) + 1);
+                control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ASSERT_TRUE(control_fd >= 0);
+                ASSERT_EQ(connect(control_fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        }
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof line - 1, fmt, ap);
+        va_end(ap);
+        strcat(line, "\n");
+        ASSERT_EQ(write(control_fd, line, strlen(line)), (ssize_t) strlen(line));
+        while (n < sizeof answer - 1) {
+                ASSERT_EQ(read(control_fd, answer + n, 1), 1);
+                if (answer[n] == '\n')
+                        break;
+                n++;
+        }
+        answer[n] = 0;
+        return answer;
+}
+
+static void control_ok(const char *cmd) {
+        ASSERT_STREQ(control("%s", cmd), "ok");
+}
+
+static char *port_path(const char *name) {
+        char *p = NULL;
+
+        ASSERT_OK(sd_bus_path_encode(STM32ISP_PORT_PATH_PREFIX, name, &p));
+        return p;
+}
+
+/* GetPort(device) -> path, or NULL with the error name in *ret_error. */
+static char *get_port(const char *device, char *ret_error, size_t size) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *path;
+        char *copy;
+
+        if (sd_bus_call_method(env.bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE,
+                               "GetPort", &error, &reply, "s", device) < 0) {
+                snprintf(ret_error, size, "%s", error.name);
+                sd_bus_error_free(&error);
+                return NULL;
+        }
+        ASSERT_OK(sd_bus_message_read(reply, "o", &path));
+        copy = strdup(path);
+        ASSERT_TRUE(copy);
+        return copy;
+}
+
+static uint16_t get_u16(const char *path, const char *property) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint16_t v = 0;
+
+        ASSERT_OK(sd_bus_get_property_trivial(env.bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
+                                              property, &error, 'q', &v));
+        return v;
+}
+
+static char *get_string(const char *path, const char *property) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *v = NULL;
+
+        ASSERT_OK(sd_bus_get_property_string(env.bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
+                                             property, &error, &v));
+        return v;
+}
+
+typedef struct Call {
+        bool done;
+        sd_bus_error error;
+        sd_bus_message *reply;
+} Call;
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Call *c = userdata;
+
+        c->done = true;
+        if (sd_bus_message_is_method_error(m, NULL))
+                (void) sd_bus_error_copy(&c->error, sd_bus_message_get_error(m));
+        else
+                c->reply = sd_bus_message_ref(m);
+        return 0;
+}
+
+static void call_clear(Call *c) {
+        sd_bus_error_free(&c->error);
+        c->reply = sd_bus_message_unref(c->reply);
+        c->done = false;
+}
+
+static void expect_ok(Call *c) {
+        if (sd_bus_error_is_set(&c->error)) {
+                fprintf(stderr, "call failed: %s: %s\n", c->error.name, c->error.message);
+                abort();
+        }
+}
+
+static void probe(const char *path, Call *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+        *c = (Call) { .error = SD_BUS_ERROR_NULL };
+        ASSERT_OK(sd_bus_message_new_method_call(env.bus, &m, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Probe"));
+        ASSERT_OK(sd_bus_message_append(m, "a{sv}", 0));
+        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, on_reply, c, TIMEOUT));
+        daemon_env_run_until(&env, &c->done, TIMEOUT);
+}
+
+static void flash_async(const char *path, const void *data, size_t size, Call *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int fd = daemon_env_memfd(data, size);
+
+        ASSERT_OK(fd);
+        *c = (Call) { .error = SD_BUS_ERROR_NULL };
+        ASSERT_OK(sd_bus_message_new_method_call(env.bus, &m, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Flash"));
+        ASSERT_OK(sd_bus_message_append(m, "ha{sv}", fd, 1, "format", "s", "bin"));
+        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, on_reply, c, TIMEOUT));
+        close(fd);
+}
+
+static uint16_t chip_pid(sd_bus_message *m) {
+        int r;
+
+        ASSERT_OK(sd_bus_message_rewind(m, true));
+        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "{sv}"));
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *k;
+
+                ASSERT_OK(sd_bus_message_read(m, "s", &k));
+                if (strcmp(k, "pid") == 0) {
+                        uint16_t pid;
+
+                        ASSERT_OK(sd_bus_message_read(m, "v", "q", &pid));
+                        return pid;
+                }
+                ASSERT_OK(sd_bus_message_skip(m, "v"));
+                ASSERT_OK(sd_bus_message_exit_container(m));
+        }
+        ASSERT_OK(r);
+        return 0;
+}
+
+static void check_dump(const char *name, const uint8_t *data, size_t size) {
+        char path[PATH_MAX];
+        uint8_t *buf;
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/dump-%s.bin", getenv("TMPDIR") ?: "/tmp", name);
+        ASSERT_STREQ(control("dump %s %s", name, path), "ok");
+        buf = malloc(size);
+        ASSERT_TRUE(buf);
+        f = fopen(path, "re");
+        ASSERT_TRUE(f);
+        ASSERT_EQ(fread(buf, 1, size, f), size);
+        fclose(f);
+        ASSERT_MEMEQ(buf, data, size);
+        free(buf);
+}
+
+/* ---- object signals ---- */
+
+typedef struct Objects {
+        char added[8][256], removed[8][256];
+        unsigned n_added, n_removed;
+} Objects;
+
+static Objects objects;
+
+static int on_objects(sd_bus_message *m, void *userdata, sd_bus_error *e) {
+        const char *path;
+
+        ASSERT_OK(sd_bus_message_read(m, "o", &path));
+        if (strcmp(sd_bus_message_get_member(m), "InterfacesAdded") == 0) {
+                if (objects.n_added < 8)
+                        snprintf(objects.added[objects.n_added++], 256, "%s", path);
+        } else if (objects.n_removed < 8)
+                snprintf(objects.removed[objects.n_removed++], 256, "%s", path);
+        return 0;
+}
+
+static void wait_count(const unsigned *count, unsigned want) {
+        uint64_t deadline = now_usec() + TIMEOUT;
+
+        while (*count < want) {
+                int r = sd_bus_process(env.bus, NULL);
+
+                ASSERT_OK(r);
+                if (r > 0)
+                        continue;
+                ASSERT_TRUE(now_usec() < deadline);
+                ASSERT_OK(sd_bus_wait(env.bus, deadline - now_usec()));
+        }
+}
+
+/* ---- tests ---- */
+
+static void test_enumeration(void) {
+        _cleanup_free_ char *p0 = port_path("ttyUSB0"), *p1 = port_path("ttyUSB1");
+        _cleanup_free_ char *g = NULL, *dev = NULL, *serial = NULL, *phys = NULL, *product = NULL, *state = NULL;
+        char err[256] = "";
+
+        g = get_port("/dev/ttyUSB0", err, sizeof err);
+        ASSERT_TRUE(g);
+        ASSERT_STREQ(g, p0);
+        free(g);
+        g = get_port("ttyUSB1", err, sizeof err);
+        ASSERT_TRUE(g);
+        ASSERT_STREQ(g, p1);
+
+        ASSERT_EQ(get_u16(p0, "VendorId"), 0x0403);
+        ASSERT_EQ(get_u16(p0, "ProductId"), 0x6001);
+        ASSERT_EQ(get_u16(p1, "VendorId"), 0x1a86);
+        ASSERT_EQ(get_u16(p1, "ProductId"), 0x7523);
+        dev = get_string(p0, "Device");
+        ASSERT_STREQ(dev, "/dev/ttyUSB0");
+        serial = get_string(p0, "Serial");
+        ASSERT_TRUE(strlen(serial) > 0);
+        phys = get_string(p0, "PhysicalPath");
+        ASSERT_TRUE(strncmp(phys, "pci-", 4) == 0);
+        product = get_string(p0, "Product");
+        ASSERT_STREQ(product, "FT232R USB UART");
+        state = get_string(p0, "State");
+        ASSERT_STREQ(state, "idle");
+
+        /* Only the two adapters (no other tty of the testbed). */
+        ASSERT_TRUE(!get_port("ttyS0", err, sizeof err));
+        ASSERT_STREQ(err, STM32ISP_ERROR_NOT_FOUND);
+
+        ASSERT_TRUE(daemon_env_wait_status(&env, "2 ports, 0 busy", TIMEOUT));
+}
+
+static void test_probe_flash(void) {
+        _cleanup_free_ char *p0 = port_path("ttyUSB0"), *p1 = port_path("ttyUSB1");
+        static uint8_t image[8192];
+        Call c;
+
+        probe(p0, &c);
+        expect_ok(&c);
+        ASSERT_EQ(chip_pid(c.reply), 0x466);
+        call_clear(&c);
+        probe(p1, &c);
+        expect_ok(&c);
+        ASSERT_EQ(chip_pid(c.reply), 0x444);
+        call_clear(&c);
+
+        daemon_env_random(image, sizeof image, 5);
+        flash_async(p1, image, sizeof image, &c);
+        daemon_env_run_until(&env, &c.done, TIMEOUT);
+        expect_ok(&c);
+        call_clear(&c);
+        check_dump("ttyUSB1", image, sizeof image);
+}
+
+static void test_hotplug(void) {
+        _cleanup_free_ char *p2 = port_path("ttyUSB2"), *g = NULL;
+        char err[256] = "";
+        Call c;
+
+        control_ok("add ttyUSB2=0x457,adapter=cp2102");
+        wait_count(&objects.n_added, 1);
+        ASSERT_STREQ(objects.added[0], p2);
+        ASSERT_EQ(get_u16(p2, "VendorId"), 0x10c4);
+        probe(p2, &c);
+        expect_ok(&c);
+        ASSERT_EQ(chip_pid(c.reply), 0x457);
+        call_clear(&c);
+
+        control_ok("remove ttyUSB2");
+        wait_count(&objects.n_removed, 1);
+        ASSERT_STREQ(objects.removed[0], p2);
+        g = get_port("ttyUSB2", err, sizeof err);
+        ASSERT_TRUE(!g);
+        ASSERT_STREQ(err, STM32ISP_ERROR_NOT_FOUND);
+}
+
+typedef struct Unplug {
+        bool sent;
+} Unplug;
+
+/* Pulls the adapter at the first write progress: the flash is then surely running. */
+static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *e) {
+        Unplug *u = userdata;
+        const char *stage;
+        uint64_t done, total;
+
+        ASSERT_OK(sd_bus_message_read(m, "stt", &stage, &done, &total));
+        if (!u->sent && strcmp(stage, "writing") == 0 && done < total) {
+                control_ok("hangup ttyUSB0");
+                control_ok("remove ttyUSB0");
+                u->sent = true;
+        }
+        return 0;
+}
+
+static void test_unplug(void) {
+        _cleanup_free_ char *p0 = port_path("ttyUSB0"), *g = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        static uint8_t image[64 * 1024];
+        char err[256] = "";
+        Unplug u = {};
+        unsigned removed_before = objects.n_removed;
+        Call c;
+
+        ASSERT_OK(sd_bus_match_signal(env.bus, &slot, STM32ISP_BUS_NAME, p0, STM32ISP_PORT_INTERFACE, "Progress",
+                                      on_progress, &u));
+        daemon_env_random(image, sizeof image, 6);
+        flash_async(p0, image, sizeof image, &c);
+        daemon_env_run_until(&env, &c.done, TIMEOUT);
+        ASSERT_TRUE(u.sent);
+        if (!sd_bus_error_has_name(&c.error, STM32ISP_ERROR_DISCONNECTED)) {
+                fprintf(stderr, "expected Disconnected, got %s\n", c.error.name ?: "success");
+                abort();
+        }
+        call_clear(&c);
+
+        wait_count(&objects.n_removed, removed_before + 1);
+        ASSERT_STREQ(objects.removed[removed_before], p0);
+        g = get_port("/dev/ttyUSB0", err, sizeof err);
+        ASSERT_TRUE(!g);
+
+        /* The remaining port still works. */
+        {
+                _cleanup_free_ char *p1 = port_path("ttyUSB1");
+                probe(p1, &c);
+                expect_ok(&c);
+                call_clear(&c);
+        }
+        ASSERT_TRUE(daemon_env_wait_status(&env, "1 port, 0 busy", TIMEOUT));
+}
+
+static void test_config(void) {
+        char conf[PATH_MAX], arg[PATH_MAX + 16], err[256] = "";
+        char *args[] = { arg, NULL };
+        _cleanup_free_ char *g = NULL;
+        FILE *f;
+
+        /* A fresh daemon that manages only CH340 adapters (ttyUSB1), not FTDI or others. */
+        daemon_env_stop(&env);
+        snprintf(conf, sizeof conf, "%s/stm32ispd.conf", getenv("TMPDIR") ?: "/tmp");
+        f = fopen(conf, "we");
+        ASSERT_TRUE(f);
+        fprintf(f, "[Adapters]\nAllow=1a86:* 0403:6001\nDeny=0403:*\n");
+        fclose(f);
+        snprintf(arg, sizeof arg, "--config=%s", conf);
+        ASSERT_OK(daemon_env_start(&env, args));
+
+        g = get_port("ttyUSB1", err, sizeof err);
+        ASSERT_TRUE(g);
+        free(g);
+        g = get_port("ttyUSB3", err, sizeof err);
+        ASSERT_TRUE(!g);
+        {
+                _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+                _cleanup_free_ char *p4 = port_path("ttyUSB4");
+                unsigned before = objects.n_added;
+
+                ASSERT_OK(sd_bus_match_signal(env.bus, &slot, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
+                                              "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_objects, NULL));
+                control_ok("add ttyUSB3=0x453,adapter=cp2102");   /* not allowed */
+                control_ok("add ttyUSB4=0x453,adapter=ch340");    /* allowed */
+                wait_count(&objects.n_added, before + 1);
+                /* Events arrive in order: ttyUSB3 would have come first. */
+                ASSERT_STREQ(objects.added[before], p4);
+        }
+        ASSERT_TRUE(!get_port("ttyUSB3", err, sizeof err));
+}
+
+/* Not under the harness yet: run ourselves under it. */
+static int reexec_under_harness(void) {
+        char exe[PATH_MAX], dir[PATH_MAX], harness[PATH_MAX + 32], ctl[PATH_MAX];
+        const char *top = getenv("TOP_BUILDDIR"), *tmp = getenv("TMPDIR");
+        ssize_t k;
+
+        k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (k <= 0)
+                return EXIT_FAILURE;
+        exe[k] = 0;
+        if (top && *top)
+                snprintf(harness, sizeof harness, "%s/tests/umockdev-sim", top);
+        else {
+                snprintf(dir, sizeof dir, "%s", exe);
+                snprintf(harness, sizeof harness, "%s/umockdev-sim", dirname(dir));
+        }
+        if (access(harness, X_OK) < 0) {
+                fprintf(stderr, "%s not built: skipping\n", harness);
+                return EXIT_TEST_SKIP;
+        }
+        snprintf(ctl, sizeof ctl, "%s/test-daemon-hotplug.%d.ctl", tmp && *tmp ? tmp : "/tmp", (int) getpid());
+        execl(harness, harness,
+              "--board", "ttyUSB0=0x466",
+              "--board", "ttyUSB1=0x444,adapter=ch340",
+              "--control", ctl,
+              "--", exe, (char *) NULL);
+        fprintf(stderr, "%s: %m\n", harness);
+        return EXIT_FAILURE;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL;
+        int r;
+
+        if (!getenv("UMOCKDEV_SIM_CONTROL"))
+                return reexec_under_harness();
+
+        r = daemon_env_start(&env, NULL);
+        if (r == -EOPNOTSUPP)
+                return EXIT_TEST_SKIP;
+        ASSERT_OK(r);
+        ASSERT_OK(sd_bus_match_signal(env.bus, &s1, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
+                                      "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_objects, NULL));
+        ASSERT_OK(sd_bus_match_signal(env.bus, &s2, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
+                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_objects, NULL));
+
+        TEST(test_enumeration);
+        TEST(test_probe_flash);
+        TEST(test_hotplug);
+        TEST(test_unplug);
+        s1 = sd_bus_slot_unref(s1);
+        s2 = sd_bus_slot_unref(s2);
+        TEST(test_config);
+
+        daemon_env_stop(&env);
+        return 0;
+}
