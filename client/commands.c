@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "exit-codes.h"
+#include "output.h"
+#include "stm32isp.h"
+#include "util.h"
+
+static int add_opt(sd_bus_message *m, const char *key, const char *type, ...) {
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_basic(m, 's', key);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'v', type);
+        if (r < 0)
+                return r;
+        va_start(ap, type);
+        r = sd_bus_message_appendv(m, type, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+static int add_bool_opt(sd_bus_message *m, const char *key, int v) {
+        return v < 0 ? 0 : add_opt(m, key, "b", v);
+}
+
+/* Options every port job understands: the line and how to enter the bootloader. */
+static int add_line_opts(sd_bus_message *m, const Args *a) {
+        int r = 0;
+
+        if (a->have_baud)
+                r = add_opt(m, "baudrate", "u", a->baud);
+        if (r >= 0 && a->entry)
+                r = add_opt(m, "entry", "s", a->entry);
+        return r;
+}
+
+static int new_port_call(ClientBus *c, const char *path, const char *method, sd_bus_message **ret) {
+        return sd_bus_message_new_method_call(c->bus, ret, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, method);
+}
+
+static json_object *json_header(const char *operation, const char *port) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "operation", json_object_new_string(operation));
+        if (port)
+                json_object_object_add(o, "port", json_object_new_string(port));
+        return o;
+}
+
+/* --json: failures are objects on stdout too, for scripts. */
+static void json_print_error(const Args *a, const char *port, const sd_bus_error *e, const char *fallback,
+                             int code) {
+        _cleanup_json_ json_object *o = NULL;
+
+        if (!a->json)
+                return;
+        o = json_header(a->command, port);
+        json_object_object_add(o, "error", json_object_new_string(sd_bus_error_is_set(e) ? e->name : fallback));
+        if (e && e->message)
+                json_object_object_add(o, "message", json_object_new_string(e->message));
+        json_object_object_add(o, "exit_code", json_object_new_int(code));
+        json_print(stdout, o, false);
+}
+
+static int resolve(ClientBus *c, const Args *a, const char *name, char **ret) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = client_resolve_port(c, name, ret, &error);
+        if (r < 0) {
+                _cleanup_free_ char *what = NULL;
+
+                r = client_report_error(c, asprintf(&what, "port %s", name) < 0 ? name : what, &error, r);
+                json_print_error(a, name, &error, "failed", r);
+        }
+        sd_bus_error_free(&error);
+        return r;
+}
+
+/* Runs one Port method; on success *ret_result holds the reply's first value as JSON
+ * (NULL for an empty reply). Returns an exit code. */
+static int run_job(ClientBus *c, const Args *a, const char *operation, const char *port, const char *path,
+                   sd_bus_message *call, json_object **ret_result) {
+        _cleanup_(progress_freep) Progress *progress = NULL;
+        JobResult j;
+        int r, code;
+
+        *ret_result = NULL;
+        r = progress_new(stderr, progress_mode_for(stderr, a->quiet), &progress);
+        if (r < 0)
+                return EXIT_FAILURE_GENERIC;
+
+        r = client_run_job(c, path, call, progress, &j);
+        progress = progress_free(progress);
+        if (r < 0 && !j.interrupted) {
+                code = client_report_error(c, operation, &j.error, r);
+                job_result_done(&j);
+                return code;
+        }
+
+        if (!j.reply) {
+                _cleanup_free_ char *what = NULL;
+
+                if (j.interrupted) {
+                        code = EXIT_INTERRUPTED;
+                        if (!a->quiet)
+                                fprintf(stderr, "stm32ispctl: %s %s: cancelled.\n", operation, port);
+                } else
+                        code = client_report_error(c, asprintf(&what, "%s %s", operation, port) < 0 ? operation : what,
+                                                   &j.error, j.r);
+                json_print_error(a, port, &j.error, "interrupted", code);
+                job_result_done(&j);
+                return code;
+        }
+
+        if (j.interrupted && !a->quiet)
+                fprintf(stderr, "stm32ispctl: %s %s: finished before the cancel took effect.\n", operation, port);
+        if (sd_bus_message_at_end(j.reply, true) == 0) {
+                r = json_from_bus_message(j.reply, ret_result);
+                if (r < 0) {
+                        fprintf(stderr, "stm32ispctl: %s: cannot parse the reply: %s\n", operation, strerror(-r));
+                        job_result_done(&j);
+                        return EXIT_FAILURE_GENERIC;
+                }
+        }
+        job_result_done(&j);
+        return EXIT_OK;
+}
+
+/* The chip's flash layout, from a Probe: what read and erase --pages need for their
+ * defaults. */
+static int probe_layout(ClientBus *c, const Args *a, const char *operation, const char *port, const char *path,
+                        uint64_t *ret_base, uint64_t *ret_size, uint64_t *ret_page) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_json_ json_object *chip = NULL;
+        int64_t base, size, page;
+        int r;
+
+        if (new_port_call(c, path, "Probe", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0 ||
+            add_line_opts(call, a) < 0 || sd_bus_message_close_container(call) < 0)
+                return EXIT_FAILURE_GENERIC;
+        r = run_job(c, a, operation, port, path, call, &chip);
+        if (r != 0)
+                return r;
+        base = json_get_int(chip, "flash_base");
+        size = json_get_int(chip, "flash_size");
+        page = json_get_int(chip, "page_size");
+        if (base < 0 || size <= 0 || page <= 0) {
+                fprintf(stderr, "stm32ispctl: %s %s: the chip's flash layout is unknown; give --address and --length\n",
+                        operation, port);
+                return EXIT_UNSUPPORTED_CHIP;
+        }
+        *ret_base = (uint64_t) base;
+        *ret_size = (uint64_t) size;
+        *ret_page = (uint64_t) page;
+        return 0;
+}
+
+/* Prints {operation, port, KEY: result} as JSON, or the text. */
+static void print_result(const Args *a, const char *operation, const char *port, const char *key, json_object *result,
+                         const char *summary) {
+        if (a->json) {
+                _cleanup_json_ json_object *o = json_header(operation, port);
+
+                json_object_object_add(o, key, result ? json_object_get(result) : NULL);
+                json_print(stdout, o, false);
+                return;
+        }
+        if (a->quiet)
+                return;
+        if (summary)
+                printf("%s\n", summary);
+        if (result && json_object_is_type(result, json_type_object))
+                text_print_object(stdout, result, 2, 0);
+        fflush(stdout);
+}
+
+/* ---- list ---- */
+
+static const char *chip_name(json_object *chip) {
+        const char *n = json_get_string(chip, "name");
+
+        return n && *n ? n : NULL;
+}
+
+int cmd_list(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_json_ json_object *objects = NULL, *ports = json_object_new_array();
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
+                               "GetManagedObjects", &error, &reply, "");
+        if (r < 0) {
+                r = client_report_error(c, "list", &error, r);
+                sd_bus_error_free(&error);
+                return r;
+        }
+        r = json_from_bus_message(reply, &objects);
+        if (r < 0) {
+                fprintf(stderr, "stm32ispctl: list: cannot parse the reply: %s\n", strerror(-r));
+                return EXIT_FAILURE_GENERIC;
+        }
+
+        json_object_object_foreach(objects, path, ifaces) {
+                json_object *props = json_object_object_get(ifaces, STM32ISP_PORT_INTERFACE);
+                json_object *o;
+
+                if (!props)
+                        continue;
+                o = json_object_new_object();
+                json_object_object_add(o, "object", json_object_new_string(path));
+                json_object_object_foreach(props, k, v)
+                        json_object_object_add(o, k, json_object_get(v));
+                json_object_array_add(ports, o);
+        }
+
+        if (a->json) {
+                json_print(stdout, ports, false);
+                return EXIT_OK;
+        }
+
+        size_t n = json_object_array_length(ports);
+        if (n == 0) {
+                if (!a->quiet)
+                        printf("No ports.\n");
+                return EXIT_OK;
+        }
+        /* Columns as wide as their widest cell. */
+        enum { COL_DEVICE, COL_ADAPTER, COL_SERIAL, COL_PATH, COL_STATE, COL_CHIP, _COL_MAX };
+        static const char *const headers[_COL_MAX] = { "DEVICE", "ADAPTER", "SERIAL", "PHYSICAL PATH", "STATE", "CHIP" };
+        char (*cells)[_COL_MAX][128] = calloc(n, sizeof *cells);
+        int width[_COL_MAX];
+
+        if (!cells)
+                return EXIT_FAILURE_GENERIC;
+        for (unsigned k = 0; k < _COL_MAX; k++)
+                width[k] = (int) strlen(headers[k]);
+        for (size_t i = 0; i < n; i++) {
+                json_object *p = json_object_array_get_idx(ports, i);
+                int64_t vid = json_get_int(p, "VendorId"), pid = json_get_int(p, "ProductId");
+                const char *product = json_get_string(p, "Product"), *dev = json_get_string(p, "Device");
+                const char *serial = json_get_string(p, "Serial"), *phys = json_get_string(p, "PhysicalPath");
+                const char *state = json_get_string(p, "State"), *chip = chip_name(json_get(p, "Chip"));
+
+                snprintf(cells[i][COL_DEVICE], 128, "%s", dev ?: json_get_string(p, "object"));
+                if (vid > 0 || pid > 0)
+                        snprintf(cells[i][COL_ADAPTER], 128, "%04" PRIx64 ":%04" PRIx64 "%s%s", vid, pid,
+                                 product && *product ? " " : "", product ? product : "");
+                else
+                        snprintf(cells[i][COL_ADAPTER], 128, "%s", json_get_string(p, "Transport") ?: "-");
+                snprintf(cells[i][COL_SERIAL], 128, "%s", serial && *serial ? serial : "-");
+                snprintf(cells[i][COL_PATH], 128, "%s", phys && *phys ? phys : "-");
+                snprintf(cells[i][COL_STATE], 128, "%s", state ?: "-");
+                snprintf(cells[i][COL_CHIP], 128, "%s", chip ?: "-");
+                for (unsigned k = 0; k < _COL_MAX; k++)
+                        width[k] = MAX(width[k], (int) strlen(cells[i][k]));
+        }
+        for (unsigned k = 0; k < _COL_MAX; k++)
+                printf("%-*s%s", k + 1 < _COL_MAX ? width[k] : 0, headers[k], k + 1 < _COL_MAX ? "  " : "\n");
+        for (size_t i = 0; i < n; i++)
+                for (unsigned k = 0; k < _COL_MAX; k++)
+                        printf("%-*s%s", k + 1 < _COL_MAX ? width[k] : 0, cells[i][k], k + 1 < _COL_MAX ? "  " : "\n");
+        free(cells);
+        return EXIT_OK;
+}
+
+/* ---- info ---- */
+
+/* C0/G0: the boot selection bits of FLASH_OPTR, when the daemon sent OPTR but did not
+ * decode it. */
+static void decode_boot_bits(json_object *chip) {
+        const char *name = chip_name(chip), *family = json_get_string(chip, "family");
+        int64_t optr = json_get_int(chip, "OPTR");
+
+        if (optr < 0 || json_get(chip, "nBOOT_SEL"))
+                return;
+        if (!(family && (strcasecmp(family, "g0") == 0 || strcasecmp(family, "c0") == 0)) &&
+            !(name && (strcasestr(name, "STM32G0") || strcasestr(name, "STM32C0"))))
+                return;
+        json_object_object_add(chip, "nBOOT_SEL", json_object_new_int((optr >> 24) & 1));
+        json_object_object_add(chip, "nBOOT1", json_object_new_int((optr >> 25) & 1));
+        json_object_object_add(chip, "nBOOT0", json_object_new_int((optr >> 26) & 1));
+}
+
+int cmd_info(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_json_ json_object *chip = NULL;
+        _cleanup_free_ char *path = NULL;
+        const char *port = a->pos[0];
+        int r;
+
+        r = resolve(c, a, port, &path);
+        if (r != 0)
+                return r;
+        if (new_port_call(c, path, "Probe", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0 ||
+            add_line_opts(call, a) < 0 || sd_bus_message_close_container(call) < 0)
+                return EXIT_FAILURE_GENERIC;
+        r = run_job(c, a, "info", port, path, call, &chip);
+        if (r != 0)
+                return r;
+        decode_boot_bits(chip);
+
+        _cleanup_free_ char *summary = NULL;
+        const char *name = chip_name(chip);
+        if (asprintf(&summary, "%s on %s:", name ? name : "Chip", port) < 0)
+                summary = NULL;
+        print_result(a, "info", port, "chip", chip, summary);
+        return EXIT_OK;
+}
+
+/* ---- flash ---- */
+
+static int copy_to_memfd(int in, const char *name) {
+        _cleanup_close_ int mfd = memfd_create("stm32ispctl-image", MFD_CLOEXEC);
+        char buf[64 * 1024];
+
+        if (mfd < 0) {
+                fprintf(stderr, "stm32ispctl: memfd_create: %m\n");
+                return -errno;
+        }
+        for (;;) {
+                ssize_t n = read(in, buf, sizeof buf);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        fprintf(stderr, "stm32ispctl: cannot read %s: %m\n", name);
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                for (ssize_t off = 0; off < n;) {
+                        ssize_t k = write(mfd, buf + off, (size_t) (n - off));
+
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0) {
+                                fprintf(stderr, "stm32ispctl: memfd: %m\n");
+                                return -errno;
+                        }
+                        off += k;
+                }
+        }
+        return TAKE_FD(mfd);
+}
+
+int cmd_flash(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_json_ json_object *result = NULL;
+        _cleanup_free_ char *path = NULL, *summary = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *port = a->pos[0], *file = a->pos[1];
+        struct stat st;
+        int r;
+
+        /* The client opens the image: the daemon never opens a path a caller names. */
+        fd = streq(file, "-") ? dup(STDIN_FILENO) : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                fprintf(stderr, "stm32ispctl: cannot open %s: %m\n", file);
+                return EXIT_FAILURE_GENERIC;
+        }
+        if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "stm32ispctl: %s is a directory\n", file);
+                return EXIT_USAGE;
+        }
+        /* The daemon reads a regular file from its start: a pipe (stdin, <(...)) goes
+         * through a memfd. */
+        if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode)) {
+                r = copy_to_memfd(fd, file);
+                if (r < 0)
+                        return EXIT_FAILURE_GENERIC;
+                safe_close(fd);
+                fd = r;
+        }
+
+        r = resolve(c, a, port, &path);
+        if (r != 0)
+                return r;
+
+        if (new_port_call(c, path, "Flash", &call) < 0 || sd_bus_message_append(call, "h", fd) < 0 ||
+            sd_bus_message_open_container(call, 'a', "{sv}") < 0)
+                return EXIT_FAILURE_GENERIC;
+        r = 0;
+        if (a->have_address)
+                r = add_opt(call, "address", "t", a->address);
+        if (r >= 0 && a->format)
+                r = add_opt(call, "format", "s", a->format);
+        if (r >= 0 && a->erase)
+                r = add_opt(call, "erase", "s", a->erase);
+        if (r >= 0)
+                r = add_bool_opt(call, "verify", a->verify);
+        if (r >= 0)
+                r = add_bool_opt(call, "unprotect", a->unprotect);
+        if (r >= 0)
+                r = add_bool_opt(call, "protect", a->protect);
+        if (r >= 0)
+                r = add_bool_opt(call, "boot0", a->boot0);
+        if (r >= 0)
+                r = add_bool_opt(call, "go", a->go);
+        if (r >= 0)
+                r = add_line_opts(call, a);
+        if (r < 0 || sd_bus_message_close_container(call) < 0)
+                return EXIT_FAILURE_GENERIC;
+        fd = safe_close(fd);    /* the message holds its own copy */
+
+        r = run_job(c, a, "flash", port, path, call, &result);
+        if (r != 0)
+                return r;
+
+        int64_t written = json_get_int(result, "bytes_written"), verified = json_get_int(result, "bytes_verified");
+        int64_t usec = json_get_int(result, "duration_usec");
+        char b[32];
+        if (written >= 0)
+                r = asprintf(&summary, "Flashed %s to %s: %s written%s%s, in %.2f s.", file, port,
+                             format_bytes(b, sizeof b, (uint64_t) written),
+                             verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "",
+                             usec >= 0 ? usec / 1e6 : 0.0);
+        else
+                r = asprintf(&summary, "Flashed %s to %s.", file, port);
+        if (r < 0)
+                summary = NULL;
+        print_result(a, "flash", port, "result", result, summary);
+        return EXIT_OK;
+}
+
+/* ---- erase ---- */
+
+int cmd_erase(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_json_ json_object *result = NULL;
+        _cleanup_free_ char *path = NULL;
+        const char *port = a->pos[0];
+        int r = 0;
+
+        r = resolve(c, a, port, &path);
+        if (r != 0)
+                return r;
+        uint64_t first = 0, last = 0, base = 0, size = 0, page = 0;
+        if (a->pages) {
+                char *dash = strchr(a->pages, '-');
+                _cleanup_free_ char *f = strndup(a->pages, dash ? (size_t) (dash - a->pages) : strlen(a->pages));
+
+                if (!f || parse_address(f, &first) < 0 || parse_address(dash ? dash + 1 : f, &last) < 0 ||
+                    last < first || last > UINT32_MAX) {
+                        fprintf(stderr, "stm32ispctl: --pages wants FIRST or FIRST-LAST, not '%s'\n", a->pages);
+                        return EXIT_USAGE;
+                }
+                /* Pages -> a range: the page size comes from the chip. */
+                r = probe_layout(c, a, "erase", port, path, &base, &size, &page);
+                if (r != 0)
+                        return r;
+                if ((last + 1) * page > size) {
+                        fprintf(stderr, "stm32ispctl: erase %s: the flash has %" PRIu64 " pages\n", port, size / page);
+                        return EXIT_USAGE;
+                }
+        }
+        if (new_port_call(c, path, "Erase", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0)
+                return EXIT_FAILURE_GENERIC;
+        if (a->pages) {
+                r = add_opt(call, "mode", "s", "auto");
+                if (r >= 0)
+                        r = add_opt(call, "address", "t", base + first * page);
+                if (r >= 0)
+                        r = add_opt(call, "length", "t", (last - first + 1) * page);
+        } else if (a->have_address || a->have_length) {
+                if (!a->have_address || !a->have_length) {
+                        fprintf(stderr, "stm32ispctl: erase: --address and --length go together\n");
+                        return EXIT_USAGE;
+                }
+                r = add_opt(call, "mode", "s", "auto");
+                if (r >= 0)
+                        r = add_opt(call, "address", "t", a->address);
+                if (r >= 0)
+                        r = add_opt(call, "length", "t", a->length);
+        } else
+                r = add_opt(call, "mode", "s", "mass");
+        if (r >= 0)
+                r = add_line_opts(call, a);
+        if (r < 0 || sd_bus_message_close_container(call) < 0)
+                return EXIT_FAILURE_GENERIC;
+
+        r = run_job(c, a, "erase", port, path, call, &result);
+        if (r != 0)
+                return r;
+        _cleanup_free_ char *summary = NULL;
+        if (asprintf(&summary, "Erased %s on %s.", a->pages ? "the pages" : a->have_address || a->have_length ? "the range" : "the flash",
+                     port) < 0)
+                summary = NULL;
+        print_result(a, "erase", port, "result", result, summary);
+        return EXIT_OK;
+}
+
+/* ---- read ---- */
+
+int cmd_read(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_json_ json_object *result = NULL;
+        _cleanup_free_ char *path = NULL, *summary = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *port = a->pos[0], *file = a->pos[1];
+        struct stat st;
+        int r;
+
+        r = resolve(c, a, port, &path);
+        if (r != 0)
+                return r;
+
+        fd = streq(file, "-") ? dup(STDOUT_FILENO)
+                              : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd < 0) {
+                fprintf(stderr, "stm32ispctl: cannot create %s: %m\n", file);
+                return EXIT_FAILURE_GENERIC;
+        }
+        uint64_t address = a->address, length = a->length;
+        if (!a->have_address || !a->have_length) {
+                uint64_t base, size, page;
+
+                /* The defaults: the whole flash, or from --address to its end. */
+                r = probe_layout(c, a, "read", port, path, &base, &size, &page);
+                if (r != 0)
+                        return r;
+                if (!a->have_address)
+                        address = base;
+                if (!a->have_length) {
+                        if (address < base || address >= base + size) {
+                                fprintf(stderr, "stm32ispctl: read: give --length for an address outside the flash\n");
+                                return EXIT_USAGE;
+                        }
+                        length = base + size - address;
+                }
+        }
+        if (new_port_call(c, path, "Read", &call) < 0 || sd_bus_message_append(call, "htt", fd, address, length) < 0 ||
+            sd_bus_message_open_container(call, 'a', "{sv}") < 0 || add_line_opts(call, a) < 0 ||
+            sd_bus_message_close_container(call) < 0)
+                return EXIT_FAILURE_GENERIC;
+
+        r = run_job(c, a, "read", port, path, call, &result);
+        if (r != 0)
+                return r;
+        if (!streq(file, "-") && fstat(fd, &st) == 0) {
+                if (!result)
+                        result = json_object_new_object();
+                if (json_object_is_type(result, json_type_object)) {
+                        json_object_object_add(result, "address", json_object_new_int64((int64_t) address));
+                        json_object_object_add(result, "bytes_read", json_object_new_int64(st.st_size));
+                }
+                if (asprintf(&summary, "Read %jd bytes at 0x%08" PRIx64 " from %s into %s.", (intmax_t) st.st_size,
+                             address, port, file) < 0)
+                        summary = NULL;
+        }
+        /* Reading to stdout: keep stdout for the data. */
+        if (!streq(file, "-") || a->json)
+                print_result(a, "read", port, "result", result, summary);
+        return EXIT_OK;
+}
+
+/* ---- lock, unlock, go, cancel ---- */
+
+static int simple_job(ClientBus *c, const Args *a, const char *operation, const char *method, const char *verb,
+                      const char *tail) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_json_ json_object *result = NULL;
+        _cleanup_free_ char *path = NULL, *summary = NULL;
+        const char *port = a->pos[0];
+        int r;
+
+        r = resolve(c, a, port, &path);
+        if (r != 0)
+                return r;
+        if (new_port_call(c, path, method, &call) < 0)
+                return EXIT_FAILURE_GENERIC;
+        if (streq(method, "Go")) {
+                if (sd_bus_message_append(call, "t", a->have_address ? a->address : 0) < 0)
+                        return EXIT_FAILURE_GENERIC;
+        } else if (sd_bus_message_open_container(call, 'a', "{sv}") < 0 || add_line_opts(call, a) < 0 ||
+                   sd_bus_message_close_container(call) < 0)
+                return EXIT_FAILURE_GENERIC;
+
+        r = run_job(c, a, operation, port, path, call, &result);
+        if (r != 0)
+                return r;
+        if (asprintf(&summary, "%s %s%s", verb, port, tail) < 0)
+                summary = NULL;
+        print_result(a, operation, port, "result", result, summary);
+        return EXIT_OK;
+}
+
+int cmd_lock(ClientBus *c, const Args *a) {
+        return simple_job(c, a, "lock", "Lock", "Locked", " (read protection level 1).");
+}
+
+int cmd_unlock(ClientBus *c, const Args *a) {
+        return simple_job(c, a, "unlock", "Unlock", "Unlocked", " (read protection removed, the flash erased).");
+}
+
+int cmd_go(ClientBus *c, const Args *a) {
+        return simple_job(c, a, "go", "Go", "Started the code on", ".");
+}
+
+int cmd_cancel(ClientBus *c, const Args *a) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        const char *port = a->pos[0];
+        int r;
+
+        r = resolve(c, a, port, &path);
+        if (r != 0)
+                return r;
+        r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Cancel", &error, NULL, "");
+        if (r < 0) {
+                r = client_report_error(c, "cancel", &error, r);
+                sd_bus_error_free(&error);
+                return r;
+        }
+        print_result(a, "cancel", port, "result", NULL, NULL);
+        return EXIT_OK;
+}

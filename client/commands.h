@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The subcommands. Each returns an exit code (exit-codes.h). */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+
+typedef struct Args {
+        BusKind bus_kind;
+        const char *bus_address;
+        bool json;
+        bool quiet;
+
+        const char *command;
+        char **pos;             /* positional arguments after the command */
+        int n_pos;
+
+        bool have_address, have_length, have_baud;
+        uint64_t address, length;
+        uint32_t baud;
+        const char *format;     /* auto|bin|hex|elf|srec */
+        const char *erase;      /* auto|mass|none */
+        const char *entry;
+        const char *pages;      /* erase --pages FIRST[-LAST] */
+        bool mass;
+        int verify, unprotect, protect, boot0, go;      /* -1: daemon default */
+} Args;
+
+int cmd_list(ClientBus *c, const Args *a);
+int cmd_info(ClientBus *c, const Args *a);
+int cmd_flash(ClientBus *c, const Args *a);
+int cmd_erase(ClientBus *c, const Args *a);
+int cmd_read(ClientBus *c, const Args *a);
+int cmd_lock(ClientBus *c, const Args *a);
+int cmd_unlock(ClientBus *c, const Args *a);
+int cmd_go(ClientBus *c, const Args *a);
+int cmd_cancel(ClientBus *c, const Args *a);
+int cmd_monitor(ClientBus *c, const Args *a);

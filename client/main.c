@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* stm32ispctl: the command-line client of stm32ispd. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "exit-codes.h"
+#include "util.h"
+
+enum {
+        OPT_ADDRESS   = 1 << 0,
+        OPT_LENGTH    = 1 << 1,
+        OPT_FORMAT    = 1 << 2,
+        OPT_ERASE     = 1 << 3,
+        OPT_VERIFY    = 1 << 4,
+        OPT_UNPROTECT = 1 << 5,
+        OPT_PROTECT   = 1 << 6,
+        OPT_BOOT0     = 1 << 7,
+        OPT_GO        = 1 << 8,
+        OPT_BAUD      = 1 << 9,
+        OPT_ENTRY     = 1 << 10,
+        OPT_MASS      = 1 << 11,
+        OPT_PAGES     = 1 << 12,
+};
+#define OPT_LINE (OPT_BAUD | OPT_ENTRY)
+
+typedef struct Command {
+        const char *name;
+        int min_pos, max_pos;
+        unsigned options;
+        int (*run)(ClientBus *c, const Args *a);
+        const char *usage;
+} Command;
+
+static const Command commands[] = {
+        { "list",    0, 0, 0, cmd_list, "list" },
+        { "info",    1, 1, OPT_LINE, cmd_info, "info PORT" },
+        { "flash",   2, 2, OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT |
+                           OPT_BOOT0 | OPT_GO | OPT_LINE, cmd_flash,
+          "flash PORT FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
+          "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--baud B] [--entry SEQ]" },
+        { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_erase,
+          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N]" },
+        { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]" },
+        { "lock",    1, 1, OPT_LINE, cmd_lock, "lock PORT" },
+        { "unlock",  1, 1, OPT_LINE, cmd_unlock, "unlock PORT" },
+        { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]" },
+        { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL },
+        { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT" },
+        { "monitor", 0, 0, 0, cmd_monitor, "monitor" },
+};
+
+static void help(void) {
+        size_t n;
+        const ExitCodeEntry *t = exit_code_table(&n);
+
+        printf("Usage: stm32ispctl [OPTIONS] COMMAND ...\n\n"
+               "Flash STM32 microcontrollers through their ROM UART bootloader, via stm32ispd.\n\n"
+               "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (commands[i].usage)
+                        printf("  %s\n", commands[i].usage);
+        printf("\nPORT: /dev/ttyUSB0, ttyUSB0, a /dev/serial/by-id or by-path link, a D-Bus object path,\n"
+               "or tcp://HOST:PORT (a raw TCP serial server). FILE '-' is standard input/output.\n\n"
+               "Options (before or after the command):\n"
+               "      --system          talk to the daemon on the system bus (default)\n"
+               "      --session, --user talk to the daemon on the session bus\n"
+               "      --bus-address=ADDR  talk to the daemon on the bus at ADDR\n"
+               "  -j, --json            machine-readable output (one JSON object per line)\n"
+               "  -q, --quiet           no progress and no result text\n"
+               "  -a, --address=A       flash/read/erase/go address (default: the flash base)\n"
+               "  -l, --length=N        read/erase length (K and M suffixes)\n"
+               "  -f, --format=F        image format: auto, bin, hex, elf, srec\n"
+               "  -e, --erase=MODE      auto (the pages written), mass, none\n"
+               "      --no-verify       do not read back what was written\n"
+               "      --unprotect       remove read protection first (erases the flash)\n"
+               "      --protect         set read protection level 1 after flashing\n"
+               "      --no-boot0        C0/G0: leave nBOOT_SEL as it is\n"
+               "      --go              start the code after flashing\n"
+               "      --mass            erase the whole flash (erase's default)\n"
+               "      --pages=F[-L]     erase pages F to L\n"
+               "  -b, --baud=B          baud rate (1200-115200)\n"
+               "      --entry=SEQ       DTR/RTS sequence that enters the bootloader\n"
+               "  -h, --help            this text\n"
+               "      --version         the version\n\n"
+               "Exit codes:\n");
+        for (size_t i = 0; i < n; i++)
+                printf("  %3d  %s\n", t[i].code, t[i].what);
+}
+
+_printf_(1, 2) static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "stm32ispctl: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'stm32ispctl --help'.\n");
+        return EXIT_USAGE;
+}
+
+static const char *option_name(unsigned bit) {
+        static const char *const names[] = {
+                "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
+                "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages",
+        };
+        for (unsigned i = 0; i < ELEMENTSOF(names); i++)
+                if (bit == 1u << i)
+                        return names[i];
+        return "?";
+}
+
+static bool one_of(const char *v, const char *const *list) {
+        for (; *list; list++)
+                if (streq(v, *list))
+                        return true;
+        return false;
+}
+
+static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) {
+        enum {
+                ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
+                ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
+        };
+        static const struct option options[] = {
+                { "help",        no_argument,       NULL, 'h' },
+                { "version",     no_argument,       NULL, ARG_VERSION },
+                { "system",      no_argument,       NULL, ARG_SYSTEM },
+                { "session",     no_argument,       NULL, ARG_SESSION },
+                { "user",        no_argument,       NULL, ARG_SESSION },
+                { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
+                { "json",        no_argument,       NULL, 'j' },
+                { "quiet",       no_argument,       NULL, 'q' },
+                { "address",     required_argument, NULL, 'a' },
+                { "length",      required_argument, NULL, 'l' },
+                { "format",      required_argument, NULL, 'f' },
+                { "erase",       required_argument, NULL, 'e' },
+                { "no-verify",   no_argument,       NULL, ARG_NO_VERIFY },
+                { "verify",      no_argument,       NULL, ARG_VERIFY },
+                { "unprotect",   no_argument,       NULL, ARG_UNPROTECT },
+                { "protect",     no_argument,       NULL, ARG_PROTECT },
+                { "no-boot0",    no_argument,       NULL, ARG_NO_BOOT0 },
+                { "boot0",       no_argument,       NULL, ARG_BOOT0 },
+                { "go",          no_argument,       NULL, ARG_GO },
+                { "baud",        required_argument, NULL, 'b' },
+                { "entry",       required_argument, NULL, ARG_ENTRY },
+                { "mass",        no_argument,       NULL, ARG_MASS },
+                { "pages",       required_argument, NULL, ARG_PAGES },
+                {}
+        };
+        static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
+        static const char *const erase_modes[] = { "auto", "mass", "none", NULL };
+        unsigned given = 0;
+        uint64_t v;
+        int c;
+
+        *a = (Args) { .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        exit(EXIT_OK);
+                case ARG_VERSION:
+                        printf("stm32ispctl %s\n", PACKAGE_VERSION);
+                        exit(EXIT_OK);
+                case ARG_SYSTEM:
+                        a->bus_kind = BUS_KIND_SYSTEM;
+                        break;
+                case ARG_SESSION:
+                        a->bus_kind = BUS_KIND_USER;
+                        break;
+                case ARG_BUS_ADDRESS:
+                        a->bus_kind = BUS_KIND_ADDRESS;
+                        a->bus_address = optarg;
+                        break;
+                case 'j':
+                        a->json = true;
+                        break;
+                case 'q':
+                        a->quiet = true;
+                        break;
+                case 'a':
+                        if (parse_address(optarg, &a->address) < 0 || a->address > UINT32_MAX)
+                                return usage_error("invalid address '%s'", optarg);
+                        a->have_address = true;
+                        given |= OPT_ADDRESS;
+                        break;
+                case 'l':
+                        if (parse_size(optarg, &a->length) < 0 || a->length == 0 || a->length > UINT32_MAX)
+                                return usage_error("invalid length '%s'", optarg);
+                        a->have_length = true;
+                        given |= OPT_LENGTH;
+                        break;
+                case 'f':
+                        if (!one_of(optarg, formats))
+                                return usage_error("invalid format '%s' (auto, bin, hex, elf, srec)", optarg);
+                        a->format = optarg;
+                        given |= OPT_FORMAT;
+                        break;
+                case 'e':
+                        if (!one_of(optarg, erase_modes))
+                                return usage_error("invalid erase mode '%s' (auto, mass, none)", optarg);
+                        a->erase = optarg;
+                        given |= OPT_ERASE;
+                        break;
+                case ARG_NO_VERIFY:
+                case ARG_VERIFY:
+                        a->verify = c == ARG_VERIFY;
+                        given |= OPT_VERIFY;
+                        break;
+                case ARG_UNPROTECT:
+                        a->unprotect = 1;
+                        given |= OPT_UNPROTECT;
+                        break;
+                case ARG_PROTECT:
+                        a->protect = 1;
+                        given |= OPT_PROTECT;
+                        break;
+                case ARG_NO_BOOT0:
+                case ARG_BOOT0:
+                        a->boot0 = c == ARG_BOOT0;
+                        given |= OPT_BOOT0;
+                        break;
+                case ARG_GO:
+                        a->go = 1;
+                        given |= OPT_GO;
+                        break;
+                case 'b':
+                        if (parse_address(optarg, &v) < 0 || v < 1200 || v > 4000000)
+                                return usage_error("invalid baud rate '%s'", optarg);
+                        a->baud = (uint32_t) v;
+                        a->have_baud = true;
+                        given |= OPT_BAUD;
+                        break;
+                case ARG_ENTRY:
+                        a->entry = optarg;
+                        given |= OPT_ENTRY;
+                        break;
+                case ARG_MASS:
+                        a->mass = true;
+                        given |= OPT_MASS;
+                        break;
+                case ARG_PAGES:
+                        a->pages = optarg;
+                        given |= OPT_PAGES;
+                        break;
+                case ':':
+                        return usage_error("option '%s' needs an argument", argv[optind - 1]);
+                default:
+                        return usage_error("unknown option '%s'", argv[optind - 1]);
+                }
+        }
+
+        if (optind >= argc)
+                return usage_error("%s", "no command given");
+        a->command = argv[optind];
+        a->pos = argv + optind + 1;
+        a->n_pos = argc - optind - 1;
+
+        const Command *cmd = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (streq(commands[i].name, a->command))
+                        cmd = &commands[i];
+        if (!cmd) {
+                if (streq(a->command, "help")) {
+                        help();
+                        exit(EXIT_OK);
+                }
+                return usage_error("unknown command '%s'", a->command);
+        }
+        if (a->n_pos < cmd->min_pos)
+                return usage_error("%s: missing arguments", cmd->name);
+        if (a->n_pos > cmd->max_pos)
+                return usage_error("unexpected argument '%s'", a->pos[cmd->max_pos]);
+        for (unsigned bit = 1; bit <= OPT_PAGES; bit <<= 1)
+                if ((given & bit) && !(cmd->options & bit)) {
+                        fprintf(stderr, "stm32ispctl: %s does not take %s\nTry 'stm32ispctl --help'.\n", cmd->name,
+                                option_name(bit));
+                        return EXIT_USAGE;
+                }
+        if (a->mass + !!a->pages + (a->have_address || a->have_length) > 1 && streq(cmd->name, "erase"))
+                return usage_error("%s", "erase: --mass, --pages and --address/--length exclude each other");
+        if (cmd->run == cmd_go && a->n_pos == 2) {
+                if (a->have_address)
+                        return usage_error("%s", "go: the address given twice");
+                if (parse_address(a->pos[1], &a->address) < 0 || a->address > UINT32_MAX)
+                        return usage_error("invalid address '%s'", a->pos[1]);
+                a->have_address = true;
+        }
+        if (a->bus_kind == BUS_KIND_ADDRESS && (!a->bus_address || !*a->bus_address))
+                return usage_error("%s", "--bus-address needs an address");
+        *ret_cmd = cmd;
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        const Command *cmd = NULL;
+        ClientBus c;
+        Args a;
+        int r;
+
+        r = parse_args(argc, argv, &a, &cmd);
+        if (r != 0)
+                return r;
+
+        r = client_bus_open(&c, a.bus_kind, a.bus_address);
+        if (r < 0)
+                return client_report_error(&(ClientBus) { .kind = a.bus_kind, .address = a.bus_address }, cmd->name,
+                                           NULL, r);
+        r = cmd->run(&c, &a);
+        fflush(stdout);
+        client_bus_close(&c);
+        return r;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+#ifndef streq
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#endif
+
+static inline bool startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* "4096", "0x1000", "4K", "64KiB", "1M" -> bytes. 0 or -EINVAL/-ERANGE. */
+int parse_size(const char *s, uint64_t *ret);
+/* Like parse_size without suffixes, for addresses. */
+int parse_address(const char *s, uint64_t *ret);
+
+static inline int safe_close(int fd) {
+        if (fd >= 0)
+                close(fd);
+        return -1;
+}

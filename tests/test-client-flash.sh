@@ -1,0 +1,121 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Every stm32ispctl subcommand against stm32ispd on a private bus, with simulated boards
+# (umockdev-sim): text and --json output, what ends up in the simulated flash, progress
+# lines when stderr is not a terminal.
+. "$(dirname "$0")/test-client-lib.sh"
+need_daemon
+start_bus
+start_daemon --board ttyUSB0=0x466 --board ttyUSB1=0x444,adapter=ch340
+
+# list
+ctl list >"$TMPDIR/out" || fail "list"
+grep -q '^/dev/ttyUSB0  *0403:6001 FT232R USB UART  *STSIM000  .*  idle  *-$' "$TMPDIR/out" || fail "list: $(cat "$TMPDIR/out")"
+grep -q '^/dev/ttyUSB1 .*1a86:7523' "$TMPDIR/out" || fail "list: $(cat "$TMPDIR/out")"
+ctl list --json >"$TMPDIR/list.json" || fail "list --json"
+json_check "$TMPDIR/list.json" 'len(j) == 2 and sorted(p["Device"] for p in j) == ["/dev/ttyUSB0", "/dev/ttyUSB1"] and
+        [p for p in j if p["Device"] == "/dev/ttyUSB0"][0]["VendorId"] == 0x0403'
+OBJ=/io/github/Stm32Isp1/port/ttyUSB0
+grep -q "\"object\":\"$OBJ\"" "$TMPDIR/list.json" || fail "list: no $OBJ"
+
+# info, by every kind of name
+ctl info /dev/ttyUSB0 >"$TMPDIR/out" 2>"$TMPDIR/err" || fail "info: $(cat "$TMPDIR/err")"
+grep -q '^STM32G03x/04x on /dev/ttyUSB0:' "$TMPDIR/out" || fail "info: $(cat "$TMPDIR/out")"
+grep -q 'Product ID: *0x466' "$TMPDIR/out" || fail "info pid: $(cat "$TMPDIR/out")"
+grep -q 'nBOOT_SEL: *1' "$TMPDIR/out" || fail "info nBOOT_SEL: $(cat "$TMPDIR/out")"
+# (a by-id style link: the client follows it when the daemon does not know that name)
+mkdir -p "$TMPDIR/serial/by-id"
+ln -s /dev/ttyUSB0 "$TMPDIR/serial/by-id/usb-FTDI_FT232R_USB_UART_STSIM000-if00-port0"
+for name in ttyUSB0 "$OBJ" "$TMPDIR/serial/by-id/usb-FTDI_FT232R_USB_UART_STSIM000-if00-port0"; do
+        ctl --json info "$name" >"$TMPDIR/info.json" || fail "info $name"
+        json_check "$TMPDIR/info.json" 'j["operation"] == "info" and j["chip"]["pid"] == 0x466 and j["chip"]["flash_size"] == 65536 and
+                j["chip"]["rdp_level"] == 0 and j["chip"]["nBOOT_SEL"] == 1 and len(j["chip"]["uid"]) == 24'
+done
+ctl info ttyUSB1 --json >"$TMPDIR/info1.json" || fail "info ttyUSB1"
+json_check "$TMPDIR/info1.json" 'j["chip"]["pid"] == 0x444 and "nBOOT_SEL" not in j["chip"]'
+
+# flash an Intel HEX image; stderr is not a terminal: plain progress lines
+make_hex "$TMPDIR/fw.hex" 0x08000000 3000 1
+ctl flash ttyUSB0 "$TMPDIR/fw.hex" >"$TMPDIR/out" 2>"$TMPDIR/err" || fail "flash: $(cat "$TMPDIR/err")"
+grep -q '^writing: 3000/3000 bytes (100%)$' "$TMPDIR/err" || fail "no plain progress: $(cat "$TMPDIR/err")"
+grep -q '^verifying: ' "$TMPDIR/err" || fail "no verify progress: $(cat "$TMPDIR/err")"
+if grep -q $'\r' "$TMPDIR/err"; then fail "a progress bar without a terminal"; fi
+grep -q "^Flashed $TMPDIR/fw.hex to ttyUSB0: 2.9 KiB written, verified, in" "$TMPDIR/out" || fail "flash: $(cat "$TMPDIR/out")"
+control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
+cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "the flash does not hold the image"
+
+# on a terminal: a progress bar redrawn in place (script(1) gives the client a pty)
+if command -v script >/dev/null; then
+        script -qefc "'$CTL' --bus-address='$BUS_ADDR' flash ttyUSB0 '$TMPDIR/fw.hex'" /dev/null >"$TMPDIR/tty.out" ||
+                fail "flash on a terminal: $(cat "$TMPDIR/tty.out")"
+        grep -q $'\rwriting    \[#*\] 100%  2.9 KiB/2.9 KiB' "$TMPDIR/tty.out" || fail "no progress bar: $(cat -A "$TMPDIR/tty.out")"
+        grep -q $'\r\e\[K' "$TMPDIR/tty.out" || grep -q 'ETA' "$TMPDIR/tty.out" || fail "no ETA: $(cat -A "$TMPDIR/tty.out")"
+        grep -q '^Flashed ' "$TMPDIR/tty.out" || fail "flash on a terminal: no result"
+fi
+
+# read it back through the client: a range, then (default) the whole flash
+ctl read ttyUSB0 "$TMPDIR/back.bin" --length 3000 >"$TMPDIR/out" || fail "read"
+cmp "$TMPDIR/back.bin" "$TMPDIR/fw.hex.bin" || fail "read back differs"
+grep -q "^Read 3000 bytes at 0x08000000 from ttyUSB0" "$TMPDIR/out" || fail "read: $(cat "$TMPDIR/out")"
+ctl --json read ttyUSB0 "$TMPDIR/all.bin" >"$TMPDIR/read.json" || fail "read all"
+json_check "$TMPDIR/read.json" 'j["operation"] == "read" and j["result"]["bytes_read"] == 65536 and j["result"]["address"] == 0x08000000'
+[ "$(stat -c %s "$TMPDIR/all.bin")" = 65536 ] || fail "read all: size"
+cmp "$TMPDIR/all.bin" "$TMPDIR/dump.bin" || fail "read all differs from the flash"
+
+# flash a binary at an address, --json, options passed
+make_bin "$TMPDIR/app.bin" 4096 2
+ctl flash ttyUSB0 "$TMPDIR/app.bin" --address 0x08001000 --json --no-boot0 >"$TMPDIR/flash.json" 2>/dev/null || fail "flash bin"
+json_check "$TMPDIR/flash.json" 'j["operation"] == "flash" and j["port"] == "ttyUSB0" and j["result"]["bytes_written"] == 4096 and
+        j["result"]["bytes_verified"] == 4096 and j["result"]["boot0_changed"] is False and j["result"]["error"] == ""'
+control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
+cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "auto erase touched the first page"
+cmp -i 4096:0 -n 4096 "$TMPDIR/dump.bin" "$TMPDIR/app.bin" || fail "the binary is not at 0x08001000"
+
+# from standard input (a pipe: the client hands the daemon a copy in a memfd)
+ctl flash ttyUSB0 - --format hex -q <"$TMPDIR/fw.hex" || fail "flash from stdin"
+control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
+cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "flash from stdin: the flash differs"
+
+# --quiet: nothing on stdout or stderr
+ctl -q flash ttyUSB0 "$TMPDIR/app.bin" --address 0x08001000 --no-verify >"$TMPDIR/out" 2>"$TMPDIR/err" || fail "flash -q"
+[ ! -s "$TMPDIR/out" ] && [ ! -s "$TMPDIR/err" ] || fail "--quiet printed something"
+
+# erase page 0 (2 KiB on G0): only it
+ctl erase ttyUSB0 --pages 0 >"$TMPDIR/out" 2>/dev/null || fail "erase --pages"
+control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
+python3 - "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" <<'PY' || fail "erase --pages 0 erased the wrong bytes"
+import sys
+d, fw = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+assert d[:2048] == b"\xff" * 2048
+assert d[2048:3000] == fw[2048:3000]
+PY
+# erase by range, then mass erase (the default)
+ctl erase ttyUSB0 --address 0x08001000 --length 2048 -q || fail "erase range"
+ctl --json erase ttyUSB0 >"$TMPDIR/erase.json" 2>/dev/null || fail "erase"
+json_check "$TMPDIR/erase.json" 'j["operation"] == "erase" and j["port"] == "ttyUSB0"'
+control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
+python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.exit(0 if d == b"\xff" * 65536 else 1)' "$TMPDIR/dump.bin" ||
+        fail "mass erase left data"
+
+# lock: read protection; read then fails with ReadProtected (14); unlock clears it
+ctl lock ttyUSB0 >"$TMPDIR/out" 2>/dev/null || fail "lock"
+grep -q "^Locked ttyUSB0" "$TMPDIR/out" || fail "lock: $(cat "$TMPDIR/out")"
+ctl --json info ttyUSB0 >"$TMPDIR/info.json" 2>/dev/null || fail "info after lock"
+json_check "$TMPDIR/info.json" 'j["chip"]["rdp_level"] == 1'
+expect_rc 14 ctl read ttyUSB0 "$TMPDIR/x.bin" --length 16 -q
+ctl unlock ttyUSB0 -q || fail "unlock"
+ctl --json info ttyUSB0 >"$TMPDIR/info.json" 2>/dev/null || fail "info after unlock"
+json_check "$TMPDIR/info.json" 'j["chip"]["rdp_level"] == 0'
+
+# cancel with nothing running: fine
+ctl cancel ttyUSB0 || fail "cancel"
+
+# go: the board runs its code, and the bootloader no longer answers (NoBootloader, 10)
+make_bin "$TMPDIR/small.bin" 256 3
+ctl flash ttyUSB0 "$TMPDIR/small.bin" -q || fail "flash before go"
+ctl go ttyUSB0 0x08000000 >"$TMPDIR/out" 2>/dev/null || fail "go"
+grep -q "^Started the code on ttyUSB0" "$TMPDIR/out" || fail "go: $(cat "$TMPDIR/out")"
+control "info ttyUSB0" | grep -q "state=user" || fail "the board is not running its code: $(control "info ttyUSB0")"
+expect_rc 10 ctl info ttyUSB0 -q
+
+echo PASS

@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# stm32ispctl without a daemon: usage errors (exit 2), the one-line message when the
+# daemon is unavailable (exit 3), the exit codes documented in one table (header, --help
+# and the man page agree), and the bash completion.
+. "$(dirname "$0")/test-client-lib.sh"
+
+[ -x "$CTL" ] || fail "$CTL not built"
+
+# --help and --version
+"$CTL" --help >"$TMPDIR/help" || fail "--help"
+for c in list info flash erase read lock unlock go cancel monitor; do
+        grep -q "^  $c" "$TMPDIR/help" || fail "--help lacks $c"
+done
+"$CTL" --version | grep -q '^stm32ispctl [0-9]' || fail "--version"
+
+# Usage errors: exit 2 with a message, before any bus is touched.
+for args in "" "frobnicate" "flash" "flash ttyUSB0" "info" "info a b" "list extra" \
+            "flash ttyUSB0 fw.bin --format=zip" "flash ttyUSB0 fw.bin --erase=some" \
+            "info ttyUSB0 --pages 1" "list --address 0x10" "read ttyUSB0 f --length 0" \
+            "erase ttyUSB0 --mass --pages 1" "go ttyUSB0 0x08000000 --address 0x08000000" \
+            "go ttyUSB0 nowhere" "flash ttyUSB0 fw.bin --baud 12" "--bogus list" "info --baud"; do
+        rc=0
+        # shellcheck disable=SC2086
+        "$CTL" --bus-address=unix:path=/nonexistent $args >/dev/null 2>"$TMPDIR/err" || rc=$?
+        [ $rc = 2 ] || fail "'$args' exited $rc, expected 2"
+        [ -s "$TMPDIR/err" ] || fail "'$args' said nothing"
+done
+
+# The daemon unavailable: a bus without it, a bus that is not there, the system bus.
+start_bus
+for where in "--bus-address=$BUS_ADDR" "--bus-address=unix:path=$TMPDIR/none"; do
+        for cmd in list "info ttyUSB0" "flash ttyUSB0 /dev/null" monitor; do
+                rc=0
+                # shellcheck disable=SC2086
+                "$CTL" $cmd "$where" >"$TMPDIR/out" 2>"$TMPDIR/err" || rc=$?
+                [ $rc = 3 ] || fail "$cmd $where: exit $rc, expected 3 ($(cat "$TMPDIR/err"))"
+                [ "$(wc -l <"$TMPDIR/err")" = 1 ] || fail "$cmd: more than one line: $(cat "$TMPDIR/err")"
+                grep -q "stm32ispd --bus-address=" "$TMPDIR/err" || fail "no hint how to start: $(cat "$TMPDIR/err")"
+        done
+done
+rc=0
+DBUS_SYSTEM_BUS_ADDRESS=unix:path=$TMPDIR/none "$CTL" list 2>"$TMPDIR/err" || rc=$?
+[ $rc = 3 ] || fail "system bus: exit $rc"
+grep -q "systemctl start stm32ispd" "$TMPDIR/err" || fail "no systemctl hint: $(cat "$TMPDIR/err")"
+# Global options before the command and with the command's own: same result.
+rc=0
+"$CTL" --json --quiet --bus-address="$BUS_ADDR" info ttyUSB0 --baud 57600 2>/dev/null || rc=$?
+[ $rc = 3 ] || fail "options before the command: exit $rc"
+
+# One table: the exit codes in client/exit-codes.h, --help and the man page agree.
+sed -n 's/^ *EXIT_[A-Z_]* *= *\([0-9]*\),.*/\1/p' "$TOP_SRCDIR/client/exit-codes.h" | sort -n >"$TMPDIR/codes.h"
+sed -n '/^Exit codes:/,$p' "$TMPDIR/help" | sed -n 's/^ *\([0-9][0-9]*\)  .*/\1/p' | sort -n >"$TMPDIR/codes.help"
+man_codes() {
+        # ".TP / .B CODE / Meaning: \fBerror.name\fR." -> "CODE error.name"
+        sed -n '/^\.SH EXIT STATUS/,/^\.SH ENVIRONMENT/p' "$TOP_SRCDIR/client/stm32ispctl.1" |
+                awk '/^\.B [0-9]+$/ { code = $2; getline; name = "-"
+                                       if (match($0, /\\fB[^\\]*\\fR/)) name = substr($0, RSTART + 3, RLENGTH - 6)
+                                       print code "\t" name }'
+}
+man_codes | cut -f1 | sort -n >"$TMPDIR/codes.man"
+[ "$(wc -l <"$TMPDIR/codes.h")" -ge 18 ] || fail "exit-codes.h parsed badly"
+diff "$TMPDIR/codes.h" "$TMPDIR/codes.help" || fail "--help and exit-codes.h disagree"
+diff "$TMPDIR/codes.h" "$TMPDIR/codes.man" || fail "stm32ispctl.1 and exit-codes.h disagree"
+# ... and the man page names the right D-Bus error for each code.
+while IFS=$'\t' read -r code name _; do
+        case $name in
+        io.github.*)
+                n=${name#io.github.Stm32Isp1.Error.}
+                sym=$(sed -n "s/^ *EXIT_\([A-Z_]*\) *= *$code,.*/\1/p" "$TOP_SRCDIR/client/exit-codes.h")
+                grep -q "{ EXIT_$sym, *STM32ISP_ERROR_$sym," "$TOP_SRCDIR/client/exit-codes.c" ||
+                        fail "man: $code $n, but exit-codes.c maps EXIT_$sym differently"
+                grep -q "define STM32ISP_ERROR_$sym *STM32ISP_ERROR_PREFIX \"$n\"" "$TOP_SRCDIR/include/stm32isp.h" ||
+                        fail "man: $code is $n, the header says otherwise"
+                ;;
+        esac
+done < <(man_codes)
+
+# The man pages format without warnings.
+if command -v man >/dev/null; then
+        for page in client/stm32ispctl.1 client/stm32ispd.8; do
+                out=$(MANWIDTH=80 LC_ALL=C.UTF-8 man --warnings -l "$TOP_SRCDIR/$page" 2>&1 >/dev/null) || true
+                [ -z "$out" ] || fail "$page: $out"
+        done
+fi
+
+# The completion parses, and completes commands, options and values.
+bash -n "$TOP_SRCDIR/client/stm32ispctl.bash" || fail "completion syntax"
+# (Without bash-completion installed, minimal stand-ins for the two helpers it uses.)
+out=$(bash -c '
+        if [ -r /usr/share/bash-completion/bash_completion ]; then
+                . /usr/share/bash-completion/bash_completion
+        else
+                _init_completion() { words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
+                                     cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD - 1]}; }
+                _filedir() { COMPREPLY=(FILES); }
+        fi
+        . "$1"
+        comp() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+                 COMPREPLY=(); _stm32ispctl stm32ispctl "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"; echo "${COMPREPLY[*]}"; }
+        comp stm32ispctl fl
+        comp stm32ispctl flash /dev/ttyUSB0 fw.bin --no-v
+        comp stm32ispctl flash --format ""
+        comp stm32ispctl erase ttyUSB0 --ma
+        comp stm32ispctl --js
+        comp stm32ispctl --json info ttyUSB0 --ba' _ "$TOP_SRCDIR/client/stm32ispctl.bash" 2>&1)
+[ "$(echo "$out" | sed -n 1p)" = "flash" ] || fail "completion of 'fl': $out"
+[ "$(echo "$out" | sed -n 2p)" = "--no-verify" ] || fail "completion of '--no-v': $out"
+[ "$(echo "$out" | sed -n 3p)" = "auto bin hex elf srec" ] || fail "completion of --format: $out"
+[ "$(echo "$out" | sed -n 4p)" = "--mass" ] || fail "completion of --ma: $out"
+[ "$(echo "$out" | sed -n 5p)" = "--json" ] || fail "completion of --js: $out"
+[ "$(echo "$out" | sed -n 6p)" = "--baud=" ] || fail "completion of --ba: $out"
+echo "PASS"
