@@ -11,7 +11,10 @@
  * nboot-sel=0|1 (C0/G0 option bit; 0 = the BOOT0 pin decides, as on a jig),
  * wiring=dtr-nrst,rts-boot0 (or dtr-nrst+rts-boot0: DTR drives nRST, RTS drives BOOT0),
  * adapter=ftdi|ch340|cp2102 (USB IDs, names, driver; default ftdi), usb=VVVV:PPPP,
- * serial=S. USB serial numbers default to STSIM000, STSIM001... in plug order (none on
+ * serial=S, timing=1 (the simulator's timing model: wire time at the host's baud,
+ * program/erase times) with latency-us=N (adapter latency per reply, default 1000).
+ * FTDI adapters have a writable latency_timer attribute (16) on their usb-serial port.
+ * USB serial numbers default to STSIM000, STSIM001... in plug order (none on
  * a CH340). A shim reports DTR=1 RTS=1 when a port is first opened (Linux raises both
  * on open) and DTR=0 RTS=0 on the last close when HUPCL is set.
  *
@@ -105,6 +108,8 @@ typedef struct BoardSpec {
         uint16_t pid;
         uint32_t flash_kb;
         int rdp, boot0, wiring, nboot_sel;
+        bool timing;                    /* the simulator's timing model (benchmarks) */
+        uint32_t latency_us;
         bool have_uid;
         uint32_t uid;
         const Adapter *adapter;
@@ -300,15 +305,18 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
         bool wiring_open = false;
         char wiring[64] = "";
 
-        *spec = (BoardSpec) { .rdp = -1, .boot0 = -1, .wiring = -1, .nboot_sel = -1, .adapter = &adapters[0] };
+        *spec = (BoardSpec) { .rdp = -1, .boot0 = -1, .wiring = -1, .nboot_sel = -1, .adapter = &adapters[0],
+                              .latency_us = 1000 };
         if (!copy)
                 return -ENOMEM;
         eq = strchr(copy, '=');
+        if (eq)
+                *eq = 0;
+        /* Only the name must be a bare kernel name; option values (image=) may be paths. */
         if (!eq || eq == copy || (size_t) (eq - copy) >= sizeof(spec->name) || strchr(copy, '/')) {
                 snprintf(err, errlen, "expected NAME=PID[,OPTION]...: %s", text);
                 return -EINVAL;
         }
-        *eq = 0;
         strcpy(spec->name, copy);
 
         for (tok = strtok_r(eq + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -346,6 +354,14 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
                         if (parse_uint(val, 1, &v) < 0)
                                 goto bad;
                         spec->nboot_sel = (int) v;
+                } else if (strcmp(tok, "timing") == 0) {
+                        if (parse_uint(val, 1, &v) < 0)
+                                goto bad;
+                        spec->timing = v;
+                } else if (strcmp(tok, "latency-us") == 0) {
+                        if (parse_uint(val, 10000000, &v) < 0)
+                                goto bad;
+                        spec->latency_us = (uint32_t) v;
                 } else if (strcmp(tok, "uid") == 0) {
                         if (parse_uint(val, UINT32_MAX, &v) < 0)
                                 goto bad;
@@ -581,6 +597,9 @@ static char *board_record(const BoardSpec *spec, unsigned index, char *paths[4],
         if (!acm) {
                 g_string_append_printf(r, "P: %s\nA: port_number=0\nL: driver=%s/bus/usb-serial/drivers/%s\n",
                                        paths[1] + strlen("/sys"), up, driver);
+                /* ftdi_sio's per-port attribute, in ms (16 by default); writable */
+                if (strcmp(driver, "ftdi_sio") == 0)
+                        g_string_append(r, "A: latency_timer=16\n");
                 prop(r, pr[1], "DRIVER=%s", driver);
                 prop(r, pr[1], "SUBSYSTEM=usb-serial");
                 g_string_append(r, "\n");
@@ -715,6 +734,8 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 sim_set_boot0(b->sim, spec->boot0);
         if (spec->wiring >= 0)
                 sim_set_wiring(b->sim, (SimWiring) spec->wiring);
+        if (spec->timing)
+                sim_set_timing(b->sim, &(SimTiming) { .enabled = true, .latency_usec = spec->latency_us, .speed = 1.0 });
         if (spec->nboot_sel >= 0) {
                 r = set_nboot_sel(b->sim, spec->nboot_sel);
                 if (r < 0) {
