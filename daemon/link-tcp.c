@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A raw TCP serial server (ser2net "raw" mode, serial device servers): the bytes
- * of the TCP stream are the bytes of the UART. Line settings belong to the server. */
+ * of the TCP stream are the bytes of the UART. Line settings belong to the server.
+ * This module only connects; the connected socket is served by link-fd.c. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,16 +18,7 @@
 
 #define CONNECT_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
-typedef struct LinkTcp {
-        Link link;
-        int fd;
-} LinkTcp;
-
-static LinkTcp *to_tcp(Link *l) {
-        return (LinkTcp *) l;
-}
-
-static int poll_deadline(int fd, short events, uint64_t deadline_usec, short *ret_revents) {
+static int poll_deadline(int fd, short events, uint64_t deadline_usec) {
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = events };
                 uint64_t now = now_usec();
@@ -40,133 +32,12 @@ static int poll_deadline(int fd, short events, uint64_t deadline_usec, short *re
                                 continue;
                         return -errno;
                 }
-                if (r > 0) {
-                        *ret_revents = p.revents;
+                if (r > 0)
                         return 1;
-                }
                 if (now_usec() >= deadline_usec)
                         return 0;
         }
 }
-
-static int errno_to_link(int e) {
-        switch (e) {
-        case ECONNRESET:
-        case EPIPE:
-        case ENOTCONN:
-        case ESHUTDOWN:
-                return -ENODEV;
-        default:
-                return -e;
-        }
-}
-
-static int tcp_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
-        LinkTcp *t = to_tcp(l);
-
-        if (n == 0)
-                return 0;
-        for (;;) {
-                short revents = 0;
-                ssize_t k;
-                int r;
-
-                r = poll_deadline(t->fd, POLLIN, deadline_usec, &revents);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return -ETIMEDOUT;
-                k = recv(t->fd, buf, n, MSG_DONTWAIT);
-                if (k > 0)
-                        return (int) k;
-                if (k == 0)
-                        return -ENODEV;         /* the server closed the connection */
-                if (errno == EAGAIN || errno == EINTR)
-                        continue;
-                return errno_to_link(errno);
-        }
-}
-
-static int tcp_write(Link *l, const void *buf, size_t n) {
-        LinkTcp *t = to_tcp(l);
-        const uint8_t *p = buf;
-
-        while (n > 0) {
-                ssize_t k = send(t->fd, p, n, MSG_NOSIGNAL);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN) {
-                                short revents;
-                                int r = poll_deadline(t->fd, POLLOUT, now_usec() + 5 * USEC_PER_SEC, &revents);
-                                if (r < 0)
-                                        return r;
-                                if (r == 0)
-                                        return -ETIMEDOUT;
-                                continue;
-                        }
-                        return errno_to_link(errno);
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
-static int tcp_drain(Link *l) {
-        /* TCP_NODELAY sends at once; what the server does with its UART is its business. */
-        return 0;
-}
-
-static int tcp_flush_input(Link *l) {
-        LinkTcp *t = to_tcp(l);
-        uint8_t buf[256];
-
-        for (;;) {
-                ssize_t k = recv(t->fd, buf, sizeof buf, MSG_DONTWAIT);
-
-                if (k > 0)
-                        continue;
-                if (k == 0)
-                        return -ENODEV;
-                if (errno == EINTR)
-                        continue;
-                if (errno == EAGAIN)
-                        return 0;
-                return errno_to_link(errno);
-        }
-}
-
-static int tcp_set_lines(Link *l, int dtr, int rts) {
-        return 0;
-}
-
-static int tcp_set_baud(Link *l, unsigned baud) {
-        if (baud == 0)
-                return -EINVAL;
-        l->baud = baud;
-        return 0;
-}
-
-static void tcp_free(Link *l) {
-        LinkTcp *t = to_tcp(l);
-
-        if (t->fd >= 0)
-                close(t->fd);
-        free(t->link.name);
-        free(t);
-}
-
-static const LinkOps tcp_ops = {
-        .read = tcp_read,
-        .write = tcp_write,
-        .drain = tcp_drain,
-        .flush_input = tcp_flush_input,
-        .set_lines = tcp_set_lines,
-        .set_baud = tcp_set_baud,
-        .free = tcp_free,
-};
 
 int link_tcp_parse_url(const char *url, char **ret_host, char **ret_port) {
         const char *h, *colon, *end;
@@ -210,7 +81,6 @@ static int connect_deadline(const struct addrinfo *ai, uint64_t deadline_usec) {
         _cleanup_close_ int fd = -1;
         int one = 1, err = 0;
         socklen_t len = sizeof err;
-        short revents;
         int r;
 
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
@@ -219,7 +89,7 @@ static int connect_deadline(const struct addrinfo *ai, uint64_t deadline_usec) {
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
                 if (errno != EINPROGRESS)
                         return -errno;
-                r = poll_deadline(fd, POLLOUT, deadline_usec, &revents);
+                r = poll_deadline(fd, POLLOUT, deadline_usec);
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -238,7 +108,7 @@ int link_open_tcp(const char *url, unsigned baud, Link **ret) {
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
         struct addrinfo *res = NULL;
         uint64_t deadline = now_usec() + CONNECT_TIMEOUT_USEC;
-        LinkTcp *t;
+        Link *l;
         int r, fd = -ECONNREFUSED;
 
         if (baud == 0)
@@ -258,19 +128,13 @@ int link_open_tcp(const char *url, unsigned baud, Link **ret) {
         if (fd < 0)
                 return fd;
 
-        t = calloc(1, sizeof(LinkTcp));
-        if (!t) {
-                close(fd);
-                return -ENOMEM;
-        }
-        t->fd = fd;
-        t->link.ops = &tcp_ops;
-        t->link.baud = baud;
-        t->link.name = strdup(url);
-        if (!t->link.name) {
-                tcp_free(&t->link);
-                return -ENOMEM;
-        }
-        *ret = &t->link;
+        /* Once connected, the stream is the UART: the fd backend does the rest (reads
+         * with deadlines, hang-up as -ENODEV, no SIGPIPE). The server owns the line
+         * settings, so the baud is only recorded. */
+        r = link_open_fd(fd, url, &l);
+        if (r < 0)
+                return r;
+        l->baud = baud;
+        *ret = l;
         return 0;
 }
