@@ -14,9 +14,16 @@
 #define RESYNC_ATTEMPTS         6u
 /* Tries per Write/Read Memory block when the chip answers NACK. */
 #define BLOCK_TRIES             3u
-/* Read Memory chunk and pages per Extended Erase command (progress, cancel checks). */
+/* Read Memory chunk. Every command costs an adapter latency per reply (1..16 ms on USB
+ * adapters), so blocks are as large as AN3155 allows. */
 #define READ_CHUNK              256u
-#define ERASE_CHUNK             16u
+#define WRITE_CHUNK             AN3155_MAX_BLOCK
+/* Pages per Extended Erase command: enough for about ERASE_CHUNK_USEC of erasing (one
+ * command for a whole L0), at least ERASE_CHUNK_MIN; between commands the flasher reports
+ * progress and checks for cancellation. */
+#define ERASE_CHUNK_MIN         16u
+#define ERASE_CHUNK_MAX         128u
+#define ERASE_CHUNK_USEC        (500u * 1000u)
 /* Blocks start 8-aligned: the G0 (and, assumed, C0) bootloader ACKs but drops a write
  * at a 4- but not 8-aligned address (facts §2.5, §3.6). */
 #define BLOCK_ALIGN             8u
@@ -183,6 +190,33 @@ static uint64_t reset_usec(Flasher *f) {
         return t.reset_usec;
 }
 
+/* After an option-byte reload the chip is back in the bootloader within a few ms, but
+ * how soon is not documented: instead of one sync after the full reset_usec, try early
+ * and often, within the same overall budget. A 0x7F that reaches the chip while it still
+ * boots is lost and simply retried; one that reaches it mid-frame still measures one
+ * bit time (every low pulse of 0x7F 8E1 is one bit long). A late ACK makes the next
+ * 0x7F a command byte, which the chip NACKs: an3155_sync() takes that as synced. */
+#define RESET_POLL_FIRST_USEC   (5u * 1000u)
+#define RESET_POLL_REPLY_USEC   (100u * 1000u)
+
+static int resync_after_reset(Flasher *f) {
+        An3155Timeouts t, fast;
+        uint64_t budget, first;
+        unsigned attempts;
+        int r;
+
+        an3155_get_timeouts(f->proto, &t);
+        fast = t;
+        fast.reply_usec = MIN(t.reply_usec, (uint64_t) RESET_POLL_REPLY_USEC);
+        first = MIN(t.reset_usec, (uint64_t) RESET_POLL_FIRST_USEC);
+        budget = t.reset_usec + SYNC_ATTEMPTS * t.reply_usec;
+        attempts = (unsigned) MAX((budget - first) / MAX(fast.reply_usec, (uint64_t) 1), (uint64_t) SYNC_ATTEMPTS);
+        an3155_set_timeouts(f->proto, &fast);
+        r = an3155_resync(f->proto, first, attempts);
+        an3155_set_timeouts(f->proto, &t);
+        return r;
+}
+
 static bool is_nack_after_command(Flasher *f, int r) {
         const An3155Status *st = an3155_last_status(f->proto);
 
@@ -250,11 +284,12 @@ static int read_info(Flasher *f, const ChipInfo *info, uint32_t address, uint8_t
 
 /* ---- probe ---- */
 
-/* After a successful sync: Get, Get ID, Get Version, then what is readable. */
+/* After a successful sync: Get, Get ID, then what is readable. No Get Version: Get
+ * already gave the protocol version, and every command is a round trip. */
 static int probe_synced(Flasher *f, FlasherChip *ret) {
         FlasherChip c = { .rdp_level = -1 };
         const ChipInfo *info;
-        uint8_t version, buf[4];
+        uint8_t buf[4];
         int r;
 
         f->have_chip = false;
@@ -265,9 +300,6 @@ static int probe_synced(Flasher *f, FlasherChip *ret) {
         r = an3155_get_id(f->proto, &c.pid);
         if (r < 0)
                 return fail_proto(f, r, "Get ID");
-        r = an3155_get_version(f->proto, &version);
-        if (r < 0)
-                return fail_proto(f, r, "Get Version");
 
         info = chip_lookup(c.pid);
         c.info = info;
@@ -316,6 +348,16 @@ static int probe_synced(Flasher *f, FlasherChip *ret) {
         }
 
         c.have_uid = true;
+        if (info->uid[1] == info->uid[0] + 4 && info->uid[2] == info->uid[0] + 8) {
+                /* contiguous (C0, F0, G0): one read */
+                r = read_info(f, info, info->uid[0], c.uid, 12);
+                if (r == -EREMOTEIO) {
+                        c.have_uid = false;
+                        memset(c.uid, 0, sizeof(c.uid));
+                } else if (r < 0)
+                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[0]);
+                goto done;
+        }
         for (size_t i = 0; i < 3; i++) {
                 r = read_info(f, info, info->uid[i], c.uid + 4 * i, 4);
                 if (r == -EREMOTEIO) {
@@ -378,9 +420,17 @@ static int refuse_protected(Flasher *f) {
 
 /* ---- erase ---- */
 
+static size_t erase_chunk(const ChipInfo *info) {
+        size_t k = info->page_erase_usec > 0 ? ERASE_CHUNK_USEC / info->page_erase_usec : ERASE_CHUNK_MAX;
+
+        return MIN(MAX(k, (size_t) ERASE_CHUNK_MIN), (size_t) ERASE_CHUNK_MAX);
+}
+
 static int erase_page_list(Flasher *f, const uint16_t *pages, size_t n, uint64_t *done, uint64_t total) {
-        for (size_t i = 0; i < n; i += ERASE_CHUNK) {
-                size_t k = MIN(n - i, (size_t) ERASE_CHUNK);
+        size_t chunk = erase_chunk(f->chip.info);
+
+        for (size_t i = 0; i < n; i += chunk) {
+                size_t k = MIN(n - i, chunk);
                 int r;
 
                 if (cancelled(f))
@@ -446,6 +496,11 @@ static int erase_runs(Flasher *f, const Run *runs, size_t n_runs, FlasherResult 
                 for (uint32_t p = chip_page_of(info, runs[i].start); p <= chip_page_of(info, runs[i].end - 1); p++)
                         if ((n == 0 || pages[n - 1] < p) && n < max)
                                 pages[n++] = p;
+
+        /* Every page: one mass erase does the same in one page-erase time (G0: 22 ms
+         * instead of 22 ms a page). Pages the image does not touch are never erased. */
+        if (n == max && n > 1 && info->mass_erase)
+                return erase_all(f, res);
 
         progress(f, FLASHER_STAGE_ERASING, 0, n);
         r = erase_page_list(f, pages, n, &done, n);
@@ -547,8 +602,11 @@ static uint64_t runs_bytes(const Run *runs, size_t n) {
         return t;
 }
 
-/* Blocks are cut at write_block-aligned addresses: each starts 8-aligned and none
- * crosses a page (L0: a block is a page). */
+/* Blocks are cut at 256-byte boundaries: each starts 8-aligned and is as long as a
+ * Write Memory allows (AN3155: 256 bytes on every part). L0 too: its 128-byte page is
+ * the erase unit, not a write limit, and stm32flash writes 256-byte blocks to L0 parts;
+ * the chip table's 128 (write_block) is stm32loader's cautious choice and costs one more
+ * command, three more replies, per 256 bytes. Not yet checked on a real 0x457. */
 static int write_runs(Flasher *f, const Image *img, const Run *runs, size_t n_runs, FlasherResult *res) {
         const ChipInfo *info = f->chip.info;
         uint64_t total = runs_bytes(runs, n_runs), done = 0;
@@ -560,7 +618,7 @@ static int write_runs(Flasher *f, const Image *img, const Run *runs, size_t n_ru
                 for (uint32_t a = runs[i].start, b; a < runs[i].end; a = b) {
                         unsigned tries;
 
-                        b = (uint32_t) MIN((uint64_t) runs[i].end, (uint64_t) ALIGN_DOWN(a, info->write_block) + info->write_block);
+                        b = (uint32_t) MIN((uint64_t) runs[i].end, (uint64_t) ALIGN_DOWN(a, WRITE_CHUNK) + WRITE_CHUNK);
                         if (cancelled(f))
                                 return fail_cancelled(f, FLASHER_STAGE_WRITING, done, total);
                         fill_range(img, a, b - a, info->erased, buf, NULL);
@@ -691,25 +749,38 @@ static int do_protect(Flasher *f) {
  * rule on a blank factory part; then the chip starts the new code instead and the
  * resync fails. That is harmless unless a later step (protect, go) needs the
  * bootloader, so only then is it an error. */
-static int options_boot0(Flasher *f, bool need_bootloader, FlasherResult *res) {
+static int options_boot0(Flasher *f, const Image *img, bool need_bootloader, FlasherResult *res) {
         const ChipInfo *info = f->chip.info;
         uint8_t ob[sizeof(f->chip.option_bytes)], back_ob[sizeof(f->chip.option_bytes)];
-        bool empty;
+        uint8_t w[4];
+        bool empty, owned[4];
         int r;
 
         progress(f, FLASHER_STAGE_OPTIONS, 0, 1);
-        r = transfer_block(f, false, info->ob_base, ob, info->ob_size, NULL);
-        if (r < 0)
-                return r;
+        /* The probe read them and nothing since wrote them: no second read. */
+        if (f->chip.have_option_bytes && f->chip.option_bytes_size == info->ob_size)
+                memcpy(ob, f->chip.option_bytes, info->ob_size);
+        else {
+                r = transfer_block(f, false, info->ob_base, ob, info->ob_size, NULL);
+                if (r < 0)
+                        return r;
+        }
         r = chip_ob_enable_boot0(info, ob);
         if (r < 0)
                 return fail(f, r, "cannot enable the BOOT0 pin on %s", info->name);
         if (r == 0)
                 goto done;
 
-        r = first_word_empty(f, &empty);
-        if (r < 0)
-                return r;
+        /* The first flash word: the image's own when it has all four bytes (they were
+         * written, and verified when asked), else read it. */
+        fill_range(img, info->flash_base, sizeof(w), info->erased, w, owned);
+        if (owned[0] && owned[1] && owned[2] && owned[3])
+                empty = w[0] == 0xFF && w[1] == 0xFF && w[2] == 0xFF && w[3] == 0xFF;
+        else {
+                r = first_word_empty(f, &empty);
+                if (r < 0)
+                        return r;
+        }
         r = an3155_write_memory(f->proto, info->ob_base, ob, info->ob_size);
         if (r < 0)
                 return fail_proto(f, r, "Write Memory of the option bytes at 0x%08X", info->ob_base);
@@ -721,22 +792,26 @@ static int options_boot0(Flasher *f, bool need_bootloader, FlasherResult *res) {
                         return fail(f, -EHOSTDOWN, "the new option bytes do not boot the bootloader");
                 goto done;
         }
-        r = an3155_resync(f->proto, reset_usec(f), SYNC_ATTEMPTS);
+        r = resync_after_reset(f);
         if (r < 0) {
                 if (need_bootloader)
                         return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
                                           "the resync after the option-byte write (is BOOT0 high?)");
                 goto done;
         }
-        r = probe_synced(f, NULL);
+        /* The same chip came back: only the option bytes changed, read them back. */
+        r = transfer_block(f, false, info->ob_base, back_ob, info->ob_size, NULL);
         if (r < 0)
                 return r;
-        if (f->chip.have_option_bytes) {
-                memcpy(back_ob, f->chip.option_bytes, info->ob_size);
-                if (memcmp(back_ob, ob, 8) != 0)
-                        return fail(f, -EILSEQ, "option bytes read back as OPTR 0x%08X after writing 0x%08X",
-                                    chip_optr(info, back_ob), chip_optr(info, ob));
-        }
+        if (memcmp(back_ob, ob, 8) != 0)
+                return fail(f, -EILSEQ, "option bytes read back as OPTR 0x%08X after writing 0x%08X",
+                            chip_optr(info, back_ob), chip_optr(info, ob));
+        memcpy(f->chip.option_bytes, back_ob, info->ob_size);
+        f->chip.option_bytes_size = info->ob_size;
+        f->chip.have_option_bytes = true;
+        f->chip.rdp_level = chip_rdp_level(info, back_ob);
+        f->chip.optr = chip_optr(info, back_ob);
+        f->have_chip = true;
 
 done:
         f->message[0] = 0;
@@ -815,7 +890,7 @@ static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, 
         }
 
         if (o->boot0 && f->chip.info->boot_rule == CHIP_BOOT_NBOOT_SEL) {
-                r = options_boot0(f, o->protect || o->go, res);
+                r = options_boot0(f, img, o->protect || o->go, res);
                 if (r < 0)
                         return r;
         }

@@ -50,7 +50,8 @@ const char *flasher_stage_to_string(FlasherStage s);
 typedef void (*flasher_progress_t)(void *userdata, FlasherStage stage, uint64_t done, uint64_t total);
 
 typedef enum FlasherErase {
-        FLASHER_ERASE_AUTO,     /* only the pages the image touches */
+        FLASHER_ERASE_AUTO,     /* only the pages the image touches (a mass erase when
+                                 * that is every page and the chip has one) */
         FLASHER_ERASE_MASS,     /* the whole flash (page by page where there is no mass erase) */
         FLASHER_ERASE_NONE,
 } FlasherErase;
@@ -111,7 +112,7 @@ An3155 *flasher_protocol(Flasher *f);
 /* A sentence describing the last error, "" after success. */
 const char *flasher_error_message(const Flasher *f);
 
-/* Sync, Get, Get ID, Get Version; UID, flash size, option bytes when readable. */
+/* Sync, Get, Get ID; UID, flash size, option bytes when readable. */
 int flasher_probe(Flasher *f, FlasherChip *ret);
 /* The chip of the last successful probe, NULL before. */
 const FlasherChip *flasher_chip(const Flasher *f);

@@ -1,23 +1,43 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A local UART through libserialport: 8E1, no flow control, reads with a deadline
  * and hang-up detection (an unplugged adapter reads 0 bytes forever, so read()
- * alone cannot tell "no data" from "gone"). */
+ * alone cannot tell "no data" from "gone").
+ *
+ * Every AN3155 reply is a few bytes the host waits for, so the adapter's latency is
+ * paid once per reply: the port asks the driver for its lowest latency
+ * (ASYNC_LOW_LATENCY) and, on FTDI adapters, sets the latency_timer (16 ms by default)
+ * to 1 ms, restoring both on close. Both are best effort: a driver without them, or a
+ * daemon without the permission, flashes slower but still flashes. */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libserialport.h>
+#include <linux/serial.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "link.h"
+
+/* ms; ftdi_sio accepts 1..255 */
+#define FTDI_LATENCY_MS 1
 
 typedef struct LinkSerial {
         Link link;
         struct sp_port *port;
         bool opened;
         int fd;
+
+        bool restore_low_latency;       /* we set ASYNC_LOW_LATENCY: clear it on close */
+        char *latency_timer_path;       /* sysfs latency_timer we changed, to restore */
+        int latency_timer_old;
 } LinkSerial;
 
 /* libserialport's result -> a count or a negative errno. */
@@ -60,6 +80,31 @@ static int serial_error(LinkSerial *s, int r) {
         return r;
 }
 
+/* Bytes are arriving and n are wanted: the missing ones cannot come sooner than their
+ * wire time, so sleep that long once instead of waking for every byte (a 256-byte
+ * read would otherwise cost up to 256 wake-ups; the CPU time counts with many ports). */
+static void serial_wait_for(LinkSerial *s, size_t n, uint64_t deadline_usec) {
+        int avail = 0;
+        uint64_t until;
+
+        if (n <= 1 || ioctl(s->fd, FIONREAD, &avail) < 0 || avail < 0 || (size_t) avail >= n)
+                return;
+        until = MIN(now_usec() + link_wire_usec(&s->link, n - (size_t) avail), deadline_usec);
+        for (;;) {
+                uint64_t now = now_usec();
+                struct timespec ts;
+
+                if (now >= until)
+                        return;
+                ts.tv_sec = (time_t) ((until - now) / USEC_PER_SEC);
+                ts.tv_nsec = (long) ((until - now) % USEC_PER_SEC) * 1000;
+                if (nanosleep(&ts, NULL) == 0)
+                        return;
+                if (errno != EINTR)
+                        return;
+        }
+}
+
 static int serial_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
         LinkSerial *s = to_serial(l);
 
@@ -90,6 +135,7 @@ static int serial_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
                         return -EBADF;
 
                 if (p.revents & POLLIN) {
+                        serial_wait_for(s, n, deadline_usec);
                         r = sp_to_errno(sp_nonblocking_read(s->port, buf, n));
                         if (r > 0)
                                 return r;
@@ -106,23 +152,48 @@ static int serial_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
         }
 }
 
+/* write() on the non-blocking fd, polling only when the driver's buffer is full
+ * (libserialport's blocking write adds a select() to every call). */
 static int serial_write(Link *l, const void *buf, size_t n) {
         LinkSerial *s = to_serial(l);
-        uint64_t timeout_usec;
-        int r;
+        const uint8_t *p = buf;
+        uint64_t deadline;
 
         if (n == 0)
                 return 0;
-        if (serial_hung_up(s))
-                return -ENODEV;
+        /* No hang-up check first: a hung-up tty fails the write (EIO), and serial_error()
+         * names that -ENODEV; a poll() per write would cost a syscall on every turn. */
 
         /* Twice the wire time plus a second of slack for the adapter and scheduler. */
-        timeout_usec = 2 * link_wire_usec(l, n) + USEC_PER_SEC;
-        r = sp_to_errno(sp_blocking_write(s->port, buf, n, (unsigned) (timeout_usec / USEC_PER_MSEC)));
-        if (r < 0)
-                return serial_error(s, r);
-        if ((size_t) r < n)
-                return serial_hung_up(s) ? -ENODEV : -ETIMEDOUT;
+        deadline = now_usec() + 2 * link_wire_usec(l, n) + USEC_PER_SEC;
+        while (n > 0) {
+                struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+                uint64_t now;
+                ssize_t k;
+                int r;
+
+                k = write(s->fd, p, n);
+                if (k > 0) {
+                        p += k;
+                        n -= (size_t) k;
+                        continue;
+                }
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno != EAGAIN) {
+                        r = serial_error(s, -errno);
+                        return r == -EIO ? -ENODEV : r;
+                }
+
+                now = now_usec();
+                if (now >= deadline)
+                        return serial_hung_up(s) ? -ENODEV : -ETIMEDOUT;
+                r = poll(&pfd, 1, (int) MIN((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (uint64_t) 60000));
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (r > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)))
+                        return -ENODEV;
+        }
         return 0;
 }
 
@@ -197,11 +268,119 @@ static int serial_set_baud(Link *l, unsigned baud) {
         return serial_configure(to_serial(l), baud);
 }
 
+/* ---- latency ---- */
+
+static int read_int_file(const char *path, int *ret) {
+        char buf[32];
+        ssize_t k;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        k = read(fd, buf, sizeof(buf) - 1);
+        if (k < 0) {
+                k = -errno;
+                close(fd);
+                return (int) k;
+        }
+        close(fd);
+        buf[k] = 0;
+        if (sscanf(buf, "%d", ret) != 1)
+                return -EINVAL;
+        return 0;
+}
+
+static int write_int_file(const char *path, int v) {
+        char buf[16];
+        int fd, n, r = 0;
+
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        n = snprintf(buf, sizeof(buf), "%d\n", v);
+        if (write(fd, buf, (size_t) n) != n)
+                r = -errno ?: -EIO;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        return r;
+}
+
+/* ASYNC_LOW_LATENCY: drivers that batch received bytes (the tty flip buffer, some USB
+ * serial drivers) push them at once. Ptys and many drivers answer ENOTTY or EINVAL. */
+static void serial_set_low_latency(LinkSerial *s) {
+        struct serial_struct ss;
+
+        if (ioctl(s->fd, TIOCGSERIAL, &ss) < 0)
+                return;
+        if (ss.flags & ASYNC_LOW_LATENCY)
+                return;
+        ss.flags |= ASYNC_LOW_LATENCY;
+        if (ioctl(s->fd, TIOCSSERIAL, &ss) >= 0)
+                s->restore_low_latency = true;
+}
+
+static void serial_restore_low_latency(LinkSerial *s) {
+        struct serial_struct ss;
+
+        if (!s->restore_low_latency || s->fd < 0)
+                return;
+        s->restore_low_latency = false;
+        if (ioctl(s->fd, TIOCGSERIAL, &ss) < 0)
+                return;
+        ss.flags &= ~ASYNC_LOW_LATENCY;
+        (void) ioctl(s->fd, TIOCSSERIAL, &ss);
+}
+
+/* The sysfs attribute of the USB-serial port behind the tty, found by the device
+ * number (stat follows /dev/serial/by-id links). */
+static int latency_timer_path(const char *device, char **ret) {
+        struct stat st;
+        char *path;
+
+        if (stat(device, &st) < 0)
+                return -errno;
+        if (!S_ISCHR(st.st_mode))
+                return -ENOTTY;
+        if (asprintf(&path, "/sys/dev/char/%u:%u/device/latency_timer",
+                     major(st.st_rdev), minor(st.st_rdev)) < 0)
+                return -ENOMEM;
+        *ret = path;
+        return 0;
+}
+
+/* FTDI chips hold received bytes up to latency_timer ms before sending a short USB
+ * packet: 16 ms on every reply unless lowered. Only ftdi_sio has the attribute. */
+static void serial_set_latency_timer(LinkSerial *s, const char *device) {
+        _cleanup_free_ char *path = NULL;
+        int old;
+
+        if (latency_timer_path(device, &path) < 0)
+                return;
+        if (read_int_file(path, &old) < 0 || old <= FTDI_LATENCY_MS)
+                return;
+        if (write_int_file(path, FTDI_LATENCY_MS) < 0)
+                return;
+        s->latency_timer_path = TAKE_PTR(path);
+        s->latency_timer_old = old;
+}
+
+static void serial_restore_latency_timer(LinkSerial *s) {
+        if (!s->latency_timer_path)
+                return;
+        /* the adapter may be gone: nothing to restore then */
+        (void) write_int_file(s->latency_timer_path, s->latency_timer_old);
+        free(s->latency_timer_path);
+        s->latency_timer_path = NULL;
+}
+
 static void serial_free(Link *l) {
         LinkSerial *s = to_serial(l);
 
         if (!s)
                 return;
+        serial_restore_low_latency(s);
+        serial_restore_latency_timer(s);
         if (s->port) {
                 if (s->opened)
                         (void) sp_close(s->port);
@@ -282,6 +461,9 @@ int link_open_serial(const char *device, unsigned baud, Link **ret) {
         r = serial_configure(s, baud);
         if (r < 0)
                 goto fail;
+
+        serial_set_low_latency(s);
+        serial_set_latency_timer(s, device);
 
         *ret = &s->link;
         return 0;

@@ -2,7 +2,8 @@
 /* link_open_serial() through libserialport against simulated USB-serial adapters: the
  * test re-runs itself under tests/umockdev-sim with four boards, then checks what
  * libserialport sees (USB IDs, 8E1), talks AN3155 to the simulator, drives DTR/RTS into
- * the simulated board's nRST/BOOT0, and unplugs ports under an open link. */
+ * the simulated board's nRST/BOOT0, unplugs ports under an open link, and lowers an
+ * FTDI adapter's latency_timer while the link is open. */
 
 #include <dirent.h>
 #include <errno.h>
@@ -261,6 +262,70 @@ static void test_config_and_sync(void) {
         ASSERT_OK(link_flush_input(l));
 }
 
+static int read_latency_timer(const char *tty) {
+        char path[128], buf[16] = "";
+        ssize_t k;
+        int fd;
+
+        snprintf(path, sizeof(path), "/sys/class/tty/%s/device/latency_timer", tty);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        k = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        ASSERT_TRUE(k > 0);
+        return atoi(buf);
+}
+
+static void write_latency_timer(const char *tty, const char *value) {
+        char path[128];
+        int fd;
+
+        snprintf(path, sizeof(path), "/sys/class/tty/%s/device/latency_timer", tty);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(write(fd, value, strlen(value)), (ssize_t) strlen(value));
+        close(fd);
+}
+
+/* Boards plugged for this test (after the hotplug test, which counts serial numbers):
+ * an FTDI (ttyUSB6) has latency_timer 16, 1 ms while the link is open, 16 again after
+ * close; the pty answers the ASYNC_LOW_LATENCY ioctls with an error the open ignores.
+ * A CP2102 (ttyUSB5) has no such attribute and the open just works. */
+static void test_low_latency(void) {
+        Link *l = NULL;
+        uint16_t pid = 0;
+
+        control_ok("add ttyUSB6=0x466,adapter=ftdi");
+        ASSERT_EQ(read_latency_timer("ttyUSB6"), 16);
+        ASSERT_OK(link_open_serial("/dev/ttyUSB6", 115200, &l));
+        ASSERT_EQ(read_latency_timer("ttyUSB6"), 1);
+        ASSERT_OK(sync_and_id(l, &pid));
+        ASSERT_EQ(pid, 0x466);
+        l = link_free(l);
+        ASSERT_EQ(read_latency_timer("ttyUSB6"), 16);
+
+        /* another value is restored as it was; one already at 1 ms is left alone */
+        write_latency_timer("ttyUSB6", "8\n");
+        ASSERT_OK(link_open_serial("/dev/ttyUSB6", 115200, &l));
+        ASSERT_EQ(read_latency_timer("ttyUSB6"), 1);
+        l = link_free(l);
+        ASSERT_EQ(read_latency_timer("ttyUSB6"), 8);
+        write_latency_timer("ttyUSB6", "1\n");
+        ASSERT_OK(link_open_serial("/dev/ttyUSB6", 115200, &l));
+        l = link_free(l);
+        ASSERT_EQ(read_latency_timer("ttyUSB6"), 1);
+        control_ok("remove ttyUSB6");
+
+        control_ok("add ttyUSB5=0x466,adapter=cp2102");
+        ASSERT_ERR(read_latency_timer("ttyUSB5"), ENOENT);
+        ASSERT_OK(link_open_serial("/dev/ttyUSB5", 115200, &l));
+        ASSERT_OK(sync_and_id(l, &pid));
+        ASSERT_ERR(read_latency_timer("ttyUSB5"), ENOENT);
+        l = link_free(l);
+        control_ok("remove ttyUSB5");
+}
+
 /* ttyUSB1 is wired like a programming adapter: DTR drives nRST, RTS drives BOOT0. */
 static void test_modem_lines(void) {
         _cleanup_(link_freep) Link *l = NULL;
@@ -469,5 +534,6 @@ int main(int argc, char *argv[]) {
         TEST(test_no_parity);
         TEST(test_hangup);
         TEST(test_hotplug);
+        TEST(test_low_latency);
         return 0;
 }

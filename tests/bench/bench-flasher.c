@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* bench-flasher: one flash + verify with the project's flasher (libstm32core), timed.
+ * The benchmark's fallback column when the daemon is not in the loop, and a quick way
+ * to see where the time goes:
+ *
+ *   bench-flasher --device /dev/ttyUSB0 [--baud 115200] IMAGE.bin
+ *   bench-flasher --sim 0x466 [--flash-kb 32] [--latency-us 1000] [--no-timing] IMAGE.bin
+ *
+ * --device goes through link-serial (run it under tests/umockdev-sim for a simulated
+ * board); --sim runs the simulator in-process over a socketpair with its timing model
+ * and also prints the simulator's counters. Prints "seconds=S" and the result. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "flasher.h"
+#include "macro.h"
+#include "sim.h"
+
+static int read_all(const char *path, uint8_t **ret, size_t *ret_n) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        uint8_t *buf;
+        size_t done = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        buf = malloc(MAX((size_t) st.st_size, (size_t) 1));
+        if (!buf)
+                return -ENOMEM;
+        while (done < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf + done, (size_t) st.st_size - done);
+                if (k <= 0) {
+                        free(buf);
+                        return k < 0 ? -errno : -EIO;
+                }
+                done += (size_t) k;
+        }
+        *ret = buf;
+        *ret_n = done;
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "device",     required_argument, NULL, 'd' },
+                { "baud",       required_argument, NULL, 'b' },
+                { "sim",        required_argument, NULL, 's' },
+                { "flash-kb",   required_argument, NULL, 'k' },
+                { "latency-us", required_argument, NULL, 'l' },
+                { "no-timing",  no_argument,       NULL, 'n' },
+                { "no-verify",  no_argument,       NULL, 'V' },
+                {}
+        };
+        const char *device = NULL;
+        unsigned long baud = 115200, pid = 0, flash_kb = 0, latency = 1000;
+        bool timing = true, verify = true;
+        _cleanup_free_ uint8_t *data = NULL;
+        size_t size = 0;
+        Sim *sim = NULL;
+        int fds[2] = { -1, -1 }, c, r;
+        Link *link = NULL;
+        Flasher *f = NULL;
+        FlasherFlashOptions o;
+        FlasherResult res;
+
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+                switch (c) {
+                case 'd': device = optarg; break;
+                case 'b': baud = strtoul(optarg, NULL, 0); break;
+                case 's': pid = strtoul(optarg, NULL, 0); break;
+                case 'k': flash_kb = strtoul(optarg, NULL, 0); break;
+                case 'l': latency = strtoul(optarg, NULL, 0); break;
+                case 'n': timing = false; break;
+                case 'V': verify = false; break;
+                default: return 2;
+                }
+        if (optind + 1 != argc || (!device == !pid)) {
+                fprintf(stderr, "usage: bench-flasher (--device DEV [--baud B] | --sim PID [--flash-kb N]) IMAGE.bin\n");
+                return 2;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        r = read_all(argv[optind], &data, &size);
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", argv[optind], strerror(-r));
+                return 1;
+        }
+
+        if (device) {
+                r = link_open_serial(device, (unsigned) baud, &link);
+                if (r < 0) {
+                        fprintf(stderr, "%s: %s\n", device, strerror(-r));
+                        return 1;
+                }
+        } else {
+                r = sim_new((uint16_t) pid, (uint32_t) flash_kb * 1024, &sim);
+                if (r < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) {
+                        fprintf(stderr, "simulator: %s\n", strerror(r < 0 ? -r : errno));
+                        return 1;
+                }
+                sim_set_timing(sim, &(SimTiming) { .enabled = timing, .latency_usec = (unsigned) latency, .speed = 1.0 });
+                if (sim_start(sim, fds[1]) < 0 || link_open_fd(fds[0], "sim", &link) < 0)
+                        return 1;
+                link_set_baud(link, (unsigned) baud);
+        }
+        if (flasher_new(link, &f) < 0)
+                return 1;
+
+        const ChipInfo *info;
+        FlasherChip chip;
+        uint64_t t0 = now_usec();
+        /* the probe is part of the flash: time it */
+        r = flasher_probe(f, &chip);
+        if (r < 0) {
+                fprintf(stderr, "probe: %s\n", flasher_error_message(f));
+                return 1;
+        }
+        uint64_t t_probe = now_usec() - t0;
+        info = chip.info;
+        ImageSegment seg = { .address = info->flash_base, .size = size, .data = data };
+        Image img = { .format = IMAGE_FORMAT_BIN, .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.verify = verify;
+        r = flasher_flash(f, &img, &o, &res);
+        uint64_t t = now_usec() - t0;
+        if (r < 0) {
+                fprintf(stderr, "flash: %s\n", flasher_error_message(f));
+                return 1;
+        }
+        printf("seconds=%.3f probe=%.3f written=%" PRIu64 " verified=%" PRIu64 " pages_erased=%d mass=%d\n",
+               (double) t / 1e6, (double) t_probe / 1e6, res.bytes_written, res.bytes_verified,
+               res.pages_erased == UINT32_MAX ? -1 : (int) res.pages_erased, res.mass_erased);
+        if (sim) {
+                SimCounters cnt;
+
+                sim_counters(sim, &cnt);
+                printf("sim: commands=%u reads=%u writes=%u page_erases=%u mass_erases=%u syncs=%u resets=%u bytes_in=%" PRIu64 " bytes_out=%" PRIu64 "\n",
+                       cnt.commands, cnt.reads, cnt.writes, cnt.page_erases, cnt.mass_erases, cnt.syncs,
+                       cnt.resets, cnt.bytes_in, cnt.bytes_out);
+        }
+        flasher_free(f);
+        if (sim)
+                sim_stop(sim);
+        link_free(link);
+        if (sim) {
+                close(fds[1]);
+                sim_free(sim);
+        }
+        return 0;
+}
