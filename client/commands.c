@@ -422,6 +422,14 @@ int cmd_flash(ClientBus *c, const Args *a) {
                 r = add_bool_opt(call, "go", a->go);
         if (r >= 0)
                 r = add_line_opts(call, a);
+        /* The name the results log records next to the image's SHA-256. */
+        if (r >= 0) {
+                const char *base = strrchr(file, '/');
+
+                base = streq(file, "-") ? "stdin" : base ? base + 1 : file;
+                if (*base && strlen(base) <= 255 && !strpbrk(base, "\n\r"))
+                        r = add_opt(call, "image-name", "s", base);
+        }
         if (r < 0 || sd_bus_message_close_container(call) < 0)
                 return EXIT_FAILURE_GENERIC;
         fd = safe_close(fd);    /* the message holds its own copy */

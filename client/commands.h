@@ -27,6 +27,12 @@ typedef struct Args {
         const char *pages;      /* erase --pages FIRST[-LAST] */
         bool mass;
         int verify, unprotect, protect, boot0, go;      /* -1: daemon default */
+
+        /* log */
+        const char *result;     /* pass|fail */
+        const char *uid;
+        uint64_t since_usec, until_usec;        /* 0: unbounded */
+        uint32_t limit;         /* 0: all */
 } Args;
 
 int cmd_list(ClientBus *c, const Args *a);
@@ -39,3 +45,4 @@ int cmd_unlock(ClientBus *c, const Args *a);
 int cmd_go(ClientBus *c, const Args *a);
 int cmd_cancel(ClientBus *c, const Args *a);
 int cmd_monitor(ClientBus *c, const Args *a);
+int cmd_log(ClientBus *c, const Args *a);

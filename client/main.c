@@ -25,7 +25,13 @@ enum {
         OPT_ENTRY     = 1 << 10,
         OPT_MASS      = 1 << 11,
         OPT_PAGES     = 1 << 12,
+        OPT_RESULT    = 1 << 13,
+        OPT_UID       = 1 << 14,
+        OPT_SINCE     = 1 << 15,
+        OPT_UNTIL     = 1 << 16,
+        OPT_LIMIT     = 1 << 17,
 };
+#define OPT_LAST OPT_LIMIT
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY)
 
 typedef struct Command {
@@ -52,6 +58,8 @@ static const Command commands[] = {
         { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL },
         { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT" },
         { "monitor", 0, 0, 0, cmd_monitor, "monitor" },
+        { "log",     0, 1, OPT_RESULT | OPT_UID | OPT_SINCE | OPT_UNTIL | OPT_LIMIT, cmd_log,
+          "log [PORT] [--result pass|fail] [--uid UID] [--since DATE] [--until DATE] [--limit N]" },
 };
 
 static void help(void) {
@@ -85,6 +93,11 @@ static void help(void) {
                "      --pages=F[-L]     erase pages F to L\n"
                "  -b, --baud=B          baud rate (1200-115200)\n"
                "      --entry=SEQ       DTR/RTS sequence that enters the bootloader\n"
+               "      --result=pass|fail  log: only passed or failed operations\n"
+               "      --uid=UID         log: only this chip (hex UID)\n"
+               "      --since=DATE, --until=DATE  log: a time window (YYYY-MM-DD[ HH:MM[:SS]] local\n"
+               "                        time, ...Z for UTC, or @SECONDS since the epoch)\n"
+               "  -n, --limit=N         log: the newest N entries\n"
                "  -h, --help            this text\n"
                "      --version         the version\n\n"
                "Exit codes:\n");
@@ -106,7 +119,8 @@ _printf_(1, 2) static int usage_error(const char *fmt, ...) {
 static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
-                "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages",
+                "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
+                "--since", "--until", "--limit",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -125,6 +139,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         enum {
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
+                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
@@ -150,6 +165,11 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "entry",       required_argument, NULL, ARG_ENTRY },
                 { "mass",        no_argument,       NULL, ARG_MASS },
                 { "pages",       required_argument, NULL, ARG_PAGES },
+                { "result",      required_argument, NULL, ARG_RESULT },
+                { "uid",         required_argument, NULL, ARG_UID },
+                { "since",       required_argument, NULL, ARG_SINCE },
+                { "until",       required_argument, NULL, ARG_UNTIL },
+                { "limit",       required_argument, NULL, 'n' },
                 {}
         };
         static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
@@ -160,7 +180,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
 
         *a = (Args) { .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -249,6 +269,30 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         a->pages = optarg;
                         given |= OPT_PAGES;
                         break;
+                case ARG_RESULT:
+                        if (!streq(optarg, "pass") && !streq(optarg, "fail"))
+                                return usage_error("invalid result '%s' (pass, fail)", optarg);
+                        a->result = optarg;
+                        given |= OPT_RESULT;
+                        break;
+                case ARG_UID:
+                        if (!*optarg || strspn(optarg, "0123456789abcdefABCDEF") != strlen(optarg))
+                                return usage_error("invalid UID '%s' (hex digits)", optarg);
+                        a->uid = optarg;
+                        given |= OPT_UID;
+                        break;
+                case ARG_SINCE:
+                case ARG_UNTIL:
+                        if (parse_timestamp(optarg, c == ARG_SINCE ? &a->since_usec : &a->until_usec) < 0)
+                                return usage_error("invalid date '%s'", optarg);
+                        given |= c == ARG_SINCE ? OPT_SINCE : OPT_UNTIL;
+                        break;
+                case 'n':
+                        if (parse_address(optarg, &v) < 0 || v == 0 || v > UINT32_MAX)
+                                return usage_error("invalid limit '%s'", optarg);
+                        a->limit = (uint32_t) v;
+                        given |= OPT_LIMIT;
+                        break;
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);
                 default:
@@ -277,7 +321,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 return usage_error("%s: missing arguments", cmd->name);
         if (a->n_pos > cmd->max_pos)
                 return usage_error("unexpected argument '%s'", a->pos[cmd->max_pos]);
-        for (unsigned bit = 1; bit <= OPT_PAGES; bit <<= 1)
+        for (unsigned bit = 1; bit <= OPT_LAST; bit <<= 1)
                 if ((given & bit) && !(cmd->options & bit)) {
                         fprintf(stderr, "stm32ispctl: %s does not take %s\nTry 'stm32ispctl --help'.\n", cmd->name,
                                 option_name(bit));

@@ -12,7 +12,7 @@ _stm32ispctl() {
         local cur prev words cword
         _init_completion -n = || return
 
-        local commands="list info flash erase read lock unlock go run cancel monitor help"
+        local commands="list info flash erase read lock unlock go run cancel monitor log help"
         local global="--system --session --user --bus-address= --json --quiet --help --version"
         local line="--baud= --entry="
         local -A opts=(
@@ -27,17 +27,21 @@ _stm32ispctl() {
                 [run]="--address="
                 [cancel]=""
                 [monitor]=""
+                [log]="--result= --uid= --since= --until= --limit="
         )
 
         case $prev in
                 --format|-f) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "$cur")); return ;;
                 --erase|-e) COMPREPLY=($(compgen -W "auto mass none" -- "$cur")); return ;;
+                --result) COMPREPLY=($(compgen -W "pass fail" -- "$cur")); return ;;
+                --uid|--since|--until|--limit|-n) return ;;
                 --baud|-b) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "$cur")); return ;;
                 --bus-address|--address|-a|--length|-l|--pages|--entry) return ;;
         esac
         case $cur in
                 --format=*) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "${cur#*=}")); return ;;
                 --erase=*) COMPREPLY=($(compgen -W "auto mass none" -- "${cur#*=}")); return ;;
+                --result=*) COMPREPLY=($(compgen -W "pass fail" -- "${cur#*=}")); return ;;
                 --baud=*) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "${cur#*=}")); return ;;
                 *=*) return ;;
         esac

@@ -21,6 +21,10 @@ int parse_size(const char *s, uint64_t *ret);
 /* Like parse_size without suffixes, for addresses. */
 int parse_address(const char *s, uint64_t *ret);
 
+/* "@SECONDS", "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]" or with 'T' (local time; a trailing
+ * 'Z' means UTC) -> usec since the epoch. 0 or -EINVAL. */
+int parse_timestamp(const char *s, uint64_t *ret);
+
 static inline int safe_close(int fd) {
         if (fd >= 0)
                 close(fd);

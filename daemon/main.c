@@ -23,6 +23,7 @@ typedef enum BusChoice {
 static BusChoice arg_bus = BUS_SYSTEM;
 static const char *arg_address;
 static const char *arg_config;
+static const char *arg_state_dir;
 static bool arg_verbose;
 
 static void help(void) {
@@ -33,7 +34,9 @@ static void help(void) {
                "     --version            Show the version\n"
                "     --session            Use the user's session bus\n"
                "     --bus-address=ADDR   Connect to the bus at ADDR\n"
-               "     --config=FILE        Read adapter allow/deny lists from FILE\n"
+               "     --config=FILE        Read the configuration from FILE (system bus default:\n"
+               "                          " SYSCONFDIR "/stm32ispd.conf, if it exists)\n"
+               "     --state-dir=DIR      Keep the results log in DIR (default: $STATE_DIRECTORY)\n"
                "  -v --verbose            Log protocol traces\n");
 }
 
@@ -43,6 +46,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_SESSION,
                 ARG_BUS_ADDRESS,
                 ARG_CONFIG,
+                ARG_STATE_DIR,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
@@ -50,6 +54,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "session",     no_argument,       NULL, ARG_SESSION },
                 { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
                 { "config",      required_argument, NULL, ARG_CONFIG },
+                { "state-dir",   required_argument, NULL, ARG_STATE_DIR },
                 { "verbose",     no_argument,       NULL, 'v' },
                 {}
         };
@@ -72,6 +77,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_CONFIG:
                         arg_config = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        arg_state_dir = optarg;
                         break;
                 case 'v':
                         arg_verbose = true;
@@ -114,6 +122,32 @@ static int open_bus(sd_bus **ret) {
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+/* --state-dir, else the first of systemd's StateDirectory= list; neither: no results file,
+ * results go to the log only. */
+static int setup_state_dir(Manager *m) {
+        _cleanup_free_ char *dir = NULL;
+        const char *e = getenv("STATE_DIRECTORY");
+        int r;
+
+        if (arg_state_dir)
+                dir = strdup(arg_state_dir);
+        else if (e && *e)
+                dir = strndup(e, strcspn(e, ":"));
+        else {
+                log_info(NULL, "No state directory: results go to the log only");
+                return 0;
+        }
+        if (!dir)
+                return -ENOMEM;
+        r = manager_set_state_dir(m, dir, 0);
+        if (r < 0) {
+                log_error(NULL, "Cannot use the state directory %s: %s", dir, strerror(-r));
+                return r;
+        }
+        log_debug(NULL, "Results log in %s", dir);
         return 0;
 }
 
@@ -172,7 +206,18 @@ int main(int argc, char *argv[]) {
                         log_error(NULL, "Cannot load %s: %s", arg_config, strerror(-r));
                         goto fail;
                 }
+        } else if (arg_bus == BUS_SYSTEM) {
+                /* The system instance reads the station's configuration when there is
+                 * one; other buses (a user's, tests) only read what --config names. */
+                r = manager_load_config(m, SYSCONFDIR "/stm32ispd.conf");
+                if (r < 0 && r != -ENOENT) {
+                        log_error(NULL, "Cannot load %s: %s", SYSCONFDIR "/stm32ispd.conf", strerror(-r));
+                        goto fail;
+                }
         }
+        r = setup_state_dir(m);
+        if (r < 0)
+                goto fail;
         r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, m);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGINT, on_signal, m);

@@ -2,6 +2,7 @@
 /* The Manager object, the port registry and the daemon-wide plumbing around it. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -12,10 +13,13 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
+#include "autoflash.h"
 #include "hotplug.h"
 #include "link.h"
 #include "manager.h"
+#include "results.h"
 #include "stm32isp.h"
+#include "worker.h"
 
 #define SHUTDOWN_DEADLINE_USEC (1500 * USEC_PER_MSEC)
 #define ADAPTER_RULES_MAX 64
@@ -42,6 +46,12 @@ struct Manager {
         bool exiting, abandoned;
         sd_event_source *shutdown_timer;
         char *last_status;
+        ResultsLog *results;
+
+        AutoFlash *autoflash;           /* armed profile, NULL: none */
+        AutoFlash *config_autoflash;    /* being read from the config */
+        char *config_image;
+        bool started;                   /* enumeration done: new ports are plugged boards */
 };
 
 /* ---- logging ---- */
@@ -156,6 +166,43 @@ static int port_key(const char *device, char **ret) {
         return 0;
 }
 
+static void manager_emit_autoflash(Manager *m) {
+        if (m->started)
+                (void) sd_bus_emit_properties_changed(m->bus, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE,
+                                                      "AutoFlash", NULL);
+}
+
+/* A port appeared: flash it when the armed profile matches. Ports present at startup
+ * are not plugged boards: they are left alone. */
+static void manager_autoflash_port(Manager *m, Port *p) {
+        AutoFlash *a = m->autoflash;
+        int r;
+
+        if (!a || !m->started || m->exiting)
+                return;
+        if (!autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p))) {
+                log_debug(port_name(p), "The auto-flash profile does not match, leaving the port alone");
+                return;
+        }
+        r = port_start_auto(p, a);
+        if (r < 0) {
+                log_error(port_name(p), "Cannot start auto-flash: %s", strerror(-r));
+                return;
+        }
+        a->n_started++;
+        manager_emit_autoflash(m);
+}
+
+void manager_autoflash_done(Manager *m, bool pass) {
+        if (!m->autoflash)
+                return;
+        if (pass)
+                m->autoflash->n_passed++;
+        else
+                m->autoflash->n_failed++;
+        manager_emit_autoflash(m);
+}
+
 static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         Port **a, *p;
         int r;
@@ -172,6 +219,7 @@ static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         manager_update_status(m);
         if (ret)
                 *ret = p;
+        manager_autoflash_port(m, p);
         return 0;
 }
 
@@ -264,10 +312,42 @@ static int parse_rules(const char *value, AdapterRule *rules, size_t *n) {
         return 0;
 }
 
+static int config_autoflash(Manager *m, const char *name, const char *value) {
+        int r;
+
+        if (!m->config_autoflash) {
+                r = autoflash_new("config", &m->config_autoflash);
+                if (r < 0)
+                        return r;
+        }
+        if (strcasecmp(name, "Image") == 0) {
+                char *s = strdup(value);
+
+                if (!s)
+                        return -ENOMEM;
+                free(m->config_image);
+                m->config_image = s;
+                return 0;
+        }
+        return autoflash_set(m->config_autoflash, name, value);
+}
+
 static int config_handler(void *userdata, const char *section, const char *name, const char *value) {
         Manager *m = userdata;
         int r;
 
+        if (strcasecmp(section, "AutoFlash") == 0) {
+                r = config_autoflash(m, name, value);
+                if (r == -ENOENT) {
+                        log_warning(NULL, "Unknown configuration key [AutoFlash] %s=, ignoring", name);
+                        return 1;
+                }
+                if (r < 0) {
+                        log_error(NULL, "Invalid [AutoFlash] %s=%s", name, value);
+                        return 0;
+                }
+                return 1;
+        }
         if (strcasecmp(section, "Adapters") != 0) {
                 log_warning(NULL, "Unknown configuration section [%s], ignoring", section);
                 return 1;
@@ -295,6 +375,27 @@ int manager_load_config(Manager *m, const char *path) {
         if (r != 0) {
                 log_error(NULL, "%s:%d: configuration error", path, r);
                 return -EINVAL;
+        }
+        if (m->config_autoflash) {
+                if (!m->config_image) {
+                        log_error(NULL, "%s: [AutoFlash] needs Image=", path);
+                        return -EINVAL;
+                }
+                if (m->config_autoflash->entry && job_entry_validate(m->config_autoflash->entry) < 0) {
+                        log_error(NULL, "%s: [AutoFlash] Entry=%s is not a DTR/RTS sequence or preset", path,
+                                  m->config_autoflash->entry);
+                        return -EINVAL;
+                }
+                r = autoflash_load_image(m->config_autoflash, m->config_image);
+                if (r < 0) {
+                        log_error(NULL, "%s: [AutoFlash] Image=%s: %s", path, m->config_image,
+                                  r == -ERANGE ? "not a valid image" : strerror(-r));
+                        return r;
+                }
+                autoflash_free(m->autoflash);
+                m->autoflash = TAKE_PTR(m->config_autoflash);
+                log_info(NULL, "Auto-flash armed from %s: %s (sha256 %s)", path, m->autoflash->image_name,
+                         m->autoflash->sha256);
         }
         return 0;
 }
@@ -459,6 +560,355 @@ static int method_get_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
         return sd_bus_reply_method_return(msg, "o", port_path(p));
 }
 
+/* ---- results ---- */
+
+int manager_set_state_dir(Manager *m, const char *dir, uint64_t max_size) {
+        ResultsLog *l;
+        int r;
+
+        r = results_log_new(dir, max_size, &l);
+        if (r < 0)
+                return r;
+        results_log_free(m->results);
+        m->results = l;
+        return 0;
+}
+
+void manager_record_result(Manager *m, json_object *entry) {
+        int r;
+
+        if (!m->results)
+                return;
+        r = results_log_append(m->results, entry);
+        if (r < 0)
+                log_error(NULL, "Cannot append to %s: %s", results_log_path(m->results), strerror(-r));
+}
+
+static int append_json_variant(sd_bus_message *reply, json_object *v);
+
+static int append_json_dict(sd_bus_message *reply, json_object *o) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        json_object_object_foreach(o, key, v) {
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "s", key);
+                if (r >= 0)
+                        r = append_json_variant(reply, v);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+/* JSON values as variants: strings s, booleans b, non-negative integers t, negative x,
+ * numbers d, objects a{sv}; anything else as its JSON text. */
+static int append_json_variant(sd_bus_message *reply, json_object *v) {
+        int r;
+
+        switch (json_object_get_type(v)) {
+        case json_type_boolean:
+                return sd_bus_message_append(reply, "v", "b", (int) json_object_get_boolean(v));
+        case json_type_int:
+                if (json_object_get_int64(v) < 0)
+                        return sd_bus_message_append(reply, "v", "x", json_object_get_int64(v));
+                return sd_bus_message_append(reply, "v", "t", (uint64_t) json_object_get_uint64(v));
+        case json_type_double:
+                return sd_bus_message_append(reply, "v", "d", json_object_get_double(v));
+        case json_type_string:
+                return sd_bus_message_append(reply, "v", "s", json_object_get_string(v));
+        case json_type_object:
+                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
+                if (r >= 0)
+                        r = append_json_dict(reply, v);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                return r;
+        default:
+                return sd_bus_message_append(reply, "v", "s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        }
+}
+
+static int method_get_results(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        ResultsFilter f = {};
+        json_object *array = NULL;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key, *contents, *type;
+                char t;
+
+                r = sd_bus_message_enter_container(msg, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq(key, "result") || streq(key, "uid") || streq(key, "port"))
+                        type = "s";
+                else if (streq(key, "since") || streq(key, "until"))
+                        type = "t";
+                else if (streq(key, "limit"))
+                        type = "u";
+                else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown filter '%s'", key);
+                r = sd_bus_message_peek_type(msg, &t, &contents);
+                if (r < 0)
+                        return r;
+                if (!streq_ptr(contents, type))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Filter '%s' must be of type '%s'", key, type);
+                if (streq(type, "s")) {
+                        const char *s;
+
+                        r = sd_bus_message_read(msg, "v", "s", &s);
+                        if (r < 0)
+                                return r;
+                        if (streq(key, "result")) {
+                                if (!streq(s, "pass") && !streq(s, "fail"))
+                                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                                 "Filter 'result' must be 'pass' or 'fail'");
+                                f.result = s;
+                        } else if (streq(key, "uid"))
+                                f.uid = s;
+                        else
+                                f.port = s;
+                } else if (streq(type, "t")) {
+                        uint64_t u;
+
+                        r = sd_bus_message_read(msg, "v", "t", &u);
+                        if (r < 0)
+                                return r;
+                        if (streq(key, "since"))
+                                f.since_usec = u;
+                        else
+                                f.until_usec = u;
+                } else {
+                        uint32_t u;
+
+                        r = sd_bus_message_read(msg, "v", "u", &u);
+                        if (r < 0)
+                                return r;
+                        f.limit = u;
+                }
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+
+        if (m->results) {
+                r = results_log_query(m->results, &f, &array);
+                if (r < 0)
+                        return sd_bus_error_set_errnof(error, -r, "Cannot read the results log: %m");
+        }
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        for (size_t i = 0; r >= 0 && array && i < json_object_array_length(array); i++)
+                r = append_json_dict(reply, json_object_array_get_idx(array, i));
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        json_object_put(array);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* ---- auto-flash ---- */
+
+static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(autoflash_freep) AutoFlash *a = NULL;
+        int fd, r;
+
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        r = autoflash_new("bus", &a);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *key, *contents;
+                char type, t, text[32];
+                const char *value = text;
+
+                r = sd_bus_message_enter_container(msg, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                type = autoflash_bus_type(key);
+                if (!type)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
+                r = sd_bus_message_peek_type(msg, &t, &contents);
+                if (r < 0)
+                        return r;
+                if (!contents || strlen(contents) != 1 || contents[0] != type)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option '%s' must be of type '%c'", key, type);
+                switch (type) {
+                case 's':
+                        r = sd_bus_message_read(msg, "v", "s", &value);
+                        break;
+                case 'b': {
+                        int b;
+
+                        r = sd_bus_message_read(msg, "v", "b", &b);
+                        snprintf(text, sizeof text, "%s", b ? "yes" : "no");
+                        break;
+                }
+                case 'q': {
+                        uint16_t q;
+
+                        r = sd_bus_message_read(msg, "v", "q", &q);
+                        snprintf(text, sizeof text, "%u", q);
+                        break;
+                }
+                case 'u': {
+                        uint32_t u;
+
+                        r = sd_bus_message_read(msg, "v", "u", &u);
+                        snprintf(text, sizeof text, "%" PRIu32, u);
+                        break;
+                }
+                default: {
+                        uint64_t u;
+
+                        r = sd_bus_message_read(msg, "v", "t", &u);
+                        snprintf(text, sizeof text, "%" PRIu64, u);
+                        break;
+                }
+                }
+                if (r < 0)
+                        return r;
+                r = autoflash_set(a, key, value);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Invalid value '%s' for option '%s'", value, key);
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+
+        if (a->entry && job_entry_validate(a->entry) < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid value '%s' for option 'entry'",
+                                         a->entry);
+        r = autoflash_load_fd(a, fd, "fd");
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EFBIG)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "The image is too large");
+        if (r == -EINVAL)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image must be a regular file");
+        if (r < 0)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image cannot be parsed");
+
+        autoflash_free(m->autoflash);
+        m->autoflash = TAKE_PTR(a);
+        log_info(NULL, "Auto-flash armed: %s (sha256 %s)", m->autoflash->image_name, m->autoflash->sha256);
+        manager_emit_autoflash(m);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_clear_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        if (m->autoflash) {
+                m->autoflash = autoflash_free(m->autoflash);
+                log_info(NULL, "Auto-flash disarmed");
+                manager_emit_autoflash(m);
+        }
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface, const char *property,
+                           sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const AutoFlash *a = m->autoflash;
+        const char *erase;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}", "armed", "b", (int) !!a);
+        if (r < 0)
+                return r;
+        if (!a)
+                return sd_bus_message_close_container(reply);
+        erase = a->flash.erase == FLASHER_ERASE_MASS ? "mass" : a->flash.erase == FLASHER_ERASE_NONE ? "none" : "auto";
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                  "source", "s", a->source,
+                                  "image_name", "s", a->image_name ?: "",
+                                  "sha256", "s", a->sha256,
+                                  "image_size", "t", (uint64_t) a->size,
+                                  "started", "t", a->n_started,
+                                  "passed", "t", a->n_passed,
+                                  "failed", "t", a->n_failed);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                  "erase", "s", erase,
+                                  "verify", "b", (int) a->flash.verify,
+                                  "unprotect", "b", (int) a->flash.unprotect,
+                                  "protect", "b", (int) a->flash.protect,
+                                  "boot0", "b", (int) a->flash.boot0,
+                                  "go", "b", (int) a->flash.go,
+                                  "baudrate", "u", (uint32_t) a->baudrate,
+                                  "entry", "s", a->entry ?: "");
+        if (r < 0)
+                return r;
+        /* The match, as SetAutoFlash takes it; absent keys match anything. */
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "match");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0 && a->match_usb)
+                r = sd_bus_message_append(reply, "{sv}", "vid", "q", a->match_vid);
+        if (r >= 0 && a->match_usb && !a->match_any_pid)
+                r = sd_bus_message_append(reply, "{sv}", "pid", "q", a->match_pid);
+        if (r >= 0 && a->match_serial)
+                r = sd_bus_message_append(reply, "{sv}", "serial", "s", a->match_serial);
+        if (r >= 0 && a->match_id_path)
+                r = sd_bus_message_append(reply, "{sv}", "id-path", "s", a->match_id_path);
+        if (r >= 0 && a->expect_chip)
+                r = sd_bus_message_append(reply, "{sv}", "chip", "q", a->expect_chip);
+        for (int i = 0; r >= 0 && i < 3; i++)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
 static int prop_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
@@ -467,12 +917,18 @@ static int prop_version(sd_bus *bus, const char *path, const char *interface, co
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("AutoFlash", "a{sv}", prop_auto_flash, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("AddPort", "sa{sv}", SD_BUS_PARAM(device) SD_BUS_PARAM(options),
                                  "o", SD_BUS_PARAM(port), method_add_port, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("RemovePort", "o", SD_BUS_PARAM(port), "", ,
                                  method_remove_port, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetPort", "s", SD_BUS_PARAM(device), "o", SD_BUS_PARAM(port),
                                  method_get_port, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetResults", "a{sv}", SD_BUS_PARAM(filter), "aa{sv}", SD_BUS_PARAM(results),
+                                 method_get_results, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetAutoFlash", "ha{sv}", SD_BUS_PARAM(image) SD_BUS_PARAM(options), "", ,
+                                 method_set_auto_flash, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ClearAutoFlash", "", "", method_clear_auto_flash, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 
@@ -503,6 +959,7 @@ int manager_start(Manager *m) {
         r = hotplug_new(m->event, hotplug_added, hotplug_removed, m, &m->hotplug);
         if (r < 0)
                 return r;
+        m->started = true;
         manager_update_status(m);
         return 0;
 }
@@ -552,6 +1009,10 @@ Manager *manager_free(Manager *m) {
         sd_bus_unref(m->bus);
         sd_event_unref(m->event);
         free(m->last_status);
+        results_log_free(m->results);
+        autoflash_free(m->autoflash);
+        autoflash_free(m->config_autoflash);
+        free(m->config_image);
         free(m);
         return NULL;
 }

@@ -6,6 +6,7 @@
  * adapter allow/deny configuration, shutdown, sd_notify STATUS, and the daemon's
  * logging. Main thread only. */
 
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,8 +32,16 @@ int manager_new(sd_event *event, sd_bus *bus, bool verbose, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Reads the [Adapters] Allow=/Deny= lists of VID:PID (hex; PID may be '*'). */
+/* Reads the [Adapters] Allow=/Deny= lists of VID:PID (hex; PID may be '*') and an
+ * [AutoFlash] profile (Image= is read now: the config is trusted, callers are not). */
 int manager_load_config(Manager *m, const char *path);
+/* Keeps the results log in dir (results.jsonl, rotated past max_size; 0: the default).
+ * Without it results go to the log only. */
+int manager_set_state_dir(Manager *m, const char *dir, uint64_t max_size);
+/* Appends one operation's entry to the results log (failures are logged, not returned). */
+void manager_record_result(Manager *m, json_object *entry);
+/* An auto-flash job ended: counts it, announces AutoFlash. */
+void manager_autoflash_done(Manager *m, bool pass);
 /* Registers the objects, starts the udev monitor and enumerates the present ports. */
 int manager_start(Manager *m);
 

@@ -12,10 +12,13 @@
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
+#include <sys/uio.h>
 #include <time.h>
 
+#include "autoflash.h"
 #include "manager.h"
 #include "port.h"
+#include "results.h"
 #include "stm32isp.h"
 #include "worker.h"
 
@@ -85,6 +88,22 @@ const char *port_syspath(const Port *p) {
 
 bool port_is_busy(const Port *p) {
         return p->busy;
+}
+
+uint16_t port_vendor_id(const Port *p) {
+        return p->vendor_id;
+}
+
+uint16_t port_product_id(const Port *p) {
+        return p->product_id;
+}
+
+const char *port_serial(const Port *p) {
+        return p->serial;
+}
+
+const char *port_physical_path(const Port *p) {
+        return p->physical_path;
 }
 
 /* ---- errors ---- */
@@ -401,6 +420,7 @@ typedef struct Options {
         bool verify, unprotect, protect, boot0, go;
         unsigned baudrate;
         const char *entry;              /* points into the message */
+        const char *image_name;         /* points into the message */
 } Options;
 
 enum {
@@ -416,6 +436,7 @@ enum {
         OPT_ENTRY = 1 << 9,
         OPT_MODE = 1 << 10,
         OPT_LENGTH = 1 << 11,
+        OPT_IMAGE_NAME = 1 << 12,
 };
 
 static const struct {
@@ -435,11 +456,12 @@ static const struct {
         { "entry",     "s", OPT_ENTRY },
         { "mode",      "s", OPT_MODE },
         { "length",    "t", OPT_LENGTH },
+        { "image-name", "s", OPT_IMAGE_NAME },
 };
 
 #define OPTS_LINK (OPT_BAUDRATE | OPT_ENTRY)
 #define OPTS_FLASH (OPTS_LINK | OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | \
-                    OPT_PROTECT | OPT_BOOT0 | OPT_GO)
+                    OPT_PROTECT | OPT_BOOT0 | OPT_GO | OPT_IMAGE_NAME)
 #define OPTS_ERASE (OPTS_LINK | OPT_MODE | OPT_ADDRESS | OPT_LENGTH)
 
 static int erase_from_string(const char *s, FlasherErase *ret) {
@@ -524,6 +546,7 @@ static int parse_options(sd_bus_message *m, unsigned allowed, Options *o, sd_bus
                 case OPT_FORMAT:
                 case OPT_ERASE:
                 case OPT_MODE:
+                case OPT_IMAGE_NAME:
                 case OPT_ENTRY: {
                         const char *s;
 
@@ -535,6 +558,10 @@ static int parse_options(sd_bus_message *m, unsigned allowed, Options *o, sd_bus
                         else if (flag == OPT_ENTRY) {
                                 r = job_entry_validate(s);
                                 o->entry = s;
+                        } else if (flag == OPT_IMAGE_NAME) {
+                                /* One line in the log and the journal. */
+                                r = strlen(s) > 0 && strlen(s) <= 255 && !strpbrk(s, "\n\r") ? 0 : -EINVAL;
+                                o->image_name = s;
                         } else {
                                 r = erase_from_string(s, &o->erase);
                                 o->have_erase = true;
@@ -818,6 +845,12 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (!j)
                 return -ENOMEM;
         j->image = TAKE_PTR(img);
+        j->image_name = strdup(o.image_name ?: "fd");
+        if (!j->image_name) {
+                job_free(j);
+                return -ENOMEM;
+        }
+        results_sha256_hex(data, size, j->image_sha256);
         j->flash.erase = o.erase;
         j->flash.verify = o.verify;
         j->flash.unprotect = o.unprotect;
@@ -825,6 +858,36 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         j->flash.boot0 = o.boot0;
         j->flash.go = o.go;
         return port_start_job(p, m, j, &o, error);
+}
+
+int port_start_auto(Port *p, const AutoFlash *a) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Options o = { .baudrate = a->baudrate, .entry = a->entry };
+        Job *j;
+        int r;
+
+        if (p->busy || p->unplugged || manager_exiting(p->manager))
+                return -EBUSY;
+        j = job_new(JOB_FLASH);
+        if (!j)
+                return -ENOMEM;
+        r = autoflash_make_image(a, &j->image);
+        if (r >= 0) {
+                j->image_name = strdup(a->image_name ?: "image");
+                if (!j->image_name)
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                job_free(j);
+                return r;
+        }
+        memcpy(j->image_sha256, a->sha256, sizeof j->image_sha256);
+        j->flash = a->flash;
+        j->expect_pid = a->expect_chip;
+        j->automatic = true;
+        log_info(p->name, "Auto-flashing %s", j->image_name);
+        r = port_start_job(p, NULL, j, &o, &error);
+        return r < 0 ? r : 0;
 }
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -859,34 +922,167 @@ void port_abandon(Port *p) {
 
 /* ---- the end of a job ---- */
 
-static void port_log_job(Port *p, const Job *j, const char *error_name, const char *message) {
-        char uid[25] = "";
+static const char *erase_to_string(FlasherErase e) {
+        return e == FLASHER_ERASE_MASS ? "mass" : e == FLASHER_ERASE_NONE ? "none" : "auto";
+}
 
-        if (p->have_chip && p->chip.have_uid)
-                for (size_t i = 0; i < sizeof p->chip.uid; i++)
-                        snprintf(uid + 2 * i, 3, "%02x", p->chip.uid[i]);
+static int json_add(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
 
-        if (log_to_journal()) {
-                (void) sd_journal_send("MESSAGE=%s: %s %s%s%s", p->name, job_op_to_string(j->op),
-                                       j->error ? "failed: " : "succeeded", j->error ? message : "", "",
-                                       "PRIORITY=%i", j->error ? LOG_WARNING : LOG_INFO,
-                                       "STM32ISP_PORT=%s", p->device,
-                                       "STM32ISP_ADAPTER_SERIAL=%s", p->serial ?: "",
-                                       "STM32ISP_CHIP=%s", p->have_chip && p->chip.info ? p->chip.info->name : "",
-                                       "STM32ISP_UID=%s", uid,
-                                       "STM32ISP_OPERATION=%s", job_op_to_string(j->op),
-                                       "STM32ISP_RESULT=%s", j->error ? error_name : "ok",
-                                       "STM32ISP_DURATION_USEC=%" PRIu64, j->duration_usec,
-                                       NULL);
+/* The options the job ran with, as the caller would pass them. */
+static json_object *job_options_json(const Job *j) {
+        json_object *o = json_object_new_object();
+        int r = 0;
+
+        if (!o)
+                return NULL;
+        if (j->baudrate)
+                r |= json_add(o, "baudrate", json_object_new_int64(j->baudrate));
+        if (j->entry)
+                r |= json_add(o, "entry", json_object_new_string(j->entry));
+        switch (j->op) {
+        case JOB_FLASH:
+                r |= json_add(o, "address", json_object_new_int64(j->image && j->image->n_segments ? j->image->segments[0].address : 0));
+                r |= json_add(o, "erase", json_object_new_string(erase_to_string(j->flash.erase)));
+                r |= json_add(o, "verify", json_object_new_boolean(j->flash.verify));
+                r |= json_add(o, "unprotect", json_object_new_boolean(j->flash.unprotect));
+                r |= json_add(o, "protect", json_object_new_boolean(j->flash.protect));
+                r |= json_add(o, "boot0", json_object_new_boolean(j->flash.boot0));
+                r |= json_add(o, "go", json_object_new_boolean(j->flash.go));
+                if (j->expect_pid)
+                        r |= json_add(o, "expect_chip", json_object_new_int(j->expect_pid));
+                break;
+        case JOB_ERASE:
+                r |= json_add(o, "mode", json_object_new_string(erase_to_string(j->erase_mode)));
+                if (j->erase_mode == FLASHER_ERASE_AUTO) {
+                        r |= json_add(o, "address", json_object_new_int64(j->address));
+                        r |= json_add(o, "length", json_object_new_int64(j->length));
+                }
+                break;
+        case JOB_READ:
+                r |= json_add(o, "address", json_object_new_int64(j->address));
+                r |= json_add(o, "length", json_object_new_int64(j->length));
+                break;
+        case JOB_GO:
+                r |= json_add(o, "address", json_object_new_int64(j->address));
+                break;
+        default:
+                break;
+        }
+        if (r < 0)
+                return json_object_put(o), NULL;
+        return o;
+}
+
+/* One results log entry per operation: what ran, where, on which chip, with what. */
+static json_object *port_result_json(Port *p, const Job *j, uint64_t timestamp_usec, int error,
+                                     const char *error_name, const char *message) {
+        char ts[RESULTS_TIMESTAMP_MAX], uid[25] = "";
+        json_object *o = json_object_new_object();
+        int r = 0;
+
+        if (!o)
+                return NULL;
+        if (j->have_chip && j->chip.have_uid)
+                for (size_t i = 0; i < sizeof j->chip.uid; i++)
+                        snprintf(uid + 2 * i, 3, "%02x", j->chip.uid[i]);
+        results_format_timestamp(timestamp_usec, ts);
+
+        r |= json_add(o, "timestamp", json_object_new_string(ts));
+        r |= json_add(o, "timestamp_usec", json_object_new_uint64(timestamp_usec));
+        r |= json_add(o, "operation", json_object_new_string(job_op_to_string(j->op)));
+        r |= json_add(o, "auto", json_object_new_boolean(j->automatic));
+        r |= json_add(o, "port", json_object_new_string(p->device));
+        r |= json_add(o, "adapter_serial", json_object_new_string(p->serial ?: ""));
+        r |= json_add(o, "physical_path", json_object_new_string(p->physical_path ?: ""));
+        r |= json_add(o, "vendor_id", json_object_new_int(p->vendor_id));
+        r |= json_add(o, "product_id", json_object_new_int(p->product_id));
+        /* Only what this job saw: a stale chip would be another board's. */
+        r |= json_add(o, "chip_pid", json_object_new_int(j->have_chip ? j->chip.pid : 0));
+        r |= json_add(o, "chip_name", json_object_new_string(j->have_chip && j->chip.info ? j->chip.info->name : ""));
+        r |= json_add(o, "uid", json_object_new_string(uid));
+        r |= json_add(o, "flash_size", json_object_new_int64(j->have_chip ? j->chip.flash_size : 0));
+        if (j->op == JOB_FLASH) {
+                r |= json_add(o, "image_name", json_object_new_string(j->image_name ?: "fd"));
+                r |= json_add(o, "image_sha256", json_object_new_string(j->image_sha256));
+                r |= json_add(o, "image_size", json_object_new_int64((int64_t) image_size(j->image)));
+        }
+        r |= json_add(o, "options", job_options_json(j));
+        r |= json_add(o, "result", json_object_new_string(error < 0 ? "fail" : "pass"));
+        r |= json_add(o, "error", json_object_new_string(error_name));
+        r |= json_add(o, "message", json_object_new_string(message));
+        r |= json_add(o, "duration_usec", json_object_new_uint64(j->duration_usec));
+        if (j->op == JOB_FLASH && error == 0) {
+                r |= json_add(o, "bytes_written", json_object_new_uint64(j->result.bytes_written));
+                r |= json_add(o, "bytes_verified", json_object_new_uint64(j->result.bytes_verified));
+                r |= json_add(o, "started", json_object_new_boolean(j->result.started));
+        }
+        if (r < 0)
+                return json_object_put(o), NULL;
+        return o;
+}
+
+/* The journal gets the entry's fields as STM32ISP_<KEY>= (options as JSON). */
+static void port_journal_result(Port *p, const Job *j, json_object *entry, int error, const char *message) {
+        struct iovec iov[40];
+        char *fields[40] = {};
+        size_t n = 0;
+
+        if (asprintf(&fields[n++], "MESSAGE=%s: %s %s%s", p->name, job_op_to_string(j->op),
+                     error < 0 ? "failed: " : "passed", error < 0 ? message : "") < 0 ||
+            asprintf(&fields[n++], "PRIORITY=%i", error < 0 ? LOG_WARNING : LOG_INFO) < 0)
+                goto finish;
+        json_object_object_foreach(entry, key, v) {
+                char upper[64];
+                size_t k;
+
+                if (n >= ELEMENTSOF(fields))
+                        break;
+                for (k = 0; key[k] && k < sizeof upper - 1; k++)
+                        upper[k] = (char) (key[k] >= 'a' && key[k] <= 'z' ? key[k] - 'a' + 'A' : key[k]);
+                upper[k] = 0;
+                if (asprintf(&fields[n], "STM32ISP_%s=%s", upper,
+                             json_object_is_type(v, json_type_object) ?
+                             json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : json_object_get_string(v)) < 0) {
+                        fields[n] = NULL;
+                        goto finish;
+                }
+                n++;
+        }
+        for (size_t i = 0; i < n; i++)
+                iov[i] = (struct iovec) { .iov_base = fields[i], .iov_len = strlen(fields[i]) };
+        (void) sd_journal_sendv(iov, (int) n);
+finish:
+        for (size_t i = 0; i < n; i++)
+                free(fields[i]);
+}
+
+static void port_log_job(Port *p, const Job *j, uint64_t timestamp_usec, int error,
+                         const char *error_name, const char *message) {
+        json_object *entry = port_result_json(p, j, timestamp_usec, error, error_name, message);
+
+        if (!entry) {
+                log_error(p->name, "Cannot build the result entry: out of memory");
                 return;
         }
-        log_msg(j->error ? LOG_WARNING : LOG_INFO, p->name, "%s %s%s%s (chip %s, uid %s, %.3f s)",
-                job_op_to_string(j->op), j->error ? "failed: " : "succeeded",
-                j->error ? error_name : "", j->error ? "" : "",
-                p->have_chip && p->chip.info ? p->chip.info->name : "-", uid[0] ? uid : "-",
-                (double) j->duration_usec / 1e6);
-        if (j->error)
-                log_debug(p->name, "%s", message);
+        if (log_to_journal())
+                port_journal_result(p, j, entry, error, message);
+        else
+                log_msg(error < 0 ? LOG_WARNING : LOG_INFO, p->name, "%s %s%s: %s",
+                        job_op_to_string(j->op), error < 0 ? "failed: " : "passed",
+                        error < 0 ? error_name : "",
+                        json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        manager_record_result(p->manager, entry);
+        json_object_put(entry);
+        if (j->automatic)
+                manager_autoflash_done(p->manager, error == 0);
 }
 
 static void port_on_done(Port *p, Job *j) {
@@ -934,7 +1130,7 @@ static void port_on_done(Port *p, Job *j) {
                                               j->have_chip ? "Chip" : NULL, NULL);
         (void) sd_bus_emit_signal(bus, p->path, STM32ISP_PORT_INTERFACE, "Finished", "sss",
                                   job_op_to_string(j->op), error_name, message);
-        port_log_job(p, j, error_name, message);
+        port_log_job(p, j, p->last.timestamp_usec, error, error_name, message);
 
         if (p->pending) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;

@@ -37,6 +37,15 @@ const char *port_device(const Port *p);
 const char *port_syspath(const Port *p);
 bool port_is_busy(const Port *p);
 
+typedef struct AutoFlash AutoFlash;
+/* Flashes the profile's image with no caller: the usual signals, State and LastResult;
+ * the result goes to the log with "auto": true. -EBUSY if a job runs. */
+int port_start_auto(Port *p, const AutoFlash *a);
+uint16_t port_vendor_id(const Port *p);
+uint16_t port_product_id(const Port *p);
+const char *port_serial(const Port *p);
+const char *port_physical_path(const Port *p);
+
 /* Cancels the running job (its caller gets Cancelled). */
 void port_cancel(Port *p);
 /* The adapter went away: a running job ends with Disconnected and the manager drops the

@@ -67,6 +67,7 @@ Job *job_free(Job *j) {
         if (!j)
                 return NULL;
         image_free(j->image);
+        free(j->image_name);
         free(j->entry);
         if (j->out_fd >= 0)
                 close(j->out_fd);
@@ -195,8 +196,44 @@ static int run_entry(Link *l, const char *seq) {
         return 0;
 }
 
+/* The common auto-reset circuits, as ENTRY:EXIT. BOOT0 through an inverter: line
+ * asserted = BOOT0 high; "nboot0": the line drives BOOT0 directly (asserted = low).
+ * Entry: BOOT0 high, reset held, released; exit: BOOT0 low, reset pulse: the
+ * application starts. */
+static const struct {
+        const char *name, *seq;
+} entry_presets[] = {
+        { "dtr-nrst,rts-boot0",  "rts&dtr,-dtr:-rts&dtr,-dtr" },
+        { "rts-nrst,dtr-boot0",  "dtr&rts,-rts:-dtr&rts,-rts" },
+        { "dtr-nrst,rts-nboot0", "-rts&dtr,-dtr:rts&dtr,-dtr" },
+        { "rts-nrst,dtr-nboot0", "-dtr&rts,-rts:dtr&rts,-rts" },
+};
+
+const char *job_entry_expand(const char *seq) {
+        for (size_t i = 0; i < ELEMENTSOF(entry_presets); i++)
+                if (strcmp(entry_presets[i].name, seq) == 0)
+                        return entry_presets[i].seq;
+        return seq;
+}
+
+static const char *exit_part(const char *seq) {
+        const char *colon = strchr(seq, ':');
+
+        return colon ? colon + 1 : NULL;
+}
+
 int job_entry_validate(const char *seq) {
-        return run_entry(NULL, seq);
+        const char *exit_seq;
+        int r;
+
+        seq = job_entry_expand(seq);
+        r = run_entry(NULL, seq);
+        if (r < 0)
+                return r;
+        exit_seq = exit_part(seq);
+        if (exit_seq && strchr(exit_seq, ':'))
+                return -EINVAL;
+        return exit_seq ? run_entry(NULL, exit_seq) : 0;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n) {
@@ -225,6 +262,8 @@ static void run_job(Worker *w, Job *j) {
         _cleanup_(flasher_freep) Flasher *f = NULL;
         uint64_t start = now_usec();
         const char *msg = NULL;
+        char wrong_chip[64];
+        bool probed = false;
         int r;
 
         r = open_link(w->device, j->baudrate ?: DEFAULT_BAUD, &l);
@@ -237,7 +276,7 @@ static void run_job(Worker *w, Job *j) {
                 goto finish;
         }
         if (j->entry) {
-                r = run_entry(l, j->entry);
+                r = run_entry(l, job_entry_expand(j->entry));
                 if (r < 0) {
                         j->error = r;
                         snprintf(j->message, sizeof j->message, "Entry sequence failed: %s", strerror(-r));
@@ -261,6 +300,20 @@ static void run_job(Worker *w, Job *j) {
                 r = flasher_probe(f, &j->chip);
                 break;
         case JOB_FLASH:
+                /* Identify the board before anything is erased (the flasher would probe
+                 * anyway): the expected chip is checked, and the chip is known for the
+                 * results log even when Go made the flasher forget it. */
+                r = flasher_probe(f, &j->chip);
+                if (r < 0)
+                        break;
+                probed = true;
+                if (j->expect_pid && j->chip.pid != j->expect_pid) {
+                        snprintf(wrong_chip, sizeof wrong_chip, "Chip 0x%03x is not the expected 0x%03x",
+                                 j->chip.pid, j->expect_pid);
+                        msg = wrong_chip;
+                        r = -EOPNOTSUPP;
+                        break;
+                }
                 r = flasher_flash(f, j->image, &j->flash, &j->result);
                 break;
         case JOB_ERASE:
@@ -297,10 +350,17 @@ static void run_job(Worker *w, Job *j) {
         if (r < 0)
                 snprintf(j->message, sizeof j->message, "%s",
                          msg ?: (flasher_error_message(f)[0] ? flasher_error_message(f) : strerror(-r)));
+        /* A flashed board is reset into its application by the exit sequence; one that
+         * failed stays in the bootloader. The flash is written and verified either way: a
+         * failed reset only leaves the board in the bootloader until it is powered up. */
+        if (r >= 0 && j->op == JOB_FLASH && j->entry && exit_part(job_entry_expand(j->entry)))
+                (void) run_entry(l, exit_part(job_entry_expand(j->entry)));
         if (flasher_chip(f)) {
                 j->have_chip = true;
                 j->chip = *flasher_chip(f);
-        }
+        } else if (probed)
+                j->have_chip = true;
+
 
 finish:
         j->duration_usec = now_usec() - start;

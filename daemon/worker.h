@@ -36,7 +36,11 @@ typedef struct Job {
 
         /* Flash */
         Image *image;
+        char *image_name;               /* for the results log: the caller's name, or "fd" */
+        char image_sha256[65];          /* hex SHA-256 of the image file's bytes */
         FlasherFlashOptions flash;
+        uint16_t expect_pid;            /* Flash: refuse another chip (UnsupportedChip); 0: any */
+        bool automatic;                 /* started by an auto-flash profile, not a caller */
         /* Erase */
         FlasherErase erase_mode;
         uint32_t address, length;       /* Erase (AUTO), Read, Go (address) */
@@ -55,9 +59,14 @@ typedef struct Job {
 } Job;
 
 /* Entry sequence syntax: steps separated by ',', lines in a step joined by '&';
- * "dtr"/"rts" raise the line, "-dtr"/"-rts" lower it; 100 ms per step; anything after
- * ':' (an exit sequence) is ignored. 0 or -EINVAL. */
+ * "dtr"/"rts" raise the line, "-dtr"/"-rts" lower it; 100 ms per step; after ':' an
+ * exit sequence, run after a successful Flash (reset into the application). Or a
+ * preset naming the wiring: "dtr-nrst,rts-boot0", "rts-nrst,dtr-boot0" (BOOT0 through
+ * an inverter), "dtr-nrst,rts-nboot0", "rts-nrst,dtr-nboot0" (BOOT0 driven directly).
+ * 0 or -EINVAL. */
 int job_entry_validate(const char *seq);
+/* A preset's "ENTRY:EXIT" sequence, or seq itself. */
+const char *job_entry_expand(const char *seq);
 
 Job *job_new(JobOp op);
 Job *job_free(Job *j);

@@ -61,6 +61,38 @@ build asan "--enable-werror --enable-sanitizers"
 tsan_tests=$(cd "$src" && cat tests/*.am tests/sim/*.am | sed -n 's/^# tsan: //p' | tr '\n' ' ')
 [ -z "${tsan_tests// }" ] || build tsan "--enable-werror --enable-tsan" TESTS="$tsan_tests"
 
+# ---- fuzz (tests/fault.am): libFuzzer targets tests/fuzz-*.c with ASan+UBSan, about
+# 60 s in all, from the seeds in tests/fuzz-corpus/<target>/ (new inputs go to a scratch
+# copy). A crash, a leak or a sanitizer report fails CI.
+if command -v clang >/dev/null; then
+        fuzz_dir="$src/build/fuzz"
+        mkdir -p "$fuzz_dir"
+        fuzz_targets=$(cd "$src/tests" && ls fuzz-*.c | sed 's/\.c$//')
+        n_targets=$(echo "$fuzz_targets" | wc -w)
+        per_target=$((60 / n_targets))
+        for t in $fuzz_targets; do
+                echo "=== fuzz: $t (${per_target}s)"
+                clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                        -include "$src/build/werror/config.h" -I"$src/daemon" -I"$src/include" -I"$src/tests" \
+                        "$src/tests/$t.c" "$src"/daemon/image*.c -lelf -o "$fuzz_dir/$t"
+                rm -rf "$fuzz_dir/$t.corpus"
+                cp -r "$src/tests/fuzz-corpus/$t" "$fuzz_dir/$t.corpus"
+                if (cd "$fuzz_dir" && ASAN_OPTIONS=detect_leaks=1 "./$t" -max_total_time="$per_target" \
+                        -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 "$t.corpus" >"$t.log" 2>&1); then
+                        passed=$((passed + 1))
+                        grep -E '^stat::number_of_executed_units' "$fuzz_dir/$t.log" || true
+                else
+                        tail -n 40 "$fuzz_dir/$t.log"
+                        echo "fuzz target $t failed (crash input in $fuzz_dir)"
+                        echo "$passed passed, $((failed + 1)) failed"
+                        exit 1
+                fi
+        done
+else
+        echo "=== fuzz: clang missing, skipped"
+fi
+# ---- end fuzz
+
 echo "=== distcheck"
 cd "$src/build/werror"
 make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-werror" >"$src/build/distcheck.out" 2>&1 || {

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libFuzzer entry point for the image parsers (not built by default):
+/* libFuzzer entry point for the image parsers (built and run by tests/ci.sh):
  *   clang -g -fsanitize=fuzzer,address,undefined -Idaemon tests/fuzz-image.c daemon/image*.c -lelf
- *   ./a.out -max_total_time=30
+ *   ./a.out -max_total_time=30 tests/fuzz-corpus/fuzz-image
  * The first input byte picks the format and the flash window; the rest is the image.
+ * tests/fuzz-{hex,srec,elf}.c define FUZZ_FORMAT to fix the format (the byte then only
+ * picks the window), so each parser gets the whole budget.
  * Beyond "no crash", every accepted image must keep the invariants of image.h. */
 
 #include <errno.h>
@@ -50,8 +52,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sel = data[0];
         data++, size--;
 
+#ifdef FUZZ_FORMAT
+        f = FUZZ_FORMAT;
+#else
         f = (ImageFormat) (sel % _IMAGE_FORMAT_MAX);
         (void) image_detect(data, size);
+        /* the Flash "format" option's parser */
+        if (size < 16) {
+                char name[16];
+                ImageFormat g;
+
+                memcpy(name, data, size);
+                name[size] = '\0';
+                if (image_format_from_string(name, &g) == 0 &&
+                    (g >= _IMAGE_FORMAT_MAX || !image_format_to_string(g)))
+                        abort();
+        }
+#endif
 
         r = image_parse(data, size, f, (sel & 0x80) ? 0xFFFFFF00 : 0x08000000, &img, &err);
         if (memchr(err.message, 0, sizeof(err.message)) == NULL)

@@ -12,7 +12,8 @@
  * wiring=dtr-nrst,rts-boot0 (or dtr-nrst+rts-boot0: DTR drives nRST, RTS drives BOOT0),
  * adapter=ftdi|ch340|cp2102 (USB IDs, names, driver; default ftdi), usb=VVVV:PPPP,
  * serial=S, timing=1 (the simulator's timing model: wire time at the host's baud,
- * program/erase times) with latency-us=N (adapter latency per reply, default 1000).
+ * program/erase times) with latency-us=N (adapter latency per reply, default 1000),
+ * corrupt-read=N (a bit flipped in the N-th Read Memory reply: a verify failure).
  * FTDI adapters have a writable latency_timer attribute (16) on their usb-serial port.
  * USB serial numbers default to STSIM000, STSIM001... in plug order (none on
  * a CH340). A shim reports DTR=1 RTS=1 when a port is first opened (Linux raises both
@@ -116,6 +117,7 @@ typedef struct BoardSpec {
         uint16_t vid, usb_pid;
         bool have_serial;
         char serial[64];
+        uint32_t corrupt_read;          /* flip a bit in this Read Memory reply (1-based; 0: never) */
         size_t n_images;
         char *image_files[MAX_IMAGES];
         uint32_t image_addrs[MAX_IMAGES];
@@ -358,6 +360,10 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
                         if (parse_uint(val, 1, &v) < 0)
                                 goto bad;
                         spec->timing = v;
+                } else if (strcmp(tok, "corrupt-read") == 0) {
+                        if (parse_uint(val, UINT32_MAX, &v) < 0 || v == 0)
+                                goto bad;
+                        spec->corrupt_read = (uint32_t) v;
                 } else if (strcmp(tok, "latency-us") == 0) {
                         if (parse_uint(val, 10000000, &v) < 0)
                                 goto bad;
@@ -734,6 +740,8 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 sim_set_boot0(b->sim, spec->boot0);
         if (spec->wiring >= 0)
                 sim_set_wiring(b->sim, (SimWiring) spec->wiring);
+        if (spec->corrupt_read)
+                sim_inject(b->sim, SIM_FAULT_CORRUPT_READ, spec->corrupt_read);
         if (spec->timing)
                 sim_set_timing(b->sim, &(SimTiming) { .enabled = true, .latency_usec = spec->latency_us, .speed = 1.0 });
         if (spec->nboot_sel >= 0) {

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* An auto-flash profile: an image (kept as the file's bytes, parsed again for each
+ * board), flash options, a match on the adapter (USB VID:PID, serial glob, ID_PATH
+ * glob; empty matches every port) and the expected chip. Built from the config file's
+ * [AutoFlash] section or from SetAutoFlash options, both through autoflash_set().
+ * No D-Bus. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flasher.h"
+#include "image.h"
+#include "macro.h"
+
+typedef struct AutoFlash {
+        uint8_t *data;                  /* the image file */
+        size_t size;
+        char *image_name;
+        char sha256[65];
+        ImageFormat format;
+        bool have_address;
+        uint32_t address;               /* where a raw binary goes */
+
+        FlasherFlashOptions flash;
+        unsigned baudrate;              /* 0: the default */
+        char *entry;
+
+        bool match_usb, match_any_pid;
+        uint16_t match_vid, match_pid;
+        char *match_serial;             /* fnmatch globs, NULL: any */
+        char *match_id_path;
+        uint16_t expect_chip;           /* 0: any */
+
+        const char *source;             /* "config" or "bus" */
+        uint64_t n_started, n_passed, n_failed;
+} AutoFlash;
+
+int autoflash_new(const char *source, AutoFlash **ret);
+AutoFlash *autoflash_free(AutoFlash *a);
+DEFINE_TRIVIAL_CLEANUP_FUNC(AutoFlash *, autoflash_free);
+
+/* Sets one setting from its config name (case-insensitive: ImageName, Format, Address,
+ * Erase, Verify, Unprotect, Protect, Boot0, Go, Baudrate, Entry, MatchUSB=VVVV:PPPP
+ * (PPPP may be *), MatchSerial, MatchIdPath, ExpectChip) or its bus name (image-name,
+ * format, address, erase, verify, ..., vid, pid, serial, id-path, chip), value as text.
+ * -ENOENT for an unknown key, -EINVAL for a bad value. Image= is not handled here: the
+ * caller reads the file and calls autoflash_set_image(). */
+int autoflash_set(AutoFlash *a, const char *key, const char *value);
+/* The D-Bus type a bus key takes ('s', 'b', 'q', 'u', 't'), or 0 if unknown. */
+char autoflash_bus_type(const char *key);
+
+/* Takes a copy of the image file's bytes; checks that it parses to some data. */
+int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char *default_name);
+/* Reads a regular file from its start (a caller's fd). */
+int autoflash_load_fd(AutoFlash *a, int fd, const char *default_name);
+/* Reads the file at path (the config's Image=: a trusted path). */
+int autoflash_load_image(AutoFlash *a, const char *path);
+
+/* A fresh parsed image for one board. */
+int autoflash_make_image(const AutoFlash *a, Image **ret);
+
+bool autoflash_matches(const AutoFlash *a, uint16_t vid, uint16_t pid, const char *serial, const char *id_path);

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Auto-flash profiles: settings from the config and the bus, the image, matching. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "autoflash.h"
+#include "test-util.h"
+
+static void test_settings(void) {
+        _cleanup_(autoflash_freep) AutoFlash *a = NULL;
+
+        ASSERT_OK(autoflash_new("config", &a));
+        /* Defaults: the Flash method's. */
+        ASSERT_EQ(a->flash.erase, FLASHER_ERASE_AUTO);
+        ASSERT_TRUE(a->flash.verify && a->flash.boot0 && !a->flash.go && !a->flash.protect);
+
+        ASSERT_OK(autoflash_set(a, "erase", "mass"));
+        ASSERT_EQ(a->flash.erase, FLASHER_ERASE_MASS);
+        ASSERT_OK(autoflash_set(a, "Verify", "no"));
+        ASSERT_TRUE(!a->flash.verify);
+        ASSERT_OK(autoflash_set(a, "GO", "yes"));
+        ASSERT_TRUE(a->flash.go);
+        ASSERT_OK(autoflash_set(a, "ExpectChip", "0x466"));
+        ASSERT_EQ(a->expect_chip, 0x466);
+        ASSERT_OK(autoflash_set(a, "baudrate", "57600"));
+        ASSERT_EQ(a->baudrate, 57600);
+        ASSERT_OK(autoflash_set(a, "MatchUSB", "0403:6001"));
+        ASSERT_TRUE(a->match_usb && !a->match_any_pid);
+        ASSERT_EQ(a->match_vid, 0x0403);
+        ASSERT_EQ(a->match_pid, 0x6001);
+        ASSERT_OK(autoflash_set(a, "MatchUSB", "10c4:*"));
+        ASSERT_TRUE(a->match_usb && a->match_any_pid);
+        ASSERT_OK(autoflash_set(a, "MatchSerial", "ST*"));
+        ASSERT_STREQ(a->match_serial, "ST*");
+        ASSERT_OK(autoflash_set(a, "MatchSerial", ""));
+        ASSERT_TRUE(!a->match_serial);
+
+        ASSERT_ERR(autoflash_set(a, "Colour", "red"), ENOENT);
+        ASSERT_ERR(autoflash_set(a, "erase", "some"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "verify", "maybe"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "baudrate", "1000000"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "chip", "0x10000"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "MatchUSB", "0403"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "image-name", "a\nb"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "image-name", ""), EINVAL);
+
+        ASSERT_EQ(autoflash_bus_type("vid"), 'q');
+        ASSERT_EQ(autoflash_bus_type("serial"), 's');
+        ASSERT_EQ(autoflash_bus_type("go"), 'b');
+        ASSERT_EQ(autoflash_bus_type("MatchUSB"), 0);
+        ASSERT_EQ(autoflash_bus_type("colour"), 0);
+}
+
+static void test_image_and_match(void) {
+        _cleanup_(autoflash_freep) AutoFlash *a = NULL;
+        static const char hex[] = ":0400000001020304F2\n:00000001FF\n";
+        Image *img = NULL;
+
+        ASSERT_OK(autoflash_new("bus", &a));
+        /* No image: matches nothing. */
+        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x6001, "A", "p"));
+        ASSERT_ERR(autoflash_set_image(a, "", 0, "x"), ERANGE);
+        ASSERT_OK(autoflash_set(a, "format", "hex"));
+        ASSERT_ERR(autoflash_set_image(a, "garbage", 7, "x"), ERANGE);
+        ASSERT_TRUE(!a->data);
+
+        ASSERT_OK(autoflash_set_image(a, hex, sizeof hex - 1, "fw.hex"));
+        ASSERT_STREQ(a->image_name, "fw.hex");
+        ASSERT_EQ(strlen(a->sha256), 64);
+        ASSERT_OK(autoflash_make_image(a, &img));
+        ASSERT_EQ(image_size(img), 4);
+        image_free(img);
+
+        /* An empty match matches every port. */
+        ASSERT_TRUE(autoflash_matches(a, 0x1a86, 0x7523, NULL, NULL));
+        ASSERT_OK(autoflash_set(a, "vid", "0x0403"));
+        ASSERT_TRUE(autoflash_matches(a, 0x403, 0x1234, "", ""));
+        ASSERT_TRUE(!autoflash_matches(a, 0x1a86, 0x7523, "", ""));
+        ASSERT_OK(autoflash_set(a, "pid", "0x6001"));
+        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x1234, "", ""));
+        ASSERT_TRUE(autoflash_matches(a, 0x403, 0x6001, "", ""));
+        ASSERT_OK(autoflash_set(a, "serial", "STATION0?"));
+        ASSERT_TRUE(autoflash_matches(a, 0x403, 0x6001, "STATION07", ""));
+        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x6001, "STATION10", ""));
+        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x6001, NULL, ""));
+        ASSERT_OK(autoflash_set(a, "id-path", "pci-0000:00:14.0-usb-0:[1-4]:*"));
+        ASSERT_TRUE(autoflash_matches(a, 0x403, 0x6001, "STATION07", "pci-0000:00:14.0-usb-0:3:1.0"));
+        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x6001, "STATION07", "pci-0000:00:14.0-usb-0:5:1.0"));
+}
+
+static void test_load_file(void) {
+        _cleanup_(autoflash_freep) AutoFlash *a = NULL;
+        char path[] = "/tmp/test-autoflash-XXXXXX";
+        uint8_t data[300];
+        int fd;
+
+        for (size_t i = 0; i < sizeof data; i++)
+                data[i] = (uint8_t) (i * 7);
+        fd = mkstemp(path);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(write(fd, data, sizeof data), (ssize_t) sizeof data);
+        ASSERT_OK(autoflash_new("config", &a));
+        ASSERT_OK(autoflash_set(a, "Format", "bin"));
+        ASSERT_OK(autoflash_set(a, "Address", "0x08001000"));
+        ASSERT_OK(autoflash_load_image(a, path));
+        ASSERT_STREQ(a->image_name, strrchr(path, '/') + 1);
+        ASSERT_EQ(a->size, sizeof data);
+        /* The descriptor's position does not matter. */
+        ASSERT_OK(autoflash_load_fd(a, fd, "other"));
+        ASSERT_EQ(a->size, sizeof data);
+        ASSERT_STREQ(a->image_name, strrchr(path, '/') + 1);
+        close(fd);
+        unlink(path);
+        ASSERT_ERR(autoflash_load_image(a, path), ENOENT);
+        ASSERT_ERR(autoflash_load_image(a, "/dev/null"), EINVAL);
+}
+
+int main(void) {
+        TEST(test_settings);
+        TEST(test_image_and_match);
+        TEST(test_load_file);
+        return 0;
+}
