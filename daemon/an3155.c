@@ -202,62 +202,107 @@ static int check_supported(const An3155 *p, uint8_t cmd) {
         return an3155_supports(p, cmd) ? 0 : -EOPNOTSUPP;
 }
 
-int an3155_sync(An3155 *p, unsigned attempts) {
+/* A bootloader waiting for sync answers 0x7F within the adapter's latency. A chip that
+ * an earlier session left synced takes a lone 0x7F as a command byte and says nothing
+ * until the next 0x7F completes a bad pair (NACK): so the first attempt waits briefly
+ * and the later ones a full reply timeout. */
+#define SYNC_FIRST_WAIT_USEC (100 * USEC_PER_MSEC)
+/* Silence that ends the rest of a failed exchange before syncing again. */
+#define SYNC_QUIET_USEC (50 * USEC_PER_MSEC)
+
+/* One 0x7F: 1 when ACK or NACK came back before wait_usec, 0 on silence. */
+static int sync_once(An3155 *p, uint64_t wait_usec) {
         static const uint8_t sync = AN3155_SYNC;
-        bool synced = false;
+        uint64_t deadline;
         int r;
+
+        r = send_bytes(p, &sync, 1);
+        if (r < 0)
+                return r;
+        deadline = now_usec() + link_wire_usec(p->link, p->unread_tx + 1) + wait_usec;
+        p->unread_tx = 0;
+
+        /* Stray bytes (line noise, a chip's boot chatter) before the answer are
+         * skipped until the deadline. */
+        for (;;) {
+                uint8_t b;
+
+                r = link_read(p->link, &b, 1, deadline);
+                if (r == -ETIMEDOUT)
+                        return 0;
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        if (now_usec() >= deadline)
+                                return 0;
+                        continue;
+                }
+                if (p->trace)
+                        p->trace(p->trace_userdata, false, &b, 1);
+                p->status.reply = b;
+                if (b == AN3155_ACK || b == AN3155_NACK)
+                        return 1;
+        }
+}
+
+/* Discards input until the line has been quiet for quiet_usec (at most max_usec):
+ * the rest of an exchange that went wrong may still be on its way (over TCP it
+ * arrives after any flush). */
+static int drain_quiet(An3155 *p, uint64_t quiet_usec, uint64_t max_usec) {
+        uint64_t end = now_usec() + max_usec;
+        uint8_t buf[64];
+
+        for (;;) {
+                uint64_t now = now_usec();
+                int r;
+
+                if (now >= end)
+                        return 0;
+                r = link_read(p->link, buf, sizeof buf, MIN(now + quiet_usec, end));
+                if (r == -ETIMEDOUT)
+                        return 0;
+                if (r < 0)
+                        return r;
+        }
+}
+
+int an3155_sync(An3155 *p, unsigned attempts) {
+        int r, last = -EHOSTDOWN;
 
         if (!p)
                 return -EINVAL;
         if (attempts == 0)
                 attempts = 1;
 
-        set_status(p, 0xFF, "sync");
-        r = flush_input(p);
-        if (r < 0)
-                return r;
-        p->unread_tx = 0;
-
-        /* A chip that is already synced swallows a lone 0x7F as a command byte and
-         * answers the next one with NACK; every attempt waits one reply timeout, so
-         * the whole loop takes at most attempts × reply_usec (plus wire time). */
-        for (unsigned i = 0; i < attempts && !synced; i++) {
-                uint64_t deadline;
-
-                r = send_bytes(p, &sync, 1);
+        /* Each attempt waits at most one reply timeout (plus a Get), so the whole
+         * loop stays bounded by attempts. */
+        for (unsigned i = 0; i < attempts; i++) {
+                set_status(p, 0xFF, "sync");
+                r = flush_input(p);
                 if (r < 0)
                         return r;
-                deadline = now_usec() + link_wire_usec(p->link, p->unread_tx + 1) + p->timeouts.reply_usec;
                 p->unread_tx = 0;
 
-                /* Stray bytes (line noise, a chip's boot chatter) before the answer are
-                 * skipped until the deadline. */
-                for (;;) {
-                        uint8_t b;
+                r = sync_once(p, i == 0 ? MIN(p->timeouts.reply_usec, SYNC_FIRST_WAIT_USEC) : p->timeouts.reply_usec);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        continue;
 
-                        r = link_read(p->link, &b, 1, deadline);
-                        if (r == -ETIMEDOUT)
-                                break;
+                /* A late answer to an earlier 0x7F (or a stale byte) can pass for this
+                 * one and leave the chip inside a command; Get then fails, and syncing
+                 * again completes that command with a NACK and starts clean. */
+                r = an3155_get(p, NULL, NULL, NULL);
+                if (r >= 0 || !IN_SET(r, -EREMOTEIO, -EPROTO, -ETIMEDOUT))
+                        return r;
+                last = r;
+                if (i + 1 < attempts) {
+                        r = drain_quiet(p, SYNC_QUIET_USEC + link_wire_usec(p->link, 16), p->timeouts.reply_usec);
                         if (r < 0)
                                 return r;
-                        if (r == 0) {
-                                if (now_usec() >= deadline)
-                                        break;
-                                continue;
-                        }
-                        if (p->trace)
-                                p->trace(p->trace_userdata, false, &b, 1);
-                        p->status.reply = b;
-                        if (b == AN3155_ACK || b == AN3155_NACK) {
-                                synced = true;
-                                break;
-                        }
                 }
         }
-        if (!synced)
-                return -EHOSTDOWN;
-
-        return an3155_get(p, NULL, NULL, NULL);
+        return last;
 }
 
 int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts) {

@@ -4,6 +4,8 @@
 /* Small helpers in the style of systemd's macro.h: scoped cleanup and sizes. */
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -63,3 +65,16 @@ static inline void sleep_usec(uint64_t usec) {
         while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
                 ;
 }
+
+/* True when x equals one of the listed values. */
+#define IN_SET(x, ...) ({                                                       \
+        const typeof(x) _x = (x);                                               \
+        const typeof(x) _set[] = { __VA_ARGS__ };                               \
+        bool _found = false;                                                    \
+        for (size_t _i = 0; _i < ELEMENTSOF(_set); _i++)                        \
+                if (_set[_i] == _x) {                                           \
+                        _found = true;                                          \
+                        break;                                                  \
+                }                                                               \
+        _found;                                                                 \
+})

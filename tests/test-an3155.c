@@ -590,6 +590,45 @@ static void test_sync_already_synced(void) {
         harness_end(h);
 }
 
+static void test_sync_already_synced_short_wait(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        /* With a long reply timeout, the silence after the first 0x7F must not cost a
+         * whole reply timeout: the second 0x7F goes out after the short first wait. */
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        uint64_t t0 = now_usec();
+        ASSERT_OK(an3155_sync(h->p, 2));
+        ASSERT_TRUE(now_usec() - t0 < slow.reply_usec / 2);
+        harness_end(h);
+}
+
+static void test_sync_late_ack(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        /* The ACK to the first 0x7F comes after the short first wait: the host has sent
+         * a second 0x7F, which the (now synced) chip takes as a command byte. The late
+         * ACK passes for the sync answer; Get's 0x00 completes the bad pair (NACK) and
+         * its 0xFF starts a new command. Syncing again completes that one (NACK) and
+         * the next Get works. */
+        EXPECT(s, 0x7F);
+        DELAY(s, 150 * USEC_PER_MSEC);
+        SEND(s, 0x79);
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, AN3155_NACK);
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_sync(h->p, 3));
+        ASSERT_TRUE(an3155_supports(h->p, AN3155_CMD_EXTENDED_ERASE));
+        harness_end(h);
+}
+
 static void test_sync_nack_first(void) {
         _cleanup_free_ Script *s = script_new();
 
@@ -1033,6 +1072,8 @@ int main(void) {
         TEST(test_commands);
         TEST(test_sync_ack);
         TEST(test_sync_already_synced);
+        TEST(test_sync_already_synced_short_wait);
+        TEST(test_sync_late_ack);
         TEST(test_sync_nack_first);
         TEST(test_sync_stray);
         TEST(test_sync_retry);

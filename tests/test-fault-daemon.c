@@ -265,8 +265,9 @@ typedef struct LineCase {
 static void test_line_faults(void) {
         static const LineCase cases[] = {
                 /* Over TCP the stale bytes arrive after the host's flush: a stale ACK
-                 * can pass for the sync's answer and the Get then reads the NACK. */
-                { "stale bytes before sync",   SIM_FAULT_STALE_BYTES,    8,  NULL, STM32ISP_ERROR_NACK },
+                 * passes for the sync's answer, Get fails, and the sync drains the line
+                 * and starts again. */
+                { "stale bytes before sync",   SIM_FAULT_STALE_BYTES,    8,  "ok", NULL },
                 { "chip already synced",       SIM_FAULT_ALREADY_SYNCED, 0,  "ok", NULL },
                 { "NACK on one write block",   SIM_FAULT_NACK_WRITE,     5,  "ok", NULL },
                 { "NACK storm",                SIM_FAULT_NACK_ALL_WRITES, 0, STM32ISP_ERROR_NACK, NULL },
