@@ -445,8 +445,19 @@ int an3155_read_memory(An3155 *p, uint32_t address, void *buf, size_t n) {
         return recv_bytes(p, buf, n, p->timeouts.reply_usec);
 }
 
+/* Sends N-1, the n bytes and one XOR over both, in one write (Write Memory data,
+ * Write Protect sector list). n is 1..256. */
+static int send_counted(An3155 *p, const void *data, size_t n) {
+        uint8_t block[1 + 256 + 1];
+
+        block[0] = (uint8_t) (n - 1);
+        memcpy(block + 1, data, n);
+        block[n + 1] = xor8(block, n + 1);
+        p->status.step = "data";
+        return send_bytes(p, block, n + 2);
+}
+
 int an3155_write_memory(An3155 *p, uint32_t address, const void *buf, size_t n) {
-        uint8_t block[1 + AN3155_MAX_BLOCK + 1];
         int r;
 
         if (!p || !buf || n < 1 || n > AN3155_MAX_BLOCK || n % 4 != 0)
@@ -462,12 +473,7 @@ int an3155_write_memory(An3155 *p, uint32_t address, const void *buf, size_t n) 
         if (r < 0)
                 return r;
 
-        /* N-1, the data and one XOR over both, in one write. */
-        block[0] = (uint8_t) (n - 1);
-        memcpy(block + 1, buf, n);
-        block[n + 1] = xor8(block, n + 1);
-        p->status.step = "data";
-        r = send_bytes(p, block, n + 2);
+        r = send_counted(p, buf, n);
         if (r < 0)
                 return r;
         return wait_ack(p, "data", p->timeouts.write_usec);
@@ -589,7 +595,6 @@ int an3155_erase_pages(An3155 *p, const uint16_t *pages, size_t n) {
 }
 
 int an3155_write_protect(An3155 *p, const uint8_t *sectors, size_t n) {
-        uint8_t buf[1 + 256 + 1];
         int r;
 
         if (!p || !sectors || n < 1 || n > 256)
@@ -602,11 +607,7 @@ int an3155_write_protect(An3155 *p, const uint8_t *sectors, size_t n) {
         if (r < 0)
                 return r;
 
-        buf[0] = (uint8_t) (n - 1);
-        memcpy(buf + 1, sectors, n);
-        buf[n + 1] = xor8(buf, n + 1);
-        p->status.step = "data";
-        r = send_bytes(p, buf, n + 2);
+        r = send_counted(p, sectors, n);
         if (r < 0)
                 return r;
         /* The option bytes are programmed before this ACK; a reset follows. */
