@@ -862,6 +862,121 @@ static void test_line(void) {
         t_free(&t);
 }
 
+/* The autobaud's upper limit: above it the 0x7F is not measured and the chip keeps
+ * waiting, so a host can fall back to a lower baud. */
+static void test_max_baud(void) {
+        T t = t_new(0x466);
+
+        /* default 115200: a host at 460800 gets nothing, then syncs at 115200 */
+        sim_line_message(t.sim, "CFG=460800-8E1");
+        TX(&t, 0x7F);
+        expect_silence(&t);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+        ASSERT_EQ(sim_measured_baud(t.sim), 0);
+        sim_line_message(t.sim, "CFG=115200-8E1");
+        sync_(&t);
+        ASSERT_EQ(sim_measured_baud(t.sim), 115200);
+        t_free(&t);
+
+        /* max 921600: 460800 is measured; the 2.5 % rule still holds after it */
+        t = t_new_unstarted(0x466, 0);
+        sim_set_max_baud(t.sim, 921600);
+        ASSERT_OK(sim_start(t.sim, t.dev));
+        sim_line_message(t.sim, "CFG=1000000-8E1");
+        TX(&t, 0x7F);
+        expect_silence(&t);
+        sim_line_message(t.sim, "CFG=460800-8N1");      /* parity still required */
+        TX(&t, 0x7F);
+        expect_silence(&t);
+        sim_line_message(t.sim, "CFG=460800-8E1");
+        sync_(&t);
+        ASSERT_EQ(sim_measured_baud(t.sim), 460800);
+        cmd(&t, 0x02);
+        EXPECT(&t, ACK, 0x01, 0x04, 0x66, ACK);
+        sim_line_message(t.sim, "CFG=115200-8E1");
+        cmd(&t, 0x02);
+        expect_silence(&t);
+        sim_line_message(t.sim, "CFG=460800-8E1");
+        cmd(&t, 0x01);
+        EXPECT(&t, ACK, 0x31, 0x00, 0x00, ACK);
+        /* a reset forgets the measurement; 3000000 is the most a max-baud allows */
+        sim_reset(t.sim);
+        ASSERT_EQ(sim_measured_baud(t.sim), 0);
+        sim_set_max_baud(t.sim, 4000000);
+        sim_line_message(t.sim, "CFG=3500000-8E1");
+        TX(&t, 0x7F);
+        expect_silence(&t);
+        sim_line_message(t.sim, "CFG=3000000-8E1");
+        sync_(&t);
+        ASSERT_EQ(sim_measured_baud(t.sim), 3000000);
+        /* 0 restores the default */
+        sim_reset(t.sim);
+        sim_set_max_baud(t.sim, 0);
+        TX(&t, 0x7F);
+        expect_silence(&t);
+        sim_line_message(t.sim, "CFG=115200-8E1");
+        sync_(&t);
+        t_free(&t);
+}
+
+/* Wall time of a 256-byte Read Memory at the host's baud with the timing model on, no
+ * latency: the best of three (a loaded machine only adds time). */
+static uint64_t timed_read_usec(unsigned baud) {
+        T t = t_new_unstarted(0x466, 0);
+        SimTiming tm = { .enabled = true, .latency_usec = 0, .speed = 1.0 };
+        uint64_t best = UINT64_MAX;
+        uint8_t buf[256];
+        char line[64];
+
+        sim_set_max_baud(t.sim, 921600);
+        sim_set_timing(t.sim, &tm);
+        ASSERT_OK(sim_start(t.sim, t.dev));
+        snprintf(line, sizeof line, "CFG=%u-8E1", baud);
+        sim_line_message(t.sim, line);
+        sync_(&t);
+        for (int i = 0; i < 3; i++) {
+                uint64_t t0 = now_usec();
+                read_mem(&t, 0x08000000, buf, sizeof buf);
+                best = MIN(best, now_usec() - t0);
+        }
+        t_free(&t);
+        return best;
+}
+
+static void test_timing_baud(void) {
+        /* 2+5+2 bytes in, 3 ACKs + 256 bytes out: 268 frames of 11 bits */
+        uint64_t fast = timed_read_usec(460800), slow = timed_read_usec(115200);
+        uint64_t model_fast = 268ULL * 11 * 1000000 / 460800, model_slow = 268ULL * 11 * 1000000 / 115200;
+
+        ASSERT_TRUE(fast >= model_fast);
+        ASSERT_TRUE(slow >= model_slow);
+        /* 6.4 ms against 25.6 ms: the wire time follows the host's baud */
+        ASSERT_TRUE(fast < model_slow / 2);
+}
+
+/* id=: Get ID answers another PID, the rest is the base device. */
+static void test_id_override(void) {
+        T t = t_new_unstarted(0x466, 0);
+        uint8_t buf[4];
+
+        sim_set_id(t.sim, 0x4A1);
+        ASSERT_OK(sim_start(t.sim, t.dev));
+        sync_(&t);
+        cmd(&t, 0x02);
+        EXPECT(&t, ACK, 0x01, 0x04, 0xA1, ACK);
+        ASSERT_EQ(sim_pid(t.sim), 0x466);
+        /* still a G0: its flash-size register and bootloader ID */
+        read_mem(&t, 0x1FFF75E0, buf, 2);
+        ASSERT_EQ(buf[0], 64);
+        ASSERT_EQ(buf[1], 0);
+        read_mem(&t, 0x1FFF1FFE, buf, 1);
+        ASSERT_EQ(buf[0], 0x53);
+        sim_set_id(t.sim, 0);
+        cmd(&t, 0x02);
+        EXPECT(&t, ACK, 0x01, 0x04, 0x66, ACK);
+        t_free(&t);
+}
+
 static void *run_thread(void *userdata) {
         T *t = userdata;
         return (void *) (intptr_t) sim_run(t->sim, t->dev);
@@ -944,5 +1059,8 @@ int main(void) {
         TEST(test_line);
         TEST(test_hangup);
         TEST(test_timing);
+        TEST(test_max_baud);
+        TEST(test_timing_baud);
+        TEST(test_id_override);
         return 0;
 }

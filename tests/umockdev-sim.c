@@ -13,7 +13,10 @@
  * adapter=ftdi|ch340|cp2102 (USB IDs, names, driver; default ftdi), usb=VVVV:PPPP,
  * serial=S, timing=1 (the simulator's timing model: wire time at the host's baud,
  * program/erase times) with latency-us=N (adapter latency per reply, default 1000),
- * corrupt-read=N (a bit flipped in the N-th Read Memory reply: a verify failure).
+ * corrupt-read=N (a bit flipped in the N-th Read Memory reply: a verify failure),
+ * max-baud=N (the highest baud the chip's autobaud measures, default 115200, at most
+ * 3000000: a host above it gets no answer to its sync), id=0xNNN (Get ID answers this
+ * PID; the board otherwise behaves as its own PID: a chip the host does not know).
  * FTDI adapters have a writable latency_timer attribute (16) on their usb-serial port.
  * USB serial numbers default to STSIM000, STSIM001... in plug order (none on
  * a CH340). A shim reports DTR=1 RTS=1 when a port is first opened (Linux raises both
@@ -36,7 +39,8 @@
  *   hangup NAME                unplug an open port: the pty master closes (reads hang up,
  *                              TIOCM* fail with EIO); the board stays for dumps
  *   dump NAME FILE             write the flash;  dump-ob NAME FILE: the option bytes
- *   info NAME                  "ok pid=0x466 state=bootloader rdp=0 syncs=N ..."
+ *   info NAME                  "ok pid=0x466 state=bootloader rdp=0 syncs=N ... baud=N"
+ *                              (baud: as measured at the sync, 0 when not synced)
  *   boot0 NAME 0|1, reset NAME, power-cycle NAME, list
  * A name once used cannot be added again (umockdev aborts on a re-added /dev node): plug
  * the board back as ttyUSB1. The shell can use --send as its client. */
@@ -74,7 +78,7 @@
 #include "sim.h"
 
 #define _fallthrough_ __attribute__((fallthrough))
-#define MAX_BOARDS 16
+#define MAX_BOARDS 128         /* a full station and then some (the scale bench uses 64) */
 #define MAX_IMAGES 8
 #define MAX_CLIENTS 8
 
@@ -118,6 +122,8 @@ typedef struct BoardSpec {
         bool have_serial;
         char serial[64];
         uint32_t corrupt_read;          /* flip a bit in this Read Memory reply (1-based; 0: never) */
+        uint32_t max_baud;              /* 0: the simulator's default */
+        uint16_t id;                    /* Get ID answer, 0: the board's PID */
         size_t n_images;
         char *image_files[MAX_IMAGES];
         uint32_t image_addrs[MAX_IMAGES];
@@ -133,7 +139,7 @@ typedef struct Client {
 static UMockdevTestbed *testbed;
 static Board *boards[MAX_BOARDS];
 static unsigned n_boards, next_index;
-static char *used_names[64];
+static char *used_names[2 * MAX_BOARDS];
 static unsigned n_used_names;
 static bool verbose;
 
@@ -364,6 +370,14 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
                         if (parse_uint(val, UINT32_MAX, &v) < 0 || v == 0)
                                 goto bad;
                         spec->corrupt_read = (uint32_t) v;
+                } else if (strcmp(tok, "max-baud") == 0) {
+                        if (parse_uint(val, SIM_MAX_BAUD_LIMIT, &v) < 0 || v < 1200)
+                                goto bad;
+                        spec->max_baud = (uint32_t) v;
+                } else if (strcmp(tok, "id") == 0) {
+                        if (parse_uint(val, 0xffff, &v) < 0 || v == 0)
+                                goto bad;
+                        spec->id = (uint16_t) v;
                 } else if (strcmp(tok, "latency-us") == 0) {
                         if (parse_uint(val, 10000000, &v) < 0)
                                 goto bad;
@@ -742,6 +756,10 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 sim_set_wiring(b->sim, (SimWiring) spec->wiring);
         if (spec->corrupt_read)
                 sim_inject(b->sim, SIM_FAULT_CORRUPT_READ, spec->corrupt_read);
+        if (spec->max_baud)
+                sim_set_max_baud(b->sim, spec->max_baud);
+        if (spec->id)
+                sim_set_id(b->sim, spec->id);
         if (spec->timing)
                 sim_set_timing(b->sim, &(SimTiming) { .enabled = true, .latency_usec = spec->latency_us, .speed = 1.0 });
         if (spec->nboot_sel >= 0) {
@@ -939,10 +957,10 @@ static void control_command(char *line, char *answer, size_t len) {
                 sim_counters(b->sim, &c);
                 snprintf(answer, len,
                          "ok pid=0x%03x state=%s rdp=%d running=%d hung-up=%d syncs=%u commands=%u nacks=%u "
-                         "reads=%u writes=%u page-erases=%u mass-erases=%u resets=%u gos=%u ob-writes=%u",
+                         "reads=%u writes=%u page-erases=%u mass-erases=%u resets=%u gos=%u ob-writes=%u baud=%u",
                          sim_pid(b->sim), state_name(sim_state(b->sim)), sim_rdp_level(b->sim), b->running,
                          b->hung_up, c.syncs, c.commands, c.nacks, c.reads, c.writes, c.page_erases,
-                         c.mass_erases, c.resets, c.gos, c.ob_writes);
+                         c.mass_erases, c.resets, c.gos, c.ob_writes, sim_measured_baud(b->sim));
                 return;
         } else {
                 snprintf(answer, len, "error unknown command or wrong arguments: %s", argv[0]);

@@ -5,6 +5,7 @@ protocol's bound, against the bootloader simulator's timing model (issue 7).
 
   /usr/bin/python3 tests/bench/flash-bench.py --builddir BUILD [--rounds 3]
       [--latency-us 1000] [--case NAME]... [--with-flasher] [--stm32flash PATH]
+      [--fast-baud 460800]
 
 Every simulated board runs with the timing model on: 11 bits a byte at the host's baud
 (8E1), the adapter latency before every reply burst, and the datasheet program/erase
@@ -14,11 +15,15 @@ times. Columns, per image:
                 boards (one per flash), 115200 baud (its default)
   flasher       (--with-flasher) the same flasher library without the daemon
                 (tests/bench/bench-flasher over link-serial)
+  stm32ispd-460800  stm32ispctl --baud 460800 flash, on boards whose autobaud goes up
+                to 921600 (umockdev-sim max-baud=921600: a chip and adapter that work
+                faster); its ratio is to the bound at 460800 (--fast-baud 0: no column)
   sf-115200-v   stm32flash -b 115200 -w IMG -v
   sf-default-v  stm32flash -w IMG -v (its default baud, 57600)
   bound         computed from the protocol, see bound() below
 Times are wall-clock seconds of the flashing command; medians over the rounds; the
-tools alternate within each round. The ratio is to the bound.
+tools alternate within each round. The ratio is to the bound (at 115200, except for the
+stm32ispd-460800 column).
 """
 
 import argparse
@@ -35,6 +40,7 @@ import time
 
 BAUD = 115200
 SF_DEFAULT_BAUD = 57600
+FAST_MAX_BAUD = 921600      # the faster boards' autobaud limit (max-baud=)
 
 # name, PID, flash KiB of the simulated part (the image fills it), image KiB
 CASES = [
@@ -88,7 +94,7 @@ def bound(pid, image_bytes, latency_us, baud=BAUD):
 
 def set_timer_slack():
     # 1 ns timer slack for us and, inherited, every child: the simulator sleeps once per
-    # byte, and the default 50 us slack would add to every reply for every tool alike.
+    # reply, and the default 50 us slack would add to every reply for every tool alike.
     try:
         ctypes.CDLL(None, use_errno=True).prctl(29, 1, 0, 0, 0)  # PR_SET_TIMERSLACK
     except (OSError, AttributeError):
@@ -112,7 +118,7 @@ class Bench:
         self.b = os.path.abspath(args.builddir)
         self.tmp = tempfile.mkdtemp(prefix="flash-bench.")
         os.environ["TMPDIR"] = self.tmp
-        self.harness = os.path.join(self.b, "tests/umockdev-sim")
+        self.harness = args.harness or os.path.join(self.b, "tests/umockdev-sim")
         self.ctl = args.ctl or os.path.join(self.b, "client/stm32ispctl")
         self.daemon = args.daemon or os.path.join(self.b, "daemon/stm32ispd")
         self.flasher = os.path.join(self.b, "tests/bench/bench-flasher")
@@ -127,8 +133,9 @@ class Bench:
         self.bus = None
         self.bus_pid = None
 
-    def board(self, name, pid, fkb):
-        return "%s=0x%03x,flash-kb=%d,timing=1,latency-us=%d" % (name, pid, fkb, self.a.latency_us)
+    def board(self, name, pid, fkb, max_baud=None):
+        spec = "%s=0x%03x,flash-kb=%d,timing=1,latency-us=%d" % (name, pid, fkb, self.a.latency_us)
+        return spec + (",max-baud=%d" % max_baud if max_baud else "")
 
     # ---- one harness with one board around one timed command ----
     def timed_under_harness(self, pid, fkb, argv):
@@ -184,6 +191,10 @@ class Bench:
         boards = []
         for i, (name, pid, fkb, ikb) in enumerate(CASES):
             boards += ["--board", self.board("ttyUSB%d" % i, pid, fkb)]
+        if self.a.fast_baud:
+            # a second, fresh board per case for the faster column
+            for i, (name, pid, fkb, ikb) in enumerate(CASES):
+                boards += ["--board", self.board("ttyUSB%d" % (len(CASES) + i), pid, fkb, FAST_MAX_BAUD)]
         self.dlog = open(os.path.join(self.tmp, "daemon.log"), "ab")
         self.dproc = subprocess.Popen([self.harness] + boards + ["--", self.daemon, "--bus-address=" + self.bus],
                                       stdout=self.dlog, stderr=subprocess.STDOUT)
@@ -193,7 +204,7 @@ class Bench:
         for _ in range(200):
             p = subprocess.run([self.ctl, "--bus-address=" + self.bus, "list"], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL)
-            if all(("ttyUSB%d" % i) in p.stdout.decode() for i in range(len(CASES))):
+            if all(("ttyUSB%d" % i) in p.stdout.decode() for i in range(len(boards) // 2)):
                 return
             time.sleep(0.05)
         raise RuntimeError("the daemon did not list the simulated ports")
@@ -203,11 +214,13 @@ class Bench:
         self.dproc.wait(timeout=30)
         self.dlog.close()
 
-    def daemon_flash(self, i, case):
+    def daemon_flash(self, i, case, baud=None):
         name = case[0]
         t0 = time.monotonic()
-        p = subprocess.run([self.ctl, "--bus-address=" + self.bus, "-q", "flash", "ttyUSB%d" % i,
-                            self.images[name]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = subprocess.run([self.ctl, "--bus-address=" + self.bus, "-q"] +
+                           (["--baud", str(baud)] if baud else []) +
+                           ["flash", "ttyUSB%d" % i, self.images[name]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         t = time.monotonic() - t0
         if p.returncode != 0:
             sys.stderr.write("stm32ispctl flash %s failed: %s\n" % (name, p.stderr.decode()[-1000:]))
@@ -220,7 +233,8 @@ class Bench:
             if not os.access(exe, os.X_OK):
                 sys.exit("%s is not built (make bench builds everything)" % exe)
         cases = [c for c in CASES if not a.case or c[0] in a.case]
-        cols = ["stm32ispd"] + (["flasher"] if a.with_flasher else []) + ["sf-115200-v", "sf-default-v"]
+        cols = ["stm32ispd"] + (["flasher"] if a.with_flasher else []) + ["sf-115200-v", "sf-default-v"] + \
+            (["stm32ispd-%d" % a.fast_baud] if a.fast_baud else [])
         res = {(c[0], col): [] for c in cases for col in cols}
         self.start_bus()
         try:
@@ -236,8 +250,10 @@ class Bench:
                                 t = self.lib_flasher(case)
                             elif col == "sf-115200-v":
                                 t = self.stm32flash(case, BAUD)
-                            else:
+                            elif col == "sf-default-v":
                                 t = self.stm32flash(case, None)
+                            else:
+                                t = self.daemon_flash(len(CASES) + i, case, a.fast_baud)
                             if t is not None:
                                 res[(case[0], col)].append(t)
                             sys.stderr.write("round %d %-9s %-13s %s\n" % (rnd + 1, case[0], col,
@@ -251,8 +267,9 @@ class Bench:
 
     def print_table(self, cases, cols, res):
         a = self.a
-        hdr = "| image | " + " | ".join("%s s (×bound)" % c for c in cols) + \
-              " | bound s | stm32ispd vs sf-115200-v | stm32ispd vs sf-default-v |"
+        hdr = "| image | " + " | ".join("%s s (×bound)" % c for c in cols) + " | bound s" + \
+              (" | bound at %d s" % a.fast_baud if a.fast_baud else "") + \
+              " | stm32ispd vs sf-115200-v | stm32ispd vs sf-default-v |"
         print("Simulator timing model: %d baud 8E1, %d us adapter latency per reply, datasheet "
               "program/erase times; median of %d rounds%s." % (BAUD, a.latency_us, a.rounds,
                                                               ", SCHED_FIFO" if a.realtime else ""))
@@ -261,21 +278,24 @@ class Bench:
         print("|" + "---|" * (hdr.count("|") - 1))
         for name, pid, fkb, ikb in cases:
             bd = bound(pid, ikb * 1024, a.latency_us)
+            bd_fast = bound(pid, ikb * 1024, a.latency_us, a.fast_baud) if a.fast_baud else None
             med = {}
             cells = []
             for c in cols:
                 v = res[(name, c)]
                 if v:
                     med[c] = statistics.median(v)
-                    cells.append("%.2f (%.3f)" % (med[c], med[c] / bd))
+                    b = bd_fast if c.startswith("stm32ispd-") else bd
+                    cells.append("%.2f (%.3f)" % (med[c], med[c] / b))
                 else:
                     cells.append("n/a")
             def speedup(other):
                 if "stm32ispd" in med and other in med:
                     return "%.2f× faster" % (med[other] / med["stm32ispd"])
                 return "n/a"
-            print("| %s | %s | %.2f | %s | %s |" % (name, " | ".join(cells), bd,
-                                                    speedup("sf-115200-v"), speedup("sf-default-v")))
+            print("| %s | %s | %.2f%s | %s | %s |" % (name, " | ".join(cells), bd,
+                                                      " | %.2f" % bd_fast if bd_fast else "",
+                                                      speedup("sf-115200-v"), speedup("sf-default-v")))
 
 
 def main():
@@ -289,11 +309,14 @@ def main():
     ap.add_argument("--with-flasher", action="store_true",
                     help="also time the flasher library without the daemon (bench-flasher)")
     ap.add_argument("--stm32flash", help="stm32flash binary (default: from PATH)")
+    ap.add_argument("--fast-baud", type=int, default=460800,
+                    help="baud of the stm32ispd column on faster boards (max-baud=%d); 0: none" % FAST_MAX_BAUD)
     ap.add_argument("--ctl", help="stm32ispctl binary (default: BUILDDIR/client/stm32ispctl)")
     ap.add_argument("--daemon", help="stm32ispd binary (default: BUILDDIR/daemon/stm32ispd)")
+    ap.add_argument("--harness", help="umockdev-sim binary (default: BUILDDIR/tests/umockdev-sim)")
     ap.add_argument("--realtime", action="store_true",
                     help="run every process of the benchmark SCHED_FIFO (root): on a loaded "
-                         "machine the simulator's per-byte sleeps otherwise wake late")
+                         "machine the simulator's sleeps (one per reply) otherwise wake late")
     args = ap.parse_args()
     set_timer_slack()
     # killed (make's timeout, Ctrl-C): unwind, so the bus and the harness stop too

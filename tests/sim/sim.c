@@ -75,6 +75,8 @@ struct Sim {
 
         bool line_known, line_ok;
         unsigned baud, measured_baud;
+        unsigned max_baud;              /* the highest baud the autobaud measures */
+        uint16_t id_override;           /* Get ID answers this PID when non-zero */
 
         bool fault_armed[_SIM_FAULT_MAX];
         unsigned fault_arg[_SIM_FAULT_MAX];
@@ -93,6 +95,7 @@ struct Sim {
         uint8_t rxbuf[512];
         size_t rx_pos, rx_len;
         uint64_t rx_chunk_ns, rx_clock_ns;
+        uint64_t busy_until_ns;         /* timing model: when the chip is done with all so far */
         uint8_t txbuf[600];
         size_t tx_len;
 };
@@ -528,13 +531,19 @@ static bool timing_on(Sim *s) {
         return on;
 }
 
+/* The timing model keeps a clock rather than sleeping per byte: the bytes the chip hears
+ * and the operations it runs move busy_until_ns on, and the thread sleeps once per turn
+ * of the line, before it answers, until the last byte of the answer would be complete
+ * (tx_flush). The host sees the same times; a process serving 64 boards wakes up once
+ * per reply instead of once per byte. */
 static void delay(Sim *s, uint64_t nsec) {
         if (nsec == 0 || !timing_on(s))
                 return;
         pthread_mutex_lock(&s->mutex);
         uint64_t t = scaled(s, nsec);
         pthread_mutex_unlock(&s->mutex);
-        sleep_until_nsec(mono_nsec() + t);
+        /* starts when the chip has heard the command, or now if it got to it late */
+        s->busy_until_ns = MAX(s->busy_until_ns, mono_nsec()) + t;
 }
 
 static int write_all(Sim *s, const uint8_t *p, size_t n) {
@@ -556,8 +565,9 @@ static int write_all(Sim *s, const uint8_t *p, size_t n) {
         return 0;
 }
 
-/* Sends the reply burst collected so far: adapter latency first, then one frame time
- * per byte when timing is on. */
+/* Sends the reply burst collected so far. With timing on, after the adapter latency and
+ * one frame time per byte, counted from when the chip is done (busy_until_ns): one sleep,
+ * then the whole burst. */
 static int tx_flush(Sim *s) {
         size_t n = s->tx_len;
         bool drop, timed;
@@ -587,15 +597,10 @@ static int tx_flush(Sim *s) {
         if (!timed)
                 return write_all(s, s->txbuf, n);
 
-        uint64_t t = mono_nsec() + lat;
-        for (size_t i = 0; i < n; i++) {
-                t += bt;
-                sleep_until_nsec(t);
-                int r = write_all(s, s->txbuf + i, 1);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        uint64_t end = MAX(s->busy_until_ns, mono_nsec()) + lat + (uint64_t) n * bt;
+        sleep_until_nsec(end);
+        s->busy_until_ns = end;
+        return write_all(s, s->txbuf, n);
 }
 
 static int tx_put(Sim *s, uint8_t b) {
@@ -704,14 +709,18 @@ static int fill(Sim *s) {
 }
 
 /* Whether the chip hears this byte: it must be running the bootloader and the host
- * must talk 8E1 at a baud the autobaud can measure (1200-115200) and, once measured,
- * the same baud within 2.5 %. Before any line report everything is heard. */
+ * must talk 8E1 at a baud the autobaud can measure (1200 to max_baud, by default
+ * 115200) and, once measured, the same baud within 2.5 %. Before any line report
+ * everything is heard. */
 static bool line_accepts(Sim *s) {
         if (s->state != SIM_STATE_WAIT_SYNC && s->state != SIM_STATE_BOOTLOADER)
                 return false;
         if (!s->line_known)
                 return true;
         if (!s->line_ok)
+                return false;
+        /* too fast to measure: the 0x7F goes unnoticed, the chip keeps waiting */
+        if (s->state == SIM_STATE_WAIT_SYNC && s->baud > s->max_baud)
                 return false;
         if (s->state == SIM_STATE_BOOTLOADER && s->measured_baud > 0) {
                 unsigned d = s->baud > s->measured_baud ? s->baud - s->measured_baud : s->measured_baud - s->baud;
@@ -739,16 +748,12 @@ static int rx_byte(Sim *s, uint8_t *ret) {
                 uint8_t b = s->rxbuf[s->rx_pos++];
 
                 pthread_mutex_lock(&s->mutex);
-                bool timed = s->timing.enabled;
-                uint64_t bt = timed ? byte_nsec(s) : 0;
-                pthread_mutex_unlock(&s->mutex);
-                if (timed) {
-                        /* the byte is complete one frame after the previous one */
-                        s->rx_clock_ns = MAX(s->rx_clock_ns, s->rx_chunk_ns) + bt;
-                        sleep_until_nsec(s->rx_clock_ns);
+                if (s->timing.enabled) {
+                        /* the byte is complete one frame after the previous one; no sleep
+                         * here: the clock catches up before the next reply */
+                        s->rx_clock_ns = MAX(s->rx_clock_ns, s->rx_chunk_ns) + byte_nsec(s);
+                        s->busy_until_ns = MAX(s->busy_until_ns, s->rx_clock_ns);
                 }
-
-                pthread_mutex_lock(&s->mutex);
                 if (s->epoch != s->cmd_epoch) {
                         pthread_mutex_unlock(&s->mutex);
                         s->rx_pos--;            /* belongs to what the chip runs now */
@@ -817,10 +822,14 @@ static int cmd_get_version(Sim *s) {
 }
 
 static int cmd_get_id(Sim *s) {
+        pthread_mutex_lock(&s->mutex);
+        uint16_t pid = s->id_override ? s->id_override : s->dev->pid;
+        pthread_mutex_unlock(&s->mutex);
+
         tx_ack(s);
         tx_put(s, 0x01);
-        tx_put(s, s->dev->pid >> 8);
-        tx_put(s, s->dev->pid & 0xFF);
+        tx_put(s, pid >> 8);
+        tx_put(s, pid & 0xFF);
         return tx_ack(s);
 }
 
@@ -1221,6 +1230,7 @@ static int serve(Sim *s) {
         s->rx_pos = s->rx_len = 0;
         s->tx_len = 0;
         s->rx_clock_ns = 0;
+        s->busy_until_ns = 0;
 
         r = send_stale(s);
         for (;;) {
@@ -1309,6 +1319,7 @@ int sim_new(uint16_t pid, uint32_t flash_size, Sim **ret) {
         s->state = SIM_STATE_OFF;
         s->timing.latency_usec = 1000;
         s->timing.speed = 1.0;
+        s->max_baud = SIM_MAX_BAUD_DEFAULT;
         pthread_mutex_init(&s->mutex, NULL);
 
         s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1445,10 +1456,29 @@ void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsign
         s->line_known = true;
         s->baud = baud;
         s->line_ok = data_bits == 8 && (parity == 'E' || parity == 'e') && stop_bits == 1 &&
-                     baud >= 1200 && baud <= 115200;
+                     baud >= 1200 && baud <= SIM_MAX_BAUD_LIMIT;
         /* synced before the host reported its line: that line is what was measured */
         if (s->state == SIM_STATE_BOOTLOADER && s->measured_baud == 0)
                 s->measured_baud = baud;
+        pthread_mutex_unlock(&s->mutex);
+}
+
+void sim_set_max_baud(Sim *s, unsigned baud) {
+        pthread_mutex_lock(&s->mutex);
+        s->max_baud = baud == 0 ? SIM_MAX_BAUD_DEFAULT : MIN(baud, (unsigned) SIM_MAX_BAUD_LIMIT);
+        pthread_mutex_unlock(&s->mutex);
+}
+
+unsigned sim_measured_baud(Sim *s) {
+        pthread_mutex_lock(&s->mutex);
+        unsigned b = s->state == SIM_STATE_BOOTLOADER ? s->measured_baud : 0;
+        pthread_mutex_unlock(&s->mutex);
+        return b;
+}
+
+void sim_set_id(Sim *s, uint16_t pid) {
+        pthread_mutex_lock(&s->mutex);
+        s->id_override = pid;
         pthread_mutex_unlock(&s->mutex);
 }
 

@@ -60,6 +60,19 @@ void sim_set_timing(Sim *s, const SimTiming *t);
 /* Line settings the host configured (from the test shim). The simulator answers only
  * a host at 8E1 when line_known; bytes at a wrong parity/baud are garbled/ignored. */
 void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsigned stop_bits);
+/* The highest baud the chip's autobaud measures (added; default SIM_MAX_BAUD_DEFAULT,
+ * the facts' tested upper limit; 0 restores it; at most SIM_MAX_BAUD_LIMIT). A host
+ * whose line report says more gets no answer to its 0x7F (the chip keeps waiting for a
+ * sync), so it can fall back to a lower baud and sync there. */
+#define SIM_MAX_BAUD_DEFAULT 115200
+#define SIM_MAX_BAUD_LIMIT 3000000
+void sim_set_max_baud(Sim *s, unsigned baud);
+/* The baud measured at the sync (the host's line report then), 0 when not synced or the
+ * host reported no line (added). */
+unsigned sim_measured_baud(Sim *s);
+/* Get ID answers pid instead of the device's (added; 0 restores it). Everything else
+ * behaves as the device given to sim_new(): a chip the host does not know. */
+void sim_set_id(Sim *s, uint16_t pid);
 /* Modem lines from the host. Wiring decides what they do (see sim_set_wiring). */
 void sim_set_modem(Sim *s, bool dtr, bool rts);
 /* Feeds one datagram of the shim's protocol ("DTR=1 RTS=0", "CFG=115200-8E1"). */

@@ -5,13 +5,14 @@
  *   stm32-bootsim --pid 0x466 [--flash-kb 64] [--pty | --fd N] [--timing]
  *                 [--latency-us 1000] [--speed 1.0] [--image FILE@ADDR]... [--dump FILE]
  *                 [--rdp 1] [--boot0 0|1] [--wiring none|dtr-nrst,rts-boot0]
- *                 [--line-socket PATH]
+ *                 [--line-socket PATH] [--max-baud N] [--id PID]
  *
  * With --pty the slave's path is printed on the first line of stdout; the simulator keeps
  * the slave open itself, so a host may open and close it many times. It serves until
  * SIGTERM/SIGINT (or, with --fd, until the fd hangs up), then writes --dump: the whole
  * flash. --line-socket binds a Unix datagram socket for the test shim's line reports
- * ("CFG=115200-8E1", "DTR=1 RTS=0"). */
+ * ("CFG=115200-8E1", "DTR=1 RTS=0"). --max-baud: the highest baud the autobaud measures
+ * (default 115200, at most 3000000). --id: Get ID answers this PID instead of --pid's. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,12 +173,14 @@ static void usage(FILE *f) {
                 "                     [--latency-us US] [--speed X] [--image FILE@ADDR]...\n"
                 "                     [--dump FILE] [--rdp 0|1|2] [--boot0 0|1]\n"
                 "                     [--wiring none|dtr-nrst,rts-boot0] [--line-socket PATH]\n"
+                "                     [--max-baud N] [--id PID]\n"
                 "PIDs: 0x443 (C011) 0x453 (C031) 0x444 (F03xx4/6) 0x466 (G03x/04x) 0x457 (L01x/02x)\n");
 }
 
 int main(int argc, char **argv) {
         enum { ARG_FLASH_KB = 0x100, ARG_LATENCY, ARG_SPEED, ARG_IMAGE, ARG_DUMP, ARG_RDP,
-               ARG_BOOT0, ARG_WIRING, ARG_LINE_SOCKET, ARG_FD, ARG_TIMING, ARG_PTY, ARG_PID };
+               ARG_BOOT0, ARG_WIRING, ARG_LINE_SOCKET, ARG_FD, ARG_TIMING, ARG_PTY, ARG_PID,
+               ARG_MAX_BAUD, ARG_ID };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
                 { "pid",         required_argument, NULL, ARG_PID },
@@ -193,6 +196,8 @@ int main(int argc, char **argv) {
                 { "boot0",       required_argument, NULL, ARG_BOOT0 },
                 { "wiring",      required_argument, NULL, ARG_WIRING },
                 { "line-socket", required_argument, NULL, ARG_LINE_SOCKET },
+                { "max-baud",    required_argument, NULL, ARG_MAX_BAUD },
+                { "id",          required_argument, NULL, ARG_ID },
                 {}
         };
         _cleanup_(sim_freep_helperp) Sim *sim = NULL;
@@ -200,7 +205,7 @@ int main(int argc, char **argv) {
         _cleanup_free_ char *pty_name = NULL;
         const char *images[32], *dump = NULL, *line_socket = NULL;
         size_t n_images = 0;
-        unsigned long pid = 0, flash_kb = 0, fd = 0, latency = 1000, v;
+        unsigned long pid = 0, flash_kb = 0, fd = 0, latency = 1000, max_baud = 0, id = 0, v;
         long rdp = -1, boot0 = -1, wiring = SIM_WIRING_NONE;
         bool pty = false, have_fd = false, timing = false;
         double speed = 1.0;
@@ -267,6 +272,14 @@ int main(int argc, char **argv) {
                 case ARG_LINE_SOCKET:
                         line_socket = optarg;
                         break;
+                case ARG_MAX_BAUD:
+                        if (parse_uint(optarg, SIM_MAX_BAUD_LIMIT, &max_baud) < 0 || max_baud < 1200)
+                                goto bad;
+                        break;
+                case ARG_ID:
+                        if (parse_uint(optarg, 0xFFFF, &id) < 0 || id == 0)
+                                goto bad;
+                        break;
                 default:
                         goto bad;
                 }
@@ -292,6 +305,10 @@ int main(int argc, char **argv) {
         if (boot0 >= 0)
                 sim_set_boot0(sim, boot0 == 1);
         sim_set_wiring(sim, (SimWiring) wiring);
+        if (max_baud)
+                sim_set_max_baud(sim, (unsigned) max_baud);
+        if (id)
+                sim_set_id(sim, (uint16_t) id);
         if (timing)
                 sim_set_timing(sim, &(SimTiming) { .enabled = true, .latency_usec = (unsigned) latency, .speed = speed });
 
