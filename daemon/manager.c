@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
@@ -17,6 +18,7 @@
 #include "hotplug.h"
 #include "link.h"
 #include "manager.h"
+#include "options.h"
 #include "results.h"
 #include "stm32isp.h"
 #include "worker.h"
@@ -137,6 +139,79 @@ static Port *find_port_by_path(Manager *m, const char *path) {
 
 /* Device name as a caller gives it -> the registry key: "tcp://..." as is, "/dev/x" or
  * a symlink to it -> "x", a bare kernel name as is. */
+/* Collapses "//", "/./" and "/x/../" of an absolute path in place, without touching
+ * the file system. */
+static void path_normalize(char *path) {
+        char *out = path, *in = path;
+
+        while (*in) {
+                if (in[0] == '/' && (in[1] == '/' || in[1] == '\0') && out != path) {
+                        in++;
+                        continue;
+                }
+                if (in[0] == '/' && in[1] == '.' && (in[2] == '/' || in[2] == '\0')) {
+                        in += 2;
+                        continue;
+                }
+                if (in[0] == '/' && in[1] == '.' && in[2] == '.' && (in[3] == '/' || in[3] == '\0')) {
+                        while (out > path && *--out != '/')
+                                ;
+                        in += 3;
+                        continue;
+                }
+                *out++ = *in++;
+        }
+        if (out == path)
+                *out++ = '/';
+        *out = '\0';
+}
+
+/* Follows a symlink chain (by-id, by-path) by reading the links, never opening
+ * anything, up to the first node directly in /dev; the result is lexically normalised. readlink() rather than realpath(): the
+ * node itself need not be resolved, and under umockdev only readlink() is redirected
+ * into the testbed for /dev. */
+static int resolve_links(const char *device, char **ret) {
+        _cleanup_free_ char *path = strdup(device);
+
+        if (!path)
+                return -ENOMEM;
+        for (unsigned hops = 0;; hops++) {
+                char target[PATH_MAX];
+                ssize_t n;
+                char *next;
+
+                if (hops > 16)
+                        return -ELOOP;
+                n = readlink(path, target, sizeof target - 1);
+                if (n < 0) {
+                        if (errno != EINVAL)
+                                return -errno;
+                        break;                  /* not a link: done */
+                }
+                target[n] = '\0';
+                if (target[0] == '/')
+                        next = strdup(target);
+                else {
+                        char *slash = strrchr(path, '/');
+
+                        *slash = '\0';
+                        if (asprintf(&next, "%s/%s", path, target) < 0)
+                                next = NULL;
+                }
+                if (!next)
+                        return -ENOMEM;
+                free(path);
+                path = next;
+                path_normalize(path);
+                /* A node directly in /dev is a port name, as for "/dev/ttyUSB0" given
+                 * as such (under umockdev the node itself is a link into the testbed). */
+                if (strncmp(path, "/dev/", 5) == 0 && path[5] && !strchr(path + 5, '/'))
+                        break;
+        }
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
 static int port_key(const char *device, char **ret) {
         char *k;
 
@@ -145,17 +220,16 @@ static int port_key(const char *device, char **ret) {
         else if (strncmp(device, "/dev/", 5) == 0 && device[5] && !strchr(device + 5, '/'))
                 k = strdup(device + 5);
         else if (device[0] == '/') {
-                /* A symlink (by-id, by-path, serial0): resolve it, never open it. */
-                _cleanup_free_ char *real = realpath(device, NULL);
-                char *slash;
+                _cleanup_free_ char *real = NULL;
+                int r;
 
-                if (!real)
-                        return -errno;
-                slash = strrchr(real, '/');
-                /* Must land in a "dev" directory (under umockdev that lies in the testbed). */
-                if (!slash || slash - real < 4 || strncmp(slash - 4, "/dev", 4) != 0 || !slash[1])
+                r = resolve_links(device, &real);
+                if (r < 0)
+                        return r;
+                /* Only a node directly in /dev is a port. */
+                if (strncmp(real, "/dev/", 5) != 0 || !real[5] || strchr(real + 5, '/'))
                         return -ENOENT;
-                k = strdup(slash + 1);
+                k = strdup(real + 5);
         } else if (device[0] && !strchr(device, '/') && !streq(device, ".") && !streq(device, ".."))
                 k = strdup(device);
         else
@@ -437,26 +511,9 @@ static void hotplug_removed(void *userdata, const char *name) {
 
 /* ---- Manager methods ---- */
 
-static int reject_options(sd_bus_message *m, sd_bus_error *error) {
-        int r;
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        for (;;) {
-                const char *key;
-
-                r = sd_bus_message_enter_container(m, 'e', "sv");
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
-        }
-        return sd_bus_message_exit_container(m);
+/* AddPort takes no options yet: any key is unknown. */
+static int reject_option(const OptionValue *v, void *userdata, sd_bus_error *error) {
+        return -EINVAL;         /* not reached: the table is empty */
 }
 
 static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -469,7 +526,7 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
         r = sd_bus_message_read(msg, "s", &device);
         if (r < 0)
                 return r;
-        r = reject_options(msg, error);
+        r = options_parse(msg, &add_port_option_table, OPTIONS_ALL, reject_option, NULL, error);
         if (r < 0)
                 return r;
         if (m->exiting)
@@ -634,6 +691,35 @@ static int append_json_variant(sd_bus_message *reply, json_object *v) {
         }
 }
 
+static int results_filter(const OptionValue *v, void *userdata, sd_bus_error *error) {
+        ResultsFilter *f = userdata;
+
+        switch ((ResultsFilterId) v->spec->id) {
+        case RESULTS_FILTER_RESULT:
+                if (!streq(v->s, "pass") && !streq(v->s, "fail"))
+                        return options_error(error, v, "must be 'pass' or 'fail'");
+                f->result = v->s;
+                return 0;
+        case RESULTS_FILTER_UID:
+                f->uid = v->s;
+                return 0;
+        case RESULTS_FILTER_PORT:
+                f->port = v->s;
+                return 0;
+        case RESULTS_FILTER_SINCE:
+                f->since_usec = v->t;
+                return 0;
+        case RESULTS_FILTER_UNTIL:
+                f->until_usec = v->t;
+                return 0;
+        case RESULTS_FILTER_LIMIT:
+                f->limit = v->u;
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
 static int method_get_results(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -641,73 +727,7 @@ static int method_get_results(sd_bus_message *msg, void *userdata, sd_bus_error 
         json_object *array = NULL;
         int r;
 
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        for (;;) {
-                const char *key, *contents, *type;
-                char t;
-
-                r = sd_bus_message_enter_container(msg, 'e', "sv");
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                if (streq(key, "result") || streq(key, "uid") || streq(key, "port"))
-                        type = "s";
-                else if (streq(key, "since") || streq(key, "until"))
-                        type = "t";
-                else if (streq(key, "limit"))
-                        type = "u";
-                else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown filter '%s'", key);
-                r = sd_bus_message_peek_type(msg, &t, &contents);
-                if (r < 0)
-                        return r;
-                if (!streq_ptr(contents, type))
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Filter '%s' must be of type '%s'", key, type);
-                if (streq(type, "s")) {
-                        const char *s;
-
-                        r = sd_bus_message_read(msg, "v", "s", &s);
-                        if (r < 0)
-                                return r;
-                        if (streq(key, "result")) {
-                                if (!streq(s, "pass") && !streq(s, "fail"))
-                                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                                 "Filter 'result' must be 'pass' or 'fail'");
-                                f.result = s;
-                        } else if (streq(key, "uid"))
-                                f.uid = s;
-                        else
-                                f.port = s;
-                } else if (streq(type, "t")) {
-                        uint64_t u;
-
-                        r = sd_bus_message_read(msg, "v", "t", &u);
-                        if (r < 0)
-                                return r;
-                        if (streq(key, "since"))
-                                f.since_usec = u;
-                        else
-                                f.until_usec = u;
-                } else {
-                        uint32_t u;
-
-                        r = sd_bus_message_read(msg, "v", "u", &u);
-                        if (r < 0)
-                                return r;
-                        f.limit = u;
-                }
-                r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_exit_container(msg);
+        r = options_parse(msg, &results_filter_table, OPTIONS_ALL, results_filter, &f, error);
         if (r < 0)
                 return r;
 
@@ -731,6 +751,24 @@ static int method_get_results(sd_bus_message *msg, void *userdata, sd_bus_error 
 
 /* ---- auto-flash ---- */
 
+/* One SetAutoFlash key: autoflash_set() takes the bus names, values as text. */
+static int autoflash_option(const OptionValue *v, void *userdata, sd_bus_error *error) {
+        AutoFlash *a = userdata;
+        char text[256];
+        int r;
+
+        option_value_to_string(v, text, sizeof text);
+        /* The config's Entry= is checked when the file is read; the bus value here. */
+        if (v->spec->id == AUTOFLASH_OPTION_ENTRY && job_entry_validate(v->s) < 0)
+                return options_error_invalid(error, v);
+        r = autoflash_set(a, v->spec->key, v->type == 's' ? v->s : text);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return options_error_invalid(error, v);
+        return 0;
+}
+
 static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         _cleanup_(autoflash_freep) AutoFlash *a = NULL;
@@ -742,83 +780,10 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
         r = autoflash_new("bus", &a);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        for (;;) {
-                const char *key, *contents;
-                char type, t, text[32];
-                const char *value = text;
-
-                r = sd_bus_message_enter_container(msg, 'e', "sv");
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                type = autoflash_bus_type(key);
-                if (!type)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
-                r = sd_bus_message_peek_type(msg, &t, &contents);
-                if (r < 0)
-                        return r;
-                if (!contents || strlen(contents) != 1 || contents[0] != type)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Option '%s' must be of type '%c'", key, type);
-                switch (type) {
-                case 's':
-                        r = sd_bus_message_read(msg, "v", "s", &value);
-                        break;
-                case 'b': {
-                        int b;
-
-                        r = sd_bus_message_read(msg, "v", "b", &b);
-                        snprintf(text, sizeof text, "%s", b ? "yes" : "no");
-                        break;
-                }
-                case 'q': {
-                        uint16_t q;
-
-                        r = sd_bus_message_read(msg, "v", "q", &q);
-                        snprintf(text, sizeof text, "%u", q);
-                        break;
-                }
-                case 'u': {
-                        uint32_t u;
-
-                        r = sd_bus_message_read(msg, "v", "u", &u);
-                        snprintf(text, sizeof text, "%" PRIu32, u);
-                        break;
-                }
-                default: {
-                        uint64_t u;
-
-                        r = sd_bus_message_read(msg, "v", "t", &u);
-                        snprintf(text, sizeof text, "%" PRIu64, u);
-                        break;
-                }
-                }
-                if (r < 0)
-                        return r;
-                r = autoflash_set(a, key, value);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Invalid value '%s' for option '%s'", value, key);
-                r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_exit_container(msg);
+        r = options_parse(msg, &autoflash_option_table, OPTIONS_ALL, autoflash_option, a, error);
         if (r < 0)
                 return r;
 
-        if (a->entry && job_entry_validate(a->entry) < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid value '%s' for option 'entry'",
-                                         a->entry);
         r = autoflash_load_fd(a, fd, "fd");
         if (r == -ENOMEM)
                 return r;

@@ -17,6 +17,7 @@
 
 #include "autoflash.h"
 #include "manager.h"
+#include "options.h"
 #include "port.h"
 #include "results.h"
 #include "stm32isp.h"
@@ -39,6 +40,7 @@ typedef struct LastResult {
         uint64_t duration_usec;
         uint64_t timestamp_usec;        /* CLOCK_REALTIME */
         uint64_t bytes_read;
+        unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
 } LastResult;
 
 struct Port {
@@ -331,6 +333,11 @@ static int append_result(sd_bus_message *m, const LastResult *l) {
                                   "timestamp_usec", "t", l->timestamp_usec);
         if (r < 0)
                 return r;
+        if (l->baudrate > 0) {
+                r = sd_bus_message_append(m, "{sv}", "baudrate", "u", (uint32_t) l->baudrate);
+                if (r < 0)
+                        return r;
+        }
         if (l->op == JOB_FLASH && l->error == 0) {
                 const FlasherResult *f = &l->result;
 
@@ -423,47 +430,6 @@ typedef struct Options {
         const char *image_name;         /* points into the message */
 } Options;
 
-enum {
-        OPT_ADDRESS = 1 << 0,
-        OPT_FORMAT = 1 << 1,
-        OPT_ERASE = 1 << 2,
-        OPT_VERIFY = 1 << 3,
-        OPT_UNPROTECT = 1 << 4,
-        OPT_PROTECT = 1 << 5,
-        OPT_BOOT0 = 1 << 6,
-        OPT_GO = 1 << 7,
-        OPT_BAUDRATE = 1 << 8,
-        OPT_ENTRY = 1 << 9,
-        OPT_MODE = 1 << 10,
-        OPT_LENGTH = 1 << 11,
-        OPT_IMAGE_NAME = 1 << 12,
-};
-
-static const struct {
-        const char *key;
-        const char *type;
-        unsigned flag;
-} option_table[] = {
-        { "address",   "t", OPT_ADDRESS },
-        { "format",    "s", OPT_FORMAT },
-        { "erase",     "s", OPT_ERASE },
-        { "verify",    "b", OPT_VERIFY },
-        { "unprotect", "b", OPT_UNPROTECT },
-        { "protect",   "b", OPT_PROTECT },
-        { "boot0",     "b", OPT_BOOT0 },
-        { "go",        "b", OPT_GO },
-        { "baudrate",  "u", OPT_BAUDRATE },
-        { "entry",     "s", OPT_ENTRY },
-        { "mode",      "s", OPT_MODE },
-        { "length",    "t", OPT_LENGTH },
-        { "image-name", "s", OPT_IMAGE_NAME },
-};
-
-#define OPTS_LINK (OPT_BAUDRATE | OPT_ENTRY)
-#define OPTS_FLASH (OPTS_LINK | OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | \
-                    OPT_PROTECT | OPT_BOOT0 | OPT_GO | OPT_IMAGE_NAME)
-#define OPTS_ERASE (OPTS_LINK | OPT_MODE | OPT_ADDRESS | OPT_LENGTH)
-
 static int erase_from_string(const char *s, FlasherErase *ret) {
         if (streq(s, "auto"))
                 *ret = FLASHER_ERASE_AUTO;
@@ -476,9 +442,73 @@ static int erase_from_string(const char *s, FlasherErase *ret) {
         return 0;
 }
 
-/* Reads an a{sv} of options: unknown keys, keys this method does not take, wrong
- * types and bad values are InvalidArgs naming the key. */
-static int parse_options(sd_bus_message *m, unsigned allowed, Options *o, sd_bus_error *error) {
+/* One key of a Port method's options (options_parse() checked key and type). */
+static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error) {
+        Options *o = userdata;
+        int r = 0;
+
+        switch ((PortOptionId) v->spec->id) {
+        case PORT_OPTION_ADDRESS:
+        case PORT_OPTION_LENGTH:
+                if (v->t > UINT32_MAX)
+                        return options_error(error, v, "is out of range");
+                if (v->spec->id == PORT_OPTION_ADDRESS) {
+                        o->address = v->t;
+                        o->have_address = true;
+                } else {
+                        o->length = v->t;
+                        o->have_length = true;
+                }
+                return 0;
+        case PORT_OPTION_FORMAT:
+                r = image_format_from_string(v->s, &o->format);
+                break;
+        case PORT_OPTION_ENTRY:
+                r = job_entry_validate(v->s);
+                o->entry = v->s;
+                break;
+        case PORT_OPTION_IMAGE_NAME:
+                /* One line in the log and the journal. */
+                r = strlen(v->s) > 0 && strlen(v->s) <= 255 && !strpbrk(v->s, "\n\r") ? 0 : -EINVAL;
+                o->image_name = v->s;
+                break;
+        case PORT_OPTION_ERASE:
+        case PORT_OPTION_MODE:
+                r = erase_from_string(v->s, &o->erase);
+                o->have_erase = true;
+                break;
+        case PORT_OPTION_BAUDRATE:
+                /* Above 115200 the worker tries the rate first and falls back to 115200. */
+                if (v->u < PORT_BAUDRATE_MIN || v->u > PORT_BAUDRATE_MAX)
+                        return options_error(error, v, "must be %u..%u", PORT_BAUDRATE_MIN, PORT_BAUDRATE_MAX);
+                o->baudrate = v->u;
+                return 0;
+        case PORT_OPTION_VERIFY:
+                o->verify = v->b;
+                return 0;
+        case PORT_OPTION_UNPROTECT:
+                o->unprotect = v->b;
+                return 0;
+        case PORT_OPTION_PROTECT:
+                o->protect = v->b;
+                return 0;
+        case PORT_OPTION_BOOT0:
+                o->boot0 = v->b;
+                return 0;
+        case PORT_OPTION_GO:
+                o->go = v->b;
+                return 0;
+        default:
+                return -EINVAL;
+        }
+        if (r < 0)
+                return options_error_invalid(error, v);
+        return 0;
+}
+
+/* Reads a Port method's a{sv}: keys this method does not take, wrong types and bad
+ * values are InvalidArgs naming the key. */
+static int parse_options(sd_bus_message *m, uint64_t allowed, Options *o, sd_bus_error *error) {
         int r;
 
         *o = (Options) {
@@ -487,130 +517,8 @@ static int parse_options(sd_bus_message *m, unsigned allowed, Options *o, sd_bus
                 .verify = true,
                 .boot0 = true,
         };
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        for (;;) {
-                const char *key, *contents;
-                unsigned flag = 0;
-                const char *type = NULL;
-                char t;
-
-                r = sd_bus_message_enter_container(m, 'e', "sv");
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < ELEMENTSOF(option_table); i++)
-                        if (streq(option_table[i].key, key)) {
-                                flag = option_table[i].flag;
-                                type = option_table[i].type;
-                        }
-                if (!(flag & allowed))
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
-                r = sd_bus_message_peek_type(m, &t, &contents);
-                if (r < 0)
-                        return r;
-                if (!streq_ptr(contents, type))
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Option '%s' must be of type '%s', not '%s'",
-                                                 key, type, contents ?: "");
-                r = sd_bus_message_enter_container(m, 'v', type);
-                if (r < 0)
-                        return r;
-
-                switch (flag) {
-                case OPT_ADDRESS:
-                case OPT_LENGTH: {
-                        uint64_t v;
-
-                        r = sd_bus_message_read(m, "t", &v);
-                        if (r < 0)
-                                return r;
-                        if (v > UINT32_MAX)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option '%s' is out of range", key);
-                        if (flag == OPT_ADDRESS) {
-                                o->address = v;
-                                o->have_address = true;
-                        } else {
-                                o->length = v;
-                                o->have_length = true;
-                        }
-                        break;
-                }
-                case OPT_FORMAT:
-                case OPT_ERASE:
-                case OPT_MODE:
-                case OPT_IMAGE_NAME:
-                case OPT_ENTRY: {
-                        const char *s;
-
-                        r = sd_bus_message_read(m, "s", &s);
-                        if (r < 0)
-                                return r;
-                        if (flag == OPT_FORMAT)
-                                r = image_format_from_string(s, &o->format);
-                        else if (flag == OPT_ENTRY) {
-                                r = job_entry_validate(s);
-                                o->entry = s;
-                        } else if (flag == OPT_IMAGE_NAME) {
-                                /* One line in the log and the journal. */
-                                r = strlen(s) > 0 && strlen(s) <= 255 && !strpbrk(s, "\n\r") ? 0 : -EINVAL;
-                                o->image_name = s;
-                        } else {
-                                r = erase_from_string(s, &o->erase);
-                                o->have_erase = true;
-                        }
-                        if (r < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Invalid value '%s' for option '%s'", s, key);
-                        break;
-                }
-                case OPT_BAUDRATE: {
-                        uint32_t v;
-
-                        r = sd_bus_message_read(m, "u", &v);
-                        if (r < 0)
-                                return r;
-                        /* What the bootloader's baud detection accepts (AN3155). */
-                        if (v < 1200 || v > 115200)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option 'baudrate' must be 1200..115200");
-                        o->baudrate = v;
-                        break;
-                }
-                default: {
-                        int b;
-
-                        r = sd_bus_message_read(m, "b", &b);
-                        if (r < 0)
-                                return r;
-                        if (flag == OPT_VERIFY)
-                                o->verify = b;
-                        else if (flag == OPT_UNPROTECT)
-                                o->unprotect = b;
-                        else if (flag == OPT_PROTECT)
-                                o->protect = b;
-                        else if (flag == OPT_BOOT0)
-                                o->boot0 = b;
-                        else if (flag == OPT_GO)
-                                o->go = b;
-                        break;
-                }
-                }
-                r = sd_bus_message_exit_container(m);   /* v */
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);   /* e */
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_exit_container(m);
+        r = options_parse(m, &port_option_table, allowed, port_option, o, error);
+        return r < 0 ? r : 0;
 }
 
 /* ---- jobs ---- */
@@ -661,7 +569,7 @@ static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *err
         Job *j;
         int r;
 
-        r = parse_options(m, op == JOB_ERASE ? OPTS_ERASE : OPTS_LINK, &o, error);
+        r = parse_options(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE : PORT_OPTIONS_LINK, &o, error);
         if (r < 0)
                 return r;
         if (op == JOB_ERASE) {
@@ -736,7 +644,7 @@ static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = sd_bus_message_read(m, "htt", &in_fd, &address, &length);
         if (r < 0)
                 return r;
-        r = parse_options(m, OPTS_LINK, &o, error);
+        r = parse_options(m, PORT_OPTIONS_LINK, &o, error);
         if (r < 0)
                 return r;
         if (address > UINT32_MAX || length == 0 || length > READ_LENGTH_MAX || address + length > (uint64_t) UINT32_MAX + 1)
@@ -819,7 +727,7 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(m, "h", &in_fd);
         if (r < 0)
                 return r;
-        r = parse_options(m, OPTS_FLASH, &o, error);
+        r = parse_options(m, PORT_OPTIONS_FLASH, &o, error);
         if (r < 0)
                 return r;
         r = port_check_idle(p, error);
@@ -1009,6 +917,9 @@ static json_object *port_result_json(Port *p, const Job *j, uint64_t timestamp_u
         r |= json_add(o, "chip_name", json_object_new_string(j->have_chip && j->chip.info ? j->chip.info->name : ""));
         r |= json_add(o, "uid", json_object_new_string(uid));
         r |= json_add(o, "flash_size", json_object_new_int64(j->have_chip ? j->chip.flash_size : 0));
+        /* The rate the job ran at (options.baudrate is the one asked for). */
+        if (j->baudrate_used > 0)
+                r |= json_add(o, "baudrate", json_object_new_int64(j->baudrate_used));
         if (j->op == JOB_FLASH) {
                 r |= json_add(o, "image_name", json_object_new_string(j->image_name ?: "fd"));
                 r |= json_add(o, "image_sha256", json_object_new_string(j->image_sha256));
@@ -1118,6 +1029,7 @@ static void port_on_done(Port *p, Job *j) {
                 .duration_usec = j->duration_usec,
                 .timestamp_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC,
                 .bytes_read = j->op == JOB_READ && error == 0 ? j->length : 0,
+                .baudrate = j->baudrate_used,
         };
         snprintf(p->last.error_name, sizeof p->last.error_name, "%s", error_name);
         snprintf(p->last.message, sizeof p->last.message, "%s", message);

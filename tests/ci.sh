@@ -72,9 +72,14 @@ if command -v clang >/dev/null; then
         per_target=$((60 / n_targets))
         for t in $fuzz_targets; do
                 echo "=== fuzz: $t (${per_target}s)"
+                # what each target links: the image parsers, or the option walk with sd-bus
+                case $t in
+                fuzz-options) fuzz_src=("$src/daemon/options.c") fuzz_libs=(-lsystemd) ;;
+                *) fuzz_src=("$src"/daemon/image*.c) fuzz_libs=(-lelf) ;;
+                esac
                 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                         -include "$src/build/werror/config.h" -I"$src/daemon" -I"$src/include" -I"$src/tests" \
-                        "$src/tests/$t.c" "$src"/daemon/image*.c -lelf -o "$fuzz_dir/$t"
+                        "$src/tests/$t.c" "${fuzz_src[@]}" "${fuzz_libs[@]}" -o "$fuzz_dir/$t"
                 rm -rf "$fuzz_dir/$t.corpus"
                 cp -r "$src/tests/fuzz-corpus/$t" "$fuzz_dir/$t.corpus"
                 if (cd "$fuzz_dir" && ASAN_OPTIONS=detect_leaks=1 "./$t" -max_total_time="$per_target" \

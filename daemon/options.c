@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The a{sv} walk every method shares, its error messages, and the daemon's tables. */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "options.h"
+
+/* Keys and values quoted in messages are cut to this many bytes: a caller can send
+ * megabytes of key, and the reply must stay small. */
+#define QUOTE_MAX 64
+
+static const OptionSpec port_specs[] = {
+        { "address",    "t", PORT_OPTION_ADDRESS },
+        { "format",     "s", PORT_OPTION_FORMAT },
+        { "erase",      "s", PORT_OPTION_ERASE },
+        { "verify",     "b", PORT_OPTION_VERIFY },
+        { "unprotect",  "b", PORT_OPTION_UNPROTECT },
+        { "protect",    "b", PORT_OPTION_PROTECT },
+        { "boot0",      "b", PORT_OPTION_BOOT0 },
+        { "go",         "b", PORT_OPTION_GO },
+        { "baudrate",   "u", PORT_OPTION_BAUDRATE },
+        { "entry",      "s", PORT_OPTION_ENTRY },
+        { "mode",       "s", PORT_OPTION_MODE },
+        { "length",     "t", PORT_OPTION_LENGTH },
+        { "image-name", "s", PORT_OPTION_IMAGE_NAME },
+};
+
+const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };
+
+static const OptionSpec results_filter_specs[] = {
+        { "result", "s", RESULTS_FILTER_RESULT },
+        { "uid",    "s", RESULTS_FILTER_UID },
+        { "port",   "s", RESULTS_FILTER_PORT },
+        { "since",  "t", RESULTS_FILTER_SINCE },
+        { "until",  "t", RESULTS_FILTER_UNTIL },
+        { "limit",  "u", RESULTS_FILTER_LIMIT },
+};
+
+const OptionTable results_filter_table = { "filter", results_filter_specs, ELEMENTSOF(results_filter_specs) };
+
+/* Types as autoflash_bus_type() knows them (tests/test-options.c checks they agree). */
+static const OptionSpec autoflash_specs[] = {
+        { "image-name", "s", AUTOFLASH_OPTION_IMAGE_NAME },
+        { "format",     "s", AUTOFLASH_OPTION_FORMAT },
+        { "address",    "t", AUTOFLASH_OPTION_ADDRESS },
+        { "erase",      "s", AUTOFLASH_OPTION_ERASE },
+        { "verify",     "b", AUTOFLASH_OPTION_VERIFY },
+        { "unprotect",  "b", AUTOFLASH_OPTION_UNPROTECT },
+        { "protect",    "b", AUTOFLASH_OPTION_PROTECT },
+        { "boot0",      "b", AUTOFLASH_OPTION_BOOT0 },
+        { "go",         "b", AUTOFLASH_OPTION_GO },
+        { "baudrate",   "u", AUTOFLASH_OPTION_BAUDRATE },
+        { "entry",      "s", AUTOFLASH_OPTION_ENTRY },
+        { "vid",        "q", AUTOFLASH_OPTION_VID },
+        { "pid",        "q", AUTOFLASH_OPTION_PID },
+        { "serial",     "s", AUTOFLASH_OPTION_SERIAL },
+        { "id-path",    "s", AUTOFLASH_OPTION_ID_PATH },
+        { "chip",       "q", AUTOFLASH_OPTION_CHIP },
+};
+
+const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };
+
+const OptionTable add_port_option_table = { "option", NULL, 0 };
+
+/* ---- messages ---- */
+
+/* Copies s, cut to QUOTE_MAX bytes on a UTF-8 character boundary ("..." marks the
+ * cut): an error message must stay valid UTF-8 or sd-bus cannot send it. */
+static const char *quote(const char *s, char buf[static QUOTE_MAX + 4]) {
+        size_t n = strlen(s);
+
+        if (n <= QUOTE_MAX)
+                return s;
+        n = QUOTE_MAX;
+        while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+                n--;
+        memcpy(buf, s, n);
+        memcpy(buf + n, "...", 4);
+        return buf;
+}
+
+const char *option_value_to_string(const OptionValue *v, char *buf, size_t size) {
+        char q[QUOTE_MAX + 4];
+
+        if (size == 0)
+                return buf;
+        switch (v->type) {
+        case 'y':
+                snprintf(buf, size, "%u", v->y);
+                break;
+        case 'b':
+                snprintf(buf, size, "%s", v->b ? "yes" : "no");
+                break;
+        case 'n':
+                snprintf(buf, size, "%" PRIi16, v->n);
+                break;
+        case 'q':
+                snprintf(buf, size, "%" PRIu16, v->q);
+                break;
+        case 'i':
+                snprintf(buf, size, "%" PRIi32, v->i);
+                break;
+        case 'u':
+                snprintf(buf, size, "%" PRIu32, v->u);
+                break;
+        case 'x':
+                snprintf(buf, size, "%" PRIi64, v->x);
+                break;
+        case 't':
+                snprintf(buf, size, "%" PRIu64, v->t);
+                break;
+        case 'd':
+                snprintf(buf, size, "%g", v->d);
+                break;
+        case 's':
+        case 'o':
+        case 'g':
+                snprintf(buf, size, "%s", quote(v->s, q));
+                break;
+        default:
+                buf[0] = '\0';
+        }
+        return buf;
+}
+
+static int invalid_args(sd_bus_error *error, const char *noun, const char *key, const char *fmt, ...) _printf_(4, 5);
+
+/* "Noun 'key' " + the rest. */
+static int invalid_args(sd_bus_error *error, const char *noun, const char *key, const char *fmt, ...) {
+        char q[QUOTE_MAX + 4], what[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%c%s '%s' %s",
+                                 noun[0] >= 'a' && noun[0] <= 'z' ? noun[0] - 'a' + 'A' : noun[0], noun + 1,
+                                 quote(key, q), what);
+}
+
+int options_error(sd_bus_error *error, const OptionValue *v, const char *what, ...) {
+        char buf[256];
+        va_list ap;
+
+        va_start(ap, what);
+        vsnprintf(buf, sizeof buf, what, ap);
+        va_end(ap);
+        return invalid_args(error, v->table->noun, v->spec->key, "%s", buf);
+}
+
+int options_error_invalid(sd_bus_error *error, const OptionValue *v) {
+        char value[QUOTE_MAX + 4], q[QUOTE_MAX + 4];
+
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid value '%s' for %s '%s'",
+                                 option_value_to_string(v, value, sizeof value), v->table->noun,
+                                 quote(v->spec->key, q));
+}
+
+/* ---- the walk ---- */
+
+static const OptionSpec *table_find(const OptionTable *t, const char *key, size_t *ret_index) {
+        for (size_t i = 0; i < t->n_specs; i++)
+                if (strcmp(t->specs[i].key, key) == 0) {
+                        *ret_index = i;
+                        return &t->specs[i];
+                }
+        return NULL;
+}
+
+/* Reads the variant's one basic value (the type was checked against the spec). */
+static int read_value(sd_bus_message *m, OptionValue *v) {
+        int b, r;
+
+        switch (v->type) {
+        case 'b':
+                r = sd_bus_message_read_basic(m, 'b', &b);
+                v->b = b;
+                return r;
+        case 'y':
+                return sd_bus_message_read_basic(m, 'y', &v->y);
+        case 'n':
+                return sd_bus_message_read_basic(m, 'n', &v->n);
+        case 'q':
+                return sd_bus_message_read_basic(m, 'q', &v->q);
+        case 'i':
+                return sd_bus_message_read_basic(m, 'i', &v->i);
+        case 'u':
+                return sd_bus_message_read_basic(m, 'u', &v->u);
+        case 'x':
+                return sd_bus_message_read_basic(m, 'x', &v->x);
+        case 't':
+                return sd_bus_message_read_basic(m, 't', &v->t);
+        case 'd':
+                return sd_bus_message_read_basic(m, 'd', &v->d);
+        case 's':
+        case 'o':
+        case 'g':
+                return sd_bus_message_read_basic(m, v->type, &v->s);
+        default:
+                return -EINVAL;         /* a table names a type the walk does not read */
+        }
+}
+
+int options_parse(sd_bus_message *m, const OptionTable *table, uint64_t allowed,
+                  OptionHandler handler, void *userdata, sd_bus_error *error) {
+        uint64_t seen = 0;
+        int n = 0, r;
+
+        if (!m || !table || !handler || table->n_specs > 64)
+                return -EINVAL;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENXIO;          /* the message ends before the options */
+        for (;;) {
+                OptionValue v = { .table = table };
+                const char *key, *contents = NULL;
+                size_t index = 0;
+                char type;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read_basic(m, 's', &key);
+                if (r < 0)
+                        return r;
+                v.spec = table_find(table, key, &index);
+                if (!v.spec || v.spec->id >= 64 || !(allowed & OPTION_BIT(v.spec->id))) {
+                        char q[QUOTE_MAX + 4];
+
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown %s '%s'",
+                                                 table->noun, quote(key, q));
+                }
+                /* Which of two values would win is a guess a production line should
+                 * not depend on. */
+                if (seen & OPTION_BIT(index))
+                        return invalid_args(error, table->noun, key, "is given more than once");
+                seen |= OPTION_BIT(index);
+
+                r = sd_bus_message_peek_type(m, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (type != 'v' || !contents || strcmp(contents, v.spec->signature) != 0)
+                        return invalid_args(error, table->noun, key, "must be of type '%s', not '%s'",
+                                            v.spec->signature, contents ?: "");
+                v.type = v.spec->signature[0];
+                r = sd_bus_message_enter_container(m, 'v', contents);
+                if (r < 0)
+                        return r;
+                r = read_value(m, &v);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);   /* v */
+                if (r < 0)
+                        return r;
+
+                r = handler(&v, userdata, error);
+                if (r < 0)
+                        return r;
+
+                r = sd_bus_message_exit_container(m);   /* e */
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        r = sd_bus_message_exit_container(m);           /* a */
+        if (r < 0)
+                return r;
+        return n;
+}
