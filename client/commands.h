@@ -33,6 +33,9 @@ typedef struct Args {
         const char *uid;
         uint64_t since_usec, until_usec;        /* 0: unbounded */
         uint32_t limit;         /* 0: all */
+
+        /* monitor station: print the table once and exit (since_usec: where its counts start) */
+        bool once;
 } Args;
 
 int cmd_list(ClientBus *c, const Args *a);

@@ -30,9 +30,15 @@ enum {
         OPT_SINCE     = 1 << 15,
         OPT_UNTIL     = 1 << 16,
         OPT_LIMIT     = 1 << 17,
+        OPT_ONCE      = 1 << 18,
 };
-#define OPT_LAST OPT_LIMIT
+#define OPT_LAST OPT_ONCE
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY)
+
+/* The daemon's range: the bootloader measures 1200..115200 (AN3155); faster rates are
+ * for chips and adapters that manage them, with the daemon falling back to 115200. */
+#define BAUD_MIN 1200u
+#define BAUD_MAX 3000000u
 
 typedef struct Command {
         const char *name;
@@ -57,7 +63,7 @@ static const Command commands[] = {
         { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]" },
         { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL },
         { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT" },
-        { "monitor", 0, 0, 0, cmd_monitor, "monitor" },
+        { "monitor", 0, 1, OPT_SINCE | OPT_ONCE, cmd_monitor, "monitor [station [--once] [--since DATE]]" },
         { "log",     0, 1, OPT_RESULT | OPT_UID | OPT_SINCE | OPT_UNTIL | OPT_LIMIT, cmd_log,
           "log [PORT] [--result pass|fail] [--uid UID] [--since DATE] [--until DATE] [--limit N]" },
 };
@@ -91,13 +97,16 @@ static void help(void) {
                "      --go              start the code after flashing\n"
                "      --mass            erase the whole flash (erase's default)\n"
                "      --pages=F[-L]     erase pages F to L\n"
-               "  -b, --baud=B          baud rate (1200-115200)\n"
+               "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"
+               "                        tried first, then 115200 if the chip does not answer\n"
                "      --entry=SEQ       DTR/RTS sequence that enters the bootloader\n"
                "      --result=pass|fail  log: only passed or failed operations\n"
                "      --uid=UID         log: only this chip (hex UID)\n"
                "      --since=DATE, --until=DATE  log: a time window (YYYY-MM-DD[ HH:MM[:SS]] local\n"
                "                        time, ...Z for UTC, or @SECONDS since the epoch)\n"
                "  -n, --limit=N         log: the newest N entries\n"
+               "      --once            monitor station: print the table once and exit (counts\n"
+               "                        since --since, default the start of the day)\n"
                "  -h, --help            this text\n"
                "      --version         the version\n\n"
                "Exit codes:\n");
@@ -120,7 +129,7 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit",
+                "--since", "--until", "--limit", "--once",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -139,7 +148,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         enum {
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
-                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL,
+                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
@@ -170,6 +179,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "since",       required_argument, NULL, ARG_SINCE },
                 { "until",       required_argument, NULL, ARG_UNTIL },
                 { "limit",       required_argument, NULL, 'n' },
+                { "once",        no_argument,       NULL, ARG_ONCE },
                 {}
         };
         static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
@@ -251,8 +261,8 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         given |= OPT_GO;
                         break;
                 case 'b':
-                        if (parse_address(optarg, &v) < 0 || v < 1200 || v > 4000000)
-                                return usage_error("invalid baud rate '%s'", optarg);
+                        if (parse_address(optarg, &v) < 0 || v < BAUD_MIN || v > BAUD_MAX)
+                                return usage_error("invalid baud rate '%s' (%u-%u)", optarg, BAUD_MIN, BAUD_MAX);
                         a->baud = (uint32_t) v;
                         a->have_baud = true;
                         given |= OPT_BAUD;
@@ -292,6 +302,10 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                                 return usage_error("invalid limit '%s'", optarg);
                         a->limit = (uint32_t) v;
                         given |= OPT_LIMIT;
+                        break;
+                case ARG_ONCE:
+                        a->once = true;
+                        given |= OPT_ONCE;
                         break;
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);

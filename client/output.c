@@ -330,6 +330,7 @@ static const char *key_label(const char *key) {
                 { "boot0_changed", "nBOOT_SEL cleared" },
                 { "started", "Started" },
                 { "write_retries", "Write retries" },
+                { "baudrate", "Baud rate" },
         };
         for (size_t i = 0; i < ELEMENTSOF(labels); i++)
                 if (streq(labels[i][0], key))

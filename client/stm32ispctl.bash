@@ -26,7 +26,7 @@ _stm32ispctl() {
                 [go]="--address="
                 [run]="--address="
                 [cancel]=""
-                [monitor]=""
+                [monitor]="--once --since="
                 [log]="--result= --uid= --since= --until= --limit="
         )
 
@@ -72,6 +72,9 @@ _stm32ispctl() {
                         elif [ $npos = 1 ] && [[ $cmd == flash || $cmd == read ]]; then
                                 _filedir
                         fi
+                        ;;
+                monitor)
+                        [ $npos = 0 ] && COMPREPLY=($(compgen -W "station" -- "$cur"))
                         ;;
         esac
 } && complete -F _stm32ispctl stm32ispctl

@@ -16,6 +16,8 @@
 
 #define AUTOFLASH_IMAGE_MAX (4u * 1024 * 1024)
 #define DEFAULT_FLASH_ADDRESS 0x08000000u
+#define AUTOFLASH_BAUD_MIN 1200u
+#define AUTOFLASH_BAUD_MAX 3000000u
 
 int autoflash_new(const char *source, AutoFlash **ret) {
         AutoFlash *a = calloc(1, sizeof *a);
@@ -194,8 +196,10 @@ int autoflash_set(AutoFlash *a, const char *key, const char *value) {
                         a->flash.go = b;
                 return 0;
         case SET_BAUDRATE:
-                r = parse_u64(value, 115200, &v);
-                if (r < 0 || v < 1200)
+                /* The bootloader measures 1200..115200 (AN3155); a faster rate is tried
+                 * first and the worker falls back to 115200. */
+                r = parse_u64(value, AUTOFLASH_BAUD_MAX, &v);
+                if (r < 0 || v < AUTOFLASH_BAUD_MIN)
                         return -EINVAL;
                 a->baudrate = (unsigned) v;
                 return 0;

@@ -25,7 +25,7 @@ typedef struct AutoFlash {
         uint32_t address;               /* where a raw binary goes */
 
         FlasherFlashOptions flash;
-        unsigned baudrate;              /* 0: the default */
+        unsigned baudrate;              /* 0: the default (115200); 1200..3000000 */
         char *entry;
 
         bool match_usb, match_any_pid;

@@ -257,22 +257,89 @@ static int open_link(const char *device, unsigned baud, Link **ret) {
         return link_open_serial(device, baud, ret);
 }
 
+/* Opens the port at the job's baud. A rate the adapter (driver) refuses is the
+ * caller's bad argument, so the port is opened at the default rate first and then
+ * switched: a failure of the switch is then known to be about the rate. */
+static int open_job_link(Worker *w, Job *j, Link **ret) {
+        _cleanup_(link_freep) Link *l = NULL;
+        unsigned baud = j->baudrate ?: DEFAULT_BAUD;
+        int r;
+
+        r = open_link(w->device, DEFAULT_BAUD, &l);
+        if (r < 0) {
+                snprintf(j->message, sizeof j->message, "Cannot open %s: %s", w->device, strerror(-r));
+                /* A port that cannot be opened any more is gone for our purposes; no
+                 * permission on the node is AccessDenied, not the chip's ReadProtected. */
+                return r == -ENOENT || r == -ENXIO || r == -ECONNREFUSED || r == -EHOSTUNREACH ? -ENODEV :
+                       r == -EACCES ? -EPERM : r;
+        }
+        if (baud != DEFAULT_BAUD) {
+                r = link_set_baud(l, baud);
+                if (r == -ENODEV) {
+                        snprintf(j->message, sizeof j->message, "%s went away", w->device);
+                        return r;
+                }
+                if (r < 0) {
+                        snprintf(j->message, sizeof j->message, "The adapter on %s refuses %u baud (%s)",
+                                 w->device, baud, strerror(-r));
+                        return -EINVAL;
+                }
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* Every operation starts with a probe (sync, Get, Get ID, ...); doing it here, before
+ * the operation, gives one place for the baud fallback, and the flasher keeps the
+ * probed chip so the operation does not probe again. A chip that does not answer a
+ * sync above 115200 (the highest rate AN3155 gives for its baud detection) gets one
+ * more try at 115200, after the entry sequence if there is one: it resets the chip,
+ * which may have measured a wrong rate from the fast 0x7F. A raw TCP server owns its
+ * line settings, so there another rate would change nothing. On a double failure,
+ * msg (size n) gets the sentence. */
+static int probe_with_fallback(Worker *w, Job *j, Link *l, Flasher *f, char *msg, size_t n) {
+        unsigned first = l->baud;
+        int r, k;
+
+        j->baudrate_used = l->baud;
+        r = flasher_probe(f, &j->chip);
+        if (r != -EHOSTDOWN || first <= DEFAULT_BAUD || strncmp(w->device, "tcp://", 6) == 0 ||
+            atomic_load(&w->cancel))
+                return r;
+
+        /* A port that went away says so; another failure here leaves the sync failure
+         * as the news. */
+        k = link_set_baud(l, DEFAULT_BAUD);
+        if (k >= 0) {
+                j->baudrate_used = DEFAULT_BAUD;
+                (void) link_flush_input(l);
+                if (j->entry)
+                        k = run_entry(l, job_entry_expand(j->entry));
+        }
+        if (k < 0) {
+                if (k == -ENODEV)
+                        snprintf(msg, n, "%s went away", w->device);
+                return k == -ENODEV ? k : r;
+        }
+        r = flasher_probe(f, &j->chip);
+        if (r == -EHOSTDOWN)
+                snprintf(msg, n, "no answer at %u baud nor at %u on %s: is BOOT0 high and the chip reset?",
+                         first, DEFAULT_BAUD, w->device);
+        return r;
+}
+
 static void run_job(Worker *w, Job *j) {
         _cleanup_(link_freep) Link *l = NULL;
         _cleanup_(flasher_freep) Flasher *f = NULL;
         uint64_t start = now_usec();
         const char *msg = NULL;
-        char wrong_chip[64];
+        char wrong_chip[64], no_answer[160] = "";
         bool probed = false;
         int r;
 
-        r = open_link(w->device, j->baudrate ?: DEFAULT_BAUD, &l);
+        r = open_job_link(w, j, &l);
         if (r < 0) {
-                snprintf(j->message, sizeof j->message, "Cannot open %s: %s", w->device, strerror(-r));
-                /* A port that cannot be opened any more is gone for our purposes; no
-                 * permission on the node is AccessDenied, not the chip's ReadProtected. */
-                j->error = r == -ENOENT || r == -ENXIO || r == -ECONNREFUSED || r == -EHOSTUNREACH ? -ENODEV :
-                           r == -EACCES ? -EPERM : r;
+                j->error = r;
                 goto finish;
         }
         if (j->entry) {
@@ -295,17 +362,20 @@ static void run_job(Worker *w, Job *j) {
         if (w->verbose)
                 an3155_set_trace(flasher_protocol(f), on_trace, w);
 
+        r = probe_with_fallback(w, j, l, f, no_answer, sizeof no_answer);
+        if (no_answer[0])
+                msg = no_answer;
+        /* Read works on a chip missing from the table (the flasher allows it). */
+        if (r < 0 && !(r == -EOPNOTSUPP && j->op == JOB_READ))
+                goto done;
+
         switch (j->op) {
         case JOB_PROBE:
-                r = flasher_probe(f, &j->chip);
                 break;
         case JOB_FLASH:
-                /* Identify the board before anything is erased (the flasher would probe
-                 * anyway): the expected chip is checked, and the chip is known for the
-                 * results log even when Go made the flasher forget it. */
-                r = flasher_probe(f, &j->chip);
-                if (r < 0)
-                        break;
+                /* The board is identified before anything is erased: the expected chip
+                 * is checked, and the chip is known for the results log even when Go
+                 * made the flasher forget it. */
                 probed = true;
                 if (j->expect_pid && j->chip.pid != j->expect_pid) {
                         snprintf(wrong_chip, sizeof wrong_chip, "Chip 0x%03x is not the expected 0x%03x",
@@ -346,6 +416,7 @@ static void run_job(Worker *w, Job *j) {
         default:
                 r = -EINVAL;
         }
+done:
         j->error = r < 0 ? r : 0;
         if (r < 0)
                 snprintf(j->message, sizeof j->message, "%s",
@@ -358,9 +429,9 @@ static void run_job(Worker *w, Job *j) {
         if (flasher_chip(f)) {
                 j->have_chip = true;
                 j->chip = *flasher_chip(f);
-        } else if (probed)
+        } else if (probed || j->chip.pid != 0)
+                /* a chip missing from the table still has its PID for the log */
                 j->have_chip = true;
-
 
 finish:
         j->duration_usec = now_usec() - start;

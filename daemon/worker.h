@@ -31,7 +31,8 @@ const char *job_op_to_string(JobOp op);
 
 typedef struct Job {
         JobOp op;
-        unsigned baudrate;              /* 0: the default, 115200 */
+        unsigned baudrate;              /* 0: the default, 115200; above 115200: tried
+                                         * first, then 115200 if the chip does not answer */
         char *entry;                    /* DTR/RTS entry sequence, NULL: none */
 
         /* Flash */
@@ -49,6 +50,8 @@ typedef struct Job {
 
         /* Filled in by the worker. */
         int error;                      /* 0 or a negative errno (flasher.h) */
+        unsigned baudrate_used;         /* the baud the last sync ran at (after a fallback:
+                                         * 115200); 0: no sync was tried */
         char message[256];
         bool have_chip;
         FlasherChip chip;

@@ -24,6 +24,10 @@ static void test_settings(void) {
         ASSERT_TRUE(a->flash.go);
         ASSERT_OK(autoflash_set(a, "ExpectChip", "0x466"));
         ASSERT_EQ(a->expect_chip, 0x466);
+        ASSERT_OK(autoflash_set(a, "Baudrate", "3000000"));
+        ASSERT_EQ(a->baudrate, 3000000);
+        ASSERT_OK(autoflash_set(a, "baudrate", "460800"));
+        ASSERT_EQ(a->baudrate, 460800);
         ASSERT_OK(autoflash_set(a, "baudrate", "57600"));
         ASSERT_EQ(a->baudrate, 57600);
         ASSERT_OK(autoflash_set(a, "MatchUSB", "0403:6001"));
@@ -40,7 +44,9 @@ static void test_settings(void) {
         ASSERT_ERR(autoflash_set(a, "Colour", "red"), ENOENT);
         ASSERT_ERR(autoflash_set(a, "erase", "some"), EINVAL);
         ASSERT_ERR(autoflash_set(a, "verify", "maybe"), EINVAL);
-        ASSERT_ERR(autoflash_set(a, "baudrate", "1000000"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "baudrate", "3000001"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "baudrate", "1199"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "baudrate", "0"), EINVAL);
         ASSERT_ERR(autoflash_set(a, "chip", "0x10000"), EINVAL);
         ASSERT_ERR(autoflash_set(a, "MatchUSB", "0403"), EINVAL);
         ASSERT_ERR(autoflash_set(a, "image-name", "a\nb"), EINVAL);
