@@ -209,6 +209,8 @@ static int check_supported(const An3155 *p, uint8_t cmd) {
 #define SYNC_FIRST_WAIT_USEC (100 * USEC_PER_MSEC)
 /* Silence that ends the rest of a failed exchange before syncing again. */
 #define SYNC_QUIET_USEC (50 * USEC_PER_MSEC)
+/* A line that never goes quiet (noise, a chip that chatters) ends a recovery drain. */
+#define RECOVER_DRAIN_MAX_USEC (250 * USEC_PER_MSEC)
 
 /* One 0x7F: 1 when ACK or NACK came back before wait_usec, 0 on silence. */
 static int sync_once(An3155 *p, uint64_t wait_usec) {
@@ -310,6 +312,93 @@ int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts) {
                 return -EINVAL;
         sleep_usec(delay_usec);
         return an3155_sync(p, attempts);
+}
+
+/* Recovery from a reply lost in the middle of a command.
+ *
+ * The host only sends a command's next part after the ACK of the previous one, and it
+ * sends each part whole, so a lost or garbled reply leaves the chip waiting for a
+ * command (the final ACK was lost), for its 5 address bytes (the command ACK), for the
+ * count (Write: N; Read: N and ~N; the address ACK), or back in the bootloader's sync
+ * wait (it reset). AN3155 has no timeout inside a command: only bytes get it out.
+ *
+ * First one 0x7F. A chip that reset measures its baud on it and answers ACK; one that
+ * waits for a command's complement answers NACK (c ^ 0x7F is 0xFF only for c = 0x80,
+ * no command). Any answer is checked by a Get. The other states say nothing: 0x7F is
+ * the first address byte, or the count N = 0x7F, or a command byte. A reset chip never
+ * sees anything but 0x7F before it answers, so its baud is measured right.
+ *
+ * Then filler: the same byte b, enough for the longest state (command pair 2, address
+ * 5, count 1, 256 data, checksum 1), in one write. With b = 0x02 no state completes a
+ * frame that does anything:
+ * - a command: b, b is not a complement pair (b ^ b = 0): NACK; after the 0x7F,
+ *   0x7F ^ b is not 0xFF either: NACK;
+ * - the address: 4 x b XORs to 0, not b: NACK; after the 0x7F, 0x7F ^ b (or, after
+ *   0x7F and a Get's 00 FF, 0x80 ^ b) is not b: NACK;
+ * - a Read count: b, b: NACK;
+ * - a Write count taken as N = b: then b + 1 data bytes of b and the checksum b. The
+ *   XOR of N and the data is b ^ b = 0 when b + 1 is odd (even b) and b when it is
+ *   even, so an odd b would WRITE and an even non-zero b is NACKed (b + 1 = 3 is no
+ *   multiple of 4 either);
+ * - a Write count taken as N = 0x7F (our 0x7F): 128 data bytes, XOR 0x7F ^ 0 (or
+ *   0x80 with a Get's 00 FF among them), not b: NACK.
+ * What remains are pairs of b (NACK each), perhaps one b waiting for its complement;
+ * the sync's 0x7F completes that one (NACK), or is a command byte that the next 0x7F
+ * completes (NACK): an3155_sync() takes a NACK as synced.
+ *
+ * Not covered: a chip that lost host bytes inside the data phase holds an arbitrary
+ * XOR, which filler (or the 0x7F) may complete into a valid frame. That frame writes
+ * the block being written, so the caller must read the block back before writing it
+ * again (flasher.c does, and its verify reads everything). */
+static int recover(An3155 *p) {
+        uint8_t filler[AN3155_RECOVER_FILLER_LEN];
+        uint64_t quiet = SYNC_QUIET_USEC + link_wire_usec(p->link, 16);
+        int r;
+
+        /* the rest of the broken exchange (the real ACK after a stray byte, a late reply) */
+        set_status(p, 0xFF, "recovery");
+        r = drain_quiet(p, quiet, RECOVER_DRAIN_MAX_USEC);
+        if (r < 0)
+                return r;
+        p->dirty = false;
+        p->unread_tx = 0;
+
+        r = sync_once(p, MIN(p->timeouts.reply_usec, SYNC_FIRST_WAIT_USEC));
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                r = an3155_get(p, NULL, NULL, NULL);
+                if (r >= 0 || !IN_SET(r, -EREMOTEIO, -EPROTO, -ETIMEDOUT))
+                        return r;
+        }
+
+        set_status(p, 0xFF, "recovery");
+        memset(filler, AN3155_RECOVER_FILLER, sizeof filler);
+        r = send_bytes(p, filler, sizeof filler);
+        if (r < 0)
+                return r;
+        /* a NACK about every second byte: quiet once all are through */
+        quiet += link_wire_usec(p->link, sizeof filler + sizeof filler / 2);
+        r = drain_quiet(p, quiet, quiet + RECOVER_DRAIN_MAX_USEC);
+        if (r < 0)
+                return r;
+        p->unread_tx = 0;
+
+        return an3155_sync(p, 2);
+}
+
+int an3155_recover(An3155 *p) {
+        An3155Timeouts saved;
+        int r;
+
+        if (!p)
+                return -EINVAL;
+        /* a chip that answers at all answers within an adapter latency: keeps it bounded */
+        saved = p->timeouts;
+        p->timeouts.reply_usec = MIN(saved.reply_usec, AN3155_RECOVER_REPLY_USEC);
+        r = recover(p);
+        p->timeouts = saved;
+        return r;
 }
 
 int an3155_get(An3155 *p, uint8_t *ret_version, uint8_t *ret_cmds, size_t *ret_n_cmds) {

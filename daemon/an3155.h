@@ -55,7 +55,8 @@ typedef struct An3155Timeouts {
 
 typedef struct An3155Status {
         uint8_t command;       /* the command in flight (0xFF: none/sync) */
-        const char *step;      /* "sync", "command", "address", "length", "data", "checksum", "second ACK" */
+        const char *step;      /* "sync", "command", "address", "length", "data", "checksum", "second ACK",
+                                * "recovery" */
         int reply;             /* the last byte received, -1 when none */
 } An3155Status;
 
@@ -80,6 +81,19 @@ int an3155_sync(An3155 *p, unsigned attempts);
 
 /* Waits delay_usec (a reset in progress), then syncs again. */
 int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts);
+
+/* After a lost or garbled reply in the middle of a command (Write or Read Memory): gets
+ * the chip back to waiting for a command without letting it complete a frame that
+ * writes, then syncs (and runs Get). In order: drain the line until quiet; one 0x7F (a
+ * chip that reset answers ACK, one waiting for a command's complement NACK); if that
+ * does not do it, AN3155_RECOVER_FILLER_LEN bytes of AN3155_RECOVER_FILLER in one write,
+ * drain the NACKs, sync. Replies are awaited at most AN3155_RECOVER_REPLY_USEC each:
+ * about 0.5 s against a silent chip, about 2 s at worst. Why the filler cannot write:
+ * see an3155.c. -EHOSTDOWN: nothing answered the final sync. */
+#define AN3155_RECOVER_FILLER      0x02
+#define AN3155_RECOVER_FILLER_LEN  265u
+#define AN3155_RECOVER_REPLY_USEC  (200 * USEC_PER_MSEC)
+int an3155_recover(An3155 *p);
 
 /* Get: protocol version and the command list (at most 32 entries). */
 int an3155_get(An3155 *p, uint8_t *ret_version, uint8_t *ret_cmds, size_t *ret_n_cmds);

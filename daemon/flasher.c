@@ -7,9 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Sync attempts for a probe, and for a resync after a reset or a lost reply: a chip
- * whose command ACK got lost waits for 4 address bytes and a checksum, so it takes
- * five lone 0x7F before it answers NACK. */
+/* Sync attempts for a probe, and for a resync after a reset (a lost reply in a block
+ * goes through an3155_recover() instead). */
 #define SYNC_ATTEMPTS           3u
 #define RESYNC_ATTEMPTS         6u
 /* Tries per Write/Read Memory block when the chip answers NACK. */
@@ -223,13 +222,47 @@ static bool is_nack_after_command(Flasher *f, int r) {
         return r == -EREMOTEIO && st && st->step && strcmp(st->step, "command") == 0;
 }
 
-/* One Write or Read Memory block. A NACK is retried (BLOCK_TRIES in all); a lost or
- * garbled reply leaves the bootloader in an unknown state: resync once and retry. */
+/* After a recovery, the block being written is either programmed (only the final ACK
+ * was lost), or still erased (the chip never took the data: the recovery's bytes cannot
+ * complete a write, see an3155.c). 1: programmed, 0: erased, write it again. Anything
+ * else (a frame completed by bytes we did not foresee, a half-programmed block after a
+ * reset): programming over it would fail or, worse, pass over wrong bytes, so stop;
+ * the user erases and flashes again. */
+static int block_after_recovery(Flasher *f, uint32_t address, const uint8_t *want, size_t n) {
+        uint8_t got[AN3155_MAX_BLOCK], erased = f->chip.info->erased;
+        bool all_erased = true;
+        int r;
+
+        r = an3155_read_memory(f->proto, address, got, n);
+        if (r < 0)
+                return fail_proto(f, r, "the read-back of Write Memory at 0x%08X after a recovery", address);
+        if (memcmp(got, want, n) == 0)
+                return 1;
+        for (size_t i = 0; i < n; i++)
+                all_erased = all_erased && got[i] == erased;
+        if (all_erased)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                if (got[i] != want[i] && got[i] != erased)
+                        return fail(f, -EILSEQ, "after a lost reply, Write Memory at 0x%08X left 0x%02X at 0x%08zX "
+                                    "(expected 0x%02X or erased): erase and flash again",
+                                    address, got[i], (size_t) address + i, want[i]);
+        /* partly programmed with the right bytes, partly erased: the write unit cannot be
+         * programmed twice, so the block cannot be finished either */
+        return fail(f, -EILSEQ, "after a lost reply, Write Memory at 0x%08X left the block partly programmed: "
+                    "erase and flash again", address);
+}
+
+/* One Write or Read Memory block. A NACK is retried (BLOCK_TRIES in all). A lost or
+ * garbled reply leaves the bootloader inside the command: an3155_recover() gets it out
+ * and syncs, once per block; a written block is read back before it is written again
+ * (it may be programmed already, and cannot be programmed twice). A second loss on the
+ * same block fails. */
 static int transfer_block(Flasher *f, bool write, uint32_t address, uint8_t *buf, size_t n,
                           unsigned *ret_tries) {
         const char *name = write ? "Write Memory" : "Read Memory";
         unsigned tries = 0, nacks = 0;
-        bool resynced = false;
+        bool recovered = false;
         int r;
 
         for (;;) {
@@ -243,17 +276,25 @@ static int transfer_block(Flasher *f, bool write, uint32_t address, uint8_t *buf
                                 continue;
                         return fail_proto(f, r, "%s at 0x%08X (%u tries)", name, address, tries);
                 }
-                if ((r == -ETIMEDOUT || r == -EPROTO) && !resynced) {
-                        int q;
+                if (!IN_SET(r, -ETIMEDOUT, -EPROTO))
+                        return fail_proto(f, r, "%s at 0x%08X", name, address);
+                if (recovered)
+                        return fail_proto(f, r, "%s at 0x%08X, again after a recovery", name, address);
 
-                        resynced = true;
-                        q = an3155_resync(f->proto, 0, RESYNC_ATTEMPTS);
-                        if (q < 0)
-                                return fail_proto(f, q == -EHOSTDOWN ? -ETIMEDOUT : q,
-                                                  "the resync after a lost reply to %s at 0x%08X", name, address);
-                        continue;
+                recovered = true;
+                r = an3155_recover(f->proto);
+                if (r < 0)
+                        return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
+                                          "the recovery after a lost reply to %s at 0x%08X", name, address);
+                if (write) {
+                        r = block_after_recovery(f, address, buf, n);
+                        if (r < 0)
+                                return r;
+                        if (r > 0) {
+                                tries++;        /* the lost try did it: counts as a retry */
+                                break;
+                        }
                 }
-                return fail_proto(f, r, "%s at 0x%08X", name, address);
         }
 
         if (ret_tries)

@@ -93,7 +93,8 @@ typedef struct FlasherResult {
         bool protected_;
         bool boot0_changed;             /* nBOOT_SEL was cleared */
         bool started;                   /* Go was sent */
-        uint32_t write_retries;         /* NACKed blocks that succeeded on retry */
+        uint32_t write_retries;         /* blocks that succeeded on retry: after a NACK, or after a
+                                         * lost reply and a recovery (found programmed or written again) */
         uint64_t duration_usec;
 } FlasherResult;
 

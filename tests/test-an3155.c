@@ -17,6 +17,7 @@
 
 #include "an3155.h"
 #include "link.h"
+#include "sim.h"
 #include "test-util.h"
 
 /* ---- the scripted peer ---- */
@@ -26,6 +27,7 @@ typedef enum StepKind {
         STEP_SEND,
         STEP_DELAY,             /* a slow device: the reply comes later */
         STEP_CLOSE,             /* hang up */
+        STEP_NOISE,             /* send bytes the host must drop, never take as replies */
 } StepKind;
 
 typedef struct Step {
@@ -66,6 +68,7 @@ static void script_add(Script *s, StepKind kind, const uint8_t *bytes, size_t n,
 #define SEND(s, ...) script_add(s, STEP_SEND, BYTES(__VA_ARGS__), 0)
 #define DELAY(s, u) script_add(s, STEP_DELAY, NULL, 0, u)
 #define HANGUP(s) script_add(s, STEP_CLOSE, NULL, 0, 0)
+#define NOISE(s, ...) script_add(s, STEP_NOISE, BYTES(__VA_ARGS__), 0)
 
 typedef struct Peer {
         const Script *script;
@@ -155,6 +158,11 @@ static void *peer_main(void *arg) {
                                 memcpy(p->tx_log + p->n_tx, st->bytes, st->n);
                                 p->n_tx += st->n;
                         }
+                        break;
+                case STEP_NOISE:
+                        /* not in tx_log: harness_end() checks the host traced none of it */
+                        if (send(p->fd, st->bytes, st->n, MSG_NOSIGNAL) != (ssize_t) st->n)
+                                peer_fail(p, "step %zu: write failed", i);
                         break;
                 case STEP_DELAY:
                         sleep_usec(st->usec);
@@ -1067,6 +1075,255 @@ static void test_defaults(void) {
         ASSERT_TRUE(an3155_free(NULL) == NULL);
 }
 
+/* ---- recovery from a reply lost inside a command ---- */
+
+static void expect_filler(Script *s) {
+        uint8_t filler[AN3155_RECOVER_FILLER_LEN];
+
+        memset(filler, AN3155_RECOVER_FILLER, sizeof filler);
+        script_add(s, STEP_EXPECT, filler, sizeof filler, 0);
+}
+
+/* What a chip inside a command answers to the filler: a NACK for every frame it ends. */
+static void noise_nacks(Script *s, size_t n) {
+        uint8_t nacks[AN3155_RECOVER_FILLER_LEN];
+
+        ASSERT_TRUE(n <= sizeof nacks);
+        memset(nacks, AN3155_NACK, n);
+        script_add(s, STEP_NOISE, nacks, n, 0);
+}
+
+/* The filler is a byte that no frame can end validly with (see an3155.c): even, not 0,
+ * and long enough for a whole Write Memory (count, 256 data, checksum) after an address. */
+static void test_recover_filler_choice(void) {
+        uint8_t b = AN3155_RECOVER_FILLER;
+
+        ASSERT_TRUE(b != 0 && b % 2 == 0);
+        ASSERT_TRUE((uint8_t) (b ^ 0x7F) != 0xFF && (uint8_t) (b ^ b) != 0xFF);
+        ASSERT_TRUE(AN3155_RECOVER_FILLER_LEN >= 5 + 1 + 256 + 1);
+        /* Write count N = b, then b + 1 bytes of b, then the checksum b */
+        uint8_t x = b;
+        for (unsigned i = 0; i < (unsigned) b + 1; i++)
+                x ^= b;
+        ASSERT_TRUE(x != b);
+}
+
+/* The chip reset (or waited for a command's complement): the first 0x7F is answered,
+ * Get confirms, and no filler reaches a chip that measures its baud. The real ACK after
+ * a stray byte, still in the queue, is drained, not taken for the answer. */
+static void test_recover_quick_sync(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        memcpy(s->prelude, (const uint8_t[]) { 0x79, 0x1F }, 2);
+        s->n_prelude = 2;
+        EXPECT(s, 0x7F);
+        SEND(s, 0x79);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_recover(h->p));
+        ASSERT_EQ(h->n_trace_tx, 1 + 2);
+        ASSERT_EQ(h->n_trace_rx, 1 + 15);
+        harness_end(h);
+}
+
+/* A chip waiting for address bytes: silence to the 0x7F, NACKs to the filler (drained),
+ * then the sync's 0x7F completes the last pair. */
+static void test_recover_filler(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        expect_filler(s);
+        noise_nacks(s, 131);
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        uint64_t t0 = now_usec();
+        ASSERT_OK(an3155_recover(h->p));
+        /* the waits are capped whatever the configured reply timeout (5 s here) */
+        ASSERT_TRUE(now_usec() - t0 < 2 * USEC_PER_SEC);
+        ASSERT_EQ(h->n_trace_tx, 1 + AN3155_RECOVER_FILLER_LEN + 1 + 2);
+        ASSERT_TRUE(an3155_supports(h->p, AN3155_CMD_EXTENDED_ERASE));
+        harness_end(h);
+}
+
+/* A chip that ends up waiting for a command: the first sync 0x7F is a command byte, the
+ * second completes a bad pair. */
+static void test_recover_idle(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        expect_filler(s);
+        noise_nacks(s, 133);
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(an3155_recover(h->p));
+        harness_end(h);
+}
+
+/* An answer to the first 0x7F that Get does not confirm: on to the filler. Get's wait
+ * is capped too. */
+static void test_recover_get_fails(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        EXPECT(s, 0x00, 0xFF);
+        expect_filler(s);
+        noise_nacks(s, 1);
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        expect_get(s);
+        Harness *h = harness_start(s, &slow);
+        uint64_t t0 = now_usec();
+        ASSERT_OK(an3155_recover(h->p));
+        ASSERT_TRUE(now_usec() - t0 < 2 * USEC_PER_SEC);
+        /* the caller's timeouts are back */
+        An3155Timeouts t;
+        an3155_get_timeouts(h->p, &t);
+        ASSERT_EQ(t.reply_usec, slow.reply_usec);
+        harness_end(h);
+}
+
+/* Nothing answers at all: a bounded failure. */
+static void test_recover_silent(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        expect_filler(s);
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x7F);
+        Harness *h = harness_start(s, &slow);
+        uint64_t t0 = now_usec();
+        ASSERT_ERR(an3155_recover(h->p), EHOSTDOWN);
+        uint64_t dt = now_usec() - t0;
+        ASSERT_TRUE(dt >= 100 * USEC_PER_MSEC);
+        ASSERT_TRUE(dt < 2 * USEC_PER_SEC);
+        assert_status(h->p, 0xFF, "sync", -1);
+        harness_end(h);
+}
+
+static void test_recover_hangup(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x7F);
+        HANGUP(s);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_ERR(an3155_recover(h->p), ENODEV);
+        ASSERT_ERR(an3155_recover(NULL), EINVAL);
+        harness_end(h);
+}
+
+/* Against the simulator: the chip is put, with raw bytes, into every state a lost or
+ * garbled reply in Write or Read Memory leaves it in (the host sends each part whole,
+ * after the previous ACK), on G0, F0 and L0 (erased 0x00: a write of filler would show).
+ * After the recovery nothing was written, the flash is still erased, the chip is synced
+ * and the next Write Memory works. */
+typedef struct RecState {
+        const char *name;
+        uint8_t bytes[8];
+        size_t n;
+        unsigned acks;          /* replies to wait for before recovering */
+        bool reset;             /* sim_reset(): back in the sync wait */
+        bool quick;             /* the first 0x7F is answered: no filler */
+} RecState;
+
+static const RecState rec_states[] = {
+        { "waiting for a command",            { 0 }, 0, 0, false },
+        { "waiting for a command complement", { 0x31 }, 1, 0, false, true },
+        { "Write: waiting for the address",   { 0x31, 0xCE }, 2, 1, false },
+        { "Write: 2 address bytes in",        { 0x31, 0xCE, 0x08, 0x00 }, 4, 1, false },
+        /* the 0x7F completes the address: 08^00^01^00 = 09, NACK */
+        { "Write: 4 address bytes in",        { 0x31, 0xCE, 0x08, 0x00, 0x01, 0x00 }, 6, 1, false, true },
+        /* 08^00^01^76 = 7F: the 0x7F is a valid checksum (ACK), Get's 00 FF a count and a
+         * data byte, the first filler byte the checksum: NACK */
+        { "Write: 0x7F completes the address", { 0x31, 0xCE, 0x08, 0x00, 0x01, 0x76 }, 6, 1, false },
+        { "Write: waiting for the count",     { 0x31, 0xCE, 0x08, 0x00, 0x01, 0x00, 0x09 }, 7, 2, false },
+        { "Read: waiting for the address",    { 0x11, 0xEE }, 2, 1, false },
+        { "Read: waiting for the count",      { 0x11, 0xEE, 0x08, 0x00, 0x01, 0x00, 0x09 }, 7, 2, false },
+        { "Read: waiting for ~N",             { 0x11, 0xEE, 0x08, 0x00, 0x01, 0x00, 0x09, 0xFF }, 8, 2, false, true },
+        { "reset: waiting for sync",          { 0 }, 0, 0, true, true },
+};
+
+static void recover_sim_state(uint16_t pid, const RecState *st) {
+        An3155Timeouts t = slow;
+        SimCounters c0, c1;
+        An3155 *p;
+        Link *l;
+        Sim *sim;
+        int sv[2];
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        ASSERT_OK(sim_new(pid, 0, &sim));
+        ASSERT_OK(sim_start(sim, sv[1]));
+        ASSERT_OK(link_open_fd(sv[0], "sim", &l));
+        ASSERT_OK(an3155_new(l, &p));
+        t.reply_usec = 300 * USEC_PER_MSEC;
+        an3155_set_timeouts(p, &t);
+        ASSERT_OK(an3155_sync(p, 2));
+
+        /* the chip into the state, with the replies it gives on the way */
+        sim_counters(sim, &c0);
+        if (st->n > 0)
+                ASSERT_OK(link_write(l, st->bytes, st->n));
+        for (unsigned i = 0; i < st->acks; i++) {
+                uint8_t b = 0;
+                ASSERT_OK(link_read_exact(l, &b, 1, now_usec() + 5 * USEC_PER_SEC));
+                ASSERT_EQ(b, AN3155_ACK);
+        }
+        if (st->reset) {
+                sim_reset(sim);
+                ASSERT_EQ(sim_state(sim), SIM_STATE_WAIT_SYNC);
+        }
+
+        ASSERT_OK(an3155_recover(p));
+
+        sim_counters(sim, &c1);
+        ASSERT_EQ(c1.writes, 0);
+        ASSERT_EQ(c1.mass_erases + c1.page_erases + c1.ob_writes + c1.gos, 0);
+        ASSERT_EQ(sim_state(sim), SIM_STATE_BOOTLOADER);
+        if (st->quick)
+                /* only 0x7F and Get: a chip measuring its baud hears nothing else */
+                ASSERT_EQ(c1.bytes_in - c0.bytes_in, st->n + 3);
+        else
+                ASSERT_TRUE(c1.bytes_in - c0.bytes_in >= st->n + AN3155_RECOVER_FILLER_LEN);
+
+        size_t size;
+        sim_lock(sim);
+        uint8_t *m = sim_flash(sim, &size);
+        uint8_t erased = sim_erased_value(sim);
+        for (size_t i = 0; i < size; i++)
+                ASSERT_EQ(m[i], erased);
+        sim_unlock(sim);
+
+        /* and the chip takes commands again */
+        uint8_t d[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, back[8];
+        ASSERT_OK(an3155_write_memory(p, 0x08000100, d, sizeof d));
+        ASSERT_OK(an3155_read_memory(p, 0x08000100, back, sizeof back));
+        ASSERT_MEMEQ(back, d, sizeof d);
+        sim_counters(sim, &c1);
+        ASSERT_EQ(c1.writes, 1);
+
+        an3155_free(p);
+        sim_stop(sim);
+        link_free(l);
+        close(sv[1]);
+        sim_free(sim);
+}
+
+static void test_recover_sim(void) {
+        static const uint16_t pids[] = { 0x466, 0x444, 0x457 };
+
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++)
+                for (size_t k = 0; k < ELEMENTSOF(rec_states); k++) {
+                        fprintf(stderr, "   0x%03x %s\n", pids[i], rec_states[k].name);
+                        recover_sim_state(pids[i], &rec_states[k]);
+                }
+}
+
 int main(void) {
         TEST(test_defaults);
         TEST(test_commands);
@@ -1097,5 +1354,13 @@ int main(void) {
         TEST(test_invalid_args);
         TEST(test_legacy_page_too_big);
         TEST(test_unsupported);
+        TEST(test_recover_filler_choice);
+        TEST(test_recover_quick_sync);
+        TEST(test_recover_filler);
+        TEST(test_recover_idle);
+        TEST(test_recover_get_fails);
+        TEST(test_recover_silent);
+        TEST(test_recover_hangup);
+        TEST(test_recover_sim);
         return 0;
 }
