@@ -34,13 +34,13 @@ build() {
         local name=$1 flags=$2
         shift 2
         local dir="$src/build/$name"
-        echo "=== $name: configure $flags"
+        echo "=== [$SECONDS s] $name: configure $flags"
         mkdir -p "$dir"
         cd "$dir"
         # shellcheck disable=SC2086
         [ -f Makefile ] || "$src/configure" -q $flags
         make -j"$jobs" >/dev/null
-        echo "=== $name: make check"
+        echo "=== [$SECONDS s] $name: make check"
         local rc=0
         make -j"$jobs" check "$@" 2>&1 | tee "$dir/check.out" | grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS|#)' || rc=1
         [ "${PIPESTATUS[0]}" = 0 ] || rc=1
@@ -71,7 +71,7 @@ if command -v clang >/dev/null; then
         n_targets=$(echo "$fuzz_targets" | wc -w)
         per_target=$((60 / n_targets))
         for t in $fuzz_targets; do
-                echo "=== fuzz: $t (${per_target}s)"
+                echo "=== [$SECONDS s] fuzz: $t (${per_target}s)"
                 # what each target links: the image parsers, or the option walk with sd-bus
                 case $t in
                 fuzz-options) fuzz_src=("$src/daemon/options.c") fuzz_libs=(-lsystemd) ;;
@@ -94,11 +94,11 @@ if command -v clang >/dev/null; then
                 fi
         done
 else
-        echo "=== fuzz: clang missing, skipped"
+        echo "=== [$SECONDS s] fuzz: clang missing, skipped"
 fi
 # ---- end fuzz
 
-echo "=== distcheck"
+echo "=== [$SECONDS s] distcheck"
 cd "$src/build/werror"
 make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-werror" >"$src/build/distcheck.out" 2>&1 || {
         tail -n 60 "$src/build/distcheck.out"
@@ -106,4 +106,5 @@ make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-werror" >"$src/buil
         exit 1
 }
 tail -n 4 "$src/build/distcheck.out"
+echo "=== [$SECONDS s] done"
 echo "$passed passed, $failed failed"
