@@ -217,6 +217,7 @@ static const LinkOps fd_ops = {
         .set_lines = fd_set_lines,
         .set_baud = fd_set_baud,
         .free = fd_free,
+        /* no .set_break: a socket or pty master has no TX line to hold low */
 };
 
 int link_open_fd(int fd, const char *name, Link **ret) {

@@ -228,6 +228,15 @@ static int serial_set_lines(Link *l, int dtr, int rts) {
         return 0;
 }
 
+/* sp_start_break/sp_end_break: TIOCSBRK/TIOCCBRK on Linux. */
+static int serial_set_break(Link *l, bool on) {
+        LinkSerial *s = to_serial(l);
+        int r;
+
+        r = sp_to_errno(on ? sp_start_break(s->port) : sp_end_break(s->port));
+        return r < 0 ? serial_error(s, r) : 0;
+}
+
 /* One sp_set_config() call, so the driver sees a single line change. DTR/RTS stay
  * as they are: the config leaves them unset (-1). */
 static int serial_configure(LinkSerial *s, unsigned baud) {
@@ -398,6 +407,7 @@ static const LinkOps serial_ops = {
         .set_lines = serial_set_lines,
         .set_baud = serial_set_baud,
         .free = serial_free,
+        .set_break = serial_set_break,
 };
 
 int link_open_serial(const char *device, unsigned baud, Link **ret) {

@@ -130,7 +130,8 @@ int link_open_tcp(const char *url, unsigned baud, Link **ret) {
 
         /* Once connected, the stream is the UART: the fd backend does the rest (reads
          * with deadlines, hang-up as -ENODEV, no SIGPIPE). The server owns the line
-         * settings, so the baud is only recorded. */
+         * settings, so the baud is only recorded (DTR/RTS and breaks do nothing: raw
+         * mode has no way to ask for them). */
         r = link_open_fd(fd, url, &l);
         if (r < 0)
                 return r;

@@ -102,6 +102,14 @@ int link_set_baud(Link *l, unsigned baud) {
         return 0;
 }
 
+int link_set_break(Link *l, bool on) {
+        if (!l || !l->ops)
+                return -EINVAL;
+        if (!l->ops->set_break)
+                return 0;
+        return l->ops->set_break(l, on);
+}
+
 uint64_t link_wire_usec(const Link *l, size_t n) {
         /* start + 8 data + parity + stop = 11 bits a byte; unknown rate = instant. */
         if (!l || l->baud == 0 || n == 0)

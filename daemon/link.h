@@ -30,6 +30,8 @@ typedef struct LinkOps {
         /* Sets the baud rate, 8E1, no flow control. */
         int (*set_baud)(Link *l, unsigned baud);
         void (*free)(Link *l);
+        /* Holds TX in break (on) or releases it. Optional: NULL = nothing to do. */
+        int (*set_break)(Link *l, bool on);
 } LinkOps;
 
 struct Link {
@@ -43,12 +45,13 @@ struct Link {
 int link_open_serial(const char *device, unsigned baud, Link **ret);
 
 /* Wraps a connected file descriptor (a socketpair end, a pty master). Takes
- * ownership of fd. set_baud only records the rate; set_lines succeeds and does nothing. */
+ * ownership of fd. set_baud only records the rate; set_lines and set_break succeed and
+ * do nothing. */
 int link_open_fd(int fd, const char *name, Link **ret);
 
 /* Connects to a raw TCP serial server (ser2net "raw", serial device servers):
  * "tcp://HOST:PORT" (HOST may be [v6addr]). The server owns the line settings, so
- * set_baud only records the rate and set_lines succeeds and does nothing. The peer
+ * set_baud only records the rate and set_lines/set_break succeed and do nothing. The peer
  * closing the connection reads as -ENODEV. -EINVAL: not a tcp:// URL. (daemon/link-tcp.c) */
 int link_open_tcp(const char *url, unsigned baud, Link **ret);
 /* Splits "tcp://HOST:PORT" into malloc'd host and port strings; -EINVAL if malformed. */
@@ -66,6 +69,9 @@ int link_drain(Link *l);
 int link_flush_input(Link *l);
 int link_set_lines(Link *l, int dtr, int rts);
 int link_set_baud(Link *l, unsigned baud);
+/* Starts (on) or ends a break on TX. A backend without breaks (fd, tcp) succeeds and
+ * does nothing: a break is only ever a hint to the board's reset circuit. */
+int link_set_break(Link *l, bool on);
 
 /* Time the wire needs for n bytes at the link's baud (11 bits a byte), in usec. */
 uint64_t link_wire_usec(const Link *l, size_t n);

@@ -36,7 +36,15 @@ struct Worker {
         WorkerEvent *events_head, *events_tail; /* under mutex */
 
         atomic_bool cancel;
+
+        /* the worker thread's own: the last progress it posted */
+        FlasherStage last_stage;
+        uint64_t last_progress_usec;
 };
+
+/* Progress reaches the main loop at most this often within a stage (the port sends
+ * Progress signals at most every 50 ms); each post can wake the main loop. */
+#define PROGRESS_POST_USEC (25 * USEC_PER_MSEC)
 
 static const char *const op_names[_JOB_OP_MAX] = {
         [JOB_PROBE] = "Probe",
@@ -134,8 +142,16 @@ WorkerEvent *worker_pop_event(Worker *w) {
 
 static void on_progress(void *userdata, FlasherStage stage, uint64_t done, uint64_t total) {
         Worker *w = userdata;
-        WorkerEvent *e = calloc(1, sizeof(WorkerEvent));
+        uint64_t now = now_usec();
+        WorkerEvent *e;
 
+        /* A new stage, its start and its end always go through. */
+        if (stage == w->last_stage && done > 0 && done < total && now - w->last_progress_usec < PROGRESS_POST_USEC)
+                return;
+        w->last_stage = stage;
+        w->last_progress_usec = now;
+
+        e = calloc(1, sizeof(WorkerEvent));
         if (!e)
                 return; /* progress is advisory */
         e->type = WORKER_EVENT_PROGRESS;
@@ -155,45 +171,138 @@ static void on_trace(void *userdata, bool tx, const uint8_t *buf, size_t n) {
         fprintf(stderr, "%s: %s%s%s\n", w->device, tx ? ">" : "<", line, n > 64 ? " ..." : "");
 }
 
-/* Runs an entry sequence: steps separated by ',', lines in a step joined by '&',
- * "dtr"/"rts" raise a line, "-dtr"/"-rts" lower it; ':' ends the entry part.
- * With l == NULL it only checks the syntax. */
+/* Entry sequences (syntax in worker.h). A step is parsed, then run: a line step sets
+ * the lines and maybe starts a break, then pauses (ENTRY_STEP_USEC, or the delay steps
+ * that follow it, added up), then ends its break. Pausing after the step, not before
+ * the next, leaves the bootloader its start-up time after the last one. */
+
+#define ENTRY_DELAY_MAX_MS 5000
+/* The pauses of one part (entry or exit) together: a job cannot be cancelled while
+ * they run, so a sequence cannot hold a port for long. */
+#define ENTRY_TOTAL_MAX_USEC (10 * USEC_PER_SEC)
+
+typedef struct EntryStep {
+        int dtr, rts;           /* 1 raise, 0 lower, -1 leave */
+        bool brk;               /* hold TX in break until the pause after the step ends */
+        unsigned delay_ms;      /* non-zero: a delay step ("50ms"), nothing else */
+} EntryStep;
+
+static bool entry_step_end(char c) {
+        return c == 0 || c == ',' || c == ':';
+}
+
+/* "<N>ms", N in 1..ENTRY_DELAY_MAX_MS, standing alone in its step. */
+static int parse_entry_delay(const char **p, unsigned *ret_ms) {
+        const char *q = *p;
+        unsigned ms = 0;
+
+        if (*q < '0' || *q > '9')
+                return -EINVAL;
+        for (; *q >= '0' && *q <= '9'; q++) {
+                ms = ms * 10 + (unsigned) (*q - '0');
+                if (ms > ENTRY_DELAY_MAX_MS)
+                        return -EINVAL;
+        }
+        if (ms == 0 || strncmp(q, "ms", 2) != 0 || !entry_step_end(q[2]))
+                return -EINVAL;
+        *p = q + 2;
+        *ret_ms = ms;
+        return 0;
+}
+
+/* One step at *p: a delay, or lines and "brk" joined by '&'. Leaves *p at the
+ * separator after it. */
+static int parse_entry_step(const char **p, EntryStep *ret) {
+        const char *q = *p;
+        EntryStep step = { .dtr = -1, .rts = -1 };
+
+        if (*q >= '0' && *q <= '9') {
+                int r = parse_entry_delay(&q, &step.delay_ms);
+                if (r < 0)
+                        return r;
+                *p = q;
+                *ret = step;
+                return 0;
+        }
+
+        for (;;) {
+                bool neg = false;
+
+                if (*q == '-') {
+                        neg = true;
+                        q++;
+                }
+                if (strncmp(q, "dtr", 3) == 0)
+                        step.dtr = !neg;
+                else if (strncmp(q, "rts", 3) == 0)
+                        step.rts = !neg;
+                else if (strncmp(q, "brk", 3) == 0 && !neg)
+                        step.brk = true;        /* a break only lasts its step: no "-brk" */
+                else
+                        return -EINVAL;
+                q += 3;
+                if (*q != '&')
+                        break;
+                q++;
+        }
+        if (!entry_step_end(*q))
+                return -EINVAL;
+        *p = q;
+        *ret = step;
+        return 0;
+}
+
+/* The pause after a step, then the end of its break. */
+static int entry_pause(Link *l, uint64_t pause_usec, bool *brk) {
+        if (pause_usec > 0)
+                sleep_usec(pause_usec);
+        if (!*brk)
+                return 0;
+        *brk = false;
+        return link_set_break(l, false);
+}
+
+/* Runs the entry part of seq (up to ':'). With l == NULL it only checks the syntax. */
 static int run_entry(Link *l, const char *seq) {
         const char *p = seq;
+        uint64_t pause = 0, total = 0;
+        bool brk = false, delayed = false;
+        int r;
 
         while (*p && *p != ':') {
-                int dtr = -1, rts = -1, r;
+                EntryStep step;
 
-                for (;;) {
-                        bool neg = false;
-
-                        if (*p == '-') {
-                                neg = true;
-                                p++;
-                        }
-                        if (strncmp(p, "dtr", 3) == 0)
-                                dtr = !neg;
-                        else if (strncmp(p, "rts", 3) == 0)
-                                rts = !neg;
-                        else
+                r = parse_entry_step(&p, &step);
+                if (r < 0)
+                        return r;
+                if (step.delay_ms > 0) {
+                        /* replaces the default pause of the step before; delays add up */
+                        pause = (delayed ? pause : 0) + step.delay_ms * USEC_PER_MSEC;
+                        delayed = true;
+                } else {
+                        total += pause;
+                        if (total > ENTRY_TOTAL_MAX_USEC)
                                 return -EINVAL;
-                        p += 3;
-                        if (*p != '&')
-                                break;
-                        p++;
-                }
-                if (l) {
-                        r = link_set_lines(l, dtr, rts);
-                        if (r < 0)
-                                return r;
-                        sleep_usec(ENTRY_STEP_USEC);
+                        if (l) {
+                                r = entry_pause(l, pause, &brk);
+                                if (r >= 0)
+                                        r = link_set_lines(l, step.dtr, step.rts);
+                                if (r >= 0 && step.brk) {
+                                        r = link_set_break(l, true);
+                                        brk = r >= 0;
+                                }
+                                if (r < 0)
+                                        return r;
+                        }
+                        pause = ENTRY_STEP_USEC;
+                        delayed = false;
                 }
                 if (*p == ',')
                         p++;
-                else if (*p && *p != ':')
-                        return -EINVAL;
         }
-        return 0;
+        if (total + pause > ENTRY_TOTAL_MAX_USEC)
+                return -EINVAL;
+        return l ? entry_pause(l, pause, &brk) : 0;
 }
 
 /* The common auto-reset circuits, as ENTRY:EXIT. BOOT0 through an inverter: line
@@ -234,6 +343,21 @@ int job_entry_validate(const char *seq) {
         if (exit_seq && strchr(exit_seq, ':'))
                 return -EINVAL;
         return exit_seq ? run_entry(NULL, exit_seq) : 0;
+}
+
+int job_entry_run(Link *l, const char *seq, bool exit_seq) {
+        const char *part;
+        int r;
+
+        if (!l || !seq)
+                return -EINVAL;
+        r = job_entry_validate(seq);
+        if (r < 0)
+                return r;
+        part = job_entry_expand(seq);
+        if (exit_seq)
+                part = exit_part(part);
+        return part ? run_entry(l, part) : 0;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n) {

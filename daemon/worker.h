@@ -13,6 +13,7 @@
 
 #include "flasher.h"
 #include "image.h"
+#include "link.h"
 #include "macro.h"
 
 typedef enum JobOp {
@@ -61,15 +62,24 @@ typedef struct Job {
         void *userdata;                 /* the main thread's: the pending method call */
 } Job;
 
-/* Entry sequence syntax: steps separated by ',', lines in a step joined by '&';
- * "dtr"/"rts" raise the line, "-dtr"/"-rts" lower it; 100 ms per step; after ':' an
- * exit sequence, run after a successful Flash (reset into the application). Or a
- * preset naming the wiring: "dtr-nrst,rts-boot0", "rts-nrst,dtr-boot0" (BOOT0 through
- * an inverter), "dtr-nrst,rts-nboot0", "rts-nrst,dtr-nboot0" (BOOT0 driven directly).
- * 0 or -EINVAL. */
+/* Entry sequence syntax: steps separated by ',', an exit sequence after ':' (run after
+ * a successful Flash: reset into the application). A step is either
+ *  - lines joined by '&': "dtr"/"rts" raise the line, "-dtr"/"-rts" lower it, "brk"
+ *    holds TX in break for the step's pause, then releases it ("-brk" is an error);
+ *    the pause after a step is 100 ms, or
+ *  - a delay "<N>ms" (1..5000) that replaces the pause after the step before it
+ *    (delays in a row add up; at most 10 s of pauses per part): "rts&dtr,-dtr,50ms", "brk,20ms,rts&dtr,-dtr".
+ * Or a preset naming the wiring: "dtr-nrst,rts-boot0", "rts-nrst,dtr-boot0" (BOOT0
+ * through an inverter), "dtr-nrst,rts-nboot0", "rts-nrst,dtr-nboot0" (BOOT0 driven
+ * directly). 0 or -EINVAL. */
 int job_entry_validate(const char *seq);
 /* A preset's "ENTRY:EXIT" sequence, or seq itself. */
 const char *job_entry_expand(const char *seq);
+/* Runs the entry part of seq (a preset or a sequence), or its exit part when exit_seq
+ * (none: nothing to do), on l: the lines, breaks and pauses, the last pause included.
+ * -EINVAL for a sequence job_entry_validate() refuses (nothing is run), or the link's
+ * error (a break is ended first). */
+int job_entry_run(Link *l, const char *seq, bool exit_seq);
 
 Job *job_new(JobOp op);
 Job *job_free(Job *j);

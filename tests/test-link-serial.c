@@ -2,8 +2,9 @@
 /* link_open_serial() through libserialport against simulated USB-serial adapters: the
  * test re-runs itself under tests/umockdev-sim with four boards, then checks what
  * libserialport sees (USB IDs, 8E1), talks AN3155 to the simulator, drives DTR/RTS into
- * the simulated board's nRST/BOOT0, unplugs ports under an open link, and lowers an
- * FTDI adapter's latency_timer while the link is open. */
+ * the simulated board's nRST/BOOT0, sends breaks (counted; a reset on a brk-nrst
+ * board), unplugs ports under an open link, and lowers an FTDI adapter's
+ * latency_timer while the link is open. */
 
 #include <dirent.h>
 #include <errno.h>
@@ -76,6 +77,18 @@ static const char *board_state(const char *name) {
         ASSERT_TRUE(p);
         sscanf(p, "state=%31s", state);
         return state;
+}
+
+/* A counter of the board's "info" line ("breaks", "resets", ...). */
+static unsigned board_counter(const char *name, const char *key) {
+        char *a = control("info %s", name), *p, pat[64];
+        unsigned v = 0;
+
+        snprintf(pat, sizeof(pat), " %s=", key);
+        p = strstr(a, pat);
+        ASSERT_TRUE(p);
+        ASSERT_EQ(sscanf(p + strlen(pat), "%u", &v), 1);
+        return v;
 }
 
 static int sync_and_id(Link *l, uint16_t *ret_pid) {
@@ -358,6 +371,97 @@ static void test_modem_lines(void) {
         ASSERT_EQ(pid, 0x444);
 }
 
+/* A break through libserialport reaches the simulator (the shim reports TIOCSBRK and
+ * TIOCCBRK); to a bootloader without a wiring for it, it is a framing error to drop:
+ * the session goes on without a new sync. tcsendbreak() and the raw ioctls count too. */
+static void test_break(void) {
+        _cleanup_(link_freep) Link *l = NULL;
+        _cleanup_(an3155_freep) An3155 *p = NULL;
+        unsigned breaks0, resets0, syncs0;
+        uint16_t pid = 0;
+        int fd;
+
+        ASSERT_OK(link_open_serial("/dev/ttyUSB0", 115200, &l));
+        ASSERT_OK(an3155_new(l, &p));
+        ASSERT_OK(an3155_sync(p, 2));
+        ASSERT_STREQ(board_state("ttyUSB0"), "bootloader");
+        breaks0 = board_counter("ttyUSB0", "breaks");
+        resets0 = board_counter("ttyUSB0", "resets");
+        syncs0 = board_counter("ttyUSB0", "syncs");
+
+        ASSERT_OK(link_set_break(l, true));
+        ASSERT_EQ(board_counter("ttyUSB0", "breaks"), breaks0 + 1);
+        /* held: still one break */
+        ASSERT_OK(link_set_break(l, true));
+        ASSERT_EQ(board_counter("ttyUSB0", "breaks"), breaks0 + 1);
+        ASSERT_OK(link_set_break(l, false));
+        ASSERT_OK(link_set_break(l, false));
+        ASSERT_EQ(board_counter("ttyUSB0", "breaks"), breaks0 + 1);
+
+        ASSERT_STREQ(board_state("ttyUSB0"), "bootloader");
+        ASSERT_EQ(board_counter("ttyUSB0", "resets"), resets0);
+        ASSERT_OK(an3155_get_id(p, &pid));
+        ASSERT_EQ(pid, 0x466);
+        ASSERT_EQ(board_counter("ttyUSB0", "syncs"), syncs0);
+
+        ASSERT_OK(link_set_break(l, true));
+        ASSERT_OK(link_set_break(l, false));
+        ASSERT_EQ(board_counter("ttyUSB0", "breaks"), breaks0 + 2);
+        p = an3155_free(p);
+        l = link_free(l);
+
+        /* A plain program: tcsendbreak() (glibc's own ioctl inside) and TIOCSBRK. */
+        breaks0 = board_counter("ttyUSB2", "breaks");
+        fd = open("/dev/ttyUSB2", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(tcsendbreak(fd, 0), 0);
+        ASSERT_EQ(board_counter("ttyUSB2", "breaks"), breaks0 + 1);
+        ASSERT_EQ(ioctl(fd, TIOCSBRK, 0), 0);
+        ASSERT_EQ(ioctl(fd, TIOCCBRK, 0), 0);
+        ASSERT_EQ(board_counter("ttyUSB2", "breaks"), breaks0 + 2);
+        /* TCSBRK with an argument only drains: no break */
+        ASSERT_EQ(ioctl(fd, TCSBRK, 1), 0);
+        ASSERT_EQ(board_counter("ttyUSB2", "breaks"), breaks0 + 2);
+        /* a break left on ends with the last close: the next one counts again */
+        ASSERT_EQ(ioctl(fd, TIOCSBRK, 0), 0);
+        close(fd);
+        fd = open("/dev/ttyUSB2", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(ioctl(fd, TIOCSBRK, 0), 0);
+        ASSERT_EQ(ioctl(fd, TIOCCBRK, 0), 0);
+        ASSERT_EQ(board_counter("ttyUSB2", "breaks"), breaks0 + 4);
+        close(fd);
+}
+
+/* wiring=brk-nrst: a break holds the chip in reset, its end restarts it in the
+ * bootloader (BOOT0 high), which then waits for a new sync. */
+static void test_break_reset(void) {
+        _cleanup_(link_freep) Link *l = NULL;
+        unsigned resets0;
+        uint16_t pid = 0;
+
+        control_ok("add ttyUSB4=0x453,wiring=brk-nrst");
+        ASSERT_OK(link_open_serial("/dev/ttyUSB4", 115200, &l));
+        ASSERT_OK(sync_and_id(l, &pid));
+        ASSERT_EQ(pid, 0x453);
+        ASSERT_STREQ(board_state("ttyUSB4"), "bootloader");
+        resets0 = board_counter("ttyUSB4", "resets");
+
+        ASSERT_OK(link_set_break(l, true));
+        ASSERT_STREQ(board_state("ttyUSB4"), "off");
+        ASSERT_OK(link_set_break(l, false));
+        ASSERT_STREQ(board_state("ttyUSB4"), "wait-sync");
+        ASSERT_EQ(board_counter("ttyUSB4", "resets"), resets0 + 1);
+        ASSERT_EQ(board_counter("ttyUSB4", "breaks"), 1);
+        ASSERT_OK(sync_and_id(l, &pid));
+        ASSERT_EQ(pid, 0x453);
+
+        /* DTR/RTS go nowhere on this board */
+        ASSERT_OK(link_set_lines(l, 1, 1));
+        ASSERT_OK(link_set_lines(l, 0, 0));
+        ASSERT_STREQ(board_state("ttyUSB4"), "bootloader");
+}
+
 static int wait_byte(int fd, int timeout_ms) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
         uint8_t b;
@@ -426,6 +530,7 @@ static void test_hangup(void) {
         ASSERT_TRUE(now_usec() - t0 < 500 * USEC_PER_MSEC);
         ASSERT_ERR(link_write(l, "\x7f", 1), ENODEV);
         ASSERT_ERR(link_set_lines(l, 1, 1), ENODEV);
+        ASSERT_ERR(link_set_break(l, true), ENODEV);
         ASSERT_ERR(link_flush_input(l), ENODEV);
         ASSERT_ERR(link_set_baud(l, 115200), ENODEV);
 }
@@ -531,9 +636,11 @@ int main(int argc, char *argv[]) {
         TEST(test_open_errors);
         TEST(test_config_and_sync);
         TEST(test_modem_lines);
+        TEST(test_break);
         TEST(test_no_parity);
         TEST(test_hangup);
         TEST(test_hotplug);
         TEST(test_low_latency);
+        TEST(test_break_reset);
         return 0;
 }

@@ -26,6 +26,8 @@ typedef struct FakeLink {
         const uint8_t *data;
         size_t size, pos, chunk;
         unsigned reads, writes, frees, bauds;
+        unsigned breaks_on, breaks_off;
+        int break_error;        /* set_break's answer */
         bool zero_reads;        /* answer 0 (no error, no data) when empty */
         bool *freed;
 } FakeLink;
@@ -57,6 +59,18 @@ static int fake_set_baud(Link *l, unsigned baud) {
         return 0;
 }
 
+static int fake_set_break(Link *l, bool on) {
+        FakeLink *f = (FakeLink *) l;
+
+        if (f->break_error < 0)
+                return f->break_error;
+        if (on)
+                f->breaks_on++;
+        else
+                f->breaks_off++;
+        return 0;
+}
+
 static void fake_free(Link *l) {
         FakeLink *f = (FakeLink *) l;
 
@@ -64,7 +78,7 @@ static void fake_free(Link *l) {
         free(f);
 }
 
-/* No drain, flush_input or set_lines: the wrappers must cope with missing ops. */
+/* No drain, flush_input, set_lines or set_break: the wrappers must cope with missing ops. */
 static const LinkOps fake_ops = {
         .read = fake_read,
         .write = fake_write,
@@ -143,6 +157,25 @@ static void test_generic_dispatch(void) {
         ASSERT_ERR(link_flush_input(&f->link), EOPNOTSUPP);
         ASSERT_ERR(link_set_lines(&f->link, 1, 0), EOPNOTSUPP);
         ASSERT_OK(link_set_lines(&f->link, -1, -1));
+        /* No set_break: a break is a hint to a reset circuit, so it succeeds as nothing. */
+        ASSERT_OK(link_set_break(&f->link, true));
+        ASSERT_OK(link_set_break(&f->link, false));
+        ASSERT_ERR(link_set_break(NULL, true), EINVAL);
+
+        /* With the op: dispatched, its result passed through. */
+        {
+                LinkOps ops = fake_ops;
+
+                ops.set_break = fake_set_break;
+                f->link.ops = &ops;
+                ASSERT_OK(link_set_break(&f->link, true));
+                ASSERT_EQ(f->breaks_on, 1);
+                ASSERT_OK(link_set_break(&f->link, false));
+                ASSERT_EQ(f->breaks_off, 1);
+                f->break_error = -EIO;
+                ASSERT_ERR(link_set_break(&f->link, true), EIO);
+                f->link.ops = &fake_ops;
+        }
 
         ASSERT_ERR(link_read(NULL, &b, 1, 0), EINVAL);
         ASSERT_ERR(link_write(&f->link, NULL, 1), EINVAL);
@@ -188,10 +221,12 @@ static void test_fd_open(void) {
         ASSERT_EQ(l->baud, 0);
         ASSERT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 
-        /* set_baud records, set_lines does nothing, drain is trivial on a socket. */
+        /* set_baud records, set_lines and set_break do nothing, drain is trivial on a socket. */
         ASSERT_OK(link_set_baud(l, 115200));
         ASSERT_EQ(l->baud, 115200);
         ASSERT_OK(link_set_lines(l, 1, 0));
+        ASSERT_OK(link_set_break(l, true));
+        ASSERT_OK(link_set_break(l, false));
         ASSERT_OK(link_drain(l));
 
         link_free(l);

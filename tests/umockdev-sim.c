@@ -10,6 +10,7 @@
  * (repeatable; ADDR defaults to the flash base; any simulated memory), uid=N (UID seed),
  * nboot-sel=0|1 (C0/G0 option bit; 0 = the BOOT0 pin decides, as on a jig),
  * wiring=dtr-nrst,rts-boot0 (or dtr-nrst+rts-boot0: DTR drives nRST, RTS drives BOOT0),
+ * wiring=brk-nrst (a break on TX holds nRST low; BOOT0 is the pin),
  * adapter=ftdi|ch340|cp2102 (USB IDs, names, driver; default ftdi), usb=VVVV:PPPP,
  * serial=S, timing=1 (the simulator's timing model: wire time at the host's baud,
  * program/erase times) with latency-us=N (adapter latency per reply, default 1000),
@@ -39,8 +40,9 @@
  *   hangup NAME                unplug an open port: the pty master closes (reads hang up,
  *                              TIOCM* fail with EIO); the board stays for dumps
  *   dump NAME FILE             write the flash;  dump-ob NAME FILE: the option bytes
- *   info NAME                  "ok pid=0x466 state=bootloader rdp=0 syncs=N ... baud=N"
- *                              (baud: as measured at the sync, 0 when not synced)
+ *   info NAME                  "ok pid=0x466 state=bootloader rdp=0 syncs=N ... baud=N breaks=N"
+ *                              (baud: as measured at the sync, 0 when not synced; breaks:
+ *                              the breaks the host started on TX, reported by the shim)
  *   boot0 NAME 0|1, reset NAME, power-cycle NAME, list
  * A name once used cannot be added again (umockdev aborts on a re-added /dev node): plug
  * the board back as ttyUSB1. The shell can use --send as its client. */
@@ -957,10 +959,10 @@ static void control_command(char *line, char *answer, size_t len) {
                 sim_counters(b->sim, &c);
                 snprintf(answer, len,
                          "ok pid=0x%03x state=%s rdp=%d running=%d hung-up=%d syncs=%u commands=%u nacks=%u "
-                         "reads=%u writes=%u page-erases=%u mass-erases=%u resets=%u gos=%u ob-writes=%u baud=%u",
+                         "reads=%u writes=%u page-erases=%u mass-erases=%u resets=%u gos=%u ob-writes=%u baud=%u breaks=%u",
                          sim_pid(b->sim), state_name(sim_state(b->sim)), sim_rdp_level(b->sim), b->running,
                          b->hung_up, c.syncs, c.commands, c.nacks, c.reads, c.writes, c.page_erases,
-                         c.mass_erases, c.resets, c.gos, c.ob_writes, sim_measured_baud(b->sim));
+                         c.mass_erases, c.resets, c.gos, c.ob_writes, sim_measured_baud(b->sim), c.breaks);
                 return;
         } else {
                 snprintf(answer, len, "error unknown command or wrong arguments: %s", argv[0]);

@@ -11,12 +11,15 @@
  *  - tcsetattr()/TCSETS* give the kernel CS8 without parity (the pty driver forces
  *    that anyway) and keep the requested PARENB/PARODD/CMSPAR/CSIZE/CSTOPB in a shadow
  *    that tcgetattr()/TCGETS* report back, so 8E1 "takes";
+ *  - breaks (TIOCSBRK/TIOCCBRK, TCSBRK 0, TCSBRKP, tcsendbreak()) go to the kernel (a pty
+ *    accepts and ignores them; a hung-up one answers EIO) and are reported;
  *  - every other ioctl goes straight to the kernel (umockdev answers ENOTTY to ioctls
  *    it does not know, FIONREAD included);
  *  - isatty() returns 1 (umockdev says 0 for its emulated nodes);
  *  - realpath() of an emulated /dev node is the node (umockdev's own corrupts memory).
- * Each line change is reported as a datagram "<device> DTR=1 RTS=0" or
- * "<device> CFG=115200-8E1" to the Unix datagram socket named by $STM32SIM_SHIM_SOCKET,
+ * Each line change is reported as a datagram "<device> DTR=1 RTS=0",
+ * "<device> CFG=115200-8E1" or "<device> BRK=1" / "BRK=0" (a timed break: both, one
+ * after the other) to the Unix datagram socket named by $STM32SIM_SHIM_SOCKET,
  * where <device> is the path the program opened. The report is synchronous: the shim
  * waits (up to 500 ms) for a 1-byte ack sent back to the sender's address, so the
  * simulator knows the line state before the next byte reaches it (a listener that never
@@ -33,6 +36,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +82,7 @@ typedef struct Tracked {
         bool shadow_valid;
         tcflag_t shadow;        /* the requested SHADOW_MASK bits */
         bool dtr, rts;
+        bool brk;               /* TX held in break (TIOCSBRK) */
         char last_cfg[32];      /* last CFG= reported for this port */
 } Tracked;
 
@@ -427,6 +432,9 @@ int close(int fd) {
                                 t->dtr = t->rts = false;
                                 report_lines_locked(t);
                         }
+                        /* Nobody is left to end a break: the driver does on close. */
+                        if (last && t->brk)
+                                report_locked(t->path, "BRK=0");
                         untrack_locked(fd);
                 }
                 pthread_mutex_unlock(&lock);
@@ -587,6 +595,28 @@ static int modem_ioctl_locked(Tracked *t, int fd, unsigned long req, int *arg) {
         return 0;
 }
 
+/* Records the port's break state (shared by its fds) and reports a change. */
+static void set_break_locked(Tracked *t, bool on) {
+        if (t->brk == on)
+                return;
+        for (int i = 0; i < MAX_FDS; i++)
+                if (tracked[i] && strcmp(tracked[i]->path, t->path) == 0)
+                        tracked[i]->brk = on;
+        report_locked(t->path, "BRK=%d", on);
+}
+
+/* A timed break (TCSBRK 0, TCSBRKP, tcsendbreak): the kernel's call first (it drains,
+ * and fails on a hung-up port), then the break as the peer sees it, on and off. */
+static int break_pulse_locked(Tracked *t, int fd, unsigned long req, void *arg) {
+        int r = kernel_ioctl(fd, req, arg);
+
+        if (r >= 0 && !t->brk) {
+                set_break_locked(t, true);
+                set_break_locked(t, false);
+        }
+        return r;
+}
+
 static unsigned cflag_baud(const struct termios2 *k, bool has_speed) {
         if ((k->c_cflag & CBAUD) == BOTHER && has_speed)
                 return k->c_ospeed;
@@ -597,6 +627,21 @@ static int tty_ioctl_locked(Tracked *t, int fd, unsigned long req, void *arg) {
         switch (req) {
         case TIOCMGET: case TIOCMSET: case TIOCMBIS: case TIOCMBIC:
                 return modem_ioctl_locked(t, fd, req, arg);
+
+        case TIOCSBRK: case TIOCCBRK: {
+                int r = kernel_ioctl(fd, req, arg);
+
+                if (r >= 0)
+                        set_break_locked(t, req == TIOCSBRK);
+                return r;
+        }
+        case TCSBRK:
+                /* a non-zero argument only drains (tcdrain) */
+                if ((uintptr_t) arg != 0)
+                        return kernel_ioctl(fd, req, arg);
+                return break_pulse_locked(t, fd, req, arg);
+        case TCSBRKP:
+                return break_pulse_locked(t, fd, req, arg);
 
         case TCGETS: case TCGETS2: {
                 int r = kernel_ioctl(fd, req, arg);
@@ -654,4 +699,28 @@ int ioctl(int fd, unsigned long req, ...) {
         }
         pthread_mutex_unlock(&lock);
         return next_ioctl(fd, req, arg);
+}
+
+/* glibc's tcsendbreak() calls its internal ioctl, which the wrapper below never sees. */
+int tcsendbreak(int fd, int duration) {
+        static int (*real)(int, int);
+        Tracked *t;
+        int r;
+
+        if (!real)
+                real = libc_sym("tcsendbreak");
+
+        pthread_mutex_lock(&lock);
+        t = get_tracked(fd);
+        if (!t) {
+                pthread_mutex_unlock(&lock);
+                return real(fd, duration);
+        }
+        /* As glibc: TCSBRK 0 for the default length, TCSBRKP in tenths of a second. */
+        if (duration <= 0)
+                r = break_pulse_locked(t, fd, TCSBRK, NULL);
+        else
+                r = break_pulse_locked(t, fd, TCSBRKP, (void *) (uintptr_t) ((duration + 99) / 100));
+        pthread_mutex_unlock(&lock);
+        return r;
 }

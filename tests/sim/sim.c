@@ -66,6 +66,7 @@ struct Sim {
         bool nrst_low;
         SimWiring wiring;
         bool dtr, rts, modem_known;
+        bool brk;                       /* the host holds TX in break */
 
         SimState state;
         unsigned epoch;                 /* bumped at every reset or outside state change */
@@ -1482,22 +1483,37 @@ void sim_set_id(Sim *s, uint16_t pid) {
         pthread_mutex_unlock(&s->mutex);
 }
 
-/* Called with the mutex held. */
-static void apply_wiring(Sim *s) {
-        if (s->wiring != SIM_WIRING_DTR_NRST_RTS_BOOT0 || !s->modem_known)
-                return;
-        s->boot0 = s->rts;
-        if (s->dtr && !s->nrst_low) {
+/* Holds nRST low (the chip stops) or releases it (the boot decision is made on
+ * release). Called with the mutex held. */
+static void set_nrst_low(Sim *s, bool low) {
+        if (low && !s->nrst_low) {
                 s->nrst_low = true;
                 if (s->powered) {
                         s->state = SIM_STATE_OFF;
                         s->epoch++;
                         wake(s);
                 }
-        } else if (!s->dtr && s->nrst_low) {
+        } else if (!low && s->nrst_low) {
                 s->nrst_low = false;
                 if (s->powered)
                         reset_system(s);
+        }
+}
+
+/* Called with the mutex held. */
+static void apply_wiring(Sim *s) {
+        switch (s->wiring) {
+        case SIM_WIRING_DTR_NRST_RTS_BOOT0:
+                if (!s->modem_known)
+                        return;
+                s->boot0 = s->rts;
+                set_nrst_low(s, s->dtr);
+                break;
+        case SIM_WIRING_BRK_NRST:
+                set_nrst_low(s, s->brk);
+                break;
+        default:
+                break;
         }
 }
 
@@ -1513,11 +1529,8 @@ void sim_set_modem(Sim *s, bool dtr, bool rts) {
 void sim_set_wiring(Sim *s, SimWiring w) {
         pthread_mutex_lock(&s->mutex);
         s->wiring = w;
-        if (w == SIM_WIRING_NONE && s->nrst_low) {
-                s->nrst_low = false;
-                if (s->powered)
-                        reset_system(s);
-        }
+        if (w == SIM_WIRING_NONE)
+                set_nrst_low(s, false);
         apply_wiring(s);
         pthread_mutex_unlock(&s->mutex);
 }
@@ -1529,7 +1542,20 @@ int sim_wiring_from_string(const char *name) {
                 return SIM_WIRING_NONE;
         if (strcmp(name, "dtr-nrst,rts-boot0") == 0 || strcmp(name, "dtr-nrst+rts-boot0") == 0)
                 return SIM_WIRING_DTR_NRST_RTS_BOOT0;
+        if (strcmp(name, "brk-nrst") == 0)
+                return SIM_WIRING_BRK_NRST;
         return -EINVAL;
+}
+
+/* To the bootloader a break is one framing error (a 0x00 without its stop bit): the
+ * USART drops it, so the protocol state stays as it is. Only a wiring may act on it. */
+void sim_set_break(Sim *s, bool on) {
+        pthread_mutex_lock(&s->mutex);
+        if (on && !s->brk)
+                s->counters.breaks++;
+        s->brk = on;
+        apply_wiring(s);
+        pthread_mutex_unlock(&s->mutex);
 }
 
 void sim_line_message(Sim *s, const char *msg) {
@@ -1555,7 +1581,9 @@ void sim_line_message(Sim *s, const char *msg) {
                 } else if (strncmp(tok, "RTS=", 4) == 0) {
                         rts = tok[4] == '1';
                         modem = true;
-                } else if (sscanf(tok, "CFG=%u-%1u%c%1u", &baud, &data, &parity, &stop) == 4)
+                } else if (strncmp(tok, "BRK=", 4) == 0)
+                        sim_set_break(s, tok[4] == '1');
+                else if (sscanf(tok, "CFG=%u-%1u%c%1u", &baud, &data, &parity, &stop) == 4)
                         sim_set_line(s, baud, data, parity, stop);
         }
         if (modem)

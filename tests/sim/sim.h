@@ -34,6 +34,7 @@ typedef struct SimCounters {
         unsigned gos;
         unsigned ob_writes;
         unsigned misaligned_writes;     /* G0/C0 writes ACKed but dropped (4- not 8-aligned) */
+        unsigned breaks;                /* breaks the host started on TX (added) */
         uint64_t bytes_in, bytes_out;
 } SimCounters;
 
@@ -75,21 +76,29 @@ unsigned sim_measured_baud(Sim *s);
 void sim_set_id(Sim *s, uint16_t pid);
 /* Modem lines from the host. Wiring decides what they do (see sim_set_wiring). */
 void sim_set_modem(Sim *s, bool dtr, bool rts);
-/* Feeds one datagram of the shim's protocol ("DTR=1 RTS=0", "CFG=115200-8E1"). */
+/* Feeds one datagram of the shim's protocol ("DTR=1 RTS=0", "CFG=115200-8E1", "BRK=1"). */
 void sim_line_message(Sim *s, const char *msg);
 
 /* How the host's modem lines reach the board (added). NONE: not connected (default).
  * DTR_NRST_RTS_BOOT0: the adapter's DTR# pin drives nRST directly (DTR=1 holds the chip
  * in reset, DTR=0 releases it: the boot decision is made on release), and RTS# drives
  * BOOT0 through an inverter (RTS=1 -> BOOT0 high). Entry: RTS=1, DTR=1, DTR=0. */
+/* BRK_NRST (added): a break on TX holds nRST low (a transistor on the TX line), its end
+ * releases it; BOOT0 is the pin (sim_set_boot0), DTR/RTS go nowhere. */
 typedef enum SimWiring {
         SIM_WIRING_NONE,
         SIM_WIRING_DTR_NRST_RTS_BOOT0,
+        SIM_WIRING_BRK_NRST,
         _SIM_WIRING_MAX,
 } SimWiring;
 void sim_set_wiring(Sim *s, SimWiring w);
-/* "none", "dtr-nrst,rts-boot0" (or "dtr-nrst+rts-boot0") -> SimWiring, or -EINVAL (added). */
+/* "none", "dtr-nrst,rts-boot0" (or "dtr-nrst+rts-boot0"), "brk-nrst" -> SimWiring, or
+ * -EINVAL (added). */
 int sim_wiring_from_string(const char *name);
+/* The host starts (on) or ends a break on TX (added; the shim's "BRK=1"/"BRK=0"). The
+ * chip ignores it (one framing error; the protocol state stays) unless the wiring
+ * connects it: counted in SimCounters.breaks. */
+void sim_set_break(Sim *s, bool on);
 
 /* Board: BOOT0 pin level (default high), power cycle, reset (nRST pulse). */
 void sim_set_boot0(Sim *s, bool high);
