@@ -53,11 +53,13 @@ make_bin "$TMPDIR/old.bin" 2048 12
 # ttyUSB0: a chip whose autobaud measures up to 921600. ttyUSB1: a default chip (up
 # to 115200). ttyUSB2: an F030 running its code (BOOT0 low): no bootloader at any rate.
 # ttyUSB3: a G0 running its code behind an auto-reset circuit, default autobaud.
+# ttyUSB6: a default chip that an earlier session synced at 57600.
 DAEMON_ARGS="--state-dir=$STATE" start_daemon \
         --board ttyUSB0=0x466,max-baud=921600,uid=1 \
         --board ttyUSB1=0x466,uid=2 \
         --board ttyUSB2=0x444,boot0=0 \
-        --board "ttyUSB3=0x466,uid=4,boot0=0,nboot-sel=0,image=$TMPDIR/old.bin,wiring=dtr-nrst,rts-boot0"
+        --board "ttyUSB3=0x466,uid=4,boot0=0,nboot-sel=0,image=$TMPDIR/old.bin,wiring=dtr-nrst,rts-boot0" \
+        --board ttyUSB6=0x466,uid=7
 
 # 1. At 460800 on a chip that manages it: no fallback.
 ctl --json flash ttyUSB0 "$TMPDIR/fw.hex" --baud 460800 >"$TMPDIR/flash0.json" 2>"$TMPDIR/err" ||
@@ -114,6 +116,18 @@ last_log_check 'x["port"] == "/dev/ttyUSB2" and x["result"] == "fail" and x["err
 # At the default rate there is nothing to fall back to: the flasher's own sentence.
 expect_rc 10 ctl --json info ttyUSB2 >"$TMPDIR/info2.json" 2>/dev/null
 json_check "$TMPDIR/info2.json" 'j["error"].endswith("NoBootloader") and "nor at" not in j["message"]'
+
+# 4b. A chip that answers at a different rate: an earlier session synced it at 57600 (the
+# autobaud measures once per reset), so at 115200 it hears garbage and never answers:
+# NoBootloader, nothing written; at its own rate it answers again.
+ctl --json info ttyUSB6 --baud 57600 >"$TMPDIR/info6.json" || fail "info ttyUSB6 at 57600"
+[ "$(sim_field ttyUSB6 baud)" = 57600 ] || fail "ttyUSB6: $(control "info ttyUSB6")"
+expect_rc 10 ctl --json flash ttyUSB6 "$TMPDIR/fw.hex" >"$TMPDIR/flash6.json" 2>/dev/null
+json_check "$TMPDIR/flash6.json" 'j["error"].endswith("NoBootloader")'
+[ "$(sim_field ttyUSB6 writes)" = 0 ] || fail "ttyUSB6 was written: $(control "info ttyUSB6")"
+ctl --json flash ttyUSB6 "$TMPDIR/fw.hex" --baud 57600 >"$TMPDIR/flash6.json" || fail "flash ttyUSB6 at 57600"
+control "dump ttyUSB6 $TMPDIR/dump6.bin" >/dev/null
+cmp -n 6000 "$TMPDIR/dump6.bin" "$TMPDIR/fw.hex.bin" || fail "ttyUSB6 does not hold the image"
 
 # 5. Rates out of range: the client refuses them, and so do the daemon's methods.
 for b in 0 1199 3000001 5000000 fast; do

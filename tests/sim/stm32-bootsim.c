@@ -4,7 +4,7 @@
  *
  *   stm32-bootsim --pid 0x466 [--flash-kb 64] [--pty | --fd N] [--timing]
  *                 [--latency-us 1000] [--speed 1.0] [--image FILE@ADDR]... [--dump FILE]
- *                 [--rdp 1] [--boot0 0|1] [--wiring none|dtr-nrst,rts-boot0]
+ *                 [--rdp 1] [--boot0 0|1] [--wiring none|dtr-nrst,rts-boot0|brk-nrst]
  *                 [--line-socket PATH] [--max-baud N] [--id PID]
  *
  * With --pty the slave's path is printed on the first line of stdout; the simulator keeps
@@ -172,7 +172,7 @@ static void usage(FILE *f) {
                 "Usage: stm32-bootsim --pid PID [--flash-kb KB] [--pty | --fd N] [--timing]\n"
                 "                     [--latency-us US] [--speed X] [--image FILE@ADDR]...\n"
                 "                     [--dump FILE] [--rdp 0|1|2] [--boot0 0|1]\n"
-                "                     [--wiring none|dtr-nrst,rts-boot0] [--line-socket PATH]\n"
+                "                     [--wiring none|dtr-nrst,rts-boot0|brk-nrst] [--line-socket PATH]\n"
                 "                     [--max-baud N] [--id PID]\n"
                 "PIDs: 0x443 (C011) 0x453 (C031) 0x444 (F03xx4/6) 0x466 (G03x/04x) 0x457 (L01x/02x)\n");
 }
