@@ -8,14 +8,7 @@
 . "$(dirname "$0")/test-client-lib.sh"
 need_daemon
 command -v gdbus >/dev/null || skip "gdbus missing"
-GI_PYTHON=""
-for p in /usr/bin/python3 python3; do
-        if "$p" -c 'import gi' 2>/dev/null; then
-                GI_PYTHON=$p
-                break
-        fi
-done
-[ -n "$GI_PYTHON" ] || skip "no python3 with python3-gi"
+need_gi_python
 start_bus
 STATE="$TMPDIR/state"
 mkdir -p "$STATE"
@@ -146,28 +139,6 @@ grep -q "'pid': <uint16 0x466>\|'pid': <uint16 1126>\|'pid': <@q 1126>\|'pid': <
         fail "Probe at 3000000: $(cat "$TMPDIR/out")"
 
 # SetAutoFlash: the profile's baudrate has the same range.
-set_auto_flash() {
-        "$GI_PYTHON" - "$BUS_ADDR" "$1" "$2" <<'PY'
-import sys
-import gi
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib
-addr, path, opts = sys.argv[1], sys.argv[2], eval(sys.argv[3])
-bus = Gio.DBusConnection.new_for_address_sync(
-    addr, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-fds = Gio.UnixFDList.new()
-with open(path, "rb") as f:
-    index = fds.append(f.fileno())
-options = {k: GLib.Variant(t, v) for k, (t, v) in opts.items()}
-try:
-    bus.call_with_unix_fd_list_sync("io.github.Stm32Isp1", "/io/github/Stm32Isp1", "io.github.Stm32Isp1.Manager",
-                                    "SetAutoFlash", GLib.Variant("(ha{sv})", (index, options)), None,
-                                    Gio.DBusCallFlags.NONE, 10000, fds, None)
-except GLib.Error as e:
-    print(e.message, file=sys.stderr)
-    sys.exit(1)
-PY
-}
 for b in 0 3000001; do
         if set_auto_flash "$TMPDIR/fw.hex" "{'baudrate': ('u', $b)}" 2>"$TMPDIR/err"; then
                 fail "SetAutoFlash took baudrate $b"

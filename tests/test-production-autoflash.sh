@@ -9,44 +9,13 @@
 need_daemon
 command -v busctl >/dev/null || skip "busctl missing"
 # SetAutoFlash passes a descriptor: GDBus from the system's python3 (python3-gi).
-GI_PYTHON=""
-for p in /usr/bin/python3 python3; do
-        if "$p" -c 'import gi' 2>/dev/null; then
-                GI_PYTHON=$p
-                break
-        fi
-done
-[ -n "$GI_PYTHON" ] || skip "no python3 with python3-gi"
+need_gi_python
 start_bus
 STATE="$TMPDIR/state"
 mkdir -p "$STATE"
 M=(--address="$BUS_ADDR" "$BUS_NAME" /io/github/Stm32Isp1 io.github.Stm32Isp1.Manager)
 
 
-# set_auto_flash FILE 'PYTHON-DICT of name: (type, value)': Manager.SetAutoFlash with the
-# file's descriptor (busctl cannot pass one). Prints the D-Bus error on failure.
-set_auto_flash() {
-        "$GI_PYTHON" - "$BUS_ADDR" "$1" "$2" <<'PY'
-import sys
-import gi
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib
-addr, path, opts = sys.argv[1], sys.argv[2], eval(sys.argv[3])
-bus = Gio.DBusConnection.new_for_address_sync(
-    addr, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
-fds = Gio.UnixFDList.new()
-with open(path, "rb") as f:
-    index = fds.append(f.fileno())
-options = {k: GLib.Variant(t, v) for k, (t, v) in opts.items()}
-try:
-    bus.call_with_unix_fd_list_sync("io.github.Stm32Isp1", "/io/github/Stm32Isp1", "io.github.Stm32Isp1.Manager",
-                                    "SetAutoFlash", GLib.Variant("(ha{sv})", (index, options)), None,
-                                    Gio.DBusCallFlags.NONE, 10000, fds, None)
-except GLib.Error as e:
-    print(e.message, file=sys.stderr)
-    sys.exit(1)
-PY
-}
 
 # The monitor's events, read with bash alone: a line costs no process (a grep per line
 # would make this test slow on a loaded machine). Finished jobs and removed ports are
