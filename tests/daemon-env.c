@@ -476,3 +476,24 @@ void daemon_env_random(void *buf, size_t n, uint32_t seed) {
                 p[i] = (uint8_t) x;
         }
 }
+
+int daemon_call_on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        DaemonCall *c = userdata;
+
+        c->done = true;
+        if (sd_bus_message_is_method_error(m, NULL))
+                (void) sd_bus_error_copy(&c->error, sd_bus_message_get_error(m));  /* returns the errno */
+        else
+                c->reply = sd_bus_message_ref(m);
+        return 0;
+}
+
+void daemon_call_clear(DaemonCall *c) {
+        sd_bus_error_free(&c->error);
+        c->reply = sd_bus_message_unref(c->reply);
+        c->done = false;
+}
+
+const char *daemon_call_outcome(const DaemonCall *c) {
+        return sd_bus_error_is_set(&c->error) ? c->error.name : "ok";
+}

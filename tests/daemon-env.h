@@ -30,6 +30,20 @@ typedef struct DaemonEnv {
         sd_bus *bus;                    /* the test's client connection */
 } DaemonEnv;
 
+/* One asynchronous method call and its outcome: send with
+ * sd_bus_call_async(bus, NULL, m, daemon_call_on_reply, c, timeout) after zeroing c
+ * (error = SD_BUS_ERROR_NULL), wait with daemon_env_run_until(e, &c->done, timeout). */
+typedef struct DaemonCall {
+        bool done;
+        sd_bus_error error;
+        sd_bus_message *reply;          /* on success */
+} DaemonCall;
+
+int daemon_call_on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+void daemon_call_clear(DaemonCall *c);
+/* The error name, or "ok". */
+const char *daemon_call_outcome(const DaemonCall *c);
+
 /* Starts dbus-daemon and the daemon (extra arguments may be NULL), waits for READY=1
  * and connects. Returns 77-worthy -EOPNOTSUPP when dbus-daemon is missing. */
 int daemon_env_start(DaemonEnv *e, char *const *extra_args);

@@ -109,28 +109,7 @@ static char *get_string(const char *path, const char *property) {
         return v;
 }
 
-typedef struct Call {
-        bool done;
-        sd_bus_error error;
-        sd_bus_message *reply;
-} Call;
-
-static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        Call *c = userdata;
-
-        c->done = true;
-        if (sd_bus_message_is_method_error(m, NULL))
-                (void) sd_bus_error_copy(&c->error, sd_bus_message_get_error(m));
-        else
-                c->reply = sd_bus_message_ref(m);
-        return 0;
-}
-
-static void call_clear(Call *c) {
-        sd_bus_error_free(&c->error);
-        c->reply = sd_bus_message_unref(c->reply);
-        c->done = false;
-}
+typedef DaemonCall Call;
 
 static void expect_ok(Call *c) {
         if (sd_bus_error_is_set(&c->error)) {
@@ -145,7 +124,7 @@ static void probe(const char *path, Call *c) {
         *c = (Call) { .error = SD_BUS_ERROR_NULL };
         ASSERT_OK(sd_bus_message_new_method_call(env.bus, &m, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Probe"));
         ASSERT_OK(sd_bus_message_append(m, "a{sv}", 0));
-        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, on_reply, c, TIMEOUT));
+        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, daemon_call_on_reply, c, TIMEOUT));
         daemon_env_run_until(&env, &c->done, TIMEOUT);
 }
 
@@ -157,7 +136,7 @@ static void flash_async(const char *path, const void *data, size_t size, Call *c
         *c = (Call) { .error = SD_BUS_ERROR_NULL };
         ASSERT_OK(sd_bus_message_new_method_call(env.bus, &m, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Flash"));
         ASSERT_OK(sd_bus_message_append(m, "ha{sv}", fd, 1, "format", "s", "bin"));
-        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, on_reply, c, TIMEOUT));
+        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, daemon_call_on_reply, c, TIMEOUT));
         close(fd);
 }
 
@@ -280,17 +259,17 @@ static void test_probe_flash(void) {
         probe(p0, &c);
         expect_ok(&c);
         ASSERT_EQ(chip_pid(c.reply), 0x466);
-        call_clear(&c);
+        daemon_call_clear(&c);
         probe(p1, &c);
         expect_ok(&c);
         ASSERT_EQ(chip_pid(c.reply), 0x444);
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         daemon_env_random(image, sizeof image, 5);
         flash_async(p1, image, sizeof image, &c);
         daemon_env_run_until(&env, &c.done, TIMEOUT);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         check_dump("ttyUSB1", image, sizeof image);
 }
 
@@ -306,7 +285,7 @@ static void test_hotplug(void) {
         probe(p2, &c);
         expect_ok(&c);
         ASSERT_EQ(chip_pid(c.reply), 0x457);
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         control_ok("remove ttyUSB2");
         wait_count(&objects.n_removed, 1);
@@ -354,7 +333,7 @@ static void test_unplug(void) {
                 fprintf(stderr, "expected Disconnected, got %s\n", c.error.name ?: "success");
                 abort();
         }
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         wait_count(&objects.n_removed, removed_before + 1);
         ASSERT_STREQ(objects.removed[removed_before], p0);
@@ -366,7 +345,7 @@ static void test_unplug(void) {
                 _cleanup_free_ char *p1 = port_path("ttyUSB1");
                 probe(p1, &c);
                 expect_ok(&c);
-                call_clear(&c);
+                daemon_call_clear(&c);
         }
         ASSERT_TRUE(daemon_env_wait_status(&env, "1 port, 0 busy", TIMEOUT));
 }

@@ -30,32 +30,11 @@
 
 static DaemonEnv env;
 
-typedef struct Call {
-        bool done;
-        sd_bus_error error;
-        sd_bus_message *reply;
-} Call;
-
-static void call_clear(Call *c) {
-        sd_bus_error_free(&c->error);
-        c->reply = sd_bus_message_unref(c->reply);
-        c->done = false;
-}
-
-static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        Call *c = userdata;
-
-        c->done = true;
-        if (sd_bus_message_is_method_error(m, NULL))
-                (void) sd_bus_error_copy(&c->error, sd_bus_message_get_error(m));  /* returns the errno */
-        else
-                c->reply = sd_bus_message_ref(m);
-        return 0;
-}
+typedef DaemonCall Call;
 
 static void call_async(sd_bus_message *m, Call *c) {
         *c = (Call) { .error = SD_BUS_ERROR_NULL };
-        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, on_reply, c, TIMEOUT));
+        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, daemon_call_on_reply, c, TIMEOUT));
 }
 
 static void wait_call(Call *c) {
@@ -312,7 +291,7 @@ static void test_families(void) {
                 ASSERT_EQ(pid, pids[i]);
                 ASSERT_EQ(dict_get(c.reply, 0, "name", 's', &name), 1);
                 ASSERT_TRUE(strlen(name) > 0);
-                call_clear(&c);
+                daemon_call_clear(&c);
 
                 daemon_env_random(image, sizeof image, pids[i]);
                 flash_sync(path, image, sizeof image, "bin", &c);
@@ -321,7 +300,7 @@ static void test_families(void) {
                 ASSERT_TRUE(written >= sizeof image);
                 ASSERT_EQ(dict_get(c.reply, 0, "error", 's', &err), 1);
                 ASSERT_STREQ(err, "");
-                call_clear(&c);
+                daemon_call_clear(&c);
                 check_flash(t, 0, image, sizeof image);
 
                 {
@@ -409,7 +388,7 @@ static void test_sequence(void) {
         flash_sync(path, image, sizeof image, NULL, &c);
         elapsed = now_usec() - t0;
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         check_flash(t, 0, image, sizeof image);
 
         for (size_t i = 0; i < rec.n; i++)
@@ -484,23 +463,23 @@ static void test_busy_cancel(void) {
         close(fd);
         probe_sync(path, &probe);
         expect_error(&probe, STM32ISP_ERROR_BUSY);
-        call_clear(&probe);
+        daemon_call_clear(&probe);
         ASSERT_TRUE(!flash.done);
 
         cancel = port_call(path, "Cancel");
         call_async(cancel, &c);
         wait_call(&c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         wait_call(&flash);
         expect_error(&flash, STM32ISP_ERROR_CANCELLED);
-        call_clear(&flash);
+        daemon_call_clear(&flash);
 
         /* The port is usable again. */
         probe_sync(path, &c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
 }
 
 /* ---- the server goes away in the middle of a flash ---- */
@@ -517,7 +496,7 @@ static void test_disconnect(void) {
         atomic_store(&t->cut_after, 4000);     /* in the middle of the write stage */
         flash_sync(path, image, sizeof image, "bin", &c);
         expect_error(&c, STM32ISP_ERROR_DISCONNECTED);
-        call_clear(&c);
+        daemon_call_clear(&c);
 }
 
 /* ---- validation ---- */
@@ -538,14 +517,14 @@ static void test_invalid(void) {
         flash_async(path, p[0], NULL, &c);
         wait_call(&c);
         expect_error(&c, STM32ISP_ERROR_INVALID_IMAGE);
-        call_clear(&c);
+        daemon_call_clear(&c);
         close(p[0]);
         close(p[1]);
 
         /* Empty. */
         flash_sync(path, "", 0, NULL, &c);
         expect_error(&c, STM32ISP_ERROR_INVALID_IMAGE);
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         /* Too large (sparse, so it costs nothing). */
         fd = daemon_env_memfd(NULL, 0);
@@ -555,20 +534,20 @@ static void test_invalid(void) {
         close(fd);
         wait_call(&c);
         expect_error(&c, STM32ISP_ERROR_IMAGE_TOO_LARGE);
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         /* Malformed HEX. */
         flash_sync(path, garbage_hex, strlen(garbage_hex), "hex", &c);
         expect_error(&c, STM32ISP_ERROR_INVALID_IMAGE);
         ASSERT_TRUE(c.error.message && strlen(c.error.message) > 0);
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         /* Larger than the chip's flash (C031: 32 KiB). */
         {
                 static uint8_t big[48 * 1024];
                 flash_sync(path, big, sizeof big, "bin", &c);
                 expect_error(&c, STM32ISP_ERROR_IMAGE_TOO_LARGE);
-                call_clear(&c);
+                daemon_call_clear(&c);
         }
 
         /* Options: unknown key, wrong type, bad value, wrong method. */
@@ -607,7 +586,7 @@ static void test_invalid(void) {
                         expect_error(&c, SD_BUS_ERROR_INVALID_ARGS);
                         if (strcmp(cases[i].member, "Erase") != 0)
                                 ASSERT_TRUE(strstr(c.error.message, cases[i].key));
-                        call_clear(&c);
+                        daemon_call_clear(&c);
                 }
         }
 
@@ -645,7 +624,7 @@ static void read_back(const char *path, uint32_t address, uint8_t *buf, size_t s
         call_async(m, &c);
         wait_call(&c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         ASSERT_EQ(pread(fd, buf, size, 0), (ssize_t) size);
         close(fd);
 }
@@ -657,7 +636,7 @@ static int32_t chip_rdp(const char *path) {
         probe_sync(path, &c);
         expect_ok(&c);
         ASSERT_EQ(dict_get(c.reply, 0, "rdp_level", 'i', &rdp), 1);
-        call_clear(&c);
+        daemon_call_clear(&c);
         return rdp;
 }
 
@@ -687,13 +666,13 @@ static void test_other_methods(void) {
                 close(fd);
                 wait_call(&c);
                 expect_error(&c, SD_BUS_ERROR_INVALID_ARGS);
-                call_clear(&c);
+                daemon_call_clear(&c);
         }
 
         /* Mass erase. */
         simple_call(path, "Erase", &c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         read_back(path, FLASH_BASE, back, sizeof back);
         for (size_t i = 0; i < sizeof back; i++)
                 ASSERT_EQ(back[i], 0xFF);
@@ -703,11 +682,11 @@ static void test_other_methods(void) {
         ASSERT_EQ(chip_rdp(path), 0);
         simple_call(path, "Lock", &c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         ASSERT_EQ(sim_rdp_level(t->sim), 1);
         simple_call(path, "Unlock", &c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         ASSERT_EQ(sim_rdp_level(t->sim), 0);
         {
                 _cleanup_free_ uint8_t *flash = NULL;
@@ -721,7 +700,7 @@ static void test_other_methods(void) {
         /* Go to the flash base: the board runs user code. */
         simple_call(path, "Go", &c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         ASSERT_EQ(sim_go_address(t->sim), FLASH_BASE);
 }
 
@@ -749,7 +728,7 @@ static void test_parallel(void) {
         for (size_t i = 0; i < 8; i++) {
                 wait_call(&c[i]);
                 expect_ok(&c[i]);
-                call_clear(&c[i]);
+                daemon_call_clear(&c[i]);
         }
         for (size_t i = 0; i < 8; i++) {
                 check_flash(t[i], 0, image[i], sizeof image[i]);
@@ -790,7 +769,7 @@ static void test_shutdown(void) {
         ASSERT_TRUE(usec < 2 * USEC_PER_SEC);
         wait_call(&c);
         expect_error(&c, STM32ISP_ERROR_CANCELLED);
-        call_clear(&c);
+        daemon_call_clear(&c);
 }
 
 static int run_python(const char *script) {

@@ -36,32 +36,11 @@ static DaemonEnv env;
 
 /* ---- calls ---- */
 
-typedef struct Call {
-        bool done;
-        sd_bus_error error;
-        sd_bus_message *reply;
-} Call;
-
-static void call_clear(Call *c) {
-        sd_bus_error_free(&c->error);
-        c->reply = sd_bus_message_unref(c->reply);
-        c->done = false;
-}
-
-static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        Call *c = userdata;
-
-        c->done = true;
-        if (sd_bus_message_is_method_error(m, NULL))
-                (void) sd_bus_error_copy(&c->error, sd_bus_message_get_error(m));
-        else
-                c->reply = sd_bus_message_ref(m);
-        return 0;
-}
+typedef DaemonCall Call;
 
 static void call_async_on(sd_bus *bus, sd_bus_message *m, Call *c) {
         *c = (Call) { .error = SD_BUS_ERROR_NULL };
-        ASSERT_OK(sd_bus_call_async(bus, NULL, m, on_reply, c, TIMEOUT));
+        ASSERT_OK(sd_bus_call_async(bus, NULL, m, daemon_call_on_reply, c, TIMEOUT));
 }
 
 static void wait_call(Call *c) {
@@ -106,13 +85,9 @@ static void simple_call(const char *path, const char *member, Call *c) {
         wait_call(c);
 }
 
-static const char *outcome(const Call *c) {
-        return sd_bus_error_is_set(&c->error) ? c->error.name : "ok";
-}
-
 static void expect_error(Call *c, const char *name) {
         if (!sd_bus_error_has_name(&c->error, name)) {
-                fprintf(stderr, "expected %s, got %s: %s\n", name, outcome(c), c->error.message ?: "");
+                fprintf(stderr, "expected %s, got %s: %s\n", name, daemon_call_outcome(c), c->error.message ?: "");
                 abort();
         }
         /* every error names the problem */
@@ -301,7 +276,7 @@ static void test_line_faults(void) {
                 daemon_env_random(image, sizeof image, 300 + (uint32_t) i);
                 sim_inject(t->sim, lc->fault, lc->arg);
                 flash_sync(path, image, sizeof image, "bin", &c);
-                fprintf(stderr, "   %-28s -> %s %s\n", lc->name, outcome(&c), c.error.message ?: "");
+                fprintf(stderr, "   %-28s -> %s %s\n", lc->name, daemon_call_outcome(&c), c.error.message ?: "");
                 if (lc->want && strcmp(lc->want, "ok") == 0)
                         expect_ok(&c);
                 else if (lc->want)
@@ -330,17 +305,17 @@ static void test_line_faults(void) {
                 /* After a failure the chip may be stuck inside a command (AN3155 has no
                  * timeout there) and a G0 with half a program boots it: nothing to retry. */
                 if (sd_bus_error_is_set(&c.error)) {
-                        call_clear(&c);
+                        daemon_call_clear(&c);
                         remove_port(path);
                         expect_baseline();
                         continue;
                 }
-                call_clear(&c);
+                daemon_call_clear(&c);
                 daemon_env_random(image, sizeof image, 400 + (uint32_t) i);
                 flash_sync(path, image, sizeof image, "bin", &c);
                 expect_ok(&c);
                 check_flash(t, image, sizeof image);
-                call_clear(&c);
+                daemon_call_clear(&c);
 
                 remove_port(path);
                 expect_baseline();
@@ -366,10 +341,10 @@ static void test_line_mismatch(void) {
                 path = add_port(t->url);
                 daemon_env_random(image, sizeof image, 500);
                 flash_sync(path, image, sizeof image, "bin", &c);
-                fprintf(stderr, "   %u 8%c1 -> %s %s\n", cases[i].baud, cases[i].parity, outcome(&c),
+                fprintf(stderr, "   %u 8%c1 -> %s %s\n", cases[i].baud, cases[i].parity, daemon_call_outcome(&c),
                         c.error.message ?: "");
                 expect_error(&c, STM32ISP_ERROR_NO_BOOTLOADER);
-                call_clear(&c);
+                daemon_call_clear(&c);
                 check_erased(t);
                 remove_port(path);
                 expect_baseline();
@@ -389,13 +364,13 @@ static void test_locked(void) {
         daemon_env_random(image, sizeof image, 600);
         flash_sync(path, image, sizeof image, "bin", &c);
         expect_error(&c, STM32ISP_ERROR_READ_PROTECTED);
-        call_clear(&c);
+        daemon_call_clear(&c);
         ASSERT_EQ(sim_rdp_level(t->sim), 1);
 
         flash_async_on(env.bus, path, image, sizeof image, "bin", true, &c);
         wait_call(&c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         ASSERT_EQ(sim_rdp_level(t->sim), 0);
         check_flash(t, image, sizeof image);
         remove_port(path);
@@ -475,10 +450,10 @@ static void test_unplug(void) {
                         flash_async_on(env.bus, path, image, sizeof image, "bin", false, &c);
                 wait_call(&c);
                 fprintf(stderr, "   unplug while %-10s (last stage %s) -> %s %s\n", stages[i], w.last_stage,
-                        outcome(&c), c.error.message ?: "");
+                        daemon_call_outcome(&c), c.error.message ?: "");
                 ASSERT_TRUE(w.cut);
                 expect_error(&c, STM32ISP_ERROR_DISCONNECTED);
-                call_clear(&c);
+                daemon_call_clear(&c);
                 {
                         _cleanup_free_ char *state = port_state(path);
                         ASSERT_STREQ(state, "idle");
@@ -536,14 +511,14 @@ static void test_race(void) {
         ASSERT_OK(sd_bus_flush(env.bus));
         ASSERT_OK(sd_bus_flush(b));
         run_two(b, &c1, &c2);
-        fprintf(stderr, "   client 1 -> %s, client 2 -> %s\n", outcome(&c1), outcome(&c2));
+        fprintf(stderr, "   client 1 -> %s, client 2 -> %s\n", daemon_call_outcome(&c1), daemon_call_outcome(&c2));
         ok1 = !sd_bus_error_is_set(&c1.error);
         ok2 = !sd_bus_error_is_set(&c2.error);
         ASSERT_TRUE(ok1 != ok2);                /* exactly one won */
         expect_error(ok1 ? &c2 : &c1, STM32ISP_ERROR_BUSY);
         check_flash(t, ok1 ? image1 : image2, sizeof image1);
-        call_clear(&c1);
-        call_clear(&c2);
+        daemon_call_clear(&c1);
+        daemon_call_clear(&c2);
         sd_bus_flush_close_unref(b);
         remove_port(path);
         expect_baseline();
@@ -597,22 +572,22 @@ static void test_cancel_stages(void) {
                 wait_call(&c);
                 if (w.sent) {
                         wait_call(&w.cancel);
-                        call_clear(&w.cancel);
+                        daemon_call_clear(&w.cancel);
                 }
-                fprintf(stderr, "   Cancel while %-10s -> %s\n", stages[i], outcome(&c));
+                fprintf(stderr, "   Cancel while %-10s -> %s\n", stages[i], daemon_call_outcome(&c));
                 ASSERT_TRUE(w.sent);
                 if (sd_bus_error_is_set(&c.error)) {
                         expect_error(&c, STM32ISP_ERROR_CANCELLED);
                         cancelled++;
                 } else
                         check_flash(t, image, sizeof image);
-                call_clear(&c);
+                daemon_call_clear(&c);
 
                 /* the port works afterwards */
                 flash_sync(path, image, sizeof image, "bin", &c);
                 expect_ok(&c);
                 check_flash(t, image, sizeof image);
-                call_clear(&c);
+                daemon_call_clear(&c);
                 slot = sd_bus_slot_unref(slot);
                 remove_port(path);
                 expect_baseline();
@@ -648,7 +623,7 @@ static void test_client_vanishes(void) {
         }
         sd_bus_close(b);
         sd_bus_unref(b);
-        call_clear(&c);         /* never answered: its slot died with the bus */
+        daemon_call_clear(&c);         /* never answered: its slot died with the bus */
         daemon_env_run_until(&env, &w.finished, TIMEOUT);
         {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -705,7 +680,7 @@ static void test_many_probes(void) {
                 Call c;
                 simple_call(path, "Probe", &c);
                 expect_ok(&c);
-                call_clear(&c);
+                daemon_call_clear(&c);
         }
         start = usage();
         t0 = now_usec();
@@ -716,7 +691,7 @@ static void test_many_probes(void) {
                 sim_power_cycle(t->sim);
                 simple_call(path, "Probe", &c);
                 expect_ok(&c);
-                call_clear(&c);
+                daemon_call_clear(&c);
         }
         end = usage();
         fprintf(stderr, "   %u probes in %.1f s; threads %u -> %u, fds %u -> %u, RSS %lu -> %lu KiB\n",
@@ -767,9 +742,9 @@ static void test_bad_input(void) {
 
         for (size_t i = 0; i < ELEMENTSOF(images); i++) {
                 flash_sync(path, images[i].data, images[i].size, images[i].format, &c);
-                fprintf(stderr, "   %-20s -> %s: %s\n", images[i].what, outcome(&c), c.error.message ?: "");
+                fprintf(stderr, "   %-20s -> %s: %s\n", images[i].what, daemon_call_outcome(&c), c.error.message ?: "");
                 expect_error(&c, images[i].want);
-                call_clear(&c);
+                daemon_call_clear(&c);
         }
 
         /* fds that are not a regular file */
@@ -794,9 +769,9 @@ static void test_bad_input(void) {
                         ASSERT_OK(sd_bus_message_append(m, "ha{sv}", fds[i], 0));
                         call_async_on(env.bus, m, &c);
                         wait_call(&c);
-                        fprintf(stderr, "   fd: %-14s -> %s: %s\n", what[i], outcome(&c), c.error.message ?: "");
+                        fprintf(stderr, "   fd: %-14s -> %s: %s\n", what[i], daemon_call_outcome(&c), c.error.message ?: "");
                         expect_error(&c, STM32ISP_ERROR_INVALID_IMAGE);
-                        call_clear(&c);
+                        daemon_call_clear(&c);
                 }
                 close(p[0]), close(p[1]), close(sp[0]), close(sp[1]), close(fds[2]), close(fds[3]);
         }
@@ -851,9 +826,9 @@ static void test_bad_input(void) {
                                 close(ifd);
                         wait_call(&c);
                         fprintf(stderr, "   %s{%s:%c} -> %s: %s\n", opts[i].member, opts[i].key, opts[i].type,
-                                outcome(&c), c.error.message ?: "");
+                                daemon_call_outcome(&c), c.error.message ?: "");
                         expect_error(&c, SD_BUS_ERROR_INVALID_ARGS);
-                        call_clear(&c);
+                        daemon_call_clear(&c);
                 }
         }
 
@@ -865,7 +840,7 @@ static void test_bad_input(void) {
                 call_async_on(env.bus, m, &c);
                 wait_call(&c);
                 expect_error(&c, SD_BUS_ERROR_INVALID_ARGS);
-                call_clear(&c);
+                daemon_call_clear(&c);
         }
 
         /* Nothing reached the chip: still erased, and never written to. */
@@ -906,7 +881,7 @@ static int soak(unsigned cycles) {
                 for (size_t i = 0; i < 4; i++) {
                         wait_call(&c[i]);
                         expect_ok(&c[i]);
-                        call_clear(&c[i]);
+                        daemon_call_clear(&c[i]);
                         check_flash(t[i], image[i], sizeof image[i]);
                 }
         }
@@ -939,11 +914,11 @@ static int smoke(void) {
         path = add_port(t->url);
         simple_call(path, "Probe", &c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         daemon_env_random(image, sizeof image, 3000);
         flash_sync(path, image, sizeof image, "bin", &c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         check_flash(t, image, sizeof image);
         remove_port(path);
         return 0;

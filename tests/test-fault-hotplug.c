@@ -287,36 +287,11 @@ static char *port_path(const char *name) {
 
 /* ---- calls ---- */
 
-typedef struct Call {
-        bool done;
-        sd_bus_error error;
-        sd_bus_message *reply;
-} Call;
-
-static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        Call *c = userdata;
-
-        c->done = true;
-        if (sd_bus_message_is_method_error(m, NULL))
-                (void) sd_bus_error_copy(&c->error, sd_bus_message_get_error(m));
-        else
-                c->reply = sd_bus_message_ref(m);
-        return 0;
-}
-
-static void call_clear(Call *c) {
-        sd_bus_error_free(&c->error);
-        c->reply = sd_bus_message_unref(c->reply);
-        c->done = false;
-}
-
-static const char *outcome(const Call *c) {
-        return sd_bus_error_is_set(&c->error) ? c->error.name : "ok";
-}
+typedef DaemonCall Call;
 
 static void start_call(sd_bus_message *m, Call *c) {
         *c = (Call) { .error = SD_BUS_ERROR_NULL };
-        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, on_reply, c, TIMEOUT));
+        ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, daemon_call_on_reply, c, TIMEOUT));
 }
 
 static void wait_call(Call *c) {
@@ -332,7 +307,7 @@ static void expect_ok(const Call *c) {
 
 static void expect_error(const Call *c, const char *name) {
         if (!sd_bus_error_has_name(&c->error, name)) {
-                fprintf(stderr, "expected %s, got %s: %s\n", name, outcome(c), c->error.message ?: "");
+                fprintf(stderr, "expected %s, got %s: %s\n", name, daemon_call_outcome(c), c->error.message ?: "");
                 abort();
         }
         /* every error names the problem */
@@ -557,12 +532,12 @@ static void test_warm_up(void) {
         probe_async(path, &c);
         wait_call(&c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         daemon_env_random(image, sizeof image, 9);
         flash_async(path, image, sizeof image, &c);
         wait_call(&c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         control_ok("remove ttyUSB9");
         wait_object(path, true);
 }
@@ -653,12 +628,12 @@ static void test_unplug_stages(void) {
                         read_async(path, 16 * 1024, &c);
                 wait_call(&c);
                 fprintf(stderr, "   unplug while %-9s (last stage %s) -> %s: %s\n", cases[i].stage, w.last_stage,
-                        outcome(&c), c.error.message ?: "");
+                        daemon_call_outcome(&c), c.error.message ?: "");
                 ASSERT_TRUE(w.unplugged);
                 /* still in that stage when the job ended: the unplug hit it */
                 ASSERT_STREQ(w.last_stage, cases[i].stage);
                 expect_error(&c, STM32ISP_ERROR_DISCONNECTED);
-                call_clear(&c);
+                daemon_call_clear(&c);
 
                 /* the job had a thread and the tty open: the checks below can fail */
                 ASSERT_TRUE(w.during.threads > base.threads);
@@ -708,7 +683,7 @@ static void test_replug(void) {
         wait_call(&c);
         expect_ok(&c);
         ASSERT_EQ(chip_pid(c.reply), 0x466);
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         control_ok("remove ttyUSB0");
         wait_object(p0, true);
@@ -739,7 +714,7 @@ static void test_replug(void) {
         flash_async(p1, image, sizeof image, &c);
         wait_call(&c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
         flash = dump_flash("ttyUSB1", &size);
         ASSERT_TRUE(size >= sizeof image);
         ASSERT_MEMEQ(flash, image, sizeof image);
@@ -791,7 +766,7 @@ static void set_auto_flash(const void *data, size_t size, uint16_t chip, const c
         close(fd);
         wait_call(&c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
 }
 
 static void clear_auto_flash(void) {
@@ -802,7 +777,7 @@ static void clear_auto_flash(void) {
         start_call(m, &c);
         wait_call(&c);
         expect_ok(&c);
-        call_clear(&c);
+        daemon_call_clear(&c);
 }
 
 /* Plugs a board under an armed profile that expects 0x466: refused before any erase. */
@@ -883,17 +858,17 @@ static void test_unknown_chip(void) {
 
         probe_async(path, &c);
         wait_call(&c);
-        fprintf(stderr, "   Probe: %s: %s\n", outcome(&c), c.error.message ?: "");
+        fprintf(stderr, "   Probe: %s: %s\n", daemon_call_outcome(&c), c.error.message ?: "");
         expect_error(&c, STM32ISP_ERROR_UNSUPPORTED_CHIP);
         ASSERT_TRUE(strstr(c.error.message, "0x440"));
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         daemon_env_random(image, sizeof image, 1100);
         flash_async(path, image, sizeof image, &c);
         wait_call(&c);
-        fprintf(stderr, "   Flash: %s: %s\n", outcome(&c), c.error.message ?: "");
+        fprintf(stderr, "   Flash: %s: %s\n", daemon_call_outcome(&c), c.error.message ?: "");
         expect_error(&c, STM32ISP_ERROR_UNSUPPORTED_CHIP);
-        call_clear(&c);
+        daemon_call_clear(&c);
 
         /* the documented exit code (client/exit-codes.c, stm32ispctl(1)) */
         ASSERT_OK(asprintf(&file, "%s/unknown-chip.bin", getenv("TMPDIR") ?: "/tmp"));
@@ -1007,7 +982,7 @@ static void test_methods_after_unplug(void) {
                         const char *o;
 
                         wait_call(&c[i]);
-                        o = outcome(&c[i]);
+                        o = daemon_call_outcome(&c[i]);
                         fprintf(stderr, "   going (%zu): %-10s -> %s\n", round, method_names[i], o);
                         if (!(streq(o, STM32ISP_ERROR_DISCONNECTED) || streq(o, ERROR_UNKNOWN_OBJECT) ||
                               streq(o, STM32ISP_ERROR_NOT_FOUND) || streq(o, STM32ISP_ERROR_BUSY) ||
@@ -1018,14 +993,14 @@ static void test_methods_after_unplug(void) {
                         }
                         if (i == M_CANCEL && streq(o, "ok"))
                                 cancelled = true;
-                        call_clear(&c[i]);
+                        daemon_call_clear(&c[i]);
                 }
                 wait_call(&flash);
-                fprintf(stderr, "   going (%zu): the flash -> %s\n", round, outcome(&flash));
+                fprintf(stderr, "   going (%zu): the flash -> %s\n", round, daemon_call_outcome(&flash));
                 /* Cancelled only if our Cancel reached the job before the udev event */
                 if (!(cancelled && sd_bus_error_has_name(&flash.error, STM32ISP_ERROR_CANCELLED)))
                         expect_error(&flash, STM32ISP_ERROR_DISCONNECTED);
-                call_clear(&flash);
+                daemon_call_clear(&flash);
                 wait_object(path, true);
 
                 /* Gone: the object does not exist any more. */
@@ -1033,10 +1008,10 @@ static void test_methods_after_unplug(void) {
                 for (int i = 0; i < _M_MAX; i++) {
                         wait_call(&c[i]);
                         if (!sd_bus_error_has_name(&c[i].error, ERROR_UNKNOWN_OBJECT)) {
-                                fprintf(stderr, "%s on a removed port: %s\n", method_names[i], outcome(&c[i]));
+                                fprintf(stderr, "%s on a removed port: %s\n", method_names[i], daemon_call_outcome(&c[i]));
                                 abort();
                         }
-                        call_clear(&c[i]);
+                        daemon_call_clear(&c[i]);
                 }
                 ASSERT_OK(asprintf(&dev, "/dev/%s", boards[round]));
                 manager_expect_not_found("GetPort", "s", boards[round]);
