@@ -27,7 +27,6 @@ stm32ispd-460800 column).
 """
 
 import argparse
-import ctypes
 import os
 import random
 import shutil
@@ -37,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import benchlib  # tests/bench/, next to this script
 
 BAUD = 115200
 SF_DEFAULT_BAUD = 57600
@@ -90,15 +91,6 @@ def bound(pid, image_bytes, latency_us, baud=BAUD):
     out_b += blocks * (2 + 5 + 2); in_b += blocks * (3 + 256); replies += blocks * 3
     wire_us = (out_b + in_b) * 11 * 1e6 / baud
     return (wire_us + replies * latency_us + chip_us) / 1e6
-
-
-def set_timer_slack():
-    # 1 ns timer slack for us and, inherited, every child: the simulator sleeps once per
-    # reply, and the default 50 us slack would add to every reply for every tool alike.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(29, 1, 0, 0, 0)  # PR_SET_TIMERSLACK
-    except (OSError, AttributeError):
-        pass
 
 
 def run_timed(argv):
@@ -170,17 +162,7 @@ class Bench:
 
     # ---- the daemon: one harness per round, a fresh board per case ----
     def start_bus(self):
-        conf = os.path.join(self.tmp, "bus.conf")
-        with open(conf, "w") as f:
-            f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:path=%s/bus.sock</listen>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/>
-<allow own="*"/></policy></busconfig>
-""" % self.tmp)
-        out = subprocess.check_output(["dbus-daemon", "--config-file=" + conf, "--fork", "--nopidfile",
-                                       "--print-address=1", "--print-pid=1"]).decode().split()
-        self.bus, self.bus_pid = out[0], int(out[1])
+        self.bus, self.bus_pid = benchlib.start_private_bus(self.tmp)
 
     def stop_bus(self):
         if self.bus_pid:
@@ -318,7 +300,7 @@ def main():
                     help="run every process of the benchmark SCHED_FIFO (root): on a loaded "
                          "machine the simulator's sleeps (one per reply) otherwise wake late")
     args = ap.parse_args()
-    set_timer_slack()
+    benchlib.set_timer_slack()
     # killed (make's timeout, Ctrl-C): unwind, so the bus and the harness stop too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.realtime:

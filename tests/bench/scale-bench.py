@@ -22,7 +22,6 @@ the same window are printed too (they share the machine's cores with the daemon)
 """
 
 import argparse
-import ctypes
 import os
 import random
 import shutil
@@ -31,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import benchlib  # tests/bench/, next to this script
 
 import gi
 gi.require_version("Gio", "2.0")
@@ -42,15 +43,6 @@ PID = 0x466
 FLASH_KB = 32
 NO_TIMEOUT = 0x7FFFFFFF
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def set_timer_slack():
-    # 1 ns timer slack, inherited by the harness and the daemon: the simulator sleeps once
-    # per reply and the default 50 us would be added to each of a flash's 770 replies.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(29, 1, 0, 0, 0)  # PR_SET_TIMERSLACK
-    except (OSError, AttributeError):
-        pass
 
 
 def cpu_seconds(pid):
@@ -116,17 +108,7 @@ class Scale:
 
     # ---- the private bus ----
     def start_bus(self):
-        conf = os.path.join(self.tmp, "bus.conf")
-        with open(conf, "w") as f:
-            f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:path=%s/bus.sock</listen>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/>
-<allow own="*"/></policy></busconfig>
-""" % self.tmp)
-        out = subprocess.check_output(["dbus-daemon", "--config-file=" + conf, "--fork", "--nopidfile",
-                                       "--print-address=1", "--print-pid=1"]).decode().split()
-        self.bus_addr, self.bus_pid = out[0], int(out[1])
+        self.bus_addr, self.bus_pid = benchlib.start_private_bus(self.tmp)
         self.conn = Gio.DBusConnection.new_for_address_sync(
             self.bus_addr, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
             Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
@@ -307,7 +289,7 @@ def main():
                     help="run the station (client, harness, simulators, daemon, bus) SCHED_FIFO (root), "
                          "so that other work on a shared machine does not delay its replies")
     args = ap.parse_args()
-    set_timer_slack()
+    benchlib.set_timer_slack()
     if args.realtime:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
