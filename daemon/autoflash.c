@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "autoflash.h"
 #include "results.h"
 
@@ -296,31 +297,12 @@ int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char 
 
 int autoflash_load_fd(AutoFlash *a, int fd, const char *default_name) {
         _cleanup_free_ uint8_t *buf = NULL;
-        struct stat st;
-        size_t n = 0;
+        size_t n;
+        int r;
 
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if (st.st_size > AUTOFLASH_IMAGE_MAX)
-                return -EFBIG;
-        buf = malloc((size_t) st.st_size ?: 1);
-        if (!buf)
-                return -ENOMEM;
-        /* From offset 0, whatever the caller's file position. */
-        while (n < (size_t) st.st_size) {
-                ssize_t k = pread(fd, buf + n, (size_t) st.st_size - n, (off_t) n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
+        r = read_regular_fd(fd, AUTOFLASH_IMAGE_MAX, &buf, &n);
+        if (r < 0)
+                return r;
         return autoflash_set_image(a, buf, n, default_name);
 }
 

@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "autoflash.h"
 #include "manager.h"
 #include "options.h"
@@ -672,41 +673,23 @@ static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 }
 
 /* Reads the caller's image once, from offset 0, into memory. */
-static int read_image(int in_fd, uint8_t **ret, size_t *ret_size, sd_bus_error *error) {
-        _cleanup_close_ int fd = -1;
+static int read_image(int fd, uint8_t **ret, size_t *ret_size, sd_bus_error *error) {
         _cleanup_free_ uint8_t *buf = NULL;
-        struct stat st;
-        size_t n = 0;
+        size_t n;
+        int r;
 
-        fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
+        r = read_regular_fd(fd, IMAGE_SIZE_MAX, &buf, &n);
+        if (r == -EINVAL)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE,
                                          "The image must be a regular file");
-        if (st.st_size == 0)
-                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image is empty");
-        if (st.st_size > IMAGE_SIZE_MAX)
+        if (r == -EFBIG)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE,
-                                         "The image file has %jd bytes, more than the %u allowed",
-                                         (intmax_t) st.st_size, IMAGE_SIZE_MAX);
-        buf = malloc((size_t) st.st_size);
-        if (!buf)
-                return -ENOMEM;
-        while (n < (size_t) st.st_size) {
-                ssize_t k = pread(fd, buf + n, (size_t) st.st_size - n, (off_t) n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return sd_bus_error_set_errnof(error, errno, "Cannot read the image: %m");
-                }
-                if (k == 0)
-                        break;          /* the file shrank: take what is there */
-                n += (size_t) k;
-        }
+                                         "The image file has %zu bytes, more than the %u allowed",
+                                         n, IMAGE_SIZE_MAX);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, -r, "Cannot read the image: %s", strerror(-r));
         if (n == 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image is empty");
         *ret = TAKE_PTR(buf);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "results.h"
 
 struct ResultsLog {
@@ -52,21 +53,6 @@ ResultsLog *results_log_free(ResultsLog *l) {
 
 const char *results_log_path(const ResultsLog *l) {
         return l->path;
-}
-
-static int write_all(int fd, const char *s, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, s, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                s += k;
-                n -= (size_t) k;
-        }
-        return 0;
 }
 
 int results_log_append(ResultsLog *l, json_object *entry) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 
+#include "fileio.h"
 #include "link.h"
 #include "worker.h"
 
@@ -358,21 +359,6 @@ int job_entry_run(Link *l, const char *seq, bool exit_seq) {
         if (exit_seq)
                 part = exit_part(part);
         return part ? run_entry(l, part) : 0;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
 }
 
 static int open_link(const char *device, unsigned baud, Link **ret) {
