@@ -832,40 +832,87 @@ static uint64_t start_of_today_usec(void) {
         return t > 0 ? (uint64_t) t * USEC_PER_SEC : 0;
 }
 
-static int station_subscribe(Station *st, sd_bus_slot *slots[static 5]) {
-        sd_bus *bus = st->c->bus;
-        int r;
+/* The signals a live view follows; a NULL handler is not subscribed. */
+typedef struct ViewHandlers {
+        sd_bus_message_handler_t added, removed, properties, progress, finished, owner;
+} ViewHandlers;
 
-        r = sd_bus_match_signal(bus, &slots[0], STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_station_added, st);
-        if (r >= 0)
-                r = sd_bus_match_signal(bus, &slots[1], STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                        "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_station_removed,
-                                        st);
-        if (r >= 0)
-                r = sd_bus_add_match(bus, &slots[2],
-                                     "type='signal',sender='" STM32ISP_BUS_NAME "',"
-                                     "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                                     "path_namespace='" STM32ISP_PORT_PATH_PREFIX "'",
-                                     on_station_properties, st);
-        if (r >= 0)
-                r = sd_bus_add_match(bus, &slots[3],
-                                     "type='signal',sender='" STM32ISP_BUS_NAME "',interface='" STM32ISP_PORT_INTERFACE
-                                     "',member='Progress',path_namespace='" STM32ISP_PORT_PATH_PREFIX "'",
-                                     on_station_progress, st);
-        if (r >= 0)
-                r = sd_bus_match_signal(bus, &slots[4], "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "NameOwnerChanged", on_station_owner, st);
-        return r;
+#define VIEW_N_MATCHES 6
+#define PORT_SIGNAL_RULE(interface, member)                                             \
+        "type='signal',sender='" STM32ISP_BUS_NAME "',interface='" interface "',member='" \
+        member "',path_namespace='" STM32ISP_PORT_PATH_PREFIX "'"
+#define MANAGER_SIGNAL_RULE(member)                                                             \
+        "type='signal',sender='" STM32ISP_BUS_NAME "',path='" STM32ISP_MANAGER_PATH "',"         \
+        "interface='org.freedesktop.DBus.ObjectManager',member='" member "'"
+
+static int view_subscribe(sd_bus *bus, sd_bus_slot *slots[static VIEW_N_MATCHES], const ViewHandlers *h,
+                          void *userdata) {
+        const struct {
+                const char *rule;
+                sd_bus_message_handler_t cb;
+        } m[VIEW_N_MATCHES] = {
+                { MANAGER_SIGNAL_RULE("InterfacesAdded"), h->added },
+                { MANAGER_SIGNAL_RULE("InterfacesRemoved"), h->removed },
+                { PORT_SIGNAL_RULE("org.freedesktop.DBus.Properties", "PropertiesChanged"), h->properties },
+                { PORT_SIGNAL_RULE(STM32ISP_PORT_INTERFACE, "Progress"), h->progress },
+                { PORT_SIGNAL_RULE(STM32ISP_PORT_INTERFACE, "Finished"), h->finished },
+                { "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                  "interface='org.freedesktop.DBus',member='NameOwnerChanged'", h->owner },
+        };
+
+        for (size_t i = 0; i < VIEW_N_MATCHES; i++) {
+                int r;
+
+                if (!m[i].cb)
+                        continue;
+                r = sd_bus_add_match(bus, &slots[i], m[i].rule, m[i].cb, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* For _cleanup_: the slots go before what their handlers point to (declare them after it). */
+static void view_unsubscribe(sd_bus_slot *(*slots)[VIEW_N_MATCHES]) {
+        for (size_t i = 0; i < VIEW_N_MATCHES; i++)
+                (*slots)[i] = sd_bus_slot_unref((*slots)[i]);
 }
 
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-static int run_station(ClientBus *c, const Args *a) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+/* Runs the event loop until SIGINT or SIGTERM, or until the bus goes away. */
+static int view_run(ClientBus *c) {
         _cleanup_(sd_event_source_unrefp) sd_event_source *sigint = NULL, *sigterm = NULL;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_add_signal(c->event, &sigint, SIGINT, on_exit_signal, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(c->event, &sigterm, SIGTERM, on_exit_signal, NULL);
+        if (r >= 0)
+                r = sd_bus_set_exit_on_disconnect(c->bus, 1);
+        if (r >= 0)
+                r = sd_event_loop(c->event);
+        return r;
+}
+
+
+
+static int run_station(ClientBus *c, const Args *a) {
+        static const ViewHandlers handlers = {
+                .added = on_station_added,
+                .removed = on_station_removed,
+                .properties = on_station_properties,
+                .progress = on_station_progress,
+                .owner = on_station_owner,
+        };
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_(station_done) Station st = {
                 .c = c,
                 .a = a,
@@ -873,14 +920,13 @@ static int run_station(ClientBus *c, const Args *a) {
                 .since_usec = a->since_usec ?: start_of_today_usec(),
                 .ret = EXIT_FAILURE_GENERIC,
         };
-        sd_bus_slot *matches[5] = {};
-        sigset_t mask;
+        _cleanup_(view_unsubscribe) sd_bus_slot *matches[VIEW_N_MATCHES] = {};
         int r = 0;
 
         /* Subscribe first, then list the ports, then read the log: the replies come in
          * order with the signals, so nothing falls in between and nothing counts twice. */
         if (!a->once)
-                r = station_subscribe(&st, matches);
+                r = view_subscribe(c->bus, matches, &handlers, &st);
         if (r >= 0)
                 r = station_list_async(&st);
         if (r >= 0)
@@ -891,24 +937,12 @@ static int run_station(ClientBus *c, const Args *a) {
         if (r >= 0)
                 r = sd_bus_call_async(c->bus, &st.seed_call, call, on_station_seed, &st, 0);
         if (r >= 0) {
-                sigemptyset(&mask);
-                sigaddset(&mask, SIGINT);
-                sigaddset(&mask, SIGTERM);
-                sigprocmask(SIG_BLOCK, &mask, NULL);
-                r = sd_event_add_signal(c->event, &sigint, SIGINT, on_exit_signal, NULL);
-        }
-        if (r >= 0)
-                r = sd_event_add_signal(c->event, &sigterm, SIGTERM, on_exit_signal, NULL);
-        if (r >= 0)
-                r = sd_bus_set_exit_on_disconnect(c->bus, 1);
-        if (r >= 0) {
-                r = sd_event_loop(c->event);
+                r = view_run(c);
                 /* Interrupted: a normal end of a live view. */
                 if (r >= 0 && st.ready)
                         st.ret = EXIT_OK;
         }
-        for (size_t i = 0; i < ELEMENTSOF(matches); i++)
-                sd_bus_slot_unref(matches[i]);
+        view_unsubscribe(&matches);
         if (st.output == STATION_TABLE && st.ready && !a->once) {
                 /* The last state of the table stays on the screen. */
                 (void) sd_event_source_set_enabled(st.redraw, SD_EVENT_OFF);
@@ -922,13 +956,19 @@ static int run_station(ClientBus *c, const Args *a) {
 }
 
 static int run_events(ClientBus *c, const Args *a) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL, *s3 = NULL, *s4 = NULL, *s5 = NULL, *s6 = NULL;
-        _cleanup_(sd_event_source_unrefp) sd_event_source *sigint = NULL, *sigterm = NULL;
+        static const ViewHandlers handlers = {
+                .added = on_interfaces_added,
+                .removed = on_interfaces_removed,
+                .properties = on_properties_changed,
+                .progress = on_progress,
+                .finished = on_finished,
+                .owner = on_name_owner_changed,
+        };
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(progress_freep) Progress *progress = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(monitor_done) Monitor m = { .c = c, .a = a, .devices = json_object_new_object() };
-        sigset_t mask;
+        _cleanup_(view_unsubscribe) sd_bus_slot *slots[VIEW_N_MATCHES] = {};
         int r;
 
         r = progress_new(stdout, progress_mode_for(stdout, a->quiet), &progress);
@@ -937,31 +977,7 @@ static int run_events(ClientBus *c, const Args *a) {
         m.progress = progress;
 
         /* Subscribe first, then list what is there: nothing falls in between. */
-        r = sd_bus_match_signal(c->bus, &s1, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_interfaces_added, &m);
-        if (r >= 0)
-                r = sd_bus_match_signal(c->bus, &s2, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                        "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
-                                        on_interfaces_removed, &m);
-        if (r >= 0)
-                r = sd_bus_add_match(c->bus, &s3,
-                                     "type='signal',sender='" STM32ISP_BUS_NAME "',"
-                                     "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                                     "path_namespace='" STM32ISP_PORT_PATH_PREFIX "'",
-                                     on_properties_changed, &m);
-        if (r >= 0)
-                r = sd_bus_add_match(c->bus, &s4,
-                                     "type='signal',sender='" STM32ISP_BUS_NAME "',interface='" STM32ISP_PORT_INTERFACE
-                                     "',member='Progress',path_namespace='" STM32ISP_PORT_PATH_PREFIX "'",
-                                     on_progress, &m);
-        if (r >= 0)
-                r = sd_bus_add_match(c->bus, &s5,
-                                     "type='signal',sender='" STM32ISP_BUS_NAME "',interface='" STM32ISP_PORT_INTERFACE
-                                     "',member='Finished',path_namespace='" STM32ISP_PORT_PATH_PREFIX "'",
-                                     on_finished, &m);
-        if (r >= 0)
-                r = sd_bus_match_signal(c->bus, &s6, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, &m);
+        r = view_subscribe(c->bus, slots, &handlers, &m);
         if (r < 0) {
                 fprintf(stderr, "stm32ispctl: monitor: cannot subscribe: %s\n", strerror(-r));
                 return EXIT_FAILURE_GENERIC;
@@ -981,17 +997,7 @@ static int run_events(ClientBus *c, const Args *a) {
                 json_print(stdout, o, false);
         }
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_add_signal(c->event, &sigint, SIGINT, on_exit_signal, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(c->event, &sigterm, SIGTERM, on_exit_signal, NULL);
-        if (r >= 0)
-                r = sd_bus_set_exit_on_disconnect(c->bus, 1);
-        if (r >= 0)
-                r = sd_event_loop(c->event);
+        r = view_run(c);
         progress_end(progress);
         if (r < 0) {
                 fprintf(stderr, "stm32ispctl: monitor: %s\n", strerror(-r));
