@@ -36,33 +36,6 @@ static bool errno_is_hangup(int e) {
         return e == EIO || e == EPIPE || e == ECONNRESET || e == ENXIO || e == ENODEV || e == ENOTCONN;
 }
 
-/* Waits for events on fd until deadline_usec. Returns revents, 0 on timeout, or a
- * negative errno. Signals restart the wait with the time that is left. */
-static int fd_wait(int fd, short events, uint64_t deadline_usec) {
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = events };
-                uint64_t now = now_usec(), left = deadline_usec > now ? deadline_usec - now : 0;
-                struct timespec ts = {
-                        .tv_sec = (time_t) (left / USEC_PER_SEC),
-                        .tv_nsec = (long) ((left % USEC_PER_SEC) * NSEC_PER_USEC),
-                };
-                int r;
-
-                r = ppoll(&p, 1, &ts, NULL);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r == 0) {
-                        if (now_usec() < deadline_usec)
-                                continue;
-                        return 0;
-                }
-                return p.revents;
-        }
-}
-
 static int fd_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
         LinkFd *f = to_fd(l);
 
@@ -87,7 +60,7 @@ static int fd_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
                 if (errno != EAGAIN)
                         return -errno;
 
-                ev = fd_wait(f->fd, POLLIN, deadline_usec);
+                ev = link_fd_wait(f->fd, POLLIN, deadline_usec);
                 if (ev < 0)
                         return ev;
                 if (ev == 0)
@@ -134,7 +107,7 @@ static int fd_write(Link *l, const void *buf, size_t n) {
                 if (errno != EAGAIN)
                         return -errno;
 
-                ev = fd_wait(f->fd, POLLOUT, deadline);
+                ev = link_fd_wait(f->fd, POLLOUT, deadline);
                 if (ev < 0)
                         return ev;
                 if (ev == 0)

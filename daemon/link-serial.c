@@ -112,29 +112,17 @@ static int serial_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
                 return 0;
 
         for (;;) {
-                struct pollfd p = { .fd = s->fd, .events = POLLIN };
-                uint64_t now = now_usec();
-                int timeout_ms, r;
+                int revents, r;
 
-                /* Round up so a deadline 0.4 ms away still waits instead of spinning. */
-                timeout_ms = now >= deadline_usec ? 0 :
-                        (int) MIN((deadline_usec - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (uint64_t) 60000);
-
-                r = poll(&p, 1, timeout_ms);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r == 0) {
-                        if (now_usec() >= deadline_usec)
-                                return -ETIMEDOUT;
-                        continue;
-                }
-                if (p.revents & POLLNVAL)
+                revents = link_fd_wait(s->fd, POLLIN, deadline_usec);
+                if (revents < 0)
+                        return revents;
+                if (revents == 0)
+                        return -ETIMEDOUT;
+                if (revents & POLLNVAL)
                         return -EBADF;
 
-                if (p.revents & POLLIN) {
+                if (revents & POLLIN) {
                         serial_wait_for(s, n, deadline_usec);
                         r = sp_to_errno(sp_nonblocking_read(s->port, buf, n));
                         if (r > 0)
@@ -145,7 +133,7 @@ static int serial_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
                         }
                 }
                 /* A hung-up tty polls readable and reads 0 bytes forever. */
-                if ((p.revents & (POLLHUP | POLLERR)) || serial_hung_up(s))
+                if ((revents & (POLLHUP | POLLERR)) || serial_hung_up(s))
                         return -ENODEV;
                 if (now_usec() >= deadline_usec)
                         return -ETIMEDOUT;
@@ -167,8 +155,6 @@ static int serial_write(Link *l, const void *buf, size_t n) {
         /* Twice the wire time plus a second of slack for the adapter and scheduler. */
         deadline = now_usec() + 2 * link_wire_usec(l, n) + USEC_PER_SEC;
         while (n > 0) {
-                struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
-                uint64_t now;
                 ssize_t k;
                 int r;
 
@@ -185,13 +171,12 @@ static int serial_write(Link *l, const void *buf, size_t n) {
                         return r == -EIO ? -ENODEV : r;
                 }
 
-                now = now_usec();
-                if (now >= deadline)
+                if (now_usec() >= deadline)
                         return serial_hung_up(s) ? -ENODEV : -ETIMEDOUT;
-                r = poll(&pfd, 1, (int) MIN((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (uint64_t) 60000));
-                if (r < 0 && errno != EINTR)
-                        return -errno;
-                if (r > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)))
+                r = link_fd_wait(s->fd, POLLOUT, deadline);
+                if (r < 0)
+                        return r;
+                if (r & (POLLHUP | POLLERR | POLLNVAL))
                         return -ENODEV;
         }
         return 0;

@@ -18,27 +18,6 @@
 
 #define CONNECT_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
-static int poll_deadline(int fd, short events, uint64_t deadline_usec) {
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = events };
-                uint64_t now = now_usec();
-                int timeout_ms, r;
-
-                timeout_ms = now >= deadline_usec ? 0 :
-                        (int) MIN((deadline_usec - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (uint64_t) 60000);
-                r = poll(&p, 1, timeout_ms);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r > 0)
-                        return 1;
-                if (now_usec() >= deadline_usec)
-                        return 0;
-        }
-}
-
 int link_tcp_parse_url(const char *url, char **ret_host, char **ret_port) {
         const char *h, *colon, *end;
         char *host, *port;
@@ -89,7 +68,7 @@ static int connect_deadline(const struct addrinfo *ai, uint64_t deadline_usec) {
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
                 if (errno != EINPROGRESS)
                         return -errno;
-                r = poll_deadline(fd, POLLOUT, deadline_usec);
+                r = link_fd_wait(fd, POLLOUT, deadline_usec);
                 if (r < 0)
                         return r;
                 if (r == 0)

@@ -3,7 +3,9 @@
  * and the helpers every backend shares (exact reads, wire time). */
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "link.h"
 
@@ -115,4 +117,29 @@ uint64_t link_wire_usec(const Link *l, size_t n) {
         if (!l || l->baud == 0 || n == 0)
                 return 0;
         return ((uint64_t) n * 11 * USEC_PER_SEC + l->baud - 1) / l->baud;
+}
+
+int link_fd_wait(int fd, short events, uint64_t deadline_usec) {
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = events };
+                uint64_t now = now_usec(), left = deadline_usec > now ? deadline_usec - now : 0;
+                struct timespec ts = {
+                        .tv_sec = (time_t) (left / USEC_PER_SEC),
+                        .tv_nsec = (long) ((left % USEC_PER_SEC) * NSEC_PER_USEC),
+                };
+                int r;
+
+                r = ppoll(&p, 1, &ts, NULL);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (r == 0) {
+                        if (now_usec() < deadline_usec)
+                                continue;
+                        return 0;
+                }
+                return p.revents;
+        }
 }

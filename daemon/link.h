@@ -73,5 +73,10 @@ int link_set_baud(Link *l, unsigned baud);
  * does nothing: a break is only ever a hint to the board's reset circuit. */
 int link_set_break(Link *l, bool on);
 
+/* For the backends: waits for events on fd until deadline_usec (CLOCK_MONOTONIC, usec).
+ * Returns the revents, 0 on timeout, or a negative errno; a signal only shortens a wait,
+ * which then goes on with the time that is left. */
+int link_fd_wait(int fd, short events, uint64_t deadline_usec);
+
 /* Time the wire needs for n bytes at the link's baud (11 bits a byte), in usec. */
 uint64_t link_wire_usec(const Link *l, size_t n);
