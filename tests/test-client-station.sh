@@ -3,9 +3,11 @@
 # stm32ispctl monitor station (umockdev-sim, a config-file auto-flash profile): one row per
 # slot with state, chip, last UID and pass/fail counts. Boards auto-flashed (one fails
 # verify, one is the wrong chip) and flashed by hand; a slot emptied by an unplug keeps its
-# row; a re-plug in the same slot (a TCP port removed and added again) counts on the same
-# row; the live counts (--json, plain lines) agree with the log; a monitor started after
-# the flashes, and after a daemon restart, gets the counts from the results log.
+# row; a re-plug in the same slot counts on the same row, over real udev events (another
+# adapter, tty name and board in the same USB port: umockdev-sim's usb-port=) and for a
+# TCP port removed and added again (its slot is its URL, no udev); the live counts
+# (--json, plain lines) agree with the log; a monitor started after the flashes, and after
+# a daemon restart, gets the counts from the results log.
 . "$(dirname "$0")/test-client-lib.sh"
 need_daemon
 command -v busctl >/dev/null || skip "busctl missing"
@@ -73,10 +75,18 @@ station_wait '"device":"/dev/ttyUSB0".*"state":"idle".*"pass":1,"fail":0'
 ctl info ttyUSB2 -q || fail "info ttyUSB2"
 # An unplug empties the slot; its row stays.
 control "remove ttyUSB2" >/dev/null
-station_wait '"device":"","object":"","state":"empty".*"pass":1,"fail":0'
+station_wait '"slot":"pci-0000:00:14.0-usb-0:3:1.0",.*"device":"","object":"","state":"empty".*"pass":1,"fail":0'
+# Another adapter (another tty name, another board: uid=5) plugged into the same USB
+# port, auto-flashed: the same row counts on, with the new device and the new UID
+# (phase 3 compares it with the log).
+control "add ttyUSB5=0x466,uid=5,usb-port=3" | grep -qx ok || fail "add ttyUSB5 in USB port 3"
+station_wait '"slot":"pci-0000:00:14.0-usb-0:3:1.0",.*"device":"/dev/ttyUSB5",.*"state":"idle".*"pass":2,"fail":0,"last_result":"pass"'
 monitor_stop
 cp "$TMPDIR/monitor.log" "$TMPDIR/live.json"
 grep -q '"state":"writing"' "$TMPDIR/live.json" || fail "no writing state: $(cat "$TMPDIR/live.json")"
+# ttyUSB5 showed up in port 3's row only: no row of its own, not even for a moment.
+! grep '"device":"/dev/ttyUSB5"' "$TMPDIR/live.json" | grep -qv '"slot":"pci-0000:00:14.0-usb-0:3:1.0"' ||
+        fail "ttyUSB5 outside its slot: $(cat "$TMPDIR/live.json")"
 
 # 2. The plain-line view (not a terminal) over a re-plug in one slot: a TCP port (no USB
 # path: its slot is its URL) removed and added again with the next board behind it.
@@ -117,7 +127,10 @@ tcp = sys.argv[5]
 flashes = [e for e in log if e["operation"] == "Flash"]
 by_port = {e["port"]: e for e in flashes}           # the last flash of each port
 slot_of = {e["port"]: e["physical_path"] or e["port"] for e in log}
-want = {"/dev/ttyUSB0": (1, 0, "pass", ""), "/dev/ttyUSB1": (2, 0, "pass", ""), "/dev/ttyUSB2": (1, 0, "pass", ""),
+# ttyUSB2 and then ttyUSB5 sat in USB port 3: one slot, ttyUSB5's board the last flashed
+assert slot_of["/dev/ttyUSB2"] == slot_of["/dev/ttyUSB5"] == "pci-0000:00:14.0-usb-0:3:1.0", slot_of
+assert by_port["/dev/ttyUSB2"]["uid"] != by_port["/dev/ttyUSB5"]["uid"], by_port
+want = {"/dev/ttyUSB0": (1, 0, "pass", ""), "/dev/ttyUSB1": (2, 0, "pass", ""), "/dev/ttyUSB5": (2, 0, "pass", ""),
         "/dev/ttyUSB3": (0, 1, "fail", "VerifyFailed"), "/dev/ttyUSB4": (0, 1, "fail", "UnsupportedChip"),
         tcp: (2, 0, "pass", "")}
 assert len(rows) == len(want), rows
@@ -128,19 +141,19 @@ for port, (p, f, res, err) in want.items():
     assert r["uid"] == by_port[port]["uid"], (port, r, by_port[port])
     assert r["chip"] == by_port[port]["chip_name"], (port, r)
     assert r["last_timestamp_usec"] == by_port[port]["timestamp_usec"], (port, r)
-# slots are USB paths (ID_PATH), the TCP port its URL; ttyUSB2 left: empty, no device
-assert all(byslot[slot_of["/dev/ttyUSB%d" % n]]["slot"].startswith("pci-") for n in range(5))
-assert byslot[slot_of["/dev/ttyUSB2"]]["state"] == "empty" and byslot[slot_of["/dev/ttyUSB2"]]["device"] == ""
+# slots are USB paths (ID_PATH), the TCP port its URL; port 3 holds ttyUSB5 now
+assert all(byslot[slot_of["/dev/ttyUSB%d" % n]]["slot"].startswith("pci-") for n in range(6))
+assert byslot[slot_of["/dev/ttyUSB5"]]["state"] == "idle" and byslot[slot_of["/dev/ttyUSB5"]]["device"] == "/dev/ttyUSB5"
 assert byslot[tcp]["state"] == "idle" and byslot[tcp]["device"] == tcp
 assert byslot[slot_of["/dev/ttyUSB1"]]["device"] == "/dev/ttyUSB1"
-assert len({r["uid"] for r in rows if r["last_result"] == "pass"}) == 4   # ttyUSB0, 1, 2 and the TCP board
+assert len({r["uid"] for r in rows if r["last_result"] == "pass"}) == 4   # ttyUSB0, 1, 5 and the TCP board
 assert all(len(r["uid"]) == 24 for r in rows if r["last_result"] == "pass")
 # the live view's last row of each slot says the same (phase 1's slots)
 last = {}
 for e in live:
     if e["event"] == "slot":
         last[e["slot"]] = e
-for n in range(5):
+for n in range(6):
     s = slot_of["/dev/ttyUSB%d" % n]
     for k in ("pass", "fail", "uid", "last_result", "last_error", "chip", "last_timestamp_usec"):
         assert last[s][k] == byslot[s][k], (s, k, last[s], byslot[s])
@@ -153,7 +166,8 @@ for r in rows:
     assert t[2] == r["state"] and t[5] == (r["uid"] or "-"), (t, r)
     assert [int(t[6]), int(t[7])] == [r["pass"], r["fail"]], (t, r)
     assert " ".join(t[8:]) == (r["last_result"].upper() + (" " + r["last_error"] if r["last_error"] else "")), (t, r)
-assert text[-1].startswith("6 slots: 6 passed, 2 failed since "), text[-1]
+assert lines["usb-0:3:1.0"][1] == "ttyUSB5", text
+assert text[-1].startswith("6 slots: 7 passed, 2 failed since "), text[-1]
 PY
         fail "station rows: $(cat "$TMPDIR/once.json" "$TMPDIR/once.txt")"
 
@@ -175,18 +189,18 @@ if command -v script >/dev/null; then
                 done
                 fail "terminal: nothing like $1 (got: $(cat -v "$TMPDIR/tty.log"))"
         }
-        tty_wait "6 slots: 6 passed, 2 failed since "
+        tty_wait "6 slots: 7 passed, 2 failed since "
         ctl flash ttyUSB0 "$TMPDIR/fw.hex" -q || fail "flash ttyUSB0"
         # The cursor goes back up over the table (header, 6 rows, summary) and redraws it.
         tty_wait $'\e[8ASLOT '
-        tty_wait "6 slots: 7 passed, 2 failed since "
+        tty_wait "6 slots: 8 passed, 2 failed since "
         grep -q $'^usb-0:1:1.0 *ttyUSB0 *idle *- *G03x/04x *[0-9a-f]\{24\} *2 *0  PASS\e\[K' "$TMPDIR/tty.log" ||
                 fail "terminal: $(cat -v "$TMPDIR/tty.log")"
         pkill -INT -P "$TTY_PID" || true
         wait "$TTY_PID" || true
         exec 8<&-
         ctl monitor station --once --json >"$TMPDIR/once.json" || fail "monitor station --once --json"
-        json_check "$TMPDIR/once.json" 'sum(r["pass"] for r in j) == 7'
+        json_check "$TMPDIR/once.json" 'sum(r["pass"] for r in j) == 8'
 fi
 
 # 5. After a restart, nothing plugged: every slot empty, the counts from the log.
@@ -209,5 +223,5 @@ ctl monitor station --once --json --since "$(date -d tomorrow +%Y-%m-%d)" >"$TMP
 ctl monitor station --once --since "$(date -d tomorrow +%Y-%m-%d)" >"$TMPDIR/out" || fail "--since"
 grep -q '^0 slots: 0 passed, 0 failed since ' "$TMPDIR/out" || fail "--since tomorrow: $(cat "$TMPDIR/out")"
 ctl monitor station --once --json --since "$(date -d yesterday +%Y-%m-%d)" >"$TMPDIR/out" || fail "--since"
-json_check "$TMPDIR/out" 'sum(r["pass"] for r in j) == (7 if "'"$(command -v script)"'" else 6) and sum(r["fail"] for r in j) == 2'
+json_check "$TMPDIR/out" 'sum(r["pass"] for r in j) == (8 if "'"$(command -v script)"'" else 7) and sum(r["fail"] for r in j) == 2'
 echo PASS

@@ -17,7 +17,16 @@
  * corrupt-read=N (a bit flipped in the N-th Read Memory reply: a verify failure),
  * max-baud=N (the highest baud the chip's autobaud measures, default 115200, at most
  * 3000000: a host above it gets no answer to its sync), id=0xNNN (Get ID answers this
- * PID; the board otherwise behaves as its own PID: a chip the host does not know).
+ * PID; the board otherwise behaves as its own PID: a chip the host does not know),
+ * usb-port=N (1..127: the adapter sits in USB port N, the station's slot: sysfs
+ * .../usb1/1-N, devpath N, ID_PATH=pci-0000:00:14.0-usb-0:N:1.0, ID_PATH_TAG and the
+ * by-path link follow; the tty keeps the NAME given, a different counter, and devnum
+ * still grows per plug, as the kernel's do).
+ * Without usb-port=, a board sits in port 1 + its plug order (the first board plugged,
+ * at startup or later, in 1-1), or the next free port above when a board placed with
+ * usb-port= holds that one. One board per port at a time: usb-port=N while another
+ * present board holds N (hung up counts; removed does not) is refused, so plug into a
+ * slot again with "remove OLD" then "add NEW=PID,usb-port=N".
  * FTDI adapters have a writable latency_timer attribute (16) on their usb-serial port.
  * USB serial numbers default to STSIM000, STSIM001... in plug order (none on
  * a CH340). A shim reports DTR=1 RTS=1 when a port is first opened (Linux raises both
@@ -40,12 +49,15 @@
  *   hangup NAME                unplug an open port: the pty master closes (reads hang up,
  *                              TIOCM* fail with EIO); the board stays for dumps
  *   dump NAME FILE             write the flash;  dump-ob NAME FILE: the option bytes
- *   info NAME                  "ok pid=0x466 state=bootloader rdp=0 syncs=N ... baud=N breaks=N"
- *                              (baud: as measured at the sync, 0 when not synced; breaks:
- *                              the breaks the host started on TX, reported by the shim)
+ *   info NAME                  "ok pid=0x466 state=bootloader rdp=0 syncs=N ... baud=N breaks=N
+ *                              usb-port=N" (baud: as measured at the sync, 0 when not
+ *                              synced; breaks: the breaks the host started on TX, reported
+ *                              by the shim; usb-port: the port it sits in)
  *   boot0 NAME 0|1, reset NAME, power-cycle NAME, list
  * A name once used cannot be added again (umockdev aborts on a re-added /dev node): plug
- * the board back as ttyUSB1. The shell can use --send as its client. */
+ * the board back as ttyUSB1 (with usb-port=N to put it in the same slot; the kernel
+ * would hand out the lowest free ttyUSB number, which may or may not be the old one).
+ * The shell can use --send as its client. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,6 +116,7 @@ typedef struct Board {
         char *syspaths[4];      /* tty, port (or NULL), interface, usb device: removal order */
         char *props[4];         /* their udev properties, "KEY=VALUE\n"... */
         unsigned index;
+        unsigned port;          /* the USB port it sits in: usb1/1-PORT */
         Sim *sim;
         int master;             /* owned by the testbed */
         int slave;              /* held open: a host's close must not make the master read EIO */
@@ -126,6 +139,7 @@ typedef struct BoardSpec {
         uint32_t corrupt_read;          /* flip a bit in this Read Memory reply (1-based; 0: never) */
         uint32_t max_baud;              /* 0: the simulator's default */
         uint16_t id;                    /* Get ID answer, 0: the board's PID */
+        unsigned usb_port;              /* the hub port (slot), 0: the next in plug order */
         size_t n_images;
         char *image_files[MAX_IMAGES];
         uint32_t image_addrs[MAX_IMAGES];
@@ -380,6 +394,11 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
                         if (parse_uint(val, 0xffff, &v) < 0 || v == 0)
                                 goto bad;
                         spec->id = (uint16_t) v;
+                } else if (strcmp(tok, "usb-port") == 0) {
+                        /* a hub has at most 127 ports (devpath 1-N) */
+                        if (parse_uint(val, 127, &v) < 0 || v == 0)
+                                goto bad;
+                        spec->usb_port = (unsigned) v;
                 } else if (strcmp(tok, "latency-us") == 0) {
                         if (parse_uint(val, 10000000, &v) < 0)
                                 goto bad;
@@ -518,6 +537,14 @@ static Board *board_find(const char *name) {
         return NULL;
 }
 
+/* The board present in USB port PORT (one adapter per port), or NULL. */
+static Board *board_in_port(unsigned port) {
+        for (unsigned i = 0; i < n_boards; i++)
+                if (!boards[i]->removed && boards[i]->port == port)
+                        return boards[i];
+        return NULL;
+}
+
 static bool name_used(const char *name) {
         for (unsigned i = 0; i < n_used_names; i++)
                 if (strcmp(used_names[i], name) == 0)
@@ -541,10 +568,12 @@ static void prop(GString *record, GString *props, const char *fmt, ...) {
 
 /* The sysfs/udev description of one adapter, in umockdev's record format: the tty
  * first, then its parents, as umockdev-record writes it. paths[] and props[] get
- * tty, usb-serial port (NULL for ttyACM), interface, USB device. */
-static char *board_record(const BoardSpec *spec, unsigned index, char *paths[4], char *props[4]) {
+ * tty, usb-serial port (NULL for ttyACM), interface, USB device. The tty name is the
+ * driver's own counter (the spec's NAME); the port is where the adapter sits. */
+static char *board_record(const BoardSpec *spec, unsigned index, unsigned port, char *paths[4], char *props[4]) {
         const Adapter *a = spec->adapter;
-        unsigned port = index + 1, devnum = index + 2;
+        /* a new device number per plug, as the kernel hands out, whichever port */
+        unsigned devnum = index + 2;
         uint16_t vid = spec->vid ? spec->vid : a->vid, pid = spec->usb_pid ? spec->usb_pid : a->pid;
         bool acm = strncmp(spec->name, "ttyACM", 6) == 0;
         const char *driver = acm ? "cdc_acm" : a->driver, *suffix = acm ? "" : "-port0";
@@ -718,6 +747,7 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
         g_autoptr(GError) error = NULL;
         g_autofree char *record = NULL;
         Board *b;
+        unsigned port;
         int r;
 
         if (n_boards >= MAX_BOARDS || n_used_names >= ELEMENTSOF(used_names)) {
@@ -728,6 +758,21 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 snprintf(err, errlen, "%s was used before in this testbed; plug the board back under a new name", spec->name);
                 return -EEXIST;
         }
+        /* One adapter per port; a hung-up board still sits in its port, only "remove"
+         * frees it. */
+        if (spec->usb_port) {
+                Board *other = board_in_port(spec->usb_port);
+
+                if (other) {
+                        snprintf(err, errlen, "USB port %u is taken by %s; remove it first", spec->usb_port, other->name);
+                        return -EBUSY;
+                }
+                port = spec->usb_port;
+        } else
+                /* the plug order, as before usb-port= existed, skipping the ports that
+                 * boards placed with usb-port= hold */
+                for (port = next_index + 1; board_in_port(port); port++)
+                        ;
 
         b = calloc(1, sizeof(*b));
         if (!b)
@@ -735,6 +780,7 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
         b->slave = -1;
         b->master = -1;
         b->index = next_index++;
+        b->port = port;
         b->name = strdup(spec->name);
         b->devnode = g_strdup_printf("/dev/%s", spec->name);
         if (!b->name || !b->devnode) {
@@ -790,7 +836,7 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 }
         }
 
-        record = board_record(spec, b->index, b->syspaths, b->props);
+        record = board_record(spec, b->index, b->port, b->syspaths, b->props);
         if (!umockdev_testbed_add_from_string(testbed, record, &error)) {
                 snprintf(err, errlen, "umockdev: %s", error->message);
                 board_free(b);
@@ -833,7 +879,7 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
 
         if (uevent)
                 board_uevent(b, "add");
-        log_msg("%s: 0x%03x on %s (%s)", b->name, spec->pid, b->devnode, b->pts ? b->pts : "?");
+        log_msg("%s: 0x%03x on %s (%s), USB port %u", b->name, spec->pid, b->devnode, b->pts ? b->pts : "?", b->port);
         return 0;
 }
 
@@ -959,10 +1005,11 @@ static void control_command(char *line, char *answer, size_t len) {
                 sim_counters(b->sim, &c);
                 snprintf(answer, len,
                          "ok pid=0x%03x state=%s rdp=%d running=%d hung-up=%d syncs=%u commands=%u nacks=%u "
-                         "reads=%u writes=%u page-erases=%u mass-erases=%u resets=%u gos=%u ob-writes=%u baud=%u breaks=%u",
+                         "reads=%u writes=%u page-erases=%u mass-erases=%u resets=%u gos=%u ob-writes=%u baud=%u breaks=%u "
+                         "usb-port=%u",
                          sim_pid(b->sim), state_name(sim_state(b->sim)), sim_rdp_level(b->sim), b->running,
                          b->hung_up, c.syncs, c.commands, c.nacks, c.reads, c.writes, c.page_erases,
-                         c.mass_erases, c.resets, c.gos, c.ob_writes, sim_measured_baud(b->sim), c.breaks);
+                         c.mass_erases, c.resets, c.gos, c.ob_writes, sim_measured_baud(b->sim), c.breaks, b->port);
                 return;
         } else {
                 snprintf(answer, len, "error unknown command or wrong arguments: %s", argv[0]);
@@ -1096,7 +1143,9 @@ static void usage(FILE *f) {
         fprintf(f,
                 "Usage: umockdev-sim [--board NAME=PID[,OPTION]...]... [--control SOCKET]\n"
                 "                    [--dump NAME=FILE]... [--shim PATH] [--verbose] -- COMMAND ARGS...\n"
-                "       umockdev-sim --send SOCKET LINE\n");
+                "       umockdev-sim --send SOCKET LINE\n"
+                "Board options include usb-port=N (1..127: the USB port, i.e. the slot, it sits in;\n"
+                "default: 1 + plug order). The full list is at the top of tests/umockdev-sim.c.\n");
 }
 
 int main(int argc, char *argv[]) {
