@@ -4,7 +4,7 @@
 protocol's bound, against the bootloader simulator's timing model (issue 7).
 
   /usr/bin/python3 tests/bench/flash-bench.py --builddir BUILD [--rounds 3]
-      [--latency-us 1000] [--case NAME]... [--with-flasher] [--stm32flash PATH]
+      [--latency-us 1000] [--case NAME]... [--with-flasher] [--no-floor] [--stm32flash PATH]
       [--fast-baud 460800]
 
 Every simulated board runs with the timing model on: 11 bits a byte at the host's baud
@@ -15,6 +15,10 @@ times. Columns, per image:
                 boards (one per flash), 115200 baud (its default)
   flasher       (--with-flasher) the same flasher library without the daemon
                 (tests/bench/bench-flasher over link-serial)
+  floor         the rig's floor: exactly the bound's commands and nothing else
+                (bench-flasher --bound-sequence over link-serial, same board, same
+                pty): what any host gets through this rig; stm32ispd's time over it
+                is the host's own overhead (--no-floor: no column)
   stm32ispd-460800  stm32ispctl --baud 460800 flash, on boards whose autobaud goes up
                 to 921600 (umockdev-sim max-baud=921600: a chip and adapter that work
                 faster); its ratio is to the bound at 460800 (--fast-baud 0: no column)
@@ -155,10 +159,11 @@ class Bench:
         argv += ["-w", self.images[name], "-v", "/dev/ttyUSB0"]
         return self.timed_under_harness(pid, fkb, argv)
 
-    def lib_flasher(self, case):
+    def lib_flasher(self, case, bound_sequence=False):
         name, pid, fkb, ikb = case
         return self.timed_under_harness(pid, fkb, [self.flasher, "--device", "/dev/ttyUSB0",
-                                                   "--baud", str(BAUD), self.images[name]])
+                                                   "--baud", str(BAUD)] +
+                                        (["--bound-sequence"] if bound_sequence else []) + [self.images[name]])
 
     # ---- the daemon: one harness per round, a fresh board per case ----
     def start_bus(self):
@@ -211,11 +216,12 @@ class Bench:
 
     def run(self):
         a = self.a
-        for exe in (self.harness, self.ctl, self.daemon) + ((self.flasher,) if a.with_flasher else ()):
+        for exe in (self.harness, self.ctl, self.daemon) + ((self.flasher,) if a.with_flasher or a.floor else ()):
             if not os.access(exe, os.X_OK):
                 sys.exit("%s is not built (make bench builds everything)" % exe)
         cases = [c for c in CASES if not a.case or c[0] in a.case]
-        cols = ["stm32ispd"] + (["flasher"] if a.with_flasher else []) + ["sf-115200-v", "sf-default-v"] + \
+        cols = ["stm32ispd"] + (["flasher"] if a.with_flasher else []) + (["floor"] if a.floor else []) + \
+            ["sf-115200-v", "sf-default-v"] + \
             (["stm32ispd-%d" % a.fast_baud] if a.fast_baud else [])
         res = {(c[0], col): [] for c in cases for col in cols}
         self.start_bus()
@@ -230,6 +236,8 @@ class Bench:
                                 t = self.daemon_flash(i, case)
                             elif col == "flasher":
                                 t = self.lib_flasher(case)
+                            elif col == "floor":
+                                t = self.lib_flasher(case, bound_sequence=True)
                             elif col == "sf-115200-v":
                                 t = self.stm32flash(case, BAUD)
                             elif col == "sf-default-v":
@@ -251,6 +259,7 @@ class Bench:
         a = self.a
         hdr = "| image | " + " | ".join("%s s (×bound)" % c for c in cols) + " | bound s" + \
               (" | bound at %d s" % a.fast_baud if a.fast_baud else "") + \
+              (" | stm32ispd ÷ floor" if a.floor else "") + \
               " | stm32ispd vs sf-115200-v | stm32ispd vs sf-default-v |"
         print("Simulator timing model: %d baud 8E1, %d us adapter latency per reply, datasheet "
               "program/erase times; median of %d rounds%s." % (BAUD, a.latency_us, a.rounds,
@@ -275,9 +284,13 @@ class Bench:
                 if "stm32ispd" in med and other in med:
                     return "%.2f× faster" % (med[other] / med["stm32ispd"])
                 return "n/a"
-            print("| %s | %s | %.2f%s | %s | %s |" % (name, " | ".join(cells), bd,
-                                                      " | %.2f" % bd_fast if bd_fast else "",
-                                                      speedup("sf-115200-v"), speedup("sf-default-v")))
+            over_floor = ""
+            if a.floor:
+                over_floor = " | %.3f" % (med["stm32ispd"] / med["floor"]) \
+                    if "stm32ispd" in med and "floor" in med else " | n/a"
+            print("| %s | %s | %.2f%s%s | %s | %s |" % (name, " | ".join(cells), bd,
+                                                        " | %.2f" % bd_fast if bd_fast else "", over_floor,
+                                                        speedup("sf-115200-v"), speedup("sf-default-v")))
 
 
 def main():
@@ -290,6 +303,8 @@ def main():
     ap.add_argument("--case", action="append", help="only this image (e.g. 'G031 32K'); repeatable")
     ap.add_argument("--with-flasher", action="store_true",
                     help="also time the flasher library without the daemon (bench-flasher)")
+    ap.add_argument("--no-floor", dest="floor", action="store_false",
+                    help="no rig-floor column (bench-flasher --bound-sequence)")
     ap.add_argument("--stm32flash", help="stm32flash binary (default: from PATH)")
     ap.add_argument("--fast-baud", type=int, default=460800,
                     help="baud of the stm32ispd column on faster boards (max-baud=%d); 0: none" % FAST_MAX_BAUD)
