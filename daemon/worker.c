@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 
 #include "fileio.h"
 #include "link.h"
@@ -32,20 +33,22 @@ struct Worker {
 
         pthread_mutex_t mutex;
         pthread_cond_t cond;
+        pthread_cond_t pause_cond;      /* CLOCK_MONOTONIC; broadcast when cancel is set */
         bool stopping;                  /* under mutex */
         QueuedJob *queue_head, *queue_tail; /* under mutex */
         WorkerEvent *events_head, *events_tail; /* under mutex */
 
-        atomic_bool cancel;
+        atomic_bool cancel;             /* set under mutex, so a pause cannot miss it */
 
         /* the worker thread's own: the last progress it posted */
         FlasherStage last_stage;
         uint64_t last_progress_usec;
 };
 
-/* Progress reaches the main loop at most this often within a stage (the port sends
- * Progress signals at most every 50 ms); each post can wake the main loop. */
-#define PROGRESS_POST_USEC (25 * USEC_PER_MSEC)
+/* Progress reaches the main loop at most this often within a stage (a stage's first
+ * and last value go at once); each post wakes the main loop, and 10 a second are as
+ * many as a progress bar shows. */
+#define PROGRESS_POST_USEC (100 * USEC_PER_MSEC)
 
 static const char *const op_names[_JOB_OP_MAX] = {
         [JOB_PROBE] = "Probe",
@@ -178,8 +181,8 @@ static void on_trace(void *userdata, bool tx, const uint8_t *buf, size_t n) {
  * the next, leaves the bootloader its start-up time after the last one. */
 
 #define ENTRY_DELAY_MAX_MS 5000
-/* The pauses of one part (entry or exit) together: a job cannot be cancelled while
- * they run, so a sequence cannot hold a port for long. */
+/* The pauses of one part (entry or exit) together, so a sequence cannot hold a port
+ * for long even when nobody cancels it. */
 #define ENTRY_TOTAL_MAX_USEC (10 * USEC_PER_SEC)
 
 typedef struct EntryStep {
@@ -253,18 +256,51 @@ static int parse_entry_step(const char **p, EntryStep *ret) {
         return 0;
 }
 
-/* The pause after a step, then the end of its break. */
-static int entry_pause(Link *l, uint64_t pause_usec, bool *brk) {
-        if (pause_usec > 0)
-                sleep_usec(pause_usec);
-        if (!*brk)
+/* Waits usec, or until worker_cancel(w): 0 or -ECANCELED (also at once when the
+ * cancel came before). Without a worker nothing can end it early. The cancel is set
+ * under the mutex, so it is either seen here or wakes the wait. */
+static int worker_pause(Worker *w, uint64_t usec) {
+        struct timespec deadline;
+        uint64_t end;
+        int r;
+
+        if (!w) {
+                if (usec > 0)
+                        sleep_usec(usec);
                 return 0;
-        *brk = false;
-        return link_set_break(l, false);
+        }
+        end = now_usec() + usec;
+        deadline = (struct timespec) { .tv_sec = (time_t) (end / USEC_PER_SEC),
+                                       .tv_nsec = (long) ((end % USEC_PER_SEC) * NSEC_PER_USEC) };
+        pthread_mutex_lock(&w->mutex);
+        /* 0: woken (by a cancel, or spuriously); ETIMEDOUT or an error: over */
+        while (!atomic_load(&w->cancel) && usec > 0 &&
+               pthread_cond_timedwait(&w->pause_cond, &w->mutex, &deadline) == 0)
+                ;
+        r = atomic_load(&w->cancel) ? -ECANCELED : 0;
+        pthread_mutex_unlock(&w->mutex);
+        return r;
 }
 
-/* Runs the entry part of seq (up to ':'). With l == NULL it only checks the syntax. */
-static int run_entry(Link *l, const char *seq) {
+/* The pause after a step, then the end of its break (a cancelled pause ends it too).
+ * A lost port is the news over a cancel: the port reports it either way. */
+static int entry_pause(Worker *w, Link *l, uint64_t pause_usec, bool *brk) {
+        int r = worker_pause(w, pause_usec), k;
+
+        if (!*brk)
+                return r;
+        *brk = false;
+        k = link_set_break(l, false);
+        return k < 0 ? k : r;
+}
+
+/* Runs the entry part of seq (up to ':'). With l == NULL it only checks the syntax.
+ * Each step starts with the pause before it, so a cancel (w) stops the sequence before
+ * its next line change. A cancelled sequence leaves the lines as any failed step does:
+ * the job closes the port, and the tty's hang-up on close (HUPCL) drops DTR and RTS,
+ * which releases a reset held through either; replaying the exit part instead would
+ * start the application the caller just cancelled. */
+static int run_entry(Worker *w, Link *l, const char *seq) {
         const char *p = seq;
         uint64_t pause = 0, total = 0;
         bool brk = false, delayed = false;
@@ -285,7 +321,7 @@ static int run_entry(Link *l, const char *seq) {
                         if (total > ENTRY_TOTAL_MAX_USEC)
                                 return -EINVAL;
                         if (l) {
-                                r = entry_pause(l, pause, &brk);
+                                r = entry_pause(w, l, pause, &brk);
                                 if (r >= 0)
                                         r = link_set_lines(l, step.dtr, step.rts);
                                 if (r >= 0 && step.brk) {
@@ -303,7 +339,7 @@ static int run_entry(Link *l, const char *seq) {
         }
         if (total + pause > ENTRY_TOTAL_MAX_USEC)
                 return -EINVAL;
-        return l ? entry_pause(l, pause, &brk) : 0;
+        return l ? entry_pause(w, l, pause, &brk) : 0;
 }
 
 /* The common auto-reset circuits, as ENTRY:EXIT. BOOT0 through an inverter: line
@@ -337,16 +373,16 @@ int job_entry_validate(const char *seq) {
         int r;
 
         seq = job_entry_expand(seq);
-        r = run_entry(NULL, seq);
+        r = run_entry(NULL, NULL, seq);
         if (r < 0)
                 return r;
         exit_seq = exit_part(seq);
         if (exit_seq && strchr(exit_seq, ':'))
                 return -EINVAL;
-        return exit_seq ? run_entry(NULL, exit_seq) : 0;
+        return exit_seq ? run_entry(NULL, NULL, exit_seq) : 0;
 }
 
-int job_entry_run(Link *l, const char *seq, bool exit_seq) {
+int worker_entry_run(Worker *w, Link *l, const char *seq, bool exit_seq) {
         const char *part;
         int r;
 
@@ -358,7 +394,11 @@ int job_entry_run(Link *l, const char *seq, bool exit_seq) {
         part = job_entry_expand(seq);
         if (exit_seq)
                 part = exit_part(part);
-        return part ? run_entry(l, part) : 0;
+        return part ? run_entry(w, l, part) : 0;
+}
+
+int job_entry_run(Link *l, const char *seq, bool exit_seq) {
+        return worker_entry_run(NULL, l, seq, exit_seq);
 }
 
 static int open_link(const char *device, unsigned baud, Link **ret) {
@@ -424,12 +464,14 @@ static int probe_with_fallback(Worker *w, Job *j, Link *l, Flasher *f, char *msg
                 j->baudrate_used = DEFAULT_BAUD;
                 (void) link_flush_input(l);
                 if (j->entry)
-                        k = run_entry(l, job_entry_expand(j->entry));
+                        k = run_entry(w, l, job_entry_expand(j->entry));
         }
         if (k < 0) {
                 if (k == -ENODEV)
                         snprintf(msg, n, "%s went away", w->device);
-                return k == -ENODEV ? k : r;
+                else if (k == -ECANCELED)
+                        snprintf(msg, n, "cancelled during the entry sequence");
+                return IN_SET(k, -ENODEV, -ECANCELED) ? k : r;
         }
         r = flasher_probe(f, &j->chip);
         if (r == -EHOSTDOWN)
@@ -453,10 +495,13 @@ static void run_job(Worker *w, Job *j) {
                 goto finish;
         }
         if (j->entry) {
-                r = run_entry(l, job_entry_expand(j->entry));
+                r = run_entry(w, l, job_entry_expand(j->entry));
                 if (r < 0) {
                         j->error = r;
-                        snprintf(j->message, sizeof j->message, "Entry sequence failed: %s", strerror(-r));
+                        if (r == -ECANCELED)
+                                snprintf(j->message, sizeof j->message, "cancelled during the entry sequence");
+                        else
+                                snprintf(j->message, sizeof j->message, "Entry sequence failed: %s", strerror(-r));
                         goto finish;
                 }
         }
@@ -533,9 +578,11 @@ done:
                          msg ?: (flasher_error_message(f)[0] ? flasher_error_message(f) : strerror(-r)));
         /* A flashed board is reset into its application by the exit sequence; one that
          * failed stays in the bootloader. The flash is written and verified either way: a
-         * failed reset only leaves the board in the bootloader until it is powered up. */
+         * failed reset only leaves the board in the bootloader until it is powered up.
+         * For the same reason a Cancel during the exit stops its pauses but not the job's
+         * success. */
         if (r >= 0 && j->op == JOB_FLASH && j->entry && exit_part(job_entry_expand(j->entry)))
-                (void) run_entry(l, exit_part(job_entry_expand(j->entry)));
+                (void) run_entry(w, l, exit_part(job_entry_expand(j->entry)));
         if (flasher_chip(f)) {
                 j->have_chip = true;
                 j->chip = *flasher_chip(f);
@@ -587,6 +634,7 @@ static void *worker_main(void *userdata) {
 }
 
 int worker_new(const char *device, bool verbose, Worker **ret) {
+        pthread_condattr_t attr;
         Worker *w;
         int r;
 
@@ -596,6 +644,11 @@ int worker_new(const char *device, bool verbose, Worker **ret) {
         w->event_fd = -1;
         pthread_mutex_init(&w->mutex, NULL);
         pthread_cond_init(&w->cond, NULL);
+        /* pauses are deadlines on the clock now_usec() reads, immune to clock steps */
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&w->pause_cond, &attr);
+        pthread_condattr_destroy(&attr);
         atomic_init(&w->cancel, false);
         w->verbose = verbose;
 
@@ -627,10 +680,11 @@ Worker *worker_free(Worker *w) {
         if (!w)
                 return NULL;
         if (w->thread_started) {
-                atomic_store(&w->cancel, true);
                 pthread_mutex_lock(&w->mutex);
+                atomic_store(&w->cancel, true);
                 w->stopping = true;
                 pthread_cond_signal(&w->cond);
+                pthread_cond_broadcast(&w->pause_cond);
                 pthread_mutex_unlock(&w->mutex);
                 pthread_join(w->thread, NULL);
         }
@@ -650,6 +704,7 @@ Worker *worker_free(Worker *w) {
         if (w->event_fd >= 0)
                 close(w->event_fd);
         pthread_cond_destroy(&w->cond);
+        pthread_cond_destroy(&w->pause_cond);
         pthread_mutex_destroy(&w->mutex);
         free(w->device);
         free(w);
@@ -666,10 +721,10 @@ int worker_submit(Worker *w, Job *job) {
         if (!q)
                 return -ENOMEM;
         q->job = job;
-        /* A cancel meant for an earlier job must not stop this one. */
-        atomic_store(&w->cancel, false);
 
         pthread_mutex_lock(&w->mutex);
+        /* A cancel meant for an earlier job must not stop this one. */
+        atomic_store(&w->cancel, false);
         if (w->queue_tail)
                 w->queue_tail->next = q;
         else
@@ -681,5 +736,10 @@ int worker_submit(Worker *w, Job *job) {
 }
 
 void worker_cancel(Worker *w) {
+        /* under the mutex: a pause checks the flag and waits under it, so it cannot miss
+         * the wake-up */
+        pthread_mutex_lock(&w->mutex);
         atomic_store(&w->cancel, true);
+        pthread_cond_broadcast(&w->pause_cond);
+        pthread_mutex_unlock(&w->mutex);
 }

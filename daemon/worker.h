@@ -81,6 +81,13 @@ const char *job_entry_expand(const char *seq);
  * error (a break is ended first). */
 int job_entry_run(Link *l, const char *seq, bool exit_seq);
 
+typedef struct Worker Worker;
+
+/* job_entry_run(), with each pause ended early by worker_cancel(w): then -ECANCELED,
+ * before the next line change (a break is ended first). A cancel that came before
+ * stops it before its first step. NULL w: job_entry_run(). */
+int worker_entry_run(Worker *w, Link *l, const char *seq, bool exit_seq);
+
 Job *job_new(JobOp op);
 Job *job_free(Job *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
@@ -101,8 +108,6 @@ typedef struct WorkerEvent {
 WorkerEvent *worker_event_free(WorkerEvent *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerEvent *, worker_event_free);
 
-typedef struct Worker Worker;
-
 /* device: a device node ("/dev/ttyUSB0") or "tcp://host:port". Starts the thread. */
 int worker_new(const char *device, bool verbose, Worker **ret);
 /* Cancels the running job, stops and joins the thread, frees queued jobs and events. */
@@ -113,7 +118,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Worker *, worker_free);
 int worker_get_fd(const Worker *w);
 /* Queues job (ownership passes to the worker). */
 int worker_submit(Worker *w, Job *job);
-/* Asks the running job to stop at the next block boundary. */
+/* Asks the running job to stop at the next block boundary; a pause of its entry or
+ * exit sequence ends at once (the job then ends with -ECANCELED, unless its flash was
+ * already written and verified). A job submitted after it is not affected. */
 void worker_cancel(Worker *w);
 /* Next event, or NULL when none is queued (also clears the eventfd). */
 WorkerEvent *worker_pop_event(Worker *w);

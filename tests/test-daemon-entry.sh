@@ -4,7 +4,8 @@
 # break reaches the simulated board through libserialport and the shim (counted, and
 # harmless to a bootloader wired by DTR/RTS), a sequence with delays and an exit part
 # flashes a board running its code and resets it into the new code, a break resets a
-# board wired brk-nrst, and bad sequences are refused naming 'entry'.
+# board wired brk-nrst, bad sequences are refused naming 'entry', and a Cancel ends a
+# long pause of the entry sequence at once.
 . "$(dirname "$0")/test-client-lib.sh"
 need_daemon
 command -v gdbus >/dev/null || skip "gdbus missing"
@@ -84,6 +85,41 @@ for seq in '-brk' 'dtr,0ms' 'dtr,5001ms' '10ms&dtr' 'brk,10s'; do
 done
 [ "$(sim_field ttyUSB1 syncs)" = "$syncs_before" ] || fail "a refused sequence reached the board: $(control "info ttyUSB1")"
 [ "$(sim_field ttyUSB1 breaks)" = 1 ] || fail "a refused sequence sent a break: $(control "info ttyUSB1")"
+
+# 5. Cancel while the entry sequence holds the board in reset for 5 s: the Flash fails
+# with Cancelled long before the pause would have ended, the board never saw a sync,
+# an erase or a write, and it is not left held in reset (the port's close drops DTR).
+# The Cancel is sent once the job runs (the port's State leaves idle).
+counters() {
+        control "info ttyUSB0" | tr ' ' '\n' | grep -E '^(syncs|writes|page-erases|mass-erases)='
+}
+counters >"$TMPDIR/counters.before"
+monitor_start
+t0=$(date +%s%N)
+ctl --json flash ttyUSB0 "$TMPDIR/fw.hex" --entry 'rts&dtr,5000ms,-dtr' >"$TMPDIR/cancel.json" 2>"$TMPDIR/err" &
+FLASH_PID=$!
+monitor_wait '"event":"changed".*"port":"/dev/ttyUSB0".*"State":"probing"'
+ctl cancel ttyUSB0 || fail "cancel"
+rc=0; wait $FLASH_PID || rc=$?
+t1=$(date +%s%N)
+[ $rc = 20 ] || fail "flash cancelled in the entry pause: exit $rc: $(cat "$TMPDIR/err") $(cat "$TMPDIR/cancel.json")"
+json_check "$TMPDIR/cancel.json" 'j["error"] == "io.github.Stm32Isp1.Error.Cancelled" and "entry" in j["message"]'
+ms=$(((t1 - t0) / 1000000))
+[ $ms -lt 4000 ] || fail "the cancelled flash waited the pause out: $ms ms"
+monitor_wait '"event":"finished".*"port":"/dev/ttyUSB0","operation":"flash","error":"io.github.Stm32Isp1.Error.Cancelled"'
+monitor_stop
+counters >"$TMPDIR/counters.after"
+cmp -s "$TMPDIR/counters.before" "$TMPDIR/counters.after" ||
+        fail "a cancelled entry reached the bootloader: $(paste "$TMPDIR/counters.before" "$TMPDIR/counters.after")"
+# reset released with BOOT0 low (both lines dropped): the board runs its code, not held off
+control "info ttyUSB0" | grep -q 'state=user-code' || fail "ttyUSB0 is held in reset: $(control "info ttyUSB0")"
+last_log_check 'x["port"] == "/dev/ttyUSB0" and x["result"] != "pass" and x["error"] == "io.github.Stm32Isp1.Error.Cancelled"'
+# the next job is not cancelled: it flashes (the second image is still in the flash)
+ctl --json flash ttyUSB0 "$TMPDIR/fw.hex" --entry 'rts&dtr,-dtr' >"$TMPDIR/flash5.json" 2>"$TMPDIR/err" ||
+        fail "flash after the cancel: $(cat "$TMPDIR/err") $(cat "$TMPDIR/flash5.json")"
+json_check "$TMPDIR/flash5.json" 'j["result"]["error"] == "" and j["result"]["bytes_verified"] == 4000'
+control "dump ttyUSB0 $TMPDIR/dump5.bin" >/dev/null
+cmp -n 4000 "$TMPDIR/dump5.bin" "$TMPDIR/fw.hex.bin" || fail "ttyUSB0 does not hold the image after the cancel"
 
 stop_daemon
 if grep -q "Sanitizer\|runtime error" "$TMPDIR/daemon.log"; then
