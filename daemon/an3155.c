@@ -314,7 +314,8 @@ int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts) {
         return an3155_sync(p, attempts);
 }
 
-/* Recovery from a reply lost in the middle of a command.
+/* Recovery from a reply lost in the middle of a command, or from a chip an earlier host
+ * left inside one (flasher_probe() calls this when its sync got no answer at all).
  *
  * The host only sends a command's next part after the ACK of the previous one, and it
  * sends each part whole, so a lost or garbled reply leaves the chip waiting for a
@@ -325,31 +326,37 @@ int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts) {
  * First one 0x7F. A chip that reset measures its baud on it and answers ACK; one that
  * waits for a command's complement answers NACK (c ^ 0x7F is 0xFF only for c = 0x80,
  * no command). Any answer is checked by a Get. The other states say nothing: 0x7F is
- * the first address byte, or the count N = 0x7F, or a command byte. A reset chip never
- * sees anything but 0x7F before it answers, so its baud is measured right.
+ * an address byte, or the count N = 0x7F, or a command byte. A reset chip never sees
+ * anything but 0x7F before it answers, so its baud is measured right.
  *
- * Then filler: the same byte b, enough for the longest state (command pair 2, address
- * 5, count 1, 256 data, checksum 1), in one write. With b = 0x02 no state completes a
- * frame that does anything:
- * - a command: b, b is not a complement pair (b ^ b = 0): NACK; after the 0x7F,
- *   0x7F ^ b is not 0xFF either: NACK;
- * - the address: 4 x b XORs to 0, not b: NACK; after the 0x7F, 0x7F ^ b (or, after
- *   0x7F and a Get's 00 FF, 0x80 ^ b) is not b: NACK;
- * - a Read count: b, b: NACK;
- * - a Write count taken as N = b: then b + 1 data bytes of b and the checksum b. The
- *   XOR of N and the data is b ^ b = 0 when b + 1 is odd (even b) and b when it is
- *   even, so an odd b would WRITE and an even non-zero b is NACKed (b + 1 = 3 is no
- *   multiple of 4 either);
- * - a Write count taken as N = 0x7F (our 0x7F): 128 data bytes, XOR 0x7F ^ 0 (or
- *   0x80 with a Get's 00 FF among them), not b: NACK.
+ * Then filler, in one write: e = AN3155_RECOVER_FILLER_LEAD (0x01), then b =
+ * AN3155_RECOVER_FILLER (0x02), enough for the longest state (command pair 2, address
+ * 5, count 1, 256 data, checksum 1). Before it the chip took m >= 1 bytes 0x7F (ours,
+ * plus those of a sync that got no answer: m = 4 after a probe), and no state completes
+ * a frame that does anything, whatever m:
+ * - a command: (7F, 7F), (7F, e), (e, b), (b, b), (b, 7F) are no complement pairs: NACK;
+ * - the address: its XOR check fails: 7F e b b | b (7E), 7F 7F e b | b (03),
+ *   7F 7F 7F e | b (7E), 7F 7F 7F 7F | e (00), 7F 7F 7F 7F | 7F (00): NACK; after a
+ *   0x7F and a Get's 00 FF, 7F 00 FF e | b (81): NACK;
+ * - a Read count: (7F, 7F) or (7F, e): NACK;
+ * - a Write (or Write Protect) count taken as N = 7F: 128 data bytes, 7F x (m - 1), e,
+ *   then b, and the checksum b; their XOR with N is 7F ^ e ^ b = 7C for an odd m and
+ *   e for an even m, never b: NACK. (A filler of b alone would write for an even m:
+ *   why the lead byte.) After a 0x7F that completed an address (ACK) and Get's 00 FF
+ *   (N = 0, one data byte FF), the checksum e is not FF: NACK;
+ * - the page list of an Extended Erase (44 BB): it takes 7F 7F (or 7F e) as its count,
+ *   0x7F00 or more pages, and waits for 64 KiB: no erase, and the chip stays there (see
+ *   flasher_probe()).
  * What remains are pairs of b (NACK each), perhaps one b waiting for its complement;
  * the sync's 0x7F completes that one (NACK), or is a command byte that the next 0x7F
  * completes (NACK): an3155_sync() takes a NACK as synced.
  *
- * Not covered: a chip that lost host bytes inside the data phase holds an arbitrary
- * XOR, which filler (or the 0x7F) may complete into a valid frame. That frame writes
- * the block being written, so the caller must read the block back before writing it
- * again (flasher.c does, and its verify reads everything). */
+ * Not covered: a chip that lost host bytes inside a part (data, an address, a page
+ * list: the earlier host stopped mid-write) holds an arbitrary XOR, which filler (or the
+ * 0x7F) may complete into a valid frame, for one XOR value in 256. Such a frame writes
+ * the block that host was writing: inside a flash the caller reads the block back
+ * before writing it again (flasher.c does, and its verify reads everything); after a
+ * probe, a flash erases the pages it writes first (erase auto or mass). */
 static int recover(An3155 *p) {
         uint8_t filler[AN3155_RECOVER_FILLER_LEN];
         uint64_t quiet = SYNC_QUIET_USEC + link_wire_usec(p->link, 16);
@@ -374,6 +381,7 @@ static int recover(An3155 *p) {
 
         set_status(p, 0xFF, "recovery");
         memset(filler, AN3155_RECOVER_FILLER, sizeof filler);
+        filler[0] = AN3155_RECOVER_FILLER_LEAD;
         r = send_bytes(p, filler, sizeof filler);
         if (r < 0)
                 return r;

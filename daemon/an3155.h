@@ -82,14 +82,18 @@ int an3155_sync(An3155 *p, unsigned attempts);
 /* Waits delay_usec (a reset in progress), then syncs again. */
 int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts);
 
-/* After a lost or garbled reply in the middle of a command (Write or Read Memory): gets
- * the chip back to waiting for a command without letting it complete a frame that
- * writes, then syncs (and runs Get). In order: drain the line until quiet; one 0x7F (a
+/* After a lost or garbled reply in the middle of a command (Write or Read Memory), or a
+ * sync that nothing answered (an earlier host may have stopped mid-command): gets the
+ * chip back to waiting for a command without letting it complete a frame that writes,
+ * then syncs (and runs Get). In order: drain the line until quiet; one 0x7F (a
  * chip that reset answers ACK, one waiting for a command's complement NACK); if that
- * does not do it, AN3155_RECOVER_FILLER_LEN bytes of AN3155_RECOVER_FILLER in one write,
- * drain the NACKs, sync. Replies are awaited at most AN3155_RECOVER_REPLY_USEC each:
- * about 0.5 s against a silent chip, about 2 s at worst. Why the filler cannot write:
- * see an3155.c. -EHOSTDOWN: nothing answered the final sync. */
+ * does not do it, AN3155_RECOVER_FILLER_LEN bytes of filler in one write (one
+ * AN3155_RECOVER_FILLER_LEAD, then AN3155_RECOVER_FILLER), drain the NACKs, sync. Replies
+ * are awaited at most AN3155_RECOVER_REPLY_USEC each: about 0.5 s against a silent chip,
+ * about 2 s at worst. Why the filler cannot write, whatever number of unanswered 0x7F
+ * (a failed sync's) the chip took before: see an3155.c. -EHOSTDOWN: nothing answered
+ * the final sync. */
+#define AN3155_RECOVER_FILLER_LEAD 0x01
 #define AN3155_RECOVER_FILLER      0x02
 #define AN3155_RECOVER_FILLER_LEN  265u
 #define AN3155_RECOVER_REPLY_USEC  (200 * USEC_PER_MSEC)

@@ -113,7 +113,9 @@ An3155 *flasher_protocol(Flasher *f);
 /* A sentence describing the last error, "" after success. */
 const char *flasher_error_message(const Flasher *f);
 
-/* Sync, Get, Get ID; UID, flash size, option bytes when readable. */
+/* Sync, Get, Get ID; UID, flash size, option bytes when readable. A sync that nothing
+ * answers gets one an3155_recover() (a chip an earlier host left inside a command)
+ * before the probe fails with -EHOSTDOWN. */
 int flasher_probe(Flasher *f, FlasherChip *ret);
 /* The chip of the last successful probe, NULL before. */
 const FlasherChip *flasher_chip(const Flasher *f);

@@ -1081,6 +1081,7 @@ static void expect_filler(Script *s) {
         uint8_t filler[AN3155_RECOVER_FILLER_LEN];
 
         memset(filler, AN3155_RECOVER_FILLER, sizeof filler);
+        filler[0] = AN3155_RECOVER_FILLER_LEAD;
         script_add(s, STEP_EXPECT, filler, sizeof filler, 0);
 }
 
@@ -1093,19 +1094,41 @@ static void noise_nacks(Script *s, size_t n) {
         script_add(s, STEP_NOISE, nacks, n, 0);
 }
 
-/* The filler is a byte that no frame can end validly with (see an3155.c): even, not 0,
- * and long enough for a whole Write Memory (count, 256 data, checksum) after an address. */
+/* The filler (a lead byte e, then b) ends no frame validly after any number m of 0x7F
+ * (see an3155.c): a command pair, the address XOR, a Read count, and a Write count
+ * N = 0x7F (128 data bytes and a checksum), for m = 1..16 (a probe's silent sync
+ * leaves m = 4). The longest state fits. */
 static void test_recover_filler_choice(void) {
-        uint8_t b = AN3155_RECOVER_FILLER;
+        uint8_t stream[16 + AN3155_RECOVER_FILLER_LEN];
+        const uint8_t e = AN3155_RECOVER_FILLER_LEAD, b = AN3155_RECOVER_FILLER;
 
-        ASSERT_TRUE(b != 0 && b % 2 == 0);
-        ASSERT_TRUE((uint8_t) (b ^ 0x7F) != 0xFF && (uint8_t) (b ^ b) != 0xFF);
         ASSERT_TRUE(AN3155_RECOVER_FILLER_LEN >= 5 + 1 + 256 + 1);
-        /* Write count N = b, then b + 1 bytes of b, then the checksum b */
-        uint8_t x = b;
-        for (unsigned i = 0; i < (unsigned) b + 1; i++)
-                x ^= b;
-        ASSERT_TRUE(x != b);
+        ASSERT_TRUE(e != b);
+        for (size_t m = 1; m <= 16; m++) {
+                size_t n = m + AN3155_RECOVER_FILLER_LEN;
+
+                memset(stream, 0x7F, m);
+                stream[m] = e;
+                memset(stream + m + 1, b, AN3155_RECOVER_FILLER_LEN - 1);
+
+                /* waiting for a command, or for a command's complement (one byte in) */
+                for (size_t i = 0; i + 1 < n; i++)
+                        ASSERT_TRUE((uint8_t) (stream[i] ^ stream[i + 1]) != 0xFF);
+                /* the address: 4 bytes and their XOR */
+                ASSERT_TRUE((uint8_t) (stream[0] ^ stream[1] ^ stream[2] ^ stream[3]) != stream[4]);
+                /* a Write (or Write Protect) count: N = stream[0], N + 1 bytes, checksum */
+                size_t len = (size_t) stream[0] + 1;
+                uint8_t x = stream[0];
+                ASSERT_TRUE(len + 1 < n);
+                for (size_t i = 1; i <= len; i++)
+                        x ^= stream[i];
+                ASSERT_TRUE(x != stream[len + 1]);
+                /* ... and after a 0x7F and a Get's 00 FF (the 0x7F got an answer) */
+                uint8_t g[5] = { 0x7F, 0x00, 0xFF, e, b };
+                ASSERT_TRUE((uint8_t) (g[0] ^ g[1] ^ g[2] ^ g[3]) != g[4]);
+                /* a 0x7F that completed an address: Get's 00 FF is N = 0 and one byte */
+                ASSERT_TRUE((uint8_t) (0x00 ^ 0xFF) != e);
+        }
 }
 
 /* The chip reset (or waited for a command's complement): the first 0x7F is answered,
@@ -1248,7 +1271,9 @@ static const RecState rec_states[] = {
         { "reset: waiting for sync",          { 0 }, 0, 0, true, true },
 };
 
-static void recover_sim_state(uint16_t pid, const RecState *st) {
+/* after_sync: first the probe's sync, whose 0x7F bytes all go unanswered into the
+ * command (3 more before the recovery's own: an even number, see an3155.c). */
+static void recover_sim_state(uint16_t pid, const RecState *st, bool after_sync) {
         An3155Timeouts t = slow;
         SimCounters c0, c1;
         An3155 *p;
@@ -1279,13 +1304,17 @@ static void recover_sim_state(uint16_t pid, const RecState *st) {
                 ASSERT_EQ(sim_state(sim), SIM_STATE_WAIT_SYNC);
         }
 
+        if (after_sync)
+                ASSERT_ERR(an3155_sync(p, 3), EHOSTDOWN);
         ASSERT_OK(an3155_recover(p));
 
         sim_counters(sim, &c1);
         ASSERT_EQ(c1.writes, 0);
         ASSERT_EQ(c1.mass_erases + c1.page_erases + c1.ob_writes + c1.gos, 0);
         ASSERT_EQ(sim_state(sim), SIM_STATE_BOOTLOADER);
-        if (st->quick)
+        if (after_sync)
+                ASSERT_TRUE(c1.bytes_in - c0.bytes_in >= st->n + 3 + 1 + AN3155_RECOVER_FILLER_LEN);
+        else if (st->quick)
                 /* only 0x7F and Get: a chip measuring its baud hears nothing else */
                 ASSERT_EQ(c1.bytes_in - c0.bytes_in, st->n + 3);
         else
@@ -1320,8 +1349,17 @@ static void test_recover_sim(void) {
         for (size_t i = 0; i < ELEMENTSOF(pids); i++)
                 for (size_t k = 0; k < ELEMENTSOF(rec_states); k++) {
                         fprintf(stderr, "   0x%03x %s\n", pids[i], rec_states[k].name);
-                        recover_sim_state(pids[i], &rec_states[k]);
+                        recover_sim_state(pids[i], &rec_states[k], false);
                 }
+        /* After a probe's silent sync: a filler of 0x02 alone would complete this Write
+         * (N = 0x7F, 0x7F x 3, 0x02 x 125, checksum 0x02) and program the block. */
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++)
+                for (size_t k = 0; k < ELEMENTSOF(rec_states); k++)
+                        if (strcmp(rec_states[k].name, "Write: waiting for the count") == 0 ||
+                            strcmp(rec_states[k].name, "Write: waiting for the address") == 0) {
+                                fprintf(stderr, "   0x%03x %s, after a silent sync\n", pids[i], rec_states[k].name);
+                                recover_sim_state(pids[i], &rec_states[k], true);
+                        }
 }
 
 int main(void) {

@@ -964,7 +964,7 @@ static void on_tx(void *userdata, bool tx, const uint8_t *buf, size_t n) {
 
         if (!tx || h->armed)
                 return;
-        if (n == AN3155_RECOVER_FILLER_LEN && buf[0] == AN3155_RECOVER_FILLER) {
+        if (n == AN3155_RECOVER_FILLER_LEN && buf[0] == AN3155_RECOVER_FILLER_LEAD) {
                 h->filler_seen = true;
                 if (h->poke) {
                         ASSERT_OK(sim_load(h->sim, h->poke_address, h->poke, h->poke_size));
@@ -1076,6 +1076,148 @@ static void test_line_block_changed(uint16_t pid) {
         rig_stop(&r);
 }
 
+/* ---- a chip an earlier host left inside a command ---- */
+
+/* The earlier host (unplugged, killed, or gone on a Timeout) sent cmd and its
+ * complement, then perhaps the address and, after N = 0xFF, n_data bytes of a Write
+ * Memory frame, and stopped. */
+typedef struct StuckCase {
+        const char *name;
+        uint8_t cmd;
+        bool address;
+        size_t n_data;
+        bool recovers;          /* false: the Extended Erase list (see flasher_probe) */
+} StuckCase;
+
+static const StuckCase stuck_cases[] = {
+        { "(a) Write Memory waiting for the address",        0x31, false, 0,   true },
+        { "(b) Write Memory waiting for N and the data",     0x31, true,  0,   true },
+        { "(c) Write Memory in the middle of a data frame",  0x31, true,  100, true },
+        { "(d) Extended Erase waiting for its page list",    0x44, false, 0,   false },
+        { "(e) Read Memory waiting for N",                   0x11, true,  0,   true },
+};
+
+/* A fresh Flasher on the rig's link, with the rig's short timeouts. */
+static void rig_new_flasher(Rig *r) {
+        An3155Timeouts t;
+
+        an3155_get_timeouts(flasher_protocol(r->f), &t);
+        r->f = flasher_free(r->f);
+        ASSERT_OK(flasher_new(r->link, &r->f));
+        an3155_set_timeouts(flasher_protocol(r->f), &t);
+}
+
+static void expect_ack(Rig *r) {
+        uint8_t b = 0;
+
+        ASSERT_OK(link_read_exact(r->link, &b, 1, now_usec() + 5 * USEC_PER_SEC));
+        ASSERT_EQ(b, AN3155_ACK);
+}
+
+/* Whether the bytes a probe sends into a data frame that wants `left` more data bytes
+ * and a checksum complete it validly, when the frame's XOR so far is x: the silent
+ * sync's and the recovery's 0x7F (m of them), then the filler. The recovery cannot
+ * prevent that for one x in 256 (an3155.c); the test picks a frame it does not
+ * complete, for any plausible m, so that it checks the recovery, not luck. */
+static bool probe_completes(uint8_t x, size_t left) {
+        for (size_t m = 1; m <= 8; m++) {
+                uint8_t s[8 + AN3155_RECOVER_FILLER_LEN];
+
+                memset(s, 0x7F, m);
+                s[m] = AN3155_RECOVER_FILLER_LEAD;
+                memset(s + m + 1, AN3155_RECOVER_FILLER, AN3155_RECOVER_FILLER_LEN - 1);
+                uint8_t y = x;
+                for (size_t i = 0; i < left; i++)
+                        y ^= s[i];
+                if (y == s[left])
+                        return true;
+        }
+        return false;
+}
+
+static void test_stuck(uint16_t pid, const StuckCase *sc) {
+        Rig r;
+        FlasherChip c;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        SimCounters c0, c1;
+        uint8_t d[1024], buf[2 + 5 + 1 + 256];
+        size_t n = 0;
+
+        rig_start(&r, pid);
+        uint32_t base = r.info->flash_base, page = r.info->page_size;
+        /* the earlier host wrote to a page the image does not touch: a write there shows */
+        uint32_t stuck_addr = base + ALIGN_UP((uint32_t) sizeof d, page) + 2 * page;
+        fill_random(d, sizeof d);
+        ImageSegment seg = { .address = base, .size = sizeof d, .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.boot0 = false;
+
+        /* the earlier host: synced, then into the command with raw bytes, and gone */
+        ASSERT_OK(flasher_probe(r.f, NULL));
+        buf[0] = sc->cmd;
+        buf[1] = (uint8_t) (sc->cmd ^ 0xFF);
+        ASSERT_OK(link_write(r.link, buf, 2));
+        expect_ack(&r);
+        if (sc->address) {
+                uint8_t a[5] = { (uint8_t) (stuck_addr >> 24), (uint8_t) (stuck_addr >> 16),
+                                 (uint8_t) (stuck_addr >> 8), (uint8_t) stuck_addr, 0 };
+                a[4] = a[0] ^ a[1] ^ a[2] ^ a[3];
+                ASSERT_OK(link_write(r.link, a, sizeof a));
+                expect_ack(&r);
+        }
+        if (sc->n_data > 0) {
+                uint8_t x;
+
+                buf[n++] = 0xFF;        /* N: 256 bytes */
+                fill_random(buf + n, sc->n_data);
+                n += sc->n_data;
+                for (;;) {
+                        x = 0;
+                        for (size_t i = 0; i < n; i++)
+                                x ^= buf[i];
+                        if (!probe_completes(x, 256 - sc->n_data))
+                                break;
+                        buf[n - 1]++;
+                }
+                ASSERT_OK(link_write(r.link, buf, n));
+        }
+
+        /* the next job: a fresh Flasher on the same line */
+        rig_new_flasher(&r);
+        sim_counters(r.sim, &c0);
+        uint64_t t0 = now_usec();
+        if (sc->recovers)
+                ASSERT_OK(flasher_probe(r.f, &c));
+        else {
+                /* 0x7F 0x7F is a list of 0x7F80 pages: 64 KiB to go. It stays NoBootloader,
+                 * erases nothing, and a power cycle clears it. */
+                ASSERT_ERR(flasher_probe(r.f, &c), EHOSTDOWN);
+                ASSERT_TRUE(strstr(flasher_error_message(r.f), "no bootloader answered the sync on sim"));
+                sim_counters(r.sim, &c1);
+                ASSERT_EQ(c1.page_erases + c1.mass_erases + c1.writes, c0.page_erases + c0.mass_erases + c0.writes);
+                sim_power_cycle(r.sim);
+                ASSERT_OK(flasher_probe(r.f, &c));
+        }
+        /* one silent sync and one recovery, with these short timeouts */
+        ASSERT_TRUE(now_usec() - t0 < 3 * USEC_PER_SEC);
+        ASSERT_EQ(c.pid, pid);
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        sim_counters(r.sim, &c1);
+
+        /* the image and nothing else: every block written once, only the image's pages
+         * erased, the stuck frame's page still erased */
+        check_flash_is(&r, d, sizeof d);
+        ASSERT_EQ(c1.writes - c0.writes, sizeof d / 256);
+        ASSERT_EQ(c1.page_erases - c0.page_erases, ALIGN_UP((uint32_t) sizeof d, page) / page);
+        ASSERT_EQ(c1.mass_erases - c0.mass_erases, 0);
+        ASSERT_EQ(c1.ob_writes + c1.gos, 0);
+        ASSERT_EQ(res.write_retries, 0);
+        ASSERT_EQ(res.bytes_verified, sizeof d);
+        rig_stop(&r);
+}
+
 #define RUN(call)                                                                       \
         do {                                                                            \
                 uint64_t _t = now_usec();                                               \
@@ -1107,6 +1249,12 @@ int main(void) {
                         RUN(test_line_recovery(pid));
                         RUN(test_line_block_changed(pid));
                 }
+        }
+        for (size_t i = 0; i < ELEMENTSOF(stuck_cases); i++) {
+                fprintf(stderr, "   %s\n", stuck_cases[i].name);
+                /* L0: erased 0x00, and 128-byte pages */
+                RUN(test_stuck(0x466, &stuck_cases[i]));
+                RUN(test_stuck(0x457, &stuck_cases[i]));
         }
         RUN(test_line_second_loss());
         RUN(test_dirty_start());
