@@ -1,48 +1,22 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Sourced by the client tests: a private dbus-daemon, stm32ispd under umockdev-sim with
-# simulated boards, and helpers. Expects TOP_BUILDDIR/TOP_SRCDIR (set by make check) and
-# a private TMPDIR.
+# Sourced by the client tests (and the daemon-level ones that drive it): test-lib.sh's
+# private bus and stm32ispd under umockdev-sim, plus the client, its output checks, test
+# images, a monitor in the background and a TCP serial server with simulated boards.
 
-set -eu
-
-: "${TOP_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${TOP_SRCDIR:=$TOP_BUILDDIR}"
-: "${TMPDIR:=$(mktemp -d /tmp/stm32isp-test.XXXXXX)}"
-export TMPDIR
+# Next to this file, wherever the test runs from (VPATH builds run it from the source tree).
+# shellcheck source=tests/test-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/test-lib.sh"
 
 CTL="$TOP_BUILDDIR/client/stm32ispctl"
-DAEMON="$TOP_BUILDDIR/daemon/stm32ispd"
-SIM="$TOP_BUILDDIR/tests/umockdev-sim"
-BUS_NAME=io.github.Stm32Isp1
+NEED_BUILT+=("$CTL")
+MON_PID=""
+TCP_PID=""
 
-BUS_PID=""
-SIM_PID=""
-BUS_ADDR=""
-CONTROL="$TMPDIR/control.sock"
-
-fail() {
-        echo "FAIL: $*" >&2
-        [ ! -s "$TMPDIR/daemon.log" ] || { echo "--- daemon log:" >&2; tail -n 30 "$TMPDIR/daemon.log" >&2; }
-        exit 1
+client_cleanup() {
+        [ -z "$MON_PID" ] || kill "$MON_PID" 2>/dev/null || true
+        stop_tcp_board
 }
-
-skip() {
-        echo "SKIP: $*" >&2
-        exit 77
-}
-
-# need_gi_python: sets GI_PYTHON to a python3 with python3-gi (GDBus can pass file
-# descriptors, busctl cannot), or skips the test.
-need_gi_python() {
-        GI_PYTHON=""
-        for p in /usr/bin/python3 python3; do
-                if "$p" -c 'import gi' 2>/dev/null; then
-                        GI_PYTHON=$p
-                        break
-                fi
-        done
-        [ -n "$GI_PYTHON" ] || skip "no python3 with python3-gi"
-}
+add_cleanup client_cleanup
 
 # set_auto_flash FILE 'PYTHON-DICT of name: (type, value)': Manager.SetAutoFlash with the
 # file's descriptor (busctl cannot pass one). Prints the D-Bus error on failure.
@@ -67,107 +41,6 @@ except GLib.Error as e:
     print(e.message, file=sys.stderr)
     sys.exit(1)
 PY
-}
-
-need_daemon() {
-        [ -x "$CTL" ] || fail "$CTL not built"
-        [ -x "$DAEMON" ] || skip "the daemon is not built"
-        [ -x "$SIM" ] || skip "umockdev-sim is not built"
-        command -v dbus-daemon >/dev/null || skip "dbus-daemon missing"
-}
-
-cleanup() {
-        local rc=$?
-        [ -z "$MON_PID" ] || kill "$MON_PID" 2>/dev/null || true
-        stop_tcp_board
-        stop_daemon
-        if [ -n "$BUS_PID" ]; then
-                kill "$BUS_PID" 2>/dev/null || true
-                BUS_PID=""
-        fi
-        exit $rc
-}
-trap cleanup EXIT
-# Killed (make's timeout, Ctrl-C): still clean up.
-trap 'exit 143' TERM
-trap 'exit 130' INT
-trap 'exit 129' HUP
-
-# A private bus that nothing else uses and that activates nothing.
-start_bus() {
-        cat >"$TMPDIR/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$TMPDIR/bus.sock</listen>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-    ${BUS_EXTRA_POLICY:-}
-  </policy>
-</busconfig>
-CONF
-        # --fork returns once the bus listens; it prints the address and the pid.
-        local out
-        out=$(dbus-daemon --config-file="$TMPDIR/bus.conf" --fork --nopidfile --print-address=1 --print-pid=1) ||
-                fail "dbus-daemon did not start"
-        BUS_ADDR=$(echo "$out" | sed -n 1p)
-        BUS_PID=$(echo "$out" | sed -n 2p)
-        export BUS_ADDR
-}
-
-# Blocks until the daemon owns its name on the bus (an event, not a sleep).
-wait_for_name() {
-        if command -v gdbus >/dev/null; then
-                local waiter done_pid
-                gdbus wait --address "$BUS_ADDR" --timeout 30 "$BUS_NAME" &
-                waiter=$!
-                # Whichever ends first: the name appears, or the daemon (umockdev-sim) exits.
-                wait -n -p done_pid "$waiter" "$SIM_PID" || true
-                if [ "$done_pid" = "$SIM_PID" ]; then
-                        kill "$waiter" 2>/dev/null || true
-                        SIM_PID=""
-                        fail "the daemon exited before it was ready"
-                fi
-                wait "$waiter" || fail "the daemon did not appear on the bus"
-        else
-                local i
-                for i in $(seq 300); do
-                        busctl --address="$BUS_ADDR" status "$BUS_NAME" >/dev/null 2>&1 && return 0
-                        kill -0 "$SIM_PID" 2>/dev/null || fail "the daemon exited"
-                        sleep 0.1
-                done
-                fail "the daemon did not appear on the bus"
-        fi
-}
-
-# start_daemon [umockdev-sim options...]: e.g. --board ttyUSB0=0x466
-start_daemon() {
-        rm -f "$CONTROL"
-        "$SIM" --control "$CONTROL" "$@" -- "$DAEMON" --bus-address="$BUS_ADDR" ${DAEMON_ARGS:-} \
-                >"$TMPDIR/daemon.log" 2>&1 &
-        SIM_PID=$!
-        wait_for_name
-}
-
-stop_daemon() {
-        if [ -n "$SIM_PID" ]; then
-                kill -TERM "$SIM_PID" 2>/dev/null || true
-                # A daemon that does not stop must not hang the test run.
-                if ! timeout 20 tail --pid="$SIM_PID" -s 0.1 -f /dev/null; then
-                        pkill -KILL -P "$SIM_PID" 2>/dev/null || true
-                        kill -KILL "$SIM_PID" 2>/dev/null || true
-                fi
-                wait "$SIM_PID" 2>/dev/null || true
-                SIM_PID=""
-        fi
-}
-
-# control LINE: one command to umockdev-sim's control socket; prints the answer.
-control() {
-        "$SIM" --send "$CONTROL" "$1"
 }
 
 ctl() {
@@ -225,7 +98,6 @@ make_bin() {
 
 # monitor_start [ARGS...]: `stm32ispctl monitor --json` in the background; its lines are
 # read with monitor_wait. Waits for its "ready" event (it has subscribed and listed).
-MON_PID=""
 monitor_start() {
         rm -f "$TMPDIR/monitor.fifo"
         mkfifo "$TMPDIR/monitor.fifo"
@@ -267,7 +139,6 @@ monitor_stop() {
 # start_tcp_board [stm32-bootsim options...]: a raw TCP serial server on 127.0.0.1 with a
 # real-time simulated board behind it (stm32-bootsim --timing: 115200 baud wire time), a
 # fresh board per connection. Sets TCP_URL. `tcp_unplug` drops the open connection.
-TCP_PID=""
 start_tcp_board() {
         local bootsim="$TOP_BUILDDIR/tests/sim/stm32-bootsim"
         [ -x "$bootsim" ] || skip "stm32-bootsim is not built"

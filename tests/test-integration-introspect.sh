@@ -5,7 +5,7 @@
 # names, types and directions, property types, access and change signalling.
 . "$(dirname "$0")/test-integration-lib.sh"
 need_daemon
-start_open_bus
+start_bus
 start_daemon --board ttyUSB0=0x466
 
 busctl --address="$BUS_ADDR" introspect --xml-interface "$BUS_NAME" "$MANAGER_PATH" \

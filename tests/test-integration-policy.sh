@@ -10,7 +10,7 @@ need_daemon
 command -v setpriv >/dev/null || skip "setpriv missing (util-linux)"
 getent group dialout >/dev/null || skip "no group dialout"
 getent passwd nobody >/dev/null && getent group nogroup >/dev/null || skip "no user nobody/nogroup"
-find_python_gi
+need_gi_python
 
 # Other users reach only $SHARED: the bus socket, the caller script, the images.
 chmod 0711 "$TMPDIR"
@@ -18,8 +18,8 @@ SHARED="$TMPDIR/shared"
 mkdir -m 0755 "$SHARED"
 cp "$TOP_SRCDIR/tests/test-integration-call.py" "$SHARED/call.py"
 chmod 0644 "$SHARED/call.py"
-setpriv --reuid=nobody --regid=nogroup --clear-groups "$PYTHON_GI" -c 'import gi' ||
-        skip "user nobody cannot run $PYTHON_GI"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$GI_PYTHON" -c 'import gi' ||
+        skip "user nobody cannot run $GI_PYTHON"
 
 start_system_bus "$SHARED"
 start_daemon --board ttyUSB0=0x466
@@ -27,12 +27,12 @@ start_daemon --board ttyUSB0=0x466
 NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"
 DIALOUT="setpriv --reuid=nobody --regid=nogroup --groups=dialout"
 call() {
-        (cd "$SHARED" && "$PYTHON_GI" "$SHARED/call.py" "$BUS_ADDR" "$@")
+        (cd "$SHARED" && "$GI_PYTHON" "$SHARED/call.py" "$BUS_ADDR" "$@")
 }
 call_as() {
         local who=$1
         shift
-        (cd "$SHARED" && $who "$PYTHON_GI" "$SHARED/call.py" "$BUS_ADDR" "$@")
+        (cd "$SHARED" && $who "$GI_PYTHON" "$SHARED/call.py" "$BUS_ADDR" "$@")
 }
 
 make_image() {
