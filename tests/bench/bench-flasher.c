@@ -190,14 +190,7 @@ int main(int argc, char **argv) {
                         return 1;
                 }
                 printf("seconds=%.3f\n", (double) (now_usec() - t0) / 1e6);
-                if (sim)
-                        sim_stop(sim);
-                link_free(link);
-                if (sim) {
-                        close(fds[1]);
-                        sim_free(sim);
-                }
-                return 0;
+                goto done;
         }
         if (flasher_new(link, &f) < 0)
                 return 1;
@@ -234,6 +227,7 @@ int main(int argc, char **argv) {
                        cnt.commands, cnt.reads, cnt.writes, cnt.page_erases, cnt.mass_erases, cnt.syncs,
                        cnt.resets, cnt.bytes_in, cnt.bytes_out);
         }
+done:
         flasher_free(f);
         if (sim)
                 sim_stop(sim);

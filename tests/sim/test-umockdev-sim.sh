@@ -28,8 +28,29 @@ for opt in max-baud=100 max-baud=3000001 max-baud=fast id=0 id=0x10000 usb-port=
         echo "$out" | grep -q "bad board option '${opt%%=*}'" || fail "$opt: $out"
 done
 
+# One control-socket request, shared by the Python hosts below (they import it).
+cat > "$tmp/simctl.py" <<'EOF'
+import socket
+
+
+def control_line(control, line):
+    """Sends one line to umockdev-sim's control socket; returns its answer."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(control)
+    s.sendall(line.encode() + b"\n")
+    answer = b""
+    while not answer.endswith(b"\n"):
+        k = s.recv(1024)
+        if not k:
+            break
+        answer += k
+    s.close()
+    return answer.decode().strip()
+EOF
+
 cat > "$tmp/host.py" <<'EOF'
 import os, select, socket, sys, termios
+import simctl
 
 n, control = int(sys.argv[1]), sys.argv[2]
 ACK = 0x79
@@ -60,17 +81,7 @@ def check(what, got, want):
 
 
 def control_line(line):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(control)
-    s.sendall(line.encode() + b"\n")
-    answer = b""
-    while not answer.endswith(b"\n"):
-        k = s.recv(1024)
-        if not k:
-            break
-        answer += k
-    s.close()
-    return answer.decode().strip()
+    return simctl.control_line(control, line)
 
 
 # every port open at once, then a sync on each at 115200 8E1
@@ -135,6 +146,7 @@ echo "$out" | grep -q "ttyUSB1=0x466,usb-port=2: USB port 2 is taken by ttyUSB0"
 # and the uevents of a re-plug into that port.
 cat > "$tmp/slot.py" <<'EOF'
 import ctypes, os, select, socket, sys, termios
+import simctl
 
 control = sys.argv[1]
 USB = "/sys/devices/pci0000:00/0000:00:14.0/usb1"
@@ -179,17 +191,7 @@ def lookup(name):
 
 
 def control_line(line):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(control)
-    s.sendall(line.encode() + b"\n")
-    answer = b""
-    while not answer.endswith(b"\n"):
-        k = s.recv(1024)
-        if not k:
-            break
-        answer += k
-    s.close()
-    return answer.decode().strip()
+    return simctl.control_line(control, line)
 
 
 def expect(what, got, want):
