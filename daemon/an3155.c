@@ -314,6 +314,21 @@ int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts) {
         return an3155_sync(p, attempts);
 }
 
+/* After bytes that a chip answers with NACKs (filler, a refused erase list): waits
+ * until those n_sent bytes are through (a NACK about every second byte) and the line is
+ * quiet, then syncs. */
+static int drain_and_sync(An3155 *p, size_t n_sent) {
+        uint64_t quiet = SYNC_QUIET_USEC + link_wire_usec(p->link, 16 + n_sent + n_sent / 2);
+        int r;
+
+        r = drain_quiet(p, quiet, quiet + RECOVER_DRAIN_MAX_USEC);
+        if (r < 0)
+                return r;
+        p->unread_tx = 0;
+
+        return an3155_sync(p, 2);
+}
+
 /* Recovery from a reply lost in the middle of a command, or from a chip an earlier host
  * left inside one (flasher_probe() calls this when its sync got no answer at all).
  *
@@ -346,7 +361,8 @@ int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts) {
  *   (N = 0, one data byte FF), the checksum e is not FF: NACK;
  * - the page list of an Extended Erase (44 BB): it takes 7F 7F (or 7F e) as its count,
  *   0x7F00 or more pages, and waits for 64 KiB: no erase, and the chip stays there (see
- *   flasher_probe()).
+ *   flasher_probe(); this host's own erase does not leave a chip there after a lost
+ *   ACK: see send_erase_command()).
  * What remains are pairs of b (NACK each), perhaps one b waiting for its complement;
  * the sync's 0x7F completes that one (NACK), or is a command byte that the next 0x7F
  * completes (NACK): an3155_sync() takes a NACK as synced.
@@ -385,14 +401,17 @@ static int recover(An3155 *p) {
         r = send_bytes(p, filler, sizeof filler);
         if (r < 0)
                 return r;
-        /* a NACK about every second byte: quiet once all are through */
-        quiet += link_wire_usec(p->link, sizeof filler + sizeof filler / 2);
-        r = drain_quiet(p, quiet, quiet + RECOVER_DRAIN_MAX_USEC);
-        if (r < 0)
-                return r;
-        p->unread_tx = 0;
+        return drain_and_sync(p, sizeof filler);
+}
 
-        return an3155_sync(p, 2);
+/* Caps every reply wait for a recovery: a chip that answers at all answers within an
+ * adapter latency, so a recovery stays bounded whatever the caller's timeouts. Returns
+ * the caller's timeouts, to put back afterwards. */
+static An3155Timeouts cap_for_recovery(An3155 *p) {
+        An3155Timeouts saved = p->timeouts;
+
+        p->timeouts.reply_usec = MIN(saved.reply_usec, AN3155_RECOVER_REPLY_USEC);
+        return saved;
 }
 
 int an3155_recover(An3155 *p) {
@@ -401,9 +420,7 @@ int an3155_recover(An3155 *p) {
 
         if (!p)
                 return -EINVAL;
-        /* a chip that answers at all answers within an adapter latency: keeps it bounded */
-        saved = p->timeouts;
-        p->timeouts.reply_usec = MIN(saved.reply_usec, AN3155_RECOVER_REPLY_USEC);
+        saved = cap_for_recovery(p);
         r = recover(p);
         p->timeouts = saved;
         return r;
@@ -608,6 +625,71 @@ static int erase_command(const An3155 *p, uint8_t *ret) {
         return 0;
 }
 
+/* A lost or garbled reply to an erase command pair "c ~c" (c = 0x44, or 0x43) leaves the
+ * chip in one of two states, and a chip left waiting for the page count would take the
+ * next job's 0x7F 0x7F as 0x7F7F pages and wait for 64 KiB more (the probe does not get
+ * it out). So the host sends a page list the chip must refuse: count N = 0 (one page),
+ * page 0, and the checksum K = ERASE_REFUSED_CHECKSUM instead of their XOR 0x00
+ * (0x44: 00 00 00 00 K; 0x43: 00 00 K). What the chip does with it:
+ * - it waits for the count (its ACK was lost or garbled): N = 0 is no special erase
+ *   (0x44: N >= 0xFFF0; 0x43: N = 0xFF), so one page number follows, then K, which is
+ *   not the list's XOR: NACK, nothing erased, and it waits for a command. The sync's
+ *   first 0x7F is a command byte, the second completes a bad pair: NACK.
+ * - it waits for a command (it never got the pair, or NACKed it and the NACK was lost):
+ *   the bytes are command pairs, (00, 00) and (00, 00): no complement pairs, NACK each;
+ *   K is left as a command byte that the sync's 0x7F completes (K ^ 0x7F is not 0xFF):
+ *   NACK.
+ * - it holds one byte x of the pair (the other was lost on the line): (x, 00) is a
+ *   complement pair only for x = 0xFF, no command: NACK; then (00, 00), and (00, K)
+ *   (K is not 0xFF: not Get): NACK.
+ * No state takes a frame that erases or writes. Then the line is drained, a sync (and
+ * Get) confirms the chip waits for a command, and the command goes out once more. Not
+ * covered: a chip that reset in between (nothing here resets it) measures its baud on
+ * 0x00 and does not answer the sync: the error stays what it was. */
+#define ERASE_REFUSED_CHECKSUM 0x5A
+
+static int refuse_erase_list(An3155 *p, uint8_t cmd) {
+        static const uint8_t extended[] = { 0x00, 0x00, 0x00, 0x00, ERASE_REFUSED_CHECKSUM };
+        static const uint8_t legacy[] = { 0x00, 0x00, ERASE_REFUSED_CHECKSUM };
+        const uint8_t *list = cmd == AN3155_CMD_ERASE ? legacy : extended;
+        size_t n = cmd == AN3155_CMD_ERASE ? sizeof legacy : sizeof extended;
+        An3155Timeouts saved;
+        int r;
+
+        set_status(p, cmd, "recovery");
+        p->unread_tx = 0;
+        saved = cap_for_recovery(p);
+        r = send_bytes(p, list, n);
+        if (r >= 0)
+                r = drain_and_sync(p, n);
+        p->timeouts = saved;
+        return r;
+}
+
+/* Sends an erase command pair and waits for its ACK; after a lost or garbled reply, gets
+ * the chip out of the erase (see above) and sends the pair once more. When that fails
+ * too, the chip is taken out again and the error is the retry's; when the recovery
+ * fails, the error is the first one (a link error excepted). */
+static int send_erase_command(An3155 *p, uint8_t cmd) {
+        for (unsigned attempt = 0;; attempt++) {
+                An3155Status failed;
+                int r, k;
+
+                r = send_command(p, cmd);
+                if (!IN_SET(r, -ETIMEDOUT, -EPROTO))
+                        return r;
+
+                failed = p->status;
+                k = refuse_erase_list(p, cmd);
+                if (k < 0 && !IN_SET(k, -EHOSTDOWN, -ETIMEDOUT, -EPROTO, -EREMOTEIO))
+                        return k;
+                if (k < 0 || attempt > 0) {
+                        p->status = failed;
+                        return r;
+                }
+        }
+}
+
 int an3155_erase_mass(An3155 *p) {
         static const uint8_t legacy[] = { 0xFF, 0x00 };
         static const uint8_t extended[] = { 0xFF, 0xFF, 0x00 };
@@ -620,7 +702,7 @@ int an3155_erase_mass(An3155 *p) {
         if (r < 0)
                 return r;
 
-        r = send_command(p, cmd);
+        r = send_erase_command(p, cmd);
         if (r < 0)
                 return r;
         p->status.step = "data";
@@ -638,7 +720,7 @@ static int erase_chunk(An3155 *p, uint8_t cmd, const uint16_t *pages, size_t n) 
         size_t k = 0;
         int r;
 
-        r = send_command(p, cmd);
+        r = send_erase_command(p, cmd);
         if (r < 0)
                 return r;
 

@@ -112,6 +112,10 @@ int an3155_read_memory(An3155 *p, uint32_t address, void *buf, size_t n);
 int an3155_write_memory(An3155 *p, uint32_t address, const void *buf, size_t n);
 int an3155_go(An3155 *p, uint32_t address);
 
+/* Both erase calls: when the reply to the command pair is lost or garbled, the chip may
+ * wait for a page list; a list it must refuse (bad checksum, nothing erased), a sync and
+ * one more try of the command follow (see an3155.c). A second failure returns that
+ * error (the chip taken out again); a failed recovery returns the first one. */
 /* Mass erase: Extended Erase 0xFFFF, or legacy Erase 0xFF when Get offered 0x43. */
 int an3155_erase_mass(An3155 *p);
 /* Erases the listed pages, in as many commands as needed (Extended Erase, or legacy

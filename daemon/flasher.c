@@ -445,10 +445,13 @@ int flasher_probe(Flasher *f, FlasherChip *ret) {
                  *   default timeouts: the probe fails after 1.65 s instead of 1.10 s):
                  *   two drains, one 0x7F and a 2-attempt sync, each wait capped at
                  *   AN3155_RECOVER_REPLY_USEC.
-                 * Not recovered: a chip waiting for an Extended Erase page list takes the
-                 * 0x7F pair as 0x7F7F pages and wants 64 KiB more (6 s at 115200 baud);
-                 * sending that to every silent line is not worth it: a power cycle
-                 * clears it.
+                 * Not recovered here: a chip waiting for an Extended Erase page list
+                 * takes the 0x7F pair as 0x7F7F pages and wants 64 KiB more (6 s at
+                 * 115200 baud); sending that to every silent line is not worth it: a
+                 * power cycle clears it. This host no longer leaves a chip there when the
+                 * ACK to "44 BB" is lost or garbled (an3155.c sends a page list the chip
+                 * refuses, then syncs and retries); only a host that stops between that
+                 * ACK and the list (killed, unplugged, another tool) still does.
                  * Here and not in an3155_sync(): a resync after a reset must not send
                  * filler to a chip that is still booting into its sync wait. */
                 k = an3155_recover(f->proto);

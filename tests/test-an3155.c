@@ -493,6 +493,18 @@ static Script *case_script(const Case *c, size_t i, size_t pos, int fault) {
                         HANGUP(s);
                         break;
                 }
+                /* An erase command pair without a clean reply: the host sends a page list
+                 * the chip must refuse, then syncs (this peer stays silent: the first
+                 * error stands). */
+                if (IN_SET(c->command, AN3155_CMD_ERASE, AN3155_CMD_EXTENDED_ERASE) &&
+                    e->tx[0] == c->command && IN_SET(fault, FAULT_GARBAGE, FAULT_SILENCE)) {
+                        if (c->command == AN3155_CMD_ERASE)
+                                EXPECT(s, 0x00, 0x00, 0x5A);
+                        else
+                                EXPECT(s, 0x00, 0x00, 0x00, 0x00, 0x5A);
+                        EXPECT(s, 0x7F);
+                        EXPECT(s, 0x7F);
+                }
                 break;
         }
         return s;
@@ -1362,6 +1374,337 @@ static void test_recover_sim(void) {
                         }
 }
 
+/* ---- a lost or garbled reply to an erase command pair ---- */
+
+/* The page list a chip must refuse, written out by hand: count 0, page 0, checksum 0x5A
+ * (their XOR is 0x00). */
+#define REFUSED_EXT 0x00, 0x00, 0x00, 0x00, 0x5A
+#define REFUSED_LEGACY 0x00, 0x00, 0x5A
+/* Reply timeouts short enough for the lost ACK, long enough for a loaded machine. */
+static const An3155Timeouts lossy = {
+        .reply_usec = 150 * USEC_PER_MSEC, .write_usec = 5 * USEC_PER_SEC,
+        .page_erase_usec = 10 * USEC_PER_MSEC, .mass_erase_usec = 5 * USEC_PER_SEC,
+        .option_usec = 5 * USEC_PER_SEC, .reset_usec = 10 * USEC_PER_MSEC,
+};
+
+/* The chip took "44 BB" and its ACK was lost: the refused list (NACK, drained), a sync
+ * (the first 0x7F a command byte, the second a bad pair: NACK), Get, the command again. */
+static void expect_erase_recovery(Script *s, bool legacy) {
+        if (legacy)
+                EXPECT(s, REFUSED_LEGACY);
+        else
+                EXPECT(s, REFUSED_EXT);
+        noise_nacks(s, 1);
+        EXPECT(s, 0x7F);
+        EXPECT(s, 0x7F);
+        SEND(s, AN3155_NACK);
+        if (legacy) {
+                EXPECT(s, 0x00, 0xFF);
+                SEND(s, 0x79, 0x0B, 0x22, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x43, 0x63, 0x73, 0x82, 0x92, 0x79);
+        } else
+                expect_get(s);
+}
+
+static void test_erase_lost_ack_pages(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x44, 0xBB);                  /* its ACK is lost */
+        expect_erase_recovery(s, false);
+        EXPECT(s, 0x44, 0xBB);
+        SEND(s, 0x79);
+        EXPECT(s, 0x00, 0x02, 0x00, 0x03, 0x00, 0x10, 0x01, 0xFF, 0xEF);
+        SEND(s, 0x79);
+        Harness *h = harness_start(s, &lossy);
+        ASSERT_OK(run_pages_ext(h->p));
+        /* the caller's timeouts are back */
+        An3155Timeouts t;
+        an3155_get_timeouts(h->p, &t);
+        ASSERT_EQ(t.reply_usec, lossy.reply_usec);
+        harness_end(h);
+}
+
+/* Garbled: a stray byte, then the real ACK (drained, never taken for a reply). */
+static void test_erase_garbled_ack_mass(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x44, 0xBB);
+        SEND(s, 0xA5);
+        NOISE(s, 0x79);
+        expect_erase_recovery(s, false);
+        EXPECT(s, 0x44, 0xBB);
+        SEND(s, 0x79);
+        EXPECT(s, 0xFF, 0xFF, 0x00);
+        SEND(s, 0x79);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_OK(run_mass(h->p));
+        harness_end(h);
+}
+
+static void test_erase_lost_ack_legacy(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x00, 0xFF);
+        SEND(s, 0x79, 0x0B, 0x22, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x43, 0x63, 0x73, 0x82, 0x92, 0x79);
+        EXPECT(s, 0x43, 0xBC);
+        expect_erase_recovery(s, true);
+        EXPECT(s, 0x43, 0xBC);
+        SEND(s, 0x79);
+        EXPECT(s, 0x02, 0x01, 0x02, 0x80, 0x81);
+        SEND(s, 0x79);
+        Harness *h = harness_start(s, &lossy);
+        ASSERT_OK(an3155_get(h->p, NULL, NULL, NULL));
+        ASSERT_OK(run_pages_legacy(h->p));
+        harness_end(h);
+}
+
+/* The retry's ACK is lost too: the chip is taken out once more, and the error is the
+ * retry's Timeout, with its status. */
+static void test_erase_lost_ack_twice(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x44, 0xBB);
+        expect_erase_recovery(s, false);
+        EXPECT(s, 0x44, 0xBB);
+        expect_erase_recovery(s, false);
+        Harness *h = harness_start(s, &lossy);
+        ASSERT_ERR(run_mass(h->p), ETIMEDOUT);
+        assert_status(h->p, 0x44, "command", -1);
+        harness_end(h);
+}
+
+/* The line goes away during the recovery: that is the news, not the Timeout. */
+static void test_erase_lost_ack_hangup(void) {
+        _cleanup_free_ Script *s = script_new();
+
+        EXPECT(s, 0x44, 0xBB);
+        EXPECT(s, REFUSED_EXT);
+        HANGUP(s);
+        Harness *h = harness_start(s, &lossy);
+        ASSERT_ERR(run_pages_ext(h->p), ENODEV);
+        harness_end(h);
+}
+
+/* The refused list against every state the chip can be in, as byte streams: a chip
+ * waiting for the count refuses it (count 0 is no special erase, the checksum is
+ * wrong); one waiting for a command, or holding one byte of a pair (any value), gets
+ * only pairs that are no command; the last byte left pending is completed by the
+ * sync's 0x7F into no command either. */
+static void test_erase_refused_list_choice(void) {
+        static const uint8_t ext[] = { REFUSED_EXT }, legacy[] = { REFUSED_LEGACY };
+        static const struct { const uint8_t *b; size_t n; } lists[] = {
+                { ext, sizeof ext }, { legacy, sizeof legacy },
+        };
+
+        for (size_t k = 0; k < ELEMENTSOF(lists); k++) {
+                const uint8_t *b = lists[k].b;
+                size_t n = lists[k].n;
+                uint8_t x = 0;
+
+                /* waiting for the count: not a special code, one page, a bad checksum */
+                if (n == sizeof ext) {
+                        ASSERT_TRUE((b[0] << 8 | b[1]) < 0xFFF0);
+                        ASSERT_EQ(b[0] << 8 | b[1], 0);
+                        ASSERT_EQ(n, 2 + 2 + 1);
+                } else {
+                        ASSERT_TRUE(b[0] != 0xFF);
+                        ASSERT_EQ(b[0], 0);
+                        ASSERT_EQ(n, 1 + 1 + 1);
+                }
+                for (size_t i = 0; i + 1 < n; i++)
+                        x ^= b[i];
+                ASSERT_TRUE(x != b[n - 1]);
+
+                /* waiting for a command: the pairs, then the last byte and the sync's 0x7F */
+                uint8_t stream[8];
+                memcpy(stream, b, n);
+                stream[n] = 0x7F;
+                for (size_t i = 0; i + 1 < n + 1; i += 2)
+                        ASSERT_TRUE((uint8_t) (stream[i] ^ stream[i + 1]) != 0xFF);
+                /* one byte y of a pair already in: (y, b0), then the rest shifted */
+                for (unsigned y = 0; y < 256; y++)
+                        if ((uint8_t) (y ^ b[0]) == 0xFF)
+                                ASSERT_EQ(y, 0xFF);     /* 0xFF is no command */
+                for (size_t i = 1; i + 1 < n + 1; i += 2)
+                        ASSERT_TRUE((uint8_t) (stream[i] ^ stream[i + 1]) != 0xFF);
+        }
+}
+
+/* Against the simulator. */
+typedef struct SimRig {
+        Sim *sim;
+        Link *link;
+        An3155 *p;
+        int sv[2];
+} SimRig;
+
+static void rig_start(SimRig *r, uint16_t pid) {
+        An3155Timeouts t = slow;
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, r->sv));
+        ASSERT_OK(sim_new(pid, 0, &r->sim));
+        ASSERT_OK(sim_start(r->sim, r->sv[1]));
+        ASSERT_OK(link_open_fd(r->sv[0], "sim", &r->link));
+        ASSERT_OK(an3155_new(r->link, &r->p));
+        t.reply_usec = 300 * USEC_PER_MSEC;     /* what a lost reply costs */
+        an3155_set_timeouts(r->p, &t);
+}
+
+static void rig_end(SimRig *r) {
+        an3155_free(r->p);
+        sim_stop(r->sim);
+        link_free(r->link);
+        close(r->sv[1]);
+        sim_free(r->sim);
+}
+
+static void fill_block(uint8_t *b, size_t n, unsigned seed) {
+        for (size_t i = 0; i < n; i++)
+                b[i] = (uint8_t) (seed * 31 + i * 7 + 1);
+}
+
+/* The chip answers a Get and a Read after the erase; the block at address still holds
+ * its data. */
+static void expect_block(SimRig *r, uint32_t address, unsigned seed) {
+        uint8_t want[16], got[16];
+
+        fill_block(want, sizeof want, seed);
+        ASSERT_OK(an3155_get(r->p, NULL, NULL, NULL));
+        ASSERT_OK(an3155_read_memory(r->p, address, got, sizeof got));
+        ASSERT_MEMEQ(got, want, sizeof want);
+}
+
+static bool page_erased(SimRig *r, uint32_t page, uint32_t page_size) {
+        size_t size;
+        bool erased = true;
+
+        sim_lock(r->sim);
+        uint8_t *m = sim_flash(r->sim, &size);
+        ASSERT_TRUE((size_t) (page + 1) * page_size <= size);
+        for (size_t i = 0; i < page_size; i++)
+                erased = erased && m[(size_t) page * page_size + i] == sim_erased_value(r->sim);
+        sim_unlock(r->sim);
+        return erased;
+}
+
+/* A page list on L0 (128-byte pages, erased 0x00), the ACK to "44 BB" lost or (stray)
+ * garbled: pages 0 (the refused list's page), 3 (in the list) and 6 hold data first;
+ * the call succeeds, pages 2..4 are erased once, 0 and 6 keep their data. */
+static void sim_erase_pages(uint16_t pid, SimFault fault) {
+        static const uint16_t pages[] = { 2, 3, 4 };
+        const uint32_t page_size = pid == 0x457 ? 128 : 2048, base = 0x08000000;
+        SimCounters c0, c1;
+        uint8_t block[16];
+        SimRig r;
+
+        rig_start(&r, pid);
+        ASSERT_OK(an3155_sync(r.p, 2));
+        for (unsigned pg = 0; pg <= 6; pg += 3) {
+                fill_block(block, sizeof block, pg);
+                ASSERT_OK(an3155_write_memory(r.p, base + pg * page_size, block, sizeof block));
+        }
+        ASSERT_TRUE(!page_erased(&r, 3, page_size));
+
+        sim_counters(r.sim, &c0);
+        sim_inject(r.sim, fault, 1);            /* the next reply burst / ACK: the command's */
+        uint64_t t0 = now_usec();
+        ASSERT_OK(an3155_erase_pages(r.p, pages, ELEMENTSOF(pages)));
+        ASSERT_TRUE(now_usec() - t0 < 3 * USEC_PER_SEC);
+        sim_counters(r.sim, &c1);
+
+        ASSERT_EQ(c1.page_erases - c0.page_erases, ELEMENTSOF(pages));
+        ASSERT_EQ(c1.mass_erases, 0);
+        /* the refused list's NACK and the sync's bad pair: the chip was waiting for the
+         * count, and refused the list */
+        ASSERT_EQ(c1.nacks - c0.nacks, 2);
+        for (uint32_t pg = 2; pg <= 4; pg++)
+                ASSERT_TRUE(page_erased(&r, pg, page_size));
+        expect_block(&r, base, 0);
+        expect_block(&r, base + 6 * page_size, 6);
+        ASSERT_EQ(sim_state(r.sim), SIM_STATE_BOOTLOADER);
+        rig_end(&r);
+}
+
+/* A mass erase on G0, its command ACK lost: one mass erase, the flash erased, the chip
+ * answers. */
+static void sim_erase_mass(void) {
+        SimCounters c0, c1;
+        uint8_t block[16], got[16];
+        size_t size;
+        SimRig r;
+
+        rig_start(&r, 0x466);
+        ASSERT_OK(an3155_sync(r.p, 2));
+        fill_block(block, sizeof block, 9);
+        ASSERT_OK(an3155_write_memory(r.p, 0x08000000, block, sizeof block));
+        ASSERT_OK(an3155_write_memory(r.p, 0x08004000, block, sizeof block));
+
+        sim_counters(r.sim, &c0);
+        sim_inject(r.sim, SIM_FAULT_DROP_REPLY, 1);
+        ASSERT_OK(an3155_erase_mass(r.p));
+        sim_counters(r.sim, &c1);
+        ASSERT_EQ(c1.mass_erases - c0.mass_erases, 1);
+        ASSERT_EQ(c1.page_erases, 0);
+        ASSERT_EQ(c1.nacks - c0.nacks, 2);
+
+        sim_lock(r.sim);
+        uint8_t *m = sim_flash(r.sim, &size);
+        for (size_t i = 0; i < size; i++)
+                ASSERT_EQ(m[i], 0xFF);
+        sim_unlock(r.sim);
+        ASSERT_OK(an3155_get(r.p, NULL, NULL, NULL));
+        ASSERT_OK(an3155_read_memory(r.p, 0x08004000, got, sizeof got));
+        memset(block, 0xFF, sizeof block);
+        ASSERT_MEMEQ(got, block, sizeof got);
+        rig_end(&r);
+}
+
+/* The chip never took the command: here it NACKs "44 BB" (read protection) and the NACK
+ * is lost, so it waits for a command when the refused list comes. Its bytes are pairs
+ * that are no command (two NACKs), the sync's 0x7F completes the last one (NACK), Get
+ * works, and the retry's NACK is the answer. Nothing erased. */
+static void sim_erase_never_taken(void) {
+        static const uint16_t pages[] = { 0, 1 };
+        SimCounters c0, c1;
+        uint8_t block[16];
+        SimRig r;
+
+        rig_start(&r, 0x466);
+        /* not in the first word: an empty first word keeps the G0 in the bootloader when
+         * the option bytes reload */
+        fill_block(block, sizeof block, 0);
+        ASSERT_OK(sim_load(r.sim, 0x08000800, block, sizeof block));
+        sim_set_rdp(r.sim, 1);
+        ASSERT_OK(an3155_sync(r.p, 2));
+
+        sim_counters(r.sim, &c0);
+        sim_inject(r.sim, SIM_FAULT_DROP_REPLY, 1);
+        ASSERT_ERR(an3155_erase_pages(r.p, pages, ELEMENTSOF(pages)), EREMOTEIO);
+        assert_status(r.p, 0x44, "command", AN3155_NACK);
+        sim_counters(r.sim, &c1);
+        /* the lost NACK, (00, 00) twice, (5A, 7F), the retry's NACK */
+        ASSERT_EQ(c1.nacks - c0.nacks, 5);
+        /* pairs: 44 BB, 00 00, 00 00, 5A 7F, Get, 44 BB */
+        ASSERT_EQ(c1.commands - c0.commands, 6);
+        ASSERT_EQ(c1.page_erases + c1.mass_erases, 0);
+        ASSERT_TRUE(!page_erased(&r, 1, 2048));
+        /* the chip answers */
+        uint16_t pid = 0;
+        ASSERT_OK(an3155_get_id(r.p, &pid));
+        ASSERT_EQ(pid, 0x466);
+        rig_end(&r);
+}
+
+static void test_erase_lost_ack_sim(void) {
+        fprintf(stderr, "   0x457 page list, ACK lost\n");
+        sim_erase_pages(0x457, SIM_FAULT_DROP_REPLY);
+        fprintf(stderr, "   0x466 page list, ACK after a stray byte\n");
+        sim_erase_pages(0x466, SIM_FAULT_STRAY_BYTE);
+        fprintf(stderr, "   0x466 mass erase, ACK lost\n");
+        sim_erase_mass();
+        fprintf(stderr, "   0x466 command never taken, NACK lost\n");
+        sim_erase_never_taken();
+}
+
 int main(void) {
         TEST(test_defaults);
         TEST(test_commands);
@@ -1400,5 +1743,12 @@ int main(void) {
         TEST(test_recover_silent);
         TEST(test_recover_hangup);
         TEST(test_recover_sim);
+        TEST(test_erase_refused_list_choice);
+        TEST(test_erase_lost_ack_pages);
+        TEST(test_erase_garbled_ack_mass);
+        TEST(test_erase_lost_ack_legacy);
+        TEST(test_erase_lost_ack_twice);
+        TEST(test_erase_lost_ack_hangup);
+        TEST(test_erase_lost_ack_sim);
         return 0;
 }

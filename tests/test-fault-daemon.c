@@ -237,6 +237,7 @@ typedef struct LineCase {
         unsigned arg;
         const char *want;               /* "ok", an error name, or NULL: recovered or this */
         const char *or_error;
+        bool at_erase;                  /* DROP_REPLY: arg is computed, the erase command's ACK */
 } LineCase;
 
 static void test_line_faults(void) {
@@ -254,6 +255,10 @@ static void test_line_faults(void) {
                  * only if it is still erased. */
                 { "stray byte before an ACK",  SIM_FAULT_STRAY_BYTE,     20, "ok", NULL },
                 { "dropped reply",             SIM_FAULT_DROP_REPLY,     20, "ok", NULL },
+                /* The chip ACKs "44 BB", the ACK is lost: the host sends a page list the
+                 * chip refuses (NACK, nothing erased), syncs and sends the command again;
+                 * each page is erased once and the flash goes on. */
+                { "lost ACK to Extended Erase", SIM_FAULT_DROP_REPLY,    0,  "ok", NULL, true },
                 /* The chip resets before it programs the 10th block. This G0 powered up
                  * blank, so its EMPTY flag is latched set, and a system reset keeps it
                  * (only a power cycle or an option-byte load relatches it): the chip comes
@@ -271,12 +276,35 @@ static void test_line_faults(void) {
                 _cleanup_(sim_tcp_freep) SimTcp *t = NULL;
                 _cleanup_free_ char *path = NULL;
                 static uint8_t image[12 * 1024];
+                SimCounters k0 = {}, k1 = {};
+                unsigned arg = lc->arg;
                 Call c;
 
                 ASSERT_OK(sim_tcp_new(0x466, 300 + (uint32_t) i, &t));
                 path = add_port(t->url);
                 daemon_env_random(image, sizeof image, 300 + (uint32_t) i);
-                sim_inject(t->sim, lc->fault, lc->arg);
+                if (lc->at_erase) {
+                        /* A flash job probes, and next touches the chip with the erase: the
+                         * erase command's ACK is the probe's reply bursts + 1. They are
+                         * counted on this board: one per sync answer and per command pair
+                         * (its ACK or NACK, with Get's or Get ID's data), two more per Read
+                         * Memory (the address ACK; the count ACK with the data). The first
+                         * Probe syncs the fresh chip; the second does what the flash's
+                         * probe does to a synced chip (a 0x7F unanswered, then a bad pair:
+                         * NACK). 12 on this G0: sync, Get, Get ID, 3 reads. */
+                        simple_call(path, "Probe", &c);
+                        expect_ok(&c);
+                        daemon_call_clear(&c);
+                        sim_counters(t->sim, &k0);
+                        simple_call(path, "Probe", &c);
+                        expect_ok(&c);
+                        daemon_call_clear(&c);
+                        sim_counters(t->sim, &k1);
+                        ASSERT_EQ(k1.nacks - k0.nacks, 1u);     /* the bad pair: no read NACKed */
+                        arg = (k1.syncs - k0.syncs) + (k1.commands - k0.commands) +
+                              2 * (k1.reads - k0.reads) + 1;
+                }
+                sim_inject(t->sim, lc->fault, arg);
                 flash_sync(path, image, sizeof image, "bin", &c);
                 fprintf(stderr, "   %-28s -> %s %s\n", lc->name, daemon_call_outcome(&c), c.error.message ?: "");
                 if (lc->want && strcmp(lc->want, "ok") == 0)
@@ -301,6 +329,18 @@ static void test_line_faults(void) {
                          * the recovery wrote nothing */
                         sim_counters(t->sim, &k);
                         ASSERT_EQ(k.writes - k.ob_writes, sizeof image / 256);
+                }
+                if (lc->at_erase) {
+                        SimCounters k;
+
+                        /* each of the 6 pages erased once, no mass erase; and the drop hit
+                         * the erase: NACKs for the probe's bad pair, the refused list and
+                         * the recovery sync's bad pair (a Write's recovery would bring
+                         * about 130) */
+                        sim_counters(t->sim, &k);
+                        ASSERT_EQ(k.page_erases, sizeof image / 2048);
+                        ASSERT_EQ(k.mass_erases, 0u);
+                        ASSERT_EQ(k.nacks - k1.nacks, 3u);
                 }
 
                 /* The next flash on the same board succeeds too, after a failure as well:
