@@ -17,7 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libgen.h>
+#include <limits.h>
+
 #include "daemon-env.h"
+#include "stm32isp.h"
 #include "macro.h"
 #include "test-util.h"
 
@@ -496,4 +500,114 @@ void daemon_call_clear(DaemonCall *c) {
 
 const char *daemon_call_outcome(const DaemonCall *c) {
         return sd_bus_error_is_set(&c->error) ? c->error.name : "ok";
+}
+
+char *daemon_env_port_path(const char *name) {
+        char *p = NULL;
+
+        ASSERT_OK(sd_bus_path_encode(STM32ISP_PORT_PATH_PREFIX, name, &p));
+        return p;
+}
+
+char *daemon_env_get_port(DaemonEnv *e, const char *device, char *ret_error, size_t size) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *path;
+        char *copy;
+
+        if (sd_bus_call_method(e->bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE,
+                               "GetPort", &error, &reply, "s", device) < 0) {
+                snprintf(ret_error, size, "%s", error.name);
+                sd_bus_error_free(&error);
+                return NULL;
+        }
+        ASSERT_OK(sd_bus_message_read(reply, "o", &path));
+        copy = strdup(path);
+        ASSERT_TRUE(copy);
+        return copy;
+}
+
+char *daemon_env_get_string(DaemonEnv *e, const char *path, const char *property) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *v = NULL;
+
+        ASSERT_OK(sd_bus_get_property_string(e->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
+                                             property, &error, &v));
+        return v;
+}
+
+uint16_t daemon_env_chip_pid(sd_bus_message *m) {
+        int r;
+
+        ASSERT_OK(sd_bus_message_rewind(m, true));
+        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "{sv}"));
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *k;
+
+                ASSERT_OK(sd_bus_message_read(m, "s", &k));
+                if (strcmp(k, "pid") == 0) {
+                        uint16_t pid;
+
+                        ASSERT_OK(sd_bus_message_read(m, "v", "q", &pid));
+                        return pid;
+                }
+                ASSERT_OK(sd_bus_message_skip(m, "v"));
+                ASSERT_OK(sd_bus_message_exit_container(m));
+        }
+        ASSERT_OK(r);
+        return 0;
+}
+
+static DaemonEnv *abort_env;
+
+static void on_abort(int sig) {
+        if (abort_env && abort_env->daemon_pid > 0)
+                kill(abort_env->daemon_pid, SIGKILL);
+        if (abort_env && abort_env->bus_pid > 0)
+                kill(abort_env->bus_pid, SIGKILL);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+void daemon_env_kill_on_abort(DaemonEnv *e) {
+        abort_env = e;
+        signal(SIGABRT, on_abort);
+}
+
+int daemon_env_reexec_under_harness(const char *name, const char *const *harness_args) {
+        char exe[PATH_MAX], dir[PATH_MAX], harness[PATH_MAX + 32], ctl[PATH_MAX];
+        const char *top = getenv("TOP_BUILDDIR"), *tmp = getenv("TMPDIR");
+        const char *argv[32];
+        size_t n = 0;
+        ssize_t k;
+
+        k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (k <= 0)
+                return EXIT_FAILURE;
+        exe[k] = 0;
+        if (top && *top)
+                snprintf(harness, sizeof harness, "%s/tests/umockdev-sim", top);
+        else {
+                snprintf(dir, sizeof dir, "%s", exe);
+                snprintf(harness, sizeof harness, "%s/umockdev-sim", dirname(dir));
+        }
+        if (access(harness, X_OK) < 0) {
+                fprintf(stderr, "%s not built: skipping\n", harness);
+                return EXIT_TEST_SKIP;
+        }
+        snprintf(ctl, sizeof ctl, "%s/%s.%d.ctl", tmp && *tmp ? tmp : "/tmp", name, (int) getpid());
+        argv[n++] = harness;
+        for (size_t i = 0; harness_args && harness_args[i]; i++) {
+                if (n + 5 >= ELEMENTSOF(argv))
+                        return EXIT_FAILURE;
+                argv[n++] = harness_args[i];
+        }
+        argv[n++] = "--control";
+        argv[n++] = ctl;
+        argv[n++] = "--";
+        argv[n++] = exe;
+        argv[n] = NULL;
+        execv(harness, (char *const *) argv);
+        fprintf(stderr, "%s: %m\n", harness);
+        return EXIT_FAILURE;
 }

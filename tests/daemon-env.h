@@ -85,3 +85,21 @@ void sim_tcp_flash(SimTcp *t, uint8_t **ret, size_t *ret_size);
 /* A temporary regular file holding data (unlinked; the fd stays valid). */
 int daemon_env_memfd(const void *data, size_t size);
 void daemon_env_random(void *buf, size_t n, uint32_t seed);
+
+/* ---- helpers the daemon tests share (they abort on a failed call) ---- */
+
+/* The object path of the port named name (ttyUSB0). Free it. */
+char *daemon_env_port_path(const char *name);
+/* Manager.GetPort(device): the path (free it), or NULL with the error name in ret_error. */
+char *daemon_env_get_port(DaemonEnv *e, const char *device, char *ret_error, size_t size);
+/* A string property of a port. Free it. */
+char *daemon_env_get_string(DaemonEnv *e, const char *path, const char *property);
+/* The "pid" entry of an a{sv} chip dictionary (the message is rewound first); 0 if none. */
+uint16_t daemon_env_chip_pid(sd_bus_message *m);
+/* A failed assertion aborts: from then on SIGABRT takes e's daemon and bus down first. */
+void daemon_env_kill_on_abort(DaemonEnv *e);
+/* Runs this test again under tests/umockdev-sim (TOP_BUILDDIR's, or the one next to the
+ * executable) with harness_args (NULL-terminated: boards) and a control socket
+ * TMPDIR/NAME.PID.ctl; returns only on failure: EXIT_FAILURE, or 77 when the harness is
+ * not built. */
+int daemon_env_reexec_under_harness(const char *name, const char *const *harness_args);

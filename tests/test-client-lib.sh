@@ -197,3 +197,23 @@ stop_tcp_board() {
         [ -z "$TCP_PID" ] || { kill "$TCP_PID" 2>/dev/null || true; wait "$TCP_PID" 2>/dev/null || true; }
         TCP_PID=""
 }
+
+# sim_field NAME KEY: one key=value of umockdev-sim's "info NAME" line.
+sim_field() {
+        control "info $1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# port_call PORT METHOD ARGS...: a Port method through gdbus; prints the reply or the error.
+port_call() {
+        local port=$1 method=$2
+        shift 2
+        gdbus call --address "$BUS_ADDR" --dest "$BUS_NAME" --object-path "/io/github/Stm32Isp1/port/$port" \
+                --method "io.github.Stm32Isp1.Port.$method" "$@" 2>&1
+}
+
+# last_log_check EXPR: a Python expression over the newest entry (x) of the results log in
+# $STATE (the daemon's --state-dir, set by the test).
+last_log_check() {
+        tail -n 1 "$STATE/results.jsonl" >"$TMPDIR/last.json"
+        json_check "$TMPDIR/last.json" "(lambda x: $1)(j)"
+}

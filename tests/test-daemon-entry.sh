@@ -13,25 +13,6 @@ start_bus
 STATE="$TMPDIR/state"
 mkdir -p "$STATE"
 
-# sim_field NAME KEY: one key=value of umockdev-sim's "info NAME" line.
-sim_field() {
-        control "info $1" | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
-
-# last_log_check EXPR: a Python expression over the newest results-log entry (x).
-last_log_check() {
-        tail -n 1 "$STATE/results.jsonl" >"$TMPDIR/last.json"
-        json_check "$TMPDIR/last.json" "(lambda x: $1)(j)"
-}
-
-# port_call PORT METHOD ARGS...: a Port method through gdbus; prints the reply or the error.
-port_call() {
-        local port=$1 method=$2
-        shift 2
-        gdbus call --address "$BUS_ADDR" --dest "$BUS_NAME" --object-path "/io/github/Stm32Isp1/port/$port" \
-                --method "io.github.Stm32Isp1.Port.$method" "$@" 2>&1
-}
-
 make_hex "$TMPDIR/fw.hex" 0x08000000 4000 21
 make_bin "$TMPDIR/old.bin" 2048 22
 

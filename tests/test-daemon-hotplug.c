@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,47 +64,12 @@ static void control_ok(const char *cmd) {
         ASSERT_STREQ(control("%s", cmd), "ok");
 }
 
-static char *port_path(const char *name) {
-        char *p = NULL;
-
-        ASSERT_OK(sd_bus_path_encode(STM32ISP_PORT_PATH_PREFIX, name, &p));
-        return p;
-}
-
-/* GetPort(device) -> path, or NULL with the error name in *ret_error. */
-static char *get_port(const char *device, char *ret_error, size_t size) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *path;
-        char *copy;
-
-        if (sd_bus_call_method(env.bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE,
-                               "GetPort", &error, &reply, "s", device) < 0) {
-                snprintf(ret_error, size, "%s", error.name);
-                sd_bus_error_free(&error);
-                return NULL;
-        }
-        ASSERT_OK(sd_bus_message_read(reply, "o", &path));
-        copy = strdup(path);
-        ASSERT_TRUE(copy);
-        return copy;
-}
-
 static uint16_t get_u16(const char *path, const char *property) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         uint16_t v = 0;
 
         ASSERT_OK(sd_bus_get_property_trivial(env.bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
                                               property, &error, 'q', &v));
-        return v;
-}
-
-static char *get_string(const char *path, const char *property) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        char *v = NULL;
-
-        ASSERT_OK(sd_bus_get_property_string(env.bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
-                                             property, &error, &v));
         return v;
 }
 
@@ -138,28 +102,6 @@ static void flash_async(const char *path, const void *data, size_t size, Call *c
         ASSERT_OK(sd_bus_message_append(m, "ha{sv}", fd, 1, "format", "s", "bin"));
         ASSERT_OK(sd_bus_call_async(env.bus, NULL, m, daemon_call_on_reply, c, TIMEOUT));
         close(fd);
-}
-
-static uint16_t chip_pid(sd_bus_message *m) {
-        int r;
-
-        ASSERT_OK(sd_bus_message_rewind(m, true));
-        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "{sv}"));
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *k;
-
-                ASSERT_OK(sd_bus_message_read(m, "s", &k));
-                if (strcmp(k, "pid") == 0) {
-                        uint16_t pid;
-
-                        ASSERT_OK(sd_bus_message_read(m, "v", "q", &pid));
-                        return pid;
-                }
-                ASSERT_OK(sd_bus_message_skip(m, "v"));
-                ASSERT_OK(sd_bus_message_exit_container(m));
-        }
-        ASSERT_OK(r);
-        return 0;
 }
 
 static void check_dump(const char *name, const uint8_t *data, size_t size) {
@@ -217,15 +159,15 @@ static void wait_count(const unsigned *count, unsigned want) {
 /* ---- tests ---- */
 
 static void test_enumeration(void) {
-        _cleanup_free_ char *p0 = port_path("ttyUSB0"), *p1 = port_path("ttyUSB1");
+        _cleanup_free_ char *p0 = daemon_env_port_path("ttyUSB0"), *p1 = daemon_env_port_path("ttyUSB1");
         _cleanup_free_ char *g = NULL, *dev = NULL, *serial = NULL, *phys = NULL, *product = NULL, *state = NULL;
         char err[256] = "";
 
-        g = get_port("/dev/ttyUSB0", err, sizeof err);
+        g = daemon_env_get_port(&env, "/dev/ttyUSB0", err, sizeof err);
         ASSERT_TRUE(g);
         ASSERT_STREQ(g, p0);
         free(g);
-        g = get_port("ttyUSB1", err, sizeof err);
+        g = daemon_env_get_port(&env, "ttyUSB1", err, sizeof err);
         ASSERT_TRUE(g);
         ASSERT_STREQ(g, p1);
 
@@ -233,36 +175,36 @@ static void test_enumeration(void) {
         ASSERT_EQ(get_u16(p0, "ProductId"), 0x6001);
         ASSERT_EQ(get_u16(p1, "VendorId"), 0x1a86);
         ASSERT_EQ(get_u16(p1, "ProductId"), 0x7523);
-        dev = get_string(p0, "Device");
+        dev = daemon_env_get_string(&env, p0, "Device");
         ASSERT_STREQ(dev, "/dev/ttyUSB0");
-        serial = get_string(p0, "Serial");
+        serial = daemon_env_get_string(&env, p0, "Serial");
         ASSERT_TRUE(strlen(serial) > 0);
-        phys = get_string(p0, "PhysicalPath");
+        phys = daemon_env_get_string(&env, p0, "PhysicalPath");
         ASSERT_TRUE(strncmp(phys, "pci-", 4) == 0);
-        product = get_string(p0, "Product");
+        product = daemon_env_get_string(&env, p0, "Product");
         ASSERT_STREQ(product, "FT232R USB UART");
-        state = get_string(p0, "State");
+        state = daemon_env_get_string(&env, p0, "State");
         ASSERT_STREQ(state, "idle");
 
         /* Only the two adapters (no other tty of the testbed). */
-        ASSERT_TRUE(!get_port("ttyS0", err, sizeof err));
+        ASSERT_TRUE(!daemon_env_get_port(&env, "ttyS0", err, sizeof err));
         ASSERT_STREQ(err, STM32ISP_ERROR_NOT_FOUND);
 
         ASSERT_TRUE(daemon_env_wait_status(&env, "2 ports, 0 busy", TIMEOUT));
 }
 
 static void test_probe_flash(void) {
-        _cleanup_free_ char *p0 = port_path("ttyUSB0"), *p1 = port_path("ttyUSB1");
+        _cleanup_free_ char *p0 = daemon_env_port_path("ttyUSB0"), *p1 = daemon_env_port_path("ttyUSB1");
         static uint8_t image[8192];
         Call c;
 
         probe(p0, &c);
         expect_ok(&c);
-        ASSERT_EQ(chip_pid(c.reply), 0x466);
+        ASSERT_EQ(daemon_env_chip_pid(c.reply), 0x466);
         daemon_call_clear(&c);
         probe(p1, &c);
         expect_ok(&c);
-        ASSERT_EQ(chip_pid(c.reply), 0x444);
+        ASSERT_EQ(daemon_env_chip_pid(c.reply), 0x444);
         daemon_call_clear(&c);
 
         daemon_env_random(image, sizeof image, 5);
@@ -274,7 +216,7 @@ static void test_probe_flash(void) {
 }
 
 static void test_hotplug(void) {
-        _cleanup_free_ char *p2 = port_path("ttyUSB2"), *g = NULL;
+        _cleanup_free_ char *p2 = daemon_env_port_path("ttyUSB2"), *g = NULL;
         char err[256] = "";
         Call c;
 
@@ -284,13 +226,13 @@ static void test_hotplug(void) {
         ASSERT_EQ(get_u16(p2, "VendorId"), 0x10c4);
         probe(p2, &c);
         expect_ok(&c);
-        ASSERT_EQ(chip_pid(c.reply), 0x457);
+        ASSERT_EQ(daemon_env_chip_pid(c.reply), 0x457);
         daemon_call_clear(&c);
 
         control_ok("remove ttyUSB2");
         wait_count(&objects.n_removed, 1);
         ASSERT_STREQ(objects.removed[0], p2);
-        g = get_port("ttyUSB2", err, sizeof err);
+        g = daemon_env_get_port(&env, "ttyUSB2", err, sizeof err);
         ASSERT_TRUE(!g);
         ASSERT_STREQ(err, STM32ISP_ERROR_NOT_FOUND);
 }
@@ -315,7 +257,7 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *e) {
 }
 
 static void test_unplug(void) {
-        _cleanup_free_ char *p0 = port_path("ttyUSB0"), *g = NULL;
+        _cleanup_free_ char *p0 = daemon_env_port_path("ttyUSB0"), *g = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         static uint8_t image[64 * 1024];
         char err[256] = "";
@@ -337,12 +279,12 @@ static void test_unplug(void) {
 
         wait_count(&objects.n_removed, removed_before + 1);
         ASSERT_STREQ(objects.removed[removed_before], p0);
-        g = get_port("/dev/ttyUSB0", err, sizeof err);
+        g = daemon_env_get_port(&env, "/dev/ttyUSB0", err, sizeof err);
         ASSERT_TRUE(!g);
 
         /* The remaining port still works. */
         {
-                _cleanup_free_ char *p1 = port_path("ttyUSB1");
+                _cleanup_free_ char *p1 = daemon_env_port_path("ttyUSB1");
                 probe(p1, &c);
                 expect_ok(&c);
                 daemon_call_clear(&c);
@@ -366,14 +308,14 @@ static void test_config(void) {
         snprintf(arg, sizeof arg, "--config=%s", conf);
         ASSERT_OK(daemon_env_start(&env, args));
 
-        g = get_port("ttyUSB1", err, sizeof err);
+        g = daemon_env_get_port(&env, "ttyUSB1", err, sizeof err);
         ASSERT_TRUE(g);
         free(g);
-        g = get_port("ttyUSB3", err, sizeof err);
+        g = daemon_env_get_port(&env, "ttyUSB3", err, sizeof err);
         ASSERT_TRUE(!g);
         {
                 _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-                _cleanup_free_ char *p4 = port_path("ttyUSB4");
+                _cleanup_free_ char *p4 = daemon_env_port_path("ttyUSB4");
                 unsigned before = objects.n_added;
 
                 ASSERT_OK(sd_bus_match_signal(env.bus, &slot, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
@@ -384,37 +326,7 @@ static void test_config(void) {
                 /* Events arrive in order: ttyUSB3 would have come first. */
                 ASSERT_STREQ(objects.added[before], p4);
         }
-        ASSERT_TRUE(!get_port("ttyUSB3", err, sizeof err));
-}
-
-/* Not under the harness yet: run ourselves under it. */
-static int reexec_under_harness(void) {
-        char exe[PATH_MAX], dir[PATH_MAX], harness[PATH_MAX + 32], ctl[PATH_MAX];
-        const char *top = getenv("TOP_BUILDDIR"), *tmp = getenv("TMPDIR");
-        ssize_t k;
-
-        k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (k <= 0)
-                return EXIT_FAILURE;
-        exe[k] = 0;
-        if (top && *top)
-                snprintf(harness, sizeof harness, "%s/tests/umockdev-sim", top);
-        else {
-                snprintf(dir, sizeof dir, "%s", exe);
-                snprintf(harness, sizeof harness, "%s/umockdev-sim", dirname(dir));
-        }
-        if (access(harness, X_OK) < 0) {
-                fprintf(stderr, "%s not built: skipping\n", harness);
-                return EXIT_TEST_SKIP;
-        }
-        snprintf(ctl, sizeof ctl, "%s/test-daemon-hotplug.%d.ctl", tmp && *tmp ? tmp : "/tmp", (int) getpid());
-        execl(harness, harness,
-              "--board", "ttyUSB0=0x466",
-              "--board", "ttyUSB1=0x444,adapter=ch340",
-              "--control", ctl,
-              "--", exe, (char *) NULL);
-        fprintf(stderr, "%s: %m\n", harness);
-        return EXIT_FAILURE;
+        ASSERT_TRUE(!daemon_env_get_port(&env, "ttyUSB3", err, sizeof err));
 }
 
 int main(int argc, char *argv[]) {
@@ -422,7 +334,8 @@ int main(int argc, char *argv[]) {
         int r;
 
         if (!getenv("UMOCKDEV_SIM_CONTROL"))
-                return reexec_under_harness();
+                return daemon_env_reexec_under_harness("test-daemon-hotplug", (const char *const[]) {
+                        "--board", "ttyUSB0=0x466", "--board", "ttyUSB1=0x444,adapter=ch340", NULL });
 
         r = daemon_env_start(&env, NULL);
         if (r == -EOPNOTSUPP)

@@ -1060,21 +1060,11 @@ static int smoke(void) {
         return 0;
 }
 
-/* A failed assertion aborts: take the daemon and the bus down with us. */
-static void on_abort(int sig) {
-        if (env.daemon_pid > 0)
-                kill(env.daemon_pid, SIGKILL);
-        if (env.bus_pid > 0)
-                kill(env.bus_pid, SIGKILL);
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
 int main(int argc, char *argv[]) {
         int r;
 
         signal(SIGPIPE, SIG_IGN);
-        signal(SIGABRT, on_abort);
+        daemon_env_kill_on_abort(&env);
         r = daemon_env_start(&env, NULL);
         if (r == -EOPNOTSUPP) {
                 fprintf(stderr, "dbus-daemon missing, skipping\n");

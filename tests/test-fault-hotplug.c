@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -278,13 +277,6 @@ static void wait_object(const char *path, bool removed) {
         }
 }
 
-static char *port_path(const char *name) {
-        char *p = NULL;
-
-        ASSERT_OK(sd_bus_path_encode(STM32ISP_PORT_PATH_PREFIX, name, &p));
-        return p;
-}
-
 /* ---- calls ---- */
 
 typedef DaemonCall Call;
@@ -348,66 +340,16 @@ static void read_async(const char *path, uint64_t length, Call *c) {
         close(fd);
 }
 
-/* GetPort(device) -> a copy of the path, or NULL and the error name. */
-static char *get_port(const char *device, char *ret_error, size_t size) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *path;
-        char *copy;
-
-        if (sd_bus_call_method(env.bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE,
-                               "GetPort", &error, &reply, "s", device) < 0) {
-                snprintf(ret_error, size, "%s", error.name);
-                sd_bus_error_free(&error);
-                return NULL;
-        }
-        ASSERT_OK(sd_bus_message_read(reply, "o", &path));
-        copy = strdup(path);
-        ASSERT_TRUE(copy);
-        return copy;
-}
-
 static void expect_no_port(const char *device) {
         _cleanup_free_ char *p = NULL;
         char err[256] = "";
 
-        p = get_port(device, err, sizeof err);
+        p = daemon_env_get_port(&env, device, err, sizeof err);
         if (p) {
                 fprintf(stderr, "GetPort(%s) still answers %s\n", device, p);
                 abort();
         }
         ASSERT_STREQ(err, STM32ISP_ERROR_NOT_FOUND);
-}
-
-static char *get_string(const char *path, const char *property) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        char *v = NULL;
-
-        ASSERT_OK(sd_bus_get_property_string(env.bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
-                                             property, &error, &v));
-        return v;
-}
-
-static uint16_t chip_pid(sd_bus_message *m) {
-        int r;
-
-        ASSERT_OK(sd_bus_message_rewind(m, true));
-        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "{sv}"));
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *k;
-
-                ASSERT_OK(sd_bus_message_read(m, "s", &k));
-                if (strcmp(k, "pid") == 0) {
-                        uint16_t pid;
-
-                        ASSERT_OK(sd_bus_message_read(m, "v", "q", &pid));
-                        return pid;
-                }
-                ASSERT_OK(sd_bus_message_skip(m, "v"));
-                ASSERT_OK(sd_bus_message_exit_container(m));
-        }
-        ASSERT_OK(r);
-        return 0;
 }
 
 /* ---- the results log (GetResults) ---- */
@@ -523,7 +465,7 @@ static int run_client(char *const *args) {
 /* One board through Probe and Flash: what the daemon allocates on first use (the
  * journal socket for the job records, sd-event's timer fds) is then in every baseline. */
 static void test_warm_up(void) {
-        _cleanup_free_ char *path = port_path("ttyUSB9");
+        _cleanup_free_ char *path = daemon_env_port_path("ttyUSB9");
         static uint8_t image[4096];
         Call c;
 
@@ -605,7 +547,7 @@ static void test_unplug_stages(void) {
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-                _cleanup_free_ char *path = port_path(cases[i].board), *dev = NULL;
+                _cleanup_free_ char *path = daemon_env_port_path(cases[i].board), *dev = NULL;
                 _cleanup_free_ uint8_t *image = NULL;
                 Watch w = { .board = cases[i].board, .stage = cases[i].stage };
                 Result res[4];
@@ -661,7 +603,7 @@ static void test_unplug_stages(void) {
  * umockdev-sim numbers the USB port by plug order and has no option to choose it. */
 
 static void test_replug(void) {
-        _cleanup_free_ char *p0 = port_path("ttyUSB0"), *p1 = port_path("ttyUSB1"), *g = NULL;
+        _cleanup_free_ char *p0 = daemon_env_port_path("ttyUSB0"), *p1 = daemon_env_port_path("ttyUSB1"), *g = NULL;
         _cleanup_free_ char *serial = NULL, *product = NULL, *dev = NULL;
         _cleanup_free_ uint8_t *flash = NULL;
         static uint8_t image[8192];
@@ -677,12 +619,12 @@ static void test_replug(void) {
         base = usage();
         control_ok("add ttyUSB0=0x466,serial=REPLUG01");
         wait_object(p0, false);
-        serial = get_string(p0, "Serial");
+        serial = daemon_env_get_string(&env, p0, "Serial");
         ASSERT_STREQ(serial, "REPLUG01");
         probe_async(p0, &c);
         wait_call(&c);
         expect_ok(&c);
-        ASSERT_EQ(chip_pid(c.reply), 0x466);
+        ASSERT_EQ(daemon_env_chip_pid(c.reply), 0x466);
         daemon_call_clear(&c);
 
         control_ok("remove ttyUSB0");
@@ -694,15 +636,15 @@ static void test_replug(void) {
         wait_object(p1, false);
         expect_no_port("ttyUSB0");
         expect_no_port("/dev/ttyUSB0");
-        g = get_port("/dev/ttyUSB1", err, sizeof err);
+        g = daemon_env_get_port(&env, "/dev/ttyUSB1", err, sizeof err);
         ASSERT_TRUE(g);
         ASSERT_STREQ(g, p1);
         free(serial);
-        serial = get_string(p1, "Serial");
+        serial = daemon_env_get_string(&env, p1, "Serial");
         ASSERT_STREQ(serial, "REPLUG01");
-        product = get_string(p1, "Product");
+        product = daemon_env_get_string(&env, p1, "Product");
         ASSERT_STREQ(product, "FT232R USB UART");
-        dev = get_string(p1, "Device");
+        dev = daemon_env_get_string(&env, p1, "Device");
         ASSERT_STREQ(dev, "/dev/ttyUSB1");
         /* the old object is gone for good */
         ASSERT_TRUE(sd_bus_get_property_string(env.bus, STM32ISP_BUS_NAME, p0, STM32ISP_PORT_INTERFACE,
@@ -730,7 +672,7 @@ static void test_replug(void) {
         ASSERT_EQ(symlink("../../ttyUSB1", link), 0);
         free(g);
         /* The daemon follows the link with readlink(), never opening it. */
-        g = get_port(by_id, err, sizeof err);
+        g = daemon_env_get_port(&env, by_id, err, sizeof err);
         if (!g)
                 fprintf(stderr, "GetPort(%s): %s\n", by_id, err);
         ASSERT_TRUE(g);
@@ -784,7 +726,7 @@ static void clear_auto_flash(void) {
 static void plug_wrong_chip(const char *name, const char *spec, const char *old_file,
                             const uint8_t *old, size_t old_size, uint16_t want_pid) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        _cleanup_free_ char *path = port_path(name), *dev = NULL;
+        _cleanup_free_ char *path = daemon_env_port_path(name), *dev = NULL;
         _cleanup_free_ uint8_t *flash = NULL;
         char pid_text[16];
         Watch w = {};
@@ -846,7 +788,7 @@ static void test_wrong_chip_profile(void) {
 }
 
 static void test_unknown_chip(void) {
-        _cleanup_free_ char *path = port_path("ttyUSB40"), *file = NULL;
+        _cleanup_free_ char *path = daemon_env_port_path("ttyUSB40"), *file = NULL;
         _cleanup_free_ uint8_t *flash = NULL;
         static uint8_t image[2048];
         size_t size;
@@ -959,7 +901,7 @@ static void test_methods_after_unplug(void) {
         daemon_env_random(image, sizeof image, 1200);
         for (size_t round = 0; round < ELEMENTSOF(boards); round++) {
                 _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-                _cleanup_free_ char *path = port_path(boards[round]), *dev = NULL;
+                _cleanup_free_ char *path = daemon_env_port_path(boards[round]), *dev = NULL;
                 Call flash, c[_M_MAX];
                 Watch w = { .board = boards[round], .stage = "writing", .calls = c,
                             .calls_before_answer = round == 0 };
@@ -1024,44 +966,6 @@ static void test_methods_after_unplug(void) {
         expect_back_to(&base);
 }
 
-/* Not under the harness yet: run ourselves under it. */
-static int reexec_under_harness(void) {
-        char exe[PATH_MAX], dir[PATH_MAX], harness[PATH_MAX + 32], ctl[PATH_MAX];
-        const char *top = getenv("TOP_BUILDDIR"), *tmp = getenv("TMPDIR");
-        ssize_t k;
-
-        k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (k <= 0)
-                return EXIT_FAILURE;
-        exe[k] = 0;
-        if (top && *top)
-                snprintf(harness, sizeof harness, "%s/tests/umockdev-sim", top);
-        else {
-                snprintf(dir, sizeof dir, "%s", exe);
-                snprintf(harness, sizeof harness, "%s/umockdev-sim", dirname(dir));
-        }
-        if (access(harness, X_OK) < 0) {
-                fprintf(stderr, "%s not built: skipping\n", harness);
-                return EXIT_TEST_SKIP;
-        }
-        snprintf(ctl, sizeof ctl, "%s/test-fault-hotplug.%d.ctl", tmp && *tmp ? tmp : "/tmp", (int) getpid());
-        /* No boards at start: each case plugs its own (ports present at startup are
-         * never auto-flashed, plugged ones are). */
-        execl(harness, harness, "--control", ctl, "--", exe, (char *) NULL);
-        fprintf(stderr, "%s: %m\n", harness);
-        return EXIT_FAILURE;
-}
-
-/* A failed assertion aborts: take the daemon and the bus down with us. */
-static void on_abort(int sig) {
-        if (env.daemon_pid > 0)
-                kill(env.daemon_pid, SIGKILL);
-        if (env.bus_pid > 0)
-                kill(env.bus_pid, SIGKILL);
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
 int main(int argc, char *argv[]) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL;
         char state[PATH_MAX], arg[PATH_MAX + 16];
@@ -1069,10 +973,12 @@ int main(int argc, char *argv[]) {
         int r;
 
         if (!getenv("UMOCKDEV_SIM_CONTROL"))
-                return reexec_under_harness();
+                /* No boards at start: each case plugs its own (ports present at startup
+                 * are never auto-flashed, plugged ones are). */
+                return daemon_env_reexec_under_harness("test-fault-hotplug", NULL);
 
         signal(SIGPIPE, SIG_IGN);
-        signal(SIGABRT, on_abort);
+        daemon_env_kill_on_abort(&env);
         /* the results log: what the daemon recorded about each job */
         snprintf(state, sizeof state, "%s/state", getenv("TMPDIR") ?: "/tmp");
         ASSERT_TRUE(mkdir(state, 0755) == 0 || errno == EEXIST);

@@ -32,34 +32,18 @@
 
 #include "an3155.h"
 #include "chips.h"
+#include "fileio.h"
 #include "flasher.h"
 #include "macro.h"
 #include "sim.h"
 
+/* The image file, whole (bench-flasher's images are small). */
 static int read_all(const char *path, uint8_t **ret, size_t *ret_n) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        uint8_t *buf;
-        size_t done = 0;
 
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        buf = malloc(MAX((size_t) st.st_size, (size_t) 1));
-        if (!buf)
-                return -ENOMEM;
-        while (done < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf + done, (size_t) st.st_size - done);
-                if (k <= 0) {
-                        free(buf);
-                        return k < 0 ? -errno : -EIO;
-                }
-                done += (size_t) k;
-        }
-        *ret = buf;
-        *ret_n = done;
-        return 0;
+        return read_regular_fd(fd, SIZE_MAX, ret, ret_n);
 }
 
 /* The bound's command sequence (see the comment at the top). */
