@@ -58,30 +58,31 @@ build werror "--enable-werror"
 build asan "--enable-werror --enable-sanitizers"
 # ThreadSanitizer: the multi-threaded tests (simulator thread + host, daemon workers).
 # A fragment marks such a test with a line "# tsan: tests/test-name".
-tsan_tests=$(cd "$src" && cat tests/*.am tests/sim/*.am | sed -n 's/^# tsan: //p' | tr '\n' ' ')
+tsan_tests=$(cd "$src" && find tests -name '*.am' -exec cat {} + | sed -n 's/^# tsan: //p' | tr '\n' ' ')
 [ -z "${tsan_tests// }" ] || build tsan "--enable-werror --enable-tsan" TESTS="$tsan_tests"
 
-# ---- fuzz (tests/fault.am): libFuzzer targets tests/fuzz-*.c with ASan+UBSan, about
-# 60 s in all, from the seeds in tests/fuzz-corpus/<target>/ (new inputs go to a scratch
-# copy). A crash, a leak or a sanitizer report fails CI.
+# ---- fuzz (tests/fuzz/fuzz.am): libFuzzer targets tests/fuzz/fuzz-*.c with ASan+UBSan,
+# about 60 s in all, from the seeds in tests/fuzz/corpus/<target>/ (new inputs go to a
+# scratch copy). A crash, a leak or a sanitizer report fails CI.
 if command -v clang >/dev/null; then
         fuzz_dir="$src/build/fuzz"
         mkdir -p "$fuzz_dir"
-        fuzz_targets=$(cd "$src/tests" && ls fuzz-*.c | sed 's/\.c$//')
+        fuzz_targets=$(cd "$src/tests/fuzz" && ls fuzz-*.c | sed 's/\.c$//')
         n_targets=$(echo "$fuzz_targets" | wc -w)
         per_target=$((60 / n_targets))
         for t in $fuzz_targets; do
                 echo "=== [$SECONDS s] fuzz: $t (${per_target}s)"
                 # what each target links: the image parsers, or the option walk with sd-bus
                 case $t in
-                fuzz-options) fuzz_src=("$src/daemon/options.c") fuzz_libs=(-lsystemd) ;;
-                *) fuzz_src=("$src"/daemon/image*.c) fuzz_libs=(-lelf) ;;
+                fuzz-options) fuzz_src=("$src/daemon/service/options.c") fuzz_libs=(-lsystemd) ;;
+                *) fuzz_src=("$src"/daemon/core/image/image*.c) fuzz_libs=(-lelf) ;;
                 esac
                 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-                        -include "$src/build/werror/config.h" -I"$src/daemon" -I"$src/include" -I"$src/tests" \
-                        "$src/tests/$t.c" "${fuzz_src[@]}" "${fuzz_libs[@]}" -o "$fuzz_dir/$t"
+                        -include "$src/build/werror/config.h" -I"$src/include" -I"$src/include/shared" \
+                        -I"$src/daemon/core/image" -I"$src/daemon/service" \
+                        "$src/tests/fuzz/$t.c" "${fuzz_src[@]}" "${fuzz_libs[@]}" -o "$fuzz_dir/$t"
                 rm -rf "$fuzz_dir/$t.corpus"
-                cp -r "$src/tests/fuzz-corpus/$t" "$fuzz_dir/$t.corpus"
+                cp -r "$src/tests/fuzz/corpus/$t" "$fuzz_dir/$t.corpus"
                 if (cd "$fuzz_dir" && ASAN_OPTIONS=detect_leaks=1 "./$t" -max_total_time="$per_target" \
                         -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 "$t.corpus" >"$t.log" 2>&1); then
                         passed=$((passed + 1))

@@ -36,7 +36,7 @@ fi
 
 ctl="$build/client/stm32ispctl"
 daemon="$build/daemon/stm32ispd"
-sim="$build/tests/umockdev-sim"
+sim="$build/tests/rig/umockdev-sim"
 
 # Everything the demo creates lives here and goes at exit.
 tmp=$(mktemp -d /tmp/stm32isp-demo.XXXXXX)

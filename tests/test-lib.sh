@@ -13,13 +13,13 @@
 
 set -eu
 
-: "${TOP_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${TOP_BUILDDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${TOP_SRCDIR:=$TOP_BUILDDIR}"
 : "${TMPDIR:=$(mktemp -d /tmp/stm32isp-test.XXXXXX)}"
 export TMPDIR
 
 DAEMON="$TOP_BUILDDIR/daemon/stm32ispd"
-SIM="$TOP_BUILDDIR/tests/umockdev-sim"
+SIM="$TOP_BUILDDIR/tests/rig/umockdev-sim"
 BUS_NAME=io.github.Stm32Isp1
 MANAGER_PATH=/io/github/Stm32Isp1
 

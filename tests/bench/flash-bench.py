@@ -11,7 +11,7 @@ Every simulated board runs with the timing model on: 11 bits a byte at the host'
 (8E1), the adapter latency before every reply burst, and the datasheet program/erase
 times. Columns, per image:
   stm32ispd     stm32ispctl flash (verify on, the default) through the daemon on a
-                private dbus-daemon, the boards served by tests/umockdev-sim; factory-fresh
+                private dbus-daemon, the boards served by tests/rig/umockdev-sim; factory-fresh
                 boards (one per flash), 115200 baud (its default)
   flasher       (--with-flasher) the same flasher library without the daemon
                 (tests/bench/bench-flasher over link-serial)
@@ -114,7 +114,7 @@ class Bench:
         self.b = os.path.abspath(args.builddir)
         self.tmp = tempfile.mkdtemp(prefix="flash-bench.")
         os.environ["TMPDIR"] = self.tmp
-        self.harness = args.harness or os.path.join(self.b, "tests/umockdev-sim")
+        self.harness = args.harness or os.path.join(self.b, "tests/rig/umockdev-sim")
         self.ctl = args.ctl or os.path.join(self.b, "client/stm32ispctl")
         self.daemon = args.daemon or os.path.join(self.b, "daemon/stm32ispd")
         self.flasher = os.path.join(self.b, "tests/bench/bench-flasher")
@@ -318,7 +318,7 @@ def main():
                     help="baud of the stm32ispd column on faster boards (max-baud=%d); 0: none" % FAST_MAX_BAUD)
     ap.add_argument("--ctl", help="stm32ispctl binary (default: BUILDDIR/client/stm32ispctl)")
     ap.add_argument("--daemon", help="stm32ispd binary (default: BUILDDIR/daemon/stm32ispd)")
-    ap.add_argument("--harness", help="umockdev-sim binary (default: BUILDDIR/tests/umockdev-sim)")
+    ap.add_argument("--harness", help="umockdev-sim binary (default: BUILDDIR/tests/rig/umockdev-sim)")
     ap.add_argument("--realtime", action="store_true",
                     help="run every process of the benchmark SCHED_FIFO (root): on a loaded "
                          "machine the simulator's sleeps (one per reply) otherwise wake late")

@@ -5,7 +5,7 @@
   /usr/bin/python3 tests/bench/scale-bench.py --builddir BUILD [--ports 1,8,32,64]
       [--idle-seconds 10] [--latency-us 1000] [--daemon PATH] [--harness PATH] [--realtime]
 
-For each N: tests/umockdev-sim serves N boards ttyUSB0..N-1 (G031 with 32 KiB of flash,
+For each N: tests/rig/umockdev-sim serves N boards ttyUSB0..N-1 (G031 with 32 KiB of flash,
 factory-fresh, the simulator's timing model at the host's 115200 baud, 1 ms adapter
 latency per reply) around stm32ispd on a private dbus-daemon. One client (this script,
 over GDBus) calls Flash on all N ports at once (verify on, the defaults otherwise) with
@@ -96,7 +96,7 @@ class Scale:
         self.b = os.path.abspath(args.builddir)
         self.tmp = tempfile.mkdtemp(prefix="scale-bench.")
         os.environ["TMPDIR"] = self.tmp
-        self.harness = args.harness or os.path.join(self.b, "tests/umockdev-sim")
+        self.harness = args.harness or os.path.join(self.b, "tests/rig/umockdev-sim")
         self.daemon = args.daemon or os.path.join(self.b, "daemon/stm32ispd")
         self.image = os.path.join(self.tmp, "g031-32k.bin")
         rng = random.Random(7)
@@ -284,7 +284,7 @@ def main():
     ap.add_argument("--idle-seconds", type=int, default=10)
     ap.add_argument("--latency-us", type=int, default=1000)
     ap.add_argument("--daemon", help="stm32ispd binary (default: BUILDDIR/daemon/stm32ispd)")
-    ap.add_argument("--harness", help="umockdev-sim binary (default: BUILDDIR/tests/umockdev-sim)")
+    ap.add_argument("--harness", help="umockdev-sim binary (default: BUILDDIR/tests/rig/umockdev-sim)")
     ap.add_argument("--realtime", action="store_true",
                     help="run the station (client, harness, simulators, daemon, bus) SCHED_FIFO (root), "
                          "so that other work on a shared machine does not delay its replies")
