@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "exit-codes.h"
+#include "fileio.h"
 #include "output.h"
 #include "stm32isp.h"
 #include "util.h"
@@ -336,6 +337,7 @@ int cmd_info(ClientBus *c, const Args *a) {
 static int copy_to_memfd(int in, const char *name) {
         _cleanup_close_ int mfd = memfd_create("stm32ispctl-image", MFD_CLOEXEC);
         char buf[64 * 1024];
+        int r;
 
         if (mfd < 0) {
                 fprintf(stderr, "stm32ispctl: memfd_create: %m\n");
@@ -352,16 +354,10 @@ static int copy_to_memfd(int in, const char *name) {
                 }
                 if (n == 0)
                         break;
-                for (ssize_t off = 0; off < n;) {
-                        ssize_t k = write(mfd, buf + off, (size_t) (n - off));
-
-                        if (k < 0 && errno == EINTR)
-                                continue;
-                        if (k < 0) {
-                                fprintf(stderr, "stm32ispctl: memfd: %m\n");
-                                return -errno;
-                        }
-                        off += k;
+                r = write_all(mfd, buf, (size_t) n);
+                if (r < 0) {
+                        fprintf(stderr, "stm32ispctl: memfd: %s\n", strerror(-r));
+                        return r;
                 }
         }
         return TAKE_FD(mfd);

@@ -7,14 +7,8 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "string-util.h"
 
-#ifndef streq
-#define streq(a, b) (strcmp((a), (b)) == 0)
-#endif
-
-static inline bool startswith(const char *s, const char *prefix) {
-        return strncmp(s, prefix, strlen(prefix)) == 0;
-}
 
 /* "4096", "0x1000", "4K", "64KiB", "1M" -> bytes. 0 or -EINVAL/-ERANGE. */
 int parse_size(const char *s, uint64_t *ret);

@@ -13,7 +13,7 @@
 
 #include "fileio.h"
 #include "autoflash.h"
-#include "results.h"
+#include "sha256.h"
 
 #define AUTOFLASH_IMAGE_MAX (4u * 1024 * 1024)
 #define DEFAULT_FLASH_ADDRESS 0x08000000u
@@ -289,7 +289,7 @@ int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char 
                 a->size = 0;
                 return r == -ENOMEM || r == -EFBIG ? r : -ERANGE;
         }
-        results_sha256_hex(a->data, a->size, a->sha256);
+        sha256_hex(a->data, a->size, a->sha256);
         if (!a->image_name && default_name)
                 return set_string(&a->image_name, default_name, false);
         return 0;

@@ -14,12 +14,13 @@
 #include "flasher.h"
 #include "image.h"
 #include "macro.h"
+#include "sha256.h"
 
 typedef struct AutoFlash {
         uint8_t *data;                  /* the image file */
         size_t size;
         char *image_name;
-        char sha256[65];
+        char sha256[SHA256_HEX_MAX];
         ImageFormat format;
         bool have_address;
         uint32_t address;               /* where a raw binary goes */

@@ -8,6 +8,7 @@
 #include <libudev.h>
 
 #include "hotplug.h"
+#include "string-util.h"
 
 struct Hotplug {
         struct udev *udev;
@@ -21,16 +22,12 @@ struct Hotplug {
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_enumerate *, udev_enumerate_unref);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_device *, udev_device_unref);
 
-static bool str_eq(const char *a, const char *b) {
-        return a && b && strcmp(a, b) == 0;
-}
-
 static bool is_usb_serial(struct udev_device *d) {
         for (struct udev_device *p = udev_device_get_parent(d); p; p = udev_device_get_parent(p)) {
-                if (str_eq(udev_device_get_subsystem(p), "usb-serial") ||
-                    str_eq(udev_device_get_driver(p), "cdc_acm"))
+                if (streq_ptr(udev_device_get_subsystem(p), "usb-serial") ||
+                    streq_ptr(udev_device_get_driver(p), "cdc_acm"))
                         return true;
-                if (str_eq(udev_device_get_subsystem(p), "usb") && udev_device_get_sysattr_value(p, "idVendor"))
+                if (streq_ptr(udev_device_get_subsystem(p), "usb") && udev_device_get_sysattr_value(p, "idVendor"))
                         break;  /* reached the USB device without passing a serial driver */
         }
         return false;
@@ -97,9 +94,9 @@ static int on_monitor(sd_event_source *s, int fd, uint32_t revents, void *userda
                 if (!d)
                         break;
                 action = udev_device_get_action(d);
-                if (str_eq(action, "add"))
+                if (streq_ptr(action, "add"))
                         device_added(h, d);
-                else if (str_eq(action, "remove") && udev_device_get_sysname(d))
+                else if (streq_ptr(action, "remove") && udev_device_get_sysname(d))
                         h->removed(h->userdata, udev_device_get_sysname(d));
         }
         return 0;

@@ -9,23 +9,15 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 #include <syslog.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "macro.h"
+#include "string-util.h"
 #include "port.h"
 
 typedef struct Manager Manager;
-
-static inline bool streq(const char *a, const char *b) {
-        return strcmp(a, b) == 0;
-}
-
-static inline bool streq_ptr(const char *a, const char *b) {
-        return a && b ? strcmp(a, b) == 0 : a == b;
-}
 
 int manager_new(sd_event *event, sd_bus *bus, bool verbose, Manager **ret);
 /* Joins every worker. */

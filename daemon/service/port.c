@@ -21,6 +21,7 @@
 #include "options.h"
 #include "port.h"
 #include "results.h"
+#include "sha256.h"
 #include "stm32isp.h"
 #include "worker.h"
 
@@ -741,7 +742,7 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 job_free(j);
                 return -ENOMEM;
         }
-        results_sha256_hex(data, size, j->image_sha256);
+        sha256_hex(data, size, j->image_sha256);
         j->flash.erase = o.erase;
         j->flash.verify = o.verify;
         j->flash.unprotect = o.unprotect;

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <nettle/sha2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,15 +179,4 @@ void results_format_timestamp(uint64_t usec, char buf[static RESULTS_TIMESTAMP_M
         }
         n = strftime(buf, RESULTS_TIMESTAMP_MAX - 9, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(buf + n, RESULTS_TIMESTAMP_MAX - n, ".%06uZ", (unsigned) (usec % USEC_PER_SEC));
-}
-
-void results_sha256_hex(const void *data, size_t size, char buf[static RESULTS_SHA256_HEX_MAX]) {
-        struct sha256_ctx ctx;
-        uint8_t digest[SHA256_DIGEST_SIZE];
-
-        sha256_init(&ctx);
-        sha256_update(&ctx, size, data);
-        sha256_digest(&ctx, sizeof digest, digest);
-        for (size_t i = 0; i < sizeof digest; i++)
-                snprintf(buf + 2 * i, 3, "%02x", digest[i]);
 }

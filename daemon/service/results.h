@@ -42,7 +42,3 @@ int results_log_query(ResultsLog *l, const ResultsFilter *f, json_object **ret);
 /* "2026-11-27T03:20:00.123456Z" */
 #define RESULTS_TIMESTAMP_MAX 32
 void results_format_timestamp(uint64_t usec, char buf[static RESULTS_TIMESTAMP_MAX]);
-
-/* Lower-case hex SHA-256 of data. */
-#define RESULTS_SHA256_HEX_MAX 65
-void results_sha256_hex(const void *data, size_t size, char buf[static RESULTS_SHA256_HEX_MAX]);

@@ -15,6 +15,7 @@
 #include "image.h"
 #include "link.h"
 #include "macro.h"
+#include "sha256.h"
 
 typedef enum JobOp {
         JOB_PROBE,
@@ -39,7 +40,7 @@ typedef struct Job {
         /* Flash */
         Image *image;
         char *image_name;               /* for the results log: the caller's name, or "fd" */
-        char image_sha256[65];          /* hex SHA-256 of the image file's bytes */
+        char image_sha256[SHA256_HEX_MAX]; /* hex SHA-256 of the image file's bytes */
         FlasherFlashOptions flash;
         uint16_t expect_pid;            /* Flash: refuse another chip (UnsupportedChip); 0: any */
         bool automatic;                 /* started by an auto-flash profile, not a caller */

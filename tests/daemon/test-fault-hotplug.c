@@ -35,16 +35,13 @@
 #include "daemon-env.h"
 #include "macro.h"
 #include "stm32isp.h"
+#include "string-util.h"
 #include "test-util.h"
 
 #define TIMEOUT (60 * USEC_PER_SEC)
 #define FLASH_BASE 0x08000000u
 #define ERROR_UNKNOWN_OBJECT "org.freedesktop.DBus.Error.UnknownObject"
 #define MAX_OBJECTS 64
-
-static bool streq(const char *a, const char *b) {
-        return a && b && strcmp(a, b) == 0;
-}
 
 static DaemonEnv env;
 static int control_fd = -1;
