@@ -126,7 +126,7 @@ static int manager_call_o(ClientBus *c, const char *method, const char *device, 
 
 static bool error_is_not_found(const sd_bus_error *e) {
         return sd_bus_error_has_names(e, STM32ISP_ERROR_NOT_FOUND, SD_BUS_ERROR_INVALID_ARGS,
-                                      "org.freedesktop.DBus.Error.UnknownObject");
+                                      SD_BUS_ERROR_UNKNOWN_OBJECT);
 }
 
 /* realpath(), or when the target is not there for us (the daemon may see another /dev,

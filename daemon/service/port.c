@@ -22,7 +22,7 @@
 #include "port.h"
 #include "results.h"
 #include "sha256.h"
-#include "stm32isp.h"
+#include "stm32isp-errors.h"
 #include "worker.h"
 
 /* The largest flash of the supported parts is 64 KiB; Intel HEX/S-record text is about
@@ -108,44 +108,6 @@ const char *port_serial(const Port *p) {
 
 const char *port_physical_path(const Port *p) {
         return p->physical_path;
-}
-
-/* ---- errors ---- */
-
-static const char *errno_to_error_name(int e) {
-        switch (-e) {
-        case EHOSTDOWN:
-                return STM32ISP_ERROR_NO_BOOTLOADER;
-        case ETIMEDOUT:
-                return STM32ISP_ERROR_TIMEOUT;
-        case EREMOTEIO:
-        case EPROTO:
-                return STM32ISP_ERROR_NACK;
-        case EILSEQ:
-                return STM32ISP_ERROR_VERIFY_FAILED;
-        case EACCES:
-                return STM32ISP_ERROR_READ_PROTECTED;
-        case EOPNOTSUPP:
-                return STM32ISP_ERROR_UNSUPPORTED_CHIP;
-        case EFBIG:
-                return STM32ISP_ERROR_IMAGE_TOO_LARGE;
-        case ERANGE:
-                return STM32ISP_ERROR_INVALID_IMAGE;
-        case ECANCELED:
-                return STM32ISP_ERROR_CANCELLED;
-        case ENODEV:
-                return STM32ISP_ERROR_DISCONNECTED;
-        case EBUSY:
-                return STM32ISP_ERROR_BUSY;
-        case EINVAL:
-                return SD_BUS_ERROR_INVALID_ARGS;
-        case EPERM:
-                return SD_BUS_ERROR_ACCESS_DENIED;
-        case ENOMEM:
-                return SD_BUS_ERROR_NO_MEMORY;
-        default:
-                return SD_BUS_ERROR_FAILED;
-        }
 }
 
 /* ---- state and progress ---- */
@@ -991,7 +953,7 @@ static void port_on_done(Port *p, Job *j) {
         if (error < 0 && p->unplugged)
                 error = -ENODEV;
         if (error < 0) {
-                error_name = errno_to_error_name(error);
+                error_name = stm32isp_error_name_from_errno(error);
                 message = j->message[0] ? j->message : strerror(-error);
                 if (error == -ENODEV && p->unplugged)
                         message = "The adapter was unplugged";

@@ -48,8 +48,9 @@ rc=0
 "$CTL" --json --quiet --bus-address="$BUS_ADDR" info ttyUSB0 --baud 57600 2>/dev/null || rc=$?
 [ $rc = 3 ] || fail "options before the command: exit $rc"
 
-# One table: the exit codes in client/exit-codes.h, --help and the man page agree.
-sed -n 's/^ *EXIT_[A-Z_]* *= *\([0-9]*\),.*/\1/p' "$TOP_SRCDIR/client/exit-codes.h" | sort -n >"$TMPDIR/codes.h"
+# One table: the exit codes in include/stm32isp-errors.h, --help and the man page agree.
+TABLE="$TOP_SRCDIR/include/stm32isp-errors.h"
+sed -n 's/^ *EXIT_[A-Z_]* *= *\([0-9]*\),.*/\1/p' "$TABLE" | sort -n >"$TMPDIR/codes.h"
 sed -n '/^Exit codes:/,$p' "$TMPDIR/help" | sed -n 's/^ *\([0-9][0-9]*\)  .*/\1/p' | sort -n >"$TMPDIR/codes.help"
 man_codes() {
         # ".TP / .B CODE / Meaning: \fBerror.name\fR." -> "CODE error.name"
@@ -59,17 +60,17 @@ man_codes() {
                                        print code "\t" name }'
 }
 man_codes | cut -f1 | sort -n >"$TMPDIR/codes.man"
-[ "$(wc -l <"$TMPDIR/codes.h")" -ge 18 ] || fail "exit-codes.h parsed badly"
-diff "$TMPDIR/codes.h" "$TMPDIR/codes.help" || fail "--help and exit-codes.h disagree"
-diff "$TMPDIR/codes.h" "$TMPDIR/codes.man" || fail "stm32ispctl.1 and exit-codes.h disagree"
+[ "$(wc -l <"$TMPDIR/codes.h")" -ge 18 ] || fail "stm32isp-errors.h parsed badly"
+diff "$TMPDIR/codes.h" "$TMPDIR/codes.help" || fail "--help and stm32isp-errors.h disagree"
+diff "$TMPDIR/codes.h" "$TMPDIR/codes.man" || fail "stm32ispctl.1 and stm32isp-errors.h disagree"
 # ... and the man page names the right D-Bus error for each code.
 while IFS=$'\t' read -r code name _; do
         case $name in
         io.github.*)
                 n=${name#io.github.Stm32Isp1.Error.}
-                sym=$(sed -n "s/^ *EXIT_\([A-Z_]*\) *= *$code,.*/\1/p" "$TOP_SRCDIR/client/exit-codes.h")
-                grep -q "{ EXIT_$sym, *STM32ISP_ERROR_$sym," "$TOP_SRCDIR/client/exit-codes.c" ||
-                        fail "man: $code $n, but exit-codes.c maps EXIT_$sym differently"
+                sym=$(sed -n "s/^ *EXIT_\([A-Z_]*\) *= *$code,.*/\1/p" "$TABLE")
+                grep -q "{ EXIT_$sym, *STM32ISP_ERROR_$sym," "$TABLE" ||
+                        fail "man: $code $n, but stm32isp-errors.h maps EXIT_$sym differently"
                 grep -q "define STM32ISP_ERROR_$sym *STM32ISP_ERROR_PREFIX \"$n\"" "$TOP_SRCDIR/include/stm32isp.h" ||
                         fail "man: $code is $n, the header says otherwise"
                 ;;

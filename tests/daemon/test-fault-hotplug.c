@@ -809,7 +809,7 @@ static void test_unknown_chip(void) {
         expect_error(&c, STM32ISP_ERROR_UNSUPPORTED_CHIP);
         daemon_call_clear(&c);
 
-        /* the documented exit code (client/exit-codes.c, stm32ispctl(1)) */
+        /* the documented exit code (include/stm32isp-errors.h, stm32ispctl(1)) */
         ASSERT_OK(asprintf(&file, "%s/unknown-chip.bin", getenv("TMPDIR") ?: "/tmp"));
         write_file(file, image, sizeof image);
         ASSERT_EQ(run_client((char *[]) { (char *) "info", (char *) "ttyUSB40", (char *) "-q", NULL }), 15);
