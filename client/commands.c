@@ -484,7 +484,7 @@ int cmd_erase(ClientBus *c, const Args *a) {
         if (new_port_call(c, path, "Erase", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0)
                 return EXIT_FAILURE_GENERIC;
         if (a->pages) {
-                r = add_opt(call, "mode", "s", "auto");
+                r = add_opt(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
                         r = add_opt(call, "address", "t", base + first * page);
                 if (r >= 0)
@@ -494,13 +494,13 @@ int cmd_erase(ClientBus *c, const Args *a) {
                         fprintf(stderr, "stm32ispctl: erase: --address and --length go together\n");
                         return EXIT_USAGE;
                 }
-                r = add_opt(call, "mode", "s", "auto");
+                r = add_opt(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
                         r = add_opt(call, "address", "t", a->address);
                 if (r >= 0)
                         r = add_opt(call, "length", "t", a->length);
         } else
-                r = add_opt(call, "mode", "s", "mass");
+                r = add_opt(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_MASS]);
         if (r >= 0)
                 r = add_line_opts(call, a);
         if (r < 0 || sd_bus_message_close_container(call) < 0)

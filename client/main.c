@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "exit-codes.h"
+#include "stm32isp.h"
 #include "util.h"
 
 enum {
@@ -34,11 +35,6 @@ enum {
 };
 #define OPT_LAST OPT_ONCE
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY)
-
-/* The daemon's range: the bootloader measures 1200..115200 (AN3155); faster rates are
- * for chips and adapters that manage them, with the daemon falling back to 115200. */
-#define BAUD_MIN 1200u
-#define BAUD_MAX 3000000u
 
 typedef struct Command {
         const char *name;
@@ -183,7 +179,6 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 {}
         };
         static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
-        static const char *const erase_modes[] = { "auto", "mass", "none", NULL };
         unsigned given = 0;
         uint64_t v;
         int c;
@@ -233,7 +228,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         given |= OPT_FORMAT;
                         break;
                 case 'e':
-                        if (!one_of(optarg, erase_modes))
+                        if (stm32isp_erase_mode_from_string(optarg) < 0)
                                 return usage_error("invalid erase mode '%s' (auto, mass, none)", optarg);
                         a->erase = optarg;
                         given |= OPT_ERASE;
@@ -261,8 +256,9 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         given |= OPT_GO;
                         break;
                 case 'b':
-                        if (parse_address(optarg, &v) < 0 || v < BAUD_MIN || v > BAUD_MAX)
-                                return usage_error("invalid baud rate '%s' (%u-%u)", optarg, BAUD_MIN, BAUD_MAX);
+                        if (parse_address(optarg, &v) < 0 || v < STM32ISP_BAUDRATE_MIN || v > STM32ISP_BAUDRATE_MAX)
+                                return usage_error("invalid baud rate '%s' (%u-%u)", optarg, STM32ISP_BAUDRATE_MIN,
+                                                   STM32ISP_BAUDRATE_MAX);
                         a->baud = (uint32_t) v;
                         a->have_baud = true;
                         given |= OPT_BAUD;

@@ -2,7 +2,11 @@
 #pragma once
 
 /* Names of the D-Bus contract, shared by the daemon, the client and the tests.
- * Versioned per the D-Bus API design guidelines: add, never break. */
+ * Versioned per the D-Bus API design guidelines: add, never break. The errors, with
+ * their errnos and the client's exit codes: stm32isp-errors.h. */
+
+#include <errno.h>
+#include <string.h>
 
 #define STM32ISP_BUS_NAME          "io.github.Stm32Isp1"
 #define STM32ISP_MANAGER_PATH      "/io/github/Stm32Isp1"
@@ -23,3 +27,36 @@
 #define STM32ISP_ERROR_CANCELLED       STM32ISP_ERROR_PREFIX "Cancelled"
 #define STM32ISP_ERROR_DISCONNECTED    STM32ISP_ERROR_PREFIX "Disconnected"
 #define STM32ISP_ERROR_NOT_FOUND       STM32ISP_ERROR_PREFIX "NotFound"
+
+/* Values of the Port methods' options (dbus/io.github.Stm32Isp1.Port.xml). */
+
+/* "baudrate": the bootloader measures 1200..115200 from the first 0x7F (AN3155); faster
+ * rates are for chips and adapters that manage them: the daemon tries the rate first,
+ * then 115200. */
+#define STM32ISP_BAUDRATE_MIN 1200u
+#define STM32ISP_BAUDRATE_MAX 3000000u
+
+/* Flash "address": where a raw binary goes unless the caller says otherwise, the flash
+ * base of every supported chip. */
+#define STM32ISP_FLASH_ADDRESS_DEFAULT 0x08000000u
+
+/* Flash "erase" and Erase "mode": only the pages the image (Erase: address and length)
+ * touches, the whole flash, nothing (Flash only). */
+enum {
+        STM32ISP_ERASE_AUTO,
+        STM32ISP_ERASE_MASS,
+        STM32ISP_ERASE_NONE,
+};
+static const char *const stm32isp_erase_modes[] = {
+        [STM32ISP_ERASE_AUTO] = "auto",
+        [STM32ISP_ERASE_MASS] = "mass",
+        [STM32ISP_ERASE_NONE] = "none",
+};
+
+/* The index in stm32isp_erase_modes[], or -EINVAL. */
+static inline int stm32isp_erase_mode_from_string(const char *s) {
+        for (int i = 0; i < (int) (sizeof stm32isp_erase_modes / sizeof stm32isp_erase_modes[0]); i++)
+                if (strcmp(stm32isp_erase_modes[i], s) == 0)
+                        return i;
+        return -EINVAL;
+}

@@ -13,12 +13,11 @@
 
 #include "fileio.h"
 #include "autoflash.h"
+#include "request.h"
 #include "sha256.h"
+#include "stm32isp.h"
 
 #define AUTOFLASH_IMAGE_MAX (4u * 1024 * 1024)
-#define DEFAULT_FLASH_ADDRESS 0x08000000u
-#define AUTOFLASH_BAUD_MIN 1200u
-#define AUTOFLASH_BAUD_MAX 3000000u
 
 int autoflash_new(const char *source, AutoFlash **ret) {
         AutoFlash *a = calloc(1, sizeof *a);
@@ -168,15 +167,7 @@ int autoflash_set(AutoFlash *a, const char *key, const char *value) {
                 }
                 return r;
         case SET_ERASE:
-                if (strcmp(value, "auto") == 0)
-                        a->flash.erase = FLASHER_ERASE_AUTO;
-                else if (strcmp(value, "mass") == 0 || strcmp(value, "all") == 0)
-                        a->flash.erase = FLASHER_ERASE_MASS;
-                else if (strcmp(value, "none") == 0)
-                        a->flash.erase = FLASHER_ERASE_NONE;
-                else
-                        return -EINVAL;
-                return 0;
+                return erase_mode_from_string(value, &a->flash.erase);
         case SET_VERIFY:
         case SET_UNPROTECT:
         case SET_PROTECT:
@@ -199,8 +190,8 @@ int autoflash_set(AutoFlash *a, const char *key, const char *value) {
         case SET_BAUDRATE:
                 /* The bootloader measures 1200..115200 (AN3155); a faster rate is tried
                  * first and the worker falls back to 115200. */
-                r = parse_u64(value, AUTOFLASH_BAUD_MAX, &v);
-                if (r < 0 || v < AUTOFLASH_BAUD_MIN)
+                r = parse_u64(value, STM32ISP_BAUDRATE_MAX, &v);
+                if (r < 0 || v < STM32ISP_BAUDRATE_MIN)
                         return -EINVAL;
                 a->baudrate = (unsigned) v;
                 return 0;
@@ -253,7 +244,7 @@ int autoflash_make_image(const AutoFlash *a, Image **ret) {
 
         if (!a->data)
                 return -ENODATA;
-        r = image_parse(a->data, a->size, a->format, a->have_address ? a->address : DEFAULT_FLASH_ADDRESS, &img, &err);
+        r = image_parse(a->data, a->size, a->format, a->have_address ? a->address : STM32ISP_FLASH_ADDRESS_DEFAULT, &img, &err);
         if (r < 0)
                 return r;
         if (image_size(img) == 0) {

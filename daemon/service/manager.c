@@ -19,6 +19,7 @@
 #include "link.h"
 #include "manager.h"
 #include "options.h"
+#include "request.h"
 #include "results.h"
 #include "stm32isp.h"
 #include "worker.h"
@@ -827,7 +828,7 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                 return r;
         if (!a)
                 return sd_bus_message_close_container(reply);
-        erase = a->flash.erase == FLASHER_ERASE_MASS ? "mass" : a->flash.erase == FLASHER_ERASE_NONE ? "none" : "auto";
+        erase = erase_mode_to_string(a->flash.erase);
         r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "source", "s", a->source,
                                   "image_name", "s", a->image_name ?: "",

@@ -101,11 +101,6 @@ typedef enum PortOptionId {
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_MODE) | OPTION_BIT(PORT_OPTION_ADDRESS) |    \
          OPTION_BIT(PORT_OPTION_LENGTH))
 
-/* The baud rates a caller may ask for: what the bootloader's autobaud measures
- * (AN3155: 1200..115200), and faster rates the worker tries before 115200. */
-#define PORT_BAUDRATE_MIN 1200u
-#define PORT_BAUDRATE_MAX 3000000u
-
 extern const OptionTable port_option_table;
 
 /* Manager.GetResults(a{sv} filter). */

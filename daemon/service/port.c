@@ -20,6 +20,7 @@
 #include "manager.h"
 #include "options.h"
 #include "port.h"
+#include "request.h"
 #include "results.h"
 #include "sha256.h"
 #include "stm32isp-errors.h"
@@ -30,7 +31,6 @@
 #define IMAGE_SIZE_MAX (4u * 1024 * 1024)
 #define READ_LENGTH_MAX (16u * 1024 * 1024)
 #define PROGRESS_INTERVAL_USEC (50 * USEC_PER_MSEC)   /* <= 20 signals/s */
-#define DEFAULT_FLASH_ADDRESS 0x08000000u
 
 typedef struct LastResult {
         bool valid;
@@ -394,18 +394,6 @@ typedef struct Options {
         const char *image_name;         /* points into the message */
 } Options;
 
-static int erase_from_string(const char *s, FlasherErase *ret) {
-        if (streq(s, "auto"))
-                *ret = FLASHER_ERASE_AUTO;
-        else if (streq(s, "mass") || streq(s, "all"))
-                *ret = FLASHER_ERASE_MASS;
-        else if (streq(s, "none"))
-                *ret = FLASHER_ERASE_NONE;
-        else
-                return -EINVAL;
-        return 0;
-}
-
 /* One key of a Port method's options (options_parse() checked key and type). */
 static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error) {
         Options *o = userdata;
@@ -438,13 +426,13 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
                 break;
         case PORT_OPTION_ERASE:
         case PORT_OPTION_MODE:
-                r = erase_from_string(v->s, &o->erase);
+                r = erase_mode_from_string(v->s, &o->erase);
                 o->have_erase = true;
                 break;
         case PORT_OPTION_BAUDRATE:
                 /* Above 115200 the worker tries the rate first and falls back to 115200. */
-                if (v->u < PORT_BAUDRATE_MIN || v->u > PORT_BAUDRATE_MAX)
-                        return options_error(error, v, "must be %u..%u", PORT_BAUDRATE_MIN, PORT_BAUDRATE_MAX);
+                if (v->u < STM32ISP_BAUDRATE_MIN || v->u > STM32ISP_BAUDRATE_MAX)
+                        return options_error(error, v, "must be %u..%u", STM32ISP_BAUDRATE_MIN, STM32ISP_BAUDRATE_MAX);
                 o->baudrate = v->u;
                 return 0;
         case PORT_OPTION_VERIFY:
@@ -682,7 +670,7 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = read_image(in_fd, &data, &size, error);
         if (r < 0)
                 return r;
-        r = image_parse(data, size, o.format, o.have_address ? (uint32_t) o.address : DEFAULT_FLASH_ADDRESS,
+        r = image_parse(data, size, o.format, o.have_address ? (uint32_t) o.address : STM32ISP_FLASH_ADDRESS_DEFAULT,
                         &img, &ierr);
         if (r == -EFBIG)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "%s",
@@ -776,10 +764,6 @@ void port_abandon(Port *p) {
 
 /* ---- the end of a job ---- */
 
-static const char *erase_to_string(FlasherErase e) {
-        return e == FLASHER_ERASE_MASS ? "mass" : e == FLASHER_ERASE_NONE ? "none" : "auto";
-}
-
 static int json_add(json_object *o, const char *key, json_object *v) {
         if (!v)
                 return -ENOMEM;
@@ -804,7 +788,7 @@ static json_object *job_options_json(const Job *j) {
         switch (j->op) {
         case JOB_FLASH:
                 r |= json_add(o, "address", json_object_new_int64(j->image && j->image->n_segments ? j->image->segments[0].address : 0));
-                r |= json_add(o, "erase", json_object_new_string(erase_to_string(j->flash.erase)));
+                r |= json_add(o, "erase", json_object_new_string(erase_mode_to_string(j->flash.erase)));
                 r |= json_add(o, "verify", json_object_new_boolean(j->flash.verify));
                 r |= json_add(o, "unprotect", json_object_new_boolean(j->flash.unprotect));
                 r |= json_add(o, "protect", json_object_new_boolean(j->flash.protect));
@@ -814,7 +798,7 @@ static json_object *job_options_json(const Job *j) {
                         r |= json_add(o, "expect_chip", json_object_new_int(j->expect_pid));
                 break;
         case JOB_ERASE:
-                r |= json_add(o, "mode", json_object_new_string(erase_to_string(j->erase_mode)));
+                r |= json_add(o, "mode", json_object_new_string(erase_mode_to_string(j->erase_mode)));
                 if (j->erase_mode == FLASHER_ERASE_AUTO) {
                         r |= json_add(o, "address", json_object_new_int64(j->address));
                         r |= json_add(o, "length", json_object_new_int64(j->length));
