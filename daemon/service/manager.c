@@ -216,7 +216,7 @@ static int resolve_links(const char *device, char **ret) {
 static int port_key(const char *device, char **ret) {
         char *k;
 
-        if (strncmp(device, "tcp://", 6) == 0)
+        if (!(link_transport_caps(link_transport_from_url(device)) & LINK_CAP_DEVICE_NODE))
                 k = strdup(device);
         else if (strncmp(device, "/dev/", 5) == 0 && device[5] && !strchr(device + 5, '/'))
                 k = strdup(device + 5);
@@ -456,7 +456,7 @@ int manager_load_config(Manager *m, const char *path) {
                         log_error(NULL, "%s: [AutoFlash] needs Image=", path);
                         return -EINVAL;
                 }
-                if (m->config_autoflash->entry && job_entry_validate(m->config_autoflash->entry) < 0) {
+                if (m->config_autoflash->entry && entry_validate(m->config_autoflash->entry) < 0) {
                         log_error(NULL, "%s: [AutoFlash] Entry=%s is not a DTR/RTS sequence or preset", path,
                                   m->config_autoflash->entry);
                         return -EINVAL;
@@ -519,7 +519,8 @@ static int reject_option(const OptionValue *v, void *userdata, sd_bus_error *err
 
 static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        _cleanup_free_ char *key = NULL, *host = NULL, *service = NULL;
+        _cleanup_free_ char *key = NULL;
+        LinkTransport transport;
         const char *device;
         Port *p;
         int r;
@@ -533,14 +534,13 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
         if (m->exiting)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_CANCELLED, "The daemon is shutting down");
 
-        if (strncmp(device, "tcp://", 6) == 0) {
-                r = link_tcp_parse_url(device, &host, &service);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "'%s' is not a tcp://HOST:PORT URL", device);
-        } else if (device[0] != '/')
+        transport = link_transport_from_url(device);
+        r = link_url_check(device);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 && transport == LINK_TRANSPORT_TCP)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "'%s' is not a tcp://HOST:PORT URL", device);
+        if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "'%s' is neither a device node nor a tcp:// URL", device);
 
@@ -555,10 +555,10 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 _cleanup_free_ char *node = NULL;
                 PortInfo info = {
                         .name = key,
-                        .transport = host ? "tcp" : "serial",
+                        .transport = transport,
                 };
 
-                if (host)
+                if (!(link_transport_caps(transport) & LINK_CAP_DEVICE_NODE))
                         info.device = device;
                 else {
                         struct stat st;
@@ -760,7 +760,7 @@ static int autoflash_option(const OptionValue *v, void *userdata, sd_bus_error *
 
         option_value_to_string(v, text, sizeof text);
         /* The config's Entry= is checked when the file is read; the bus value here. */
-        if (v->spec->id == AUTOFLASH_OPTION_ENTRY && job_entry_validate(v->s) < 0)
+        if (v->spec->id == AUTOFLASH_OPTION_ENTRY && entry_validate(v->s) < 0)
                 return options_error_invalid(error, v);
         r = autoflash_set(a, v->spec->key, v->type == 's' ? v->s : text);
         if (r == -ENOMEM)

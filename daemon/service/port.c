@@ -47,7 +47,8 @@ typedef struct LastResult {
 
 struct Port {
         Manager *manager;
-        char *name, *device, *syspath, *transport, *path;
+        char *name, *device, *syspath, *path;
+        LinkTransport transport;
         uint16_t vendor_id, product_id;
         char *serial, *manufacturer, *product, *physical_path;
 
@@ -336,7 +337,7 @@ static int prop_string(sd_bus *bus, const char *path, const char *interface, con
         if (streq(property, "Device"))
                 v = p->device;
         else if (streq(property, "Transport"))
-                v = p->transport;
+                v = link_transport_to_string(p->transport);
         else if (streq(property, "Serial"))
                 v = p->serial;
         else if (streq(property, "Manufacturer"))
@@ -416,7 +417,7 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
                 r = image_format_from_string(v->s, &o->format);
                 break;
         case PORT_OPTION_ENTRY:
-                r = job_entry_validate(v->s);
+                r = entry_validate(v->s);
                 o->entry = v->s;
                 break;
         case PORT_OPTION_IMAGE_NAME:
@@ -1009,7 +1010,7 @@ static int port_on_worker(sd_event_source *s, int fd, uint32_t revents, void *us
                         /* Gone for good when the device node went with it (a TCP server
                          * may come back: those ports stay until RemovePort). */
                         drop = p->unplugged ||
-                               (e->job->error == -ENODEV && !streq(p->transport, "tcp") &&
+                               (e->job->error == -ENODEV && (link_transport_caps(p->transport) & LINK_CAP_DEVICE_NODE) &&
                                 access(p->device, F_OK) < 0);
                         worker_event_free(e);
                         /* May free p: nothing after this. */
@@ -1074,11 +1075,11 @@ int port_new(Manager *m, const PortInfo *info, Port **ret) {
                 return -ENOMEM;
         p->manager = m;
         p->state = "idle";
+        p->transport = info->transport;
         p->vendor_id = info->vendor_id;
         p->product_id = info->product_id;
         if (strdup_or_empty(info->name, &p->name) < 0 ||
             strdup_or_empty(info->device, &p->device) < 0 ||
-            strdup_or_empty(info->transport, &p->transport) < 0 ||
             strdup_or_empty(info->serial, &p->serial) < 0 ||
             strdup_or_empty(info->manufacturer, &p->manufacturer) < 0 ||
             strdup_or_empty(info->product, &p->product) < 0 ||
@@ -1129,7 +1130,6 @@ Port *port_free(Port *p) {
         free(p->name);
         free(p->device);
         free(p->syspath);
-        free(p->transport);
         free(p->path);
         free(p->serial);
         free(p->manufacturer);

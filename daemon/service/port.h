@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "link.h"
 #include "macro.h"
 
 typedef struct Manager Manager;
@@ -19,7 +20,7 @@ typedef struct PortInfo {
         const char *name;               /* registry key: kernel name "ttyUSB0", or the URL */
         const char *device;             /* "/dev/ttyUSB0" or "tcp://host:port" */
         const char *syspath;            /* udev ports only */
-        const char *transport;          /* "serial", "tcp" */
+        LinkTransport transport;
         uint16_t vendor_id, product_id;
         const char *serial, *manufacturer, *product, *physical_path;
 } PortInfo;

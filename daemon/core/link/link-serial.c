@@ -407,6 +407,7 @@ int link_open_serial(const char *device, unsigned baud, Link **ret) {
                 return -ENOMEM;
         s->fd = -1;
         s->link.ops = &serial_ops;
+        s->link.caps = link_transport_caps(LINK_TRANSPORT_SERIAL);
         s->link.name = strdup(device);
         if (!s->link.name) {
                 r = -ENOMEM;

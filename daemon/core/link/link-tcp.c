@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "link.h"
+#include "string-util.h"
 
 #define CONNECT_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
@@ -22,9 +23,9 @@ int link_tcp_parse_url(const char *url, char **ret_host, char **ret_port) {
         const char *h, *colon, *end;
         char *host, *port;
 
-        if (!url || strncmp(url, "tcp://", 6) != 0)
+        if (!url || !startswith(url, LINK_TCP_SCHEME))
                 return -EINVAL;
-        h = url + 6;
+        h = url + strlen(LINK_TCP_SCHEME);
         if (*h == '[') {
                 end = strchr(h, ']');
                 if (!end || end[1] != ':')
@@ -115,6 +116,7 @@ int link_open_tcp(const char *url, unsigned baud, Link **ret) {
         if (r < 0)
                 return r;
         l->baud = baud;
+        l->caps = link_transport_caps(LINK_TRANSPORT_TCP);
         *ret = l;
         return 0;
 }

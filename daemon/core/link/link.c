@@ -8,6 +8,47 @@
 #include <time.h>
 
 #include "link.h"
+#include "string-util.h"
+
+static const struct {
+        const char *name;
+        unsigned caps;
+} transports[_LINK_TRANSPORT_MAX] = {
+        [LINK_TRANSPORT_SERIAL] = { "serial", LINK_CAP_LINE_SETTINGS | LINK_CAP_DEVICE_NODE },
+        [LINK_TRANSPORT_TCP]    = { "tcp",    0 },
+};
+
+LinkTransport link_transport_from_url(const char *url) {
+        return startswith(url, LINK_TCP_SCHEME) ? LINK_TRANSPORT_TCP : LINK_TRANSPORT_SERIAL;
+}
+
+const char *link_transport_to_string(LinkTransport t) {
+        return t >= 0 && t < _LINK_TRANSPORT_MAX ? transports[t].name : "unknown";
+}
+
+unsigned link_transport_caps(LinkTransport t) {
+        return t >= 0 && t < _LINK_TRANSPORT_MAX ? transports[t].caps : 0;
+}
+
+int link_url_check(const char *url) {
+        _cleanup_free_ char *host = NULL, *port = NULL;
+
+        switch (link_transport_from_url(url)) {
+        case LINK_TRANSPORT_TCP:
+                return link_tcp_parse_url(url, &host, &port);
+        default:
+                return url[0] == '/' ? 0 : -EINVAL;
+        }
+}
+
+int link_open_url(const char *url, unsigned baud, Link **ret) {
+        switch (link_transport_from_url(url)) {
+        case LINK_TRANSPORT_TCP:
+                return link_open_tcp(url, baud, ret);
+        default:
+                return link_open_serial(url, baud, ret);
+        }
+}
 
 Link *link_free(Link *l) {
         if (!l)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* A byte transport to one bootloader: a local UART (libserialport), a plain file
- * descriptor (socketpair/pty, used by tests), later a raw TCP serial server.
+/* A byte transport to one bootloader: a local UART (libserialport), a raw TCP serial
+ * server (tcp://), a plain file descriptor (socketpair/pty, used by tests). A port is
+ * opened from its name with link_open_url(); the transport's capabilities say what the
+ * host controls, so callers ask for a capability rather than for a scheme.
  * Every call returns 0 (or a byte count) on success and a negative errno on failure:
  *   -ETIMEDOUT  nothing arrived before the deadline
  *   -ENODEV     the port went away (adapter unplugged, pty hung up, peer closed)
@@ -38,7 +40,38 @@ struct Link {
         const LinkOps *ops;
         unsigned baud;
         char *name;     /* for messages: "/dev/ttyUSB0", "fd:5" */
+        unsigned caps;  /* LINK_CAP_* of its transport */
 };
+
+/* What carries a port's bytes, from the name it is opened by. */
+typedef enum LinkTransport {
+        LINK_TRANSPORT_SERIAL,  /* a local UART: a device node, "/dev/ttyUSB0" */
+        LINK_TRANSPORT_TCP,     /* a raw TCP serial server: "tcp://HOST:PORT" */
+        _LINK_TRANSPORT_MAX,
+} LinkTransport;
+
+#define LINK_TCP_SCHEME "tcp://"
+
+enum {
+        /* The host sets the rate, the parity and the modem lines (a raw TCP server owns
+         * them: there another rate or a DTR/RTS step changes nothing). */
+        LINK_CAP_LINE_SETTINGS = 1 << 0,
+        /* The port is a node in /dev that leaves with its adapter (a server that went
+         * away may come back). */
+        LINK_CAP_DEVICE_NODE   = 1 << 1,
+};
+
+/* The transport a port name's scheme names: "tcp://..." a TCP server, anything else a
+ * device node. The name is not checked here: link_url_check() does. */
+LinkTransport link_transport_from_url(const char *url);
+/* "serial", "tcp" (the Port object's Transport property). */
+const char *link_transport_to_string(LinkTransport t);
+unsigned link_transport_caps(LinkTransport t);
+/* 0 if url is a port name link_open_url() can open (an absolute device path, a
+ * well-formed tcp://HOST:PORT), else -EINVAL; -ENOMEM. */
+int link_url_check(const char *url);
+/* Opens the port named url at baud, with the backend its transport names. */
+int link_open_url(const char *url, unsigned baud, Link **ret);
 
 /* Opens a local serial port with libserialport at baud, 8E1, DTR/RTS left as the
  * driver set them. -ENOENT: no such port; -EACCES: no permission; -EBUSY: in use. */
@@ -52,7 +85,7 @@ int link_open_fd(int fd, const char *name, Link **ret);
 /* Connects to a raw TCP serial server (ser2net "raw", serial device servers):
  * "tcp://HOST:PORT" (HOST may be [v6addr]). The server owns the line settings, so
  * set_baud only records the rate and set_lines/set_break succeed and do nothing. The peer
- * closing the connection reads as -ENODEV. -EINVAL: not a tcp:// URL. (daemon/link-tcp.c) */
+ * closing the connection reads as -ENODEV. -EINVAL: not a tcp:// URL. (link-tcp.c) */
 int link_open_tcp(const char *url, unsigned baud, Link **ret);
 /* Splits "tcp://HOST:PORT" into malloc'd host and port strings; -EINVAL if malformed. */
 int link_tcp_parse_url(const char *url, char **ret_host, char **ret_port);

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A job from the link's opening to its closing: the baud policy, the entry and exit
+ * sequences around the flasher's operation. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "job.h"
+#include "link.h"
+
+/* The rate every job opens the port at, and the one a faster rate falls back to: the
+ * highest AN3155 gives for the bootloader's baud detection. */
+#define DEFAULT_BAUD 115200u
+
+static const char *const op_names[_JOB_OP_MAX] = {
+        [JOB_PROBE] = "Probe",
+        [JOB_FLASH] = "Flash",
+        [JOB_ERASE] = "Erase",
+        [JOB_READ] = "Read",
+        [JOB_LOCK] = "Lock",
+        [JOB_UNLOCK] = "Unlock",
+        [JOB_GO] = "Go",
+};
+
+const char *job_op_to_string(JobOp op) {
+        return op >= 0 && op < _JOB_OP_MAX ? op_names[op] : "Unknown";
+}
+
+Job *job_new(JobOp op) {
+        Job *j = calloc(1, sizeof(Job));
+
+        if (!j)
+                return NULL;
+        j->op = op;
+        j->out_fd = -1;
+        flasher_flash_options_init(&j->flash);
+        return j;
+}
+
+Job *job_free(Job *j) {
+        if (!j)
+                return NULL;
+        image_free(j->image);
+        free(j->image_name);
+        free(j->entry);
+        if (j->out_fd >= 0)
+                close(j->out_fd);
+        free(j);
+        return NULL;
+}
+
+/* Opens the port at the job's baud. A rate the adapter (driver) refuses is the
+ * caller's bad argument, so the port is opened at the default rate first and then
+ * switched: a failure of the switch is then known to be about the rate. */
+static int open_job_link(Job *j, const char *device, Link **ret) {
+        _cleanup_(link_freep) Link *l = NULL;
+        unsigned baud = j->baudrate ?: DEFAULT_BAUD;
+        int r;
+
+        r = link_open_url(device, DEFAULT_BAUD, &l);
+        if (r < 0) {
+                snprintf(j->message, sizeof j->message, "Cannot open %s: %s", device, strerror(-r));
+                /* A port that cannot be opened any more is gone for our purposes; no
+                 * permission on the node is AccessDenied, not the chip's ReadProtected. */
+                return r == -ENOENT || r == -ENXIO || r == -ECONNREFUSED || r == -EHOSTUNREACH ? -ENODEV :
+                       r == -EACCES ? -EPERM : r;
+        }
+        if (baud != DEFAULT_BAUD) {
+                r = link_set_baud(l, baud);
+                if (r == -ENODEV) {
+                        snprintf(j->message, sizeof j->message, "%s went away", device);
+                        return r;
+                }
+                if (r < 0) {
+                        snprintf(j->message, sizeof j->message, "The adapter on %s refuses %u baud (%s)",
+                                 device, baud, strerror(-r));
+                        return -EINVAL;
+                }
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* Every operation starts with a probe (sync, Get, Get ID, ...); doing it here, before
+ * the operation, gives one place for the baud fallback, and the flasher keeps the
+ * probed chip so the operation does not probe again. A chip that does not answer a
+ * sync above 115200 (the highest rate AN3155 gives for its baud detection) gets one
+ * more try at 115200, after the entry sequence if there is one: it resets the chip,
+ * which may have measured a wrong rate from the fast 0x7F. A raw TCP server owns its
+ * line settings, so there another rate would change nothing. On a double failure,
+ * msg (size n) gets the sentence. */
+static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Link *l, Flasher *f, char *msg,
+                               size_t n) {
+        unsigned first = l->baud;
+        int r, k;
+
+        j->baudrate_used = l->baud;
+        r = flasher_probe(f, &j->chip);
+        if (r != -EHOSTDOWN || first <= DEFAULT_BAUD || !(l->caps & LINK_CAP_LINE_SETTINGS) ||
+            (h->cancel && atomic_load(h->cancel)))
+                return r;
+
+        /* A port that went away says so; another failure here leaves the sync failure
+         * as the news. */
+        k = link_set_baud(l, DEFAULT_BAUD);
+        if (k >= 0) {
+                j->baudrate_used = DEFAULT_BAUD;
+                (void) link_flush_input(l);
+                if (j->entry)
+                        k = entry_run(l, j->entry, false, h->pause, h->userdata);
+        }
+        if (k < 0) {
+                if (k == -ENODEV)
+                        snprintf(msg, n, "%s went away", device);
+                else if (k == -ECANCELED)
+                        snprintf(msg, n, "cancelled during the entry sequence");
+                return IN_SET(k, -ENODEV, -ECANCELED) ? k : r;
+        }
+        r = flasher_probe(f, &j->chip);
+        if (r == -EHOSTDOWN)
+                snprintf(msg, n, "no answer at %u baud nor at %u on %s: is BOOT0 high and the chip reset?",
+                         first, DEFAULT_BAUD, device);
+        return r;
+}
+
+void job_run(Job *j, const char *device, const JobHooks *h) {
+        _cleanup_(link_freep) Link *l = NULL;
+        _cleanup_(flasher_freep) Flasher *f = NULL;
+        uint64_t start = now_usec();
+        const char *msg = NULL;
+        char wrong_chip[64], no_answer[160] = "";
+        bool probed = false;
+        int r;
+
+        r = open_job_link(j, device, &l);
+        if (r < 0) {
+                j->error = r;
+                goto finish;
+        }
+        if (j->entry) {
+                r = entry_run(l, j->entry, false, h->pause, h->userdata);
+                if (r < 0) {
+                        j->error = r;
+                        if (r == -ECANCELED)
+                                snprintf(j->message, sizeof j->message, "cancelled during the entry sequence");
+                        else
+                                snprintf(j->message, sizeof j->message, "Entry sequence failed: %s", strerror(-r));
+                        goto finish;
+                }
+        }
+
+        r = flasher_new(l, &f);
+        if (r < 0) {
+                j->error = r;
+                snprintf(j->message, sizeof j->message, "%s", strerror(-r));
+                goto finish;
+        }
+        if (h->progress)
+                flasher_set_progress(f, h->progress, h->userdata);
+        if (h->cancel)
+                flasher_set_cancel(f, h->cancel);
+        if (h->trace)
+                an3155_set_trace(flasher_protocol(f), h->trace, h->userdata);
+
+        r = probe_with_fallback(j, device, h, l, f, no_answer, sizeof no_answer);
+        if (no_answer[0])
+                msg = no_answer;
+        /* Read works on a chip missing from the table (the flasher allows it). */
+        if (r < 0 && !(r == -EOPNOTSUPP && j->op == JOB_READ))
+                goto done;
+
+        switch (j->op) {
+        case JOB_PROBE:
+                break;
+        case JOB_FLASH:
+                /* The board is identified before anything is erased: the expected chip
+                 * is checked, and the chip is known for the results log even when Go
+                 * made the flasher forget it. */
+                probed = true;
+                if (j->expect_pid && j->chip.pid != j->expect_pid) {
+                        snprintf(wrong_chip, sizeof wrong_chip, "Chip 0x%03x is not the expected 0x%03x",
+                                 j->chip.pid, j->expect_pid);
+                        msg = wrong_chip;
+                        r = -EOPNOTSUPP;
+                        break;
+                }
+                r = flasher_flash(f, j->image, &j->flash, &j->result);
+                break;
+        case JOB_ERASE:
+                r = flasher_erase(f, j->erase_mode, j->address, j->length);
+                break;
+        case JOB_READ: {
+                _cleanup_free_ uint8_t *buf = malloc(j->length ?: 1);
+
+                if (!buf) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = flasher_read(f, j->address, buf, j->length);
+                if (r >= 0) {
+                        r = write_all(j->out_fd, buf, j->length);
+                        if (r < 0)
+                                msg = "Cannot write to the output file descriptor";
+                }
+                break;
+        }
+        case JOB_LOCK:
+                r = flasher_lock(f);
+                break;
+        case JOB_UNLOCK:
+                r = flasher_unlock(f);
+                break;
+        case JOB_GO:
+                r = flasher_go(f, j->address);
+                break;
+        default:
+                r = -EINVAL;
+        }
+done:
+        j->error = r < 0 ? r : 0;
+        if (r < 0)
+                snprintf(j->message, sizeof j->message, "%s",
+                         msg ?: (flasher_error_message(f)[0] ? flasher_error_message(f) : strerror(-r)));
+        /* A flashed board is reset into its application by the exit sequence; one that
+         * failed stays in the bootloader. The flash is written and verified either way: a
+         * failed reset only leaves the board in the bootloader until it is powered up.
+         * For the same reason a Cancel during the exit stops its pauses but not the job's
+         * success. */
+        if (r >= 0 && j->op == JOB_FLASH && j->entry && entry_has_exit(j->entry))
+                (void) entry_run(l, j->entry, true, h->pause, h->userdata);
+        if (flasher_chip(f)) {
+                j->have_chip = true;
+                j->chip = *flasher_chip(f);
+        } else if (probed || j->chip.pid != 0)
+                /* a chip missing from the table still has its PID for the log */
+                j->have_chip = true;
+
+finish:
+        j->duration_usec = now_usec() - start;
+        if (j->out_fd >= 0) {
+                close(j->out_fd);
+                j->out_fd = -1;
+        }
+}

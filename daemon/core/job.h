@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* One operation on one port, from opening the link to closing it: the link at the
+ * asked rate, the entry sequence, a probe (with one fallback to 115200 for a chip that
+ * does not answer a faster rate), the operation (probe, flash, erase, read, lock,
+ * unlock, go), and the exit sequence after a good flash. Runs on the caller's thread
+ * (a port's worker) and reports through the hooks it is given: progress, the protocol
+ * trace, the entry sequences' pauses, a cancel flag. No D-Bus. */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "entry.h"
+#include "flasher.h"
+#include "image.h"
+#include "macro.h"
+#include "sha256.h"
+
+typedef enum JobOp {
+        JOB_PROBE,
+        JOB_FLASH,
+        JOB_ERASE,
+        JOB_READ,
+        JOB_LOCK,
+        JOB_UNLOCK,
+        JOB_GO,
+        _JOB_OP_MAX,
+} JobOp;
+
+/* "Probe", "Flash", ... (the D-Bus method names). */
+const char *job_op_to_string(JobOp op);
+
+typedef struct Job {
+        JobOp op;
+        unsigned baudrate;              /* 0: the default, 115200; above 115200: tried
+                                         * first, then 115200 if the chip does not answer */
+        char *entry;                    /* DTR/RTS entry sequence, NULL: none */
+
+        /* Flash */
+        Image *image;
+        char *image_name;               /* carried for the results log: the caller's name, or "fd" */
+        char image_sha256[SHA256_HEX_MAX]; /* hex SHA-256 of the image file's bytes */
+        FlasherFlashOptions flash;
+        uint16_t expect_pid;            /* Flash: refuse another chip (UnsupportedChip); 0: any */
+        bool automatic;                 /* started by an auto-flash profile, not a caller (for the log) */
+        /* Erase */
+        FlasherErase erase_mode;
+        uint32_t address, length;       /* Erase (AUTO), Read, Go (address) */
+        /* Read: the caller's fd, owned by the job */
+        int out_fd;
+
+        /* Filled in by job_run(). */
+        int error;                      /* 0 or a negative errno (flasher.h) */
+        unsigned baudrate_used;         /* the baud the last sync ran at (after a fallback:
+                                         * 115200); 0: no sync was tried */
+        char message[256];
+        bool have_chip;
+        FlasherChip chip;
+        FlasherResult result;
+        uint64_t duration_usec;
+} Job;
+
+Job *job_new(JobOp op);
+Job *job_free(Job *j);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
+
+typedef struct JobHooks {
+        flasher_progress_t progress;    /* NULL: none */
+        an3155_trace_t trace;           /* every byte sent and received; NULL: none */
+        entry_pause_t pause;            /* the entry sequences' pauses; NULL: a sleep */
+        void *userdata;                 /* for the three */
+        const atomic_bool *cancel;      /* polled between blocks and before the fallback */
+} JobHooks;
+
+/* Runs j on the port named device (link_open_url()): fills in its error, message,
+ * chip, result, baudrate_used and duration; closes j->out_fd. */
+void job_run(Job *j, const char *device, const JobHooks *hooks);
