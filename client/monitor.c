@@ -298,11 +298,6 @@ typedef struct Station {
         unsigned lines_drawn;
 } Station;
 
-static void *mfree(void *p) {
-        free(p);
-        return NULL;
-}
-
 static Slot *slot_free(Slot *s) {
         if (!s)
                 return NULL;

@@ -6,6 +6,7 @@
  * their errnos and the client's exit codes: stm32isp-errors.h. */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define STM32ISP_BUS_NAME          "io.github.Stm32Isp1"
@@ -59,4 +60,11 @@ static inline int stm32isp_erase_mode_from_string(const char *s) {
                 if (strcmp(stm32isp_erase_modes[i], s) == 0)
                         return i;
         return -EINVAL;
+}
+
+/* Strings that reach the results log and the journal (Flash "image-name", a profile's
+ * "entry", "serial", "id-path"): one line of at most 255 bytes. */
+#define STM32ISP_TEXT_MAX 255
+static inline bool stm32isp_text_valid(const char *s) {
+        return strlen(s) <= STM32ISP_TEXT_MAX && !strpbrk(s, "\n\r");
 }

@@ -11,13 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
 #include "autoflash.h"
+#include "entry.h"
+#include "imagefile.h"
+#include "options.h"
 #include "request.h"
 #include "sha256.h"
 #include "stm32isp.h"
-
-#define AUTOFLASH_IMAGE_MAX (4u * 1024 * 1024)
+#include "string-util.h"
 
 int autoflash_new(const char *source, AutoFlash **ret) {
         AutoFlash *a = calloc(1, sizeof *a);
@@ -43,41 +44,40 @@ AutoFlash *autoflash_free(AutoFlash *a) {
         return NULL;
 }
 
-typedef enum Setting {
-        SET_IMAGE_NAME, SET_FORMAT, SET_ADDRESS, SET_ERASE, SET_VERIFY, SET_UNPROTECT, SET_PROTECT,
-        SET_BOOT0, SET_GO, SET_BAUDRATE, SET_ENTRY, SET_MATCH_USB, SET_VID, SET_PID, SET_SERIAL,
-        SET_ID_PATH, SET_CHIP,
-} Setting;
+/* The settings: the bus's keys and types are SetAutoFlash's table (options.c); the
+ * configuration file's names are these, case-insensitive (NULL: bus only). MatchUSB,
+ * the file's VID:PID, is the one setting the bus spells as two keys (vid, pid). */
+#define SETTING_MATCH_USB _AUTOFLASH_OPTION_MAX
 
-static const struct {
-        const char *config, *bus;
-        char type;
-        Setting setting;
-} settings[] = {
-        { "ImageName",   "image-name", 's', SET_IMAGE_NAME },
-        { "Format",      "format",     's', SET_FORMAT },
-        { "Address",     "address",    't', SET_ADDRESS },
-        { "Erase",       "erase",      's', SET_ERASE },
-        { "Verify",      "verify",     'b', SET_VERIFY },
-        { "Unprotect",   "unprotect",  'b', SET_UNPROTECT },
-        { "Protect",     "protect",    'b', SET_PROTECT },
-        { "Boot0",       "boot0",      'b', SET_BOOT0 },
-        { "Go",          "go",         'b', SET_GO },
-        { "Baudrate",    "baudrate",   'u', SET_BAUDRATE },
-        { "Entry",       "entry",      's', SET_ENTRY },
-        { "MatchUSB",    NULL,         0,   SET_MATCH_USB },
-        { NULL,          "vid",        'q', SET_VID },
-        { NULL,          "pid",        'q', SET_PID },
-        { "MatchSerial", "serial",     's', SET_SERIAL },
-        { "MatchIdPath", "id-path",    's', SET_ID_PATH },
-        { "ExpectChip",  "chip",       'q', SET_CHIP },
+static const char *const config_names[_AUTOFLASH_OPTION_MAX + 1] = {
+        [AUTOFLASH_OPTION_IMAGE_NAME] = "ImageName",
+        [AUTOFLASH_OPTION_FORMAT]     = "Format",
+        [AUTOFLASH_OPTION_ADDRESS]    = "Address",
+        [AUTOFLASH_OPTION_ERASE]      = "Erase",
+        [AUTOFLASH_OPTION_VERIFY]     = "Verify",
+        [AUTOFLASH_OPTION_UNPROTECT]  = "Unprotect",
+        [AUTOFLASH_OPTION_PROTECT]    = "Protect",
+        [AUTOFLASH_OPTION_BOOT0]      = "Boot0",
+        [AUTOFLASH_OPTION_GO]         = "Go",
+        [AUTOFLASH_OPTION_BAUDRATE]   = "Baudrate",
+        [AUTOFLASH_OPTION_ENTRY]      = "Entry",
+        [AUTOFLASH_OPTION_SERIAL]     = "MatchSerial",
+        [AUTOFLASH_OPTION_ID_PATH]    = "MatchIdPath",
+        [AUTOFLASH_OPTION_CHIP]       = "ExpectChip",
+        [SETTING_MATCH_USB]           = "MatchUSB",
 };
 
+static const OptionSpec *bus_spec(const char *key, unsigned id) {
+        for (size_t i = 0; i < autoflash_option_table.n_specs; i++)
+                if (key ? streq(autoflash_option_table.specs[i].key, key) : autoflash_option_table.specs[i].id == id)
+                        return &autoflash_option_table.specs[i];
+        return NULL;
+}
+
 char autoflash_bus_type(const char *key) {
-        for (size_t i = 0; i < ELEMENTSOF(settings); i++)
-                if (settings[i].bus && strcmp(settings[i].bus, key) == 0)
-                        return settings[i].type;
-        return 0;
+        const OptionSpec *spec = bus_spec(key, 0);
+
+        return spec ? spec->signature[0] : 0;
 }
 
 static int parse_bool(const char *s, bool *ret) {
@@ -124,7 +124,7 @@ static int parse_hex16(const char *s, uint16_t *ret) {
 static int set_string(char **field, const char *value, bool empty_is_null) {
         char *s;
 
-        if (strlen(value) > 255 || strpbrk(value, "\n\r"))
+        if (!stm32isp_text_valid(value))
                 return -EINVAL;
         if (empty_is_null && !*value) {
                 free(*field);
@@ -139,130 +139,144 @@ static int set_string(char **field, const char *value, bool empty_is_null) {
         return 0;
 }
 
-int autoflash_set(AutoFlash *a, const char *key, const char *value) {
-        Setting setting;
-        bool found = false, b;
-        uint64_t v;
-        int r = 0;
-
-        for (size_t i = 0; i < ELEMENTSOF(settings) && !found; i++)
-                if ((settings[i].config && strcasecmp(settings[i].config, key) == 0) ||
-                    (settings[i].bus && strcmp(settings[i].bus, key) == 0)) {
-                        setting = settings[i].setting;
-                        found = true;
-                }
-        if (!found)
-                return -ENOENT;
+/* Stores one typed value (the walk or the text parser checked its type). */
+static int apply(AutoFlash *a, unsigned setting, const AutoFlashValue *v) {
+        int r;
 
         switch (setting) {
-        case SET_IMAGE_NAME:
-                return *value ? set_string(&a->image_name, value, false) : -EINVAL;
-        case SET_FORMAT:
-                return image_format_from_string(value, &a->format) < 0 ? -EINVAL : 0;
-        case SET_ADDRESS:
-                r = parse_u64(value, UINT32_MAX, &v);
-                if (r >= 0) {
-                        a->address = (uint32_t) v;
-                        a->have_address = true;
-                }
-                return r;
-        case SET_ERASE:
-                return erase_mode_from_string(value, &a->flash.erase);
-        case SET_VERIFY:
-        case SET_UNPROTECT:
-        case SET_PROTECT:
-        case SET_BOOT0:
-        case SET_GO:
-                r = parse_bool(value, &b);
+        case AUTOFLASH_OPTION_IMAGE_NAME:
+                return *v->s ? set_string(&a->image_name, v->s, false) : -EINVAL;
+        case AUTOFLASH_OPTION_FORMAT:
+                return image_format_from_string(v->s, &a->format) < 0 ? -EINVAL : 0;
+        case AUTOFLASH_OPTION_ADDRESS:
+                if (v->u > UINT32_MAX)
+                        return -EINVAL;
+                a->address = (uint32_t) v->u;
+                a->have_address = true;
+                return 0;
+        case AUTOFLASH_OPTION_ERASE:
+                return erase_mode_from_string(v->s, &a->flash.erase);
+        case AUTOFLASH_OPTION_VERIFY:
+                a->flash.verify = v->b;
+                return 0;
+        case AUTOFLASH_OPTION_UNPROTECT:
+                a->flash.unprotect = v->b;
+                return 0;
+        case AUTOFLASH_OPTION_PROTECT:
+                a->flash.protect = v->b;
+                return 0;
+        case AUTOFLASH_OPTION_BOOT0:
+                a->flash.boot0 = v->b;
+                return 0;
+        case AUTOFLASH_OPTION_GO:
+                a->flash.go = v->b;
+                return 0;
+        case AUTOFLASH_OPTION_BAUDRATE:
+                /* A rate above 115200 is tried first, then the worker falls back to 115200. */
+                if (v->u < STM32ISP_BAUDRATE_MIN || v->u > STM32ISP_BAUDRATE_MAX)
+                        return -EINVAL;
+                a->baudrate = (unsigned) v->u;
+                return 0;
+        case AUTOFLASH_OPTION_ENTRY:
+                /* checked here, for the file and the bus alike */
+                r = entry_validate(v->s);
                 if (r < 0)
                         return r;
-                if (setting == SET_VERIFY)
-                        a->flash.verify = b;
-                else if (setting == SET_UNPROTECT)
-                        a->flash.unprotect = b;
-                else if (setting == SET_PROTECT)
-                        a->flash.protect = b;
-                else if (setting == SET_BOOT0)
-                        a->flash.boot0 = b;
-                else
-                        a->flash.go = b;
-                return 0;
-        case SET_BAUDRATE:
-                /* The bootloader measures 1200..115200 (AN3155); a faster rate is tried
-                 * first and the worker falls back to 115200. */
-                r = parse_u64(value, STM32ISP_BAUDRATE_MAX, &v);
-                if (r < 0 || v < STM32ISP_BAUDRATE_MIN)
+                return set_string(&a->entry, v->s, true);
+        case AUTOFLASH_OPTION_VID:
+        case AUTOFLASH_OPTION_PID:
+        case AUTOFLASH_OPTION_CHIP:
+                if (v->u > UINT16_MAX)
                         return -EINVAL;
-                a->baudrate = (unsigned) v;
+                if (setting == AUTOFLASH_OPTION_VID) {
+                        a->match_vid = (uint16_t) v->u;
+                        a->match_usb = true;
+                        if (!a->match_pid)
+                                a->match_any_pid = true;
+                } else if (setting == AUTOFLASH_OPTION_PID) {
+                        a->match_pid = (uint16_t) v->u;
+                        a->match_any_pid = false;
+                } else
+                        a->expect_chip = (uint16_t) v->u;
                 return 0;
-        case SET_ENTRY:
-                return set_string(&a->entry, value, true);
-        case SET_MATCH_USB: {
+        case AUTOFLASH_OPTION_SERIAL:
+                return set_string(&a->match_serial, v->s, true);
+        case AUTOFLASH_OPTION_ID_PATH:
+                return set_string(&a->match_id_path, v->s, true);
+        case SETTING_MATCH_USB: {
                 char vid[8], pid[8];
 
-                if (!*value) {
+                if (!*v->s) {
                         a->match_usb = false;
                         return 0;
                 }
-                if (sscanf(value, "%7[0-9a-fA-F]:%7[0-9a-fA-F*]", vid, pid) != 2 || parse_hex16(vid, &a->match_vid) < 0)
+                if (sscanf(v->s, "%7[0-9a-fA-F]:%7[0-9a-fA-F*]", vid, pid) != 2 || parse_hex16(vid, &a->match_vid) < 0)
                         return -EINVAL;
-                a->match_any_pid = strcmp(pid, "*") == 0;
+                a->match_any_pid = streq(pid, "*");
                 if (!a->match_any_pid && parse_hex16(pid, &a->match_pid) < 0)
                         return -EINVAL;
                 a->match_usb = true;
                 return 0;
         }
-        case SET_VID:
-        case SET_PID:
-        case SET_CHIP:
-                r = parse_u64(value, UINT16_MAX, &v);
-                if (r < 0)
-                        return r;
-                if (setting == SET_VID) {
-                        a->match_vid = (uint16_t) v;
-                        a->match_usb = true;
-                        if (!a->match_pid)
-                                a->match_any_pid = true;
-                } else if (setting == SET_PID) {
-                        a->match_pid = (uint16_t) v;
-                        a->match_any_pid = false;
-                } else
-                        a->expect_chip = (uint16_t) v;
-                return 0;
-        case SET_SERIAL:
-                return set_string(&a->match_serial, value, true);
-        case SET_ID_PATH:
-                return set_string(&a->match_id_path, value, true);
         }
         return -ENOENT;
 }
 
+int autoflash_set_value(AutoFlash *a, unsigned setting, const AutoFlashValue *v) {
+        if (setting >= _AUTOFLASH_OPTION_MAX)
+                return -ENOENT;
+        return apply(a, setting, v);
+}
+
+int autoflash_set(AutoFlash *a, const char *key, const char *value) {
+        AutoFlashValue v = { .s = value };
+        const OptionSpec *spec = NULL;
+        unsigned setting;
+        int r;
+
+        for (setting = 0; setting < ELEMENTSOF(config_names); setting++)
+                if (config_names[setting] && strcasecmp(config_names[setting], key) == 0)
+                        break;
+        if (setting == SETTING_MATCH_USB)
+                return apply(a, setting, &v);
+        spec = setting < ELEMENTSOF(config_names) ? bus_spec(NULL, setting) : bus_spec(key, 0);
+        if (!spec)
+                return -ENOENT;
+        /* The text as the value of the type the bus takes. */
+        switch (spec->signature[0]) {
+        case 'b':
+                r = parse_bool(value, &v.b);
+                break;
+        case 'q':
+        case 'u':
+        case 't':
+                r = parse_u64(value, UINT64_MAX, &v.u);
+                break;
+        default:
+                r = 0;
+        }
+        if (r < 0)
+                return r;
+        return apply(a, spec->id, &v);
+}
+
 int autoflash_make_image(const AutoFlash *a, Image **ret) {
-        Image *img = NULL;
-        ImageError err = {};
         int r;
 
         if (!a->data)
                 return -ENODATA;
-        r = image_parse(a->data, a->size, a->format, a->have_address ? a->address : STM32ISP_FLASH_ADDRESS_DEFAULT, &img, &err);
-        if (r < 0)
-                return r;
-        if (image_size(img) == 0) {
-                image_free(img);
-                return -ERANGE;
-        }
-        *ret = img;
-        return 0;
+        r = image_file_parse(a->data, a->size, a->format, a->have_address, a->address, ret, NULL);
+        return r == -ENODATA ? -ERANGE : r;
 }
 
 int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char *default_name) {
-        Image *img = NULL;
+        _cleanup_(image_freep) Image *img = NULL;
         uint8_t *copy;
         int r;
 
         if (size == 0)
                 return -ERANGE;
-        if (size > AUTOFLASH_IMAGE_MAX)
+        if (size > IMAGE_FILE_MAX)
                 return -EFBIG;
         copy = malloc(size);
         if (!copy)
@@ -273,10 +287,8 @@ int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char 
         a->size = size;
         /* Parse once now, so a bad image is refused when armed, not on every board. */
         r = autoflash_make_image(a, &img);
-        image_free(img);
         if (r < 0) {
-                free(a->data);
-                a->data = NULL;
+                a->data = mfree(a->data);
                 a->size = 0;
                 return r == -ENOMEM || r == -EFBIG ? r : -ERANGE;
         }
@@ -291,7 +303,9 @@ int autoflash_load_fd(AutoFlash *a, int fd, const char *default_name) {
         size_t n;
         int r;
 
-        r = read_regular_fd(fd, AUTOFLASH_IMAGE_MAX, &buf, &n);
+        r = image_file_read(fd, &buf, &n);
+        if (r == -ENODATA)
+                return -ERANGE;
         if (r < 0)
                 return r;
         return autoflash_set_image(a, buf, n, default_name);
@@ -305,6 +319,29 @@ int autoflash_load_image(AutoFlash *a, const char *path) {
         if (fd < 0)
                 return -errno;
         return autoflash_load_fd(a, fd, base ? base + 1 : path);
+}
+
+int autoflash_new_job(const AutoFlash *a, Job **ret) {
+        Request q;
+
+        if (!a->data)
+                return -ENODATA;
+        request_init(&q);
+        q.format = a->format;
+        q.have_address = a->have_address;
+        q.address = a->address;
+        q.erase = a->flash.erase;
+        q.verify = a->flash.verify;
+        q.unprotect = a->flash.unprotect;
+        q.protect = a->flash.protect;
+        q.boot0 = a->flash.boot0;
+        q.go = a->flash.go;
+        q.baudrate = a->baudrate;
+        q.entry = a->entry;
+        q.image_name = a->image_name;
+        q.expect_chip = a->expect_chip;
+        q.automatic = true;
+        return request_new_flash_job(&q, a->data, a->size, a->sha256, "image", ret, NULL);
 }
 
 bool autoflash_matches(const AutoFlash *a, uint16_t vid, uint16_t pid, const char *serial, const char *id_path) {

@@ -4,8 +4,9 @@
 /* An auto-flash profile: an image (kept as the file's bytes, parsed again for each
  * board), flash options, a match on the adapter (USB VID:PID, serial glob, ID_PATH
  * glob; empty matches every port) and the expected chip. Built from the config file's
- * [AutoFlash] section or from SetAutoFlash options, both through autoflash_set().
- * No D-Bus. */
+ * [AutoFlash] section (autoflash_set(), values as text) or from SetAutoFlash's options
+ * (autoflash_set_value(), values as the bus typed them); each setting is checked in one
+ * place. No D-Bus. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include "flasher.h"
 #include "image.h"
+#include "job.h"
 #include "macro.h"
 #include "sha256.h"
 
@@ -50,6 +52,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(AutoFlash *, autoflash_free);
  * -ENOENT for an unknown key, -EINVAL for a bad value. Image= is not handled here: the
  * caller reads the file and calls autoflash_set_image(). */
 int autoflash_set(AutoFlash *a, const char *key, const char *value);
+
+/* A value of the type its bus key takes (autoflash_bus_type()): s for 's', b for 'b',
+ * u for the integers. */
+typedef struct AutoFlashValue {
+        const char *s;
+        bool b;
+        uint64_t u;
+} AutoFlashValue;
+/* Sets the setting a SetAutoFlash key names (AutoFlashOptionId, options.h) from its
+ * typed value, checked as autoflash_set() checks text. -ENOENT, -EINVAL, -ENOMEM. */
+int autoflash_set_value(AutoFlash *a, unsigned setting, const AutoFlashValue *v);
 /* The D-Bus type a bus key takes ('s', 'b', 'q', 'u', 't'), or 0 if unknown. */
 char autoflash_bus_type(const char *key);
 
@@ -62,5 +75,8 @@ int autoflash_load_image(AutoFlash *a, const char *path);
 
 /* A fresh parsed image for one board. */
 int autoflash_make_image(const AutoFlash *a, Image **ret);
+/* The Flash job for one board: the image, the flash options, the expected chip;
+ * marked automatic. */
+int autoflash_new_job(const AutoFlash *a, Job **ret);
 
 bool autoflash_matches(const AutoFlash *a, uint16_t vid, uint16_t pid, const char *serial, const char *id_path);

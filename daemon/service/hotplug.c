@@ -68,7 +68,6 @@ static void device_added(Hotplug *h, struct udev_device *d) {
 
         info.name = udev_device_get_sysname(d);
         info.device = devnode;
-        info.syspath = udev_device_get_syspath(d);
         info.transport = LINK_TRANSPORT_SERIAL;
         info.vendor_id = hex16(first_of(udev_device_get_property_value(d, "ID_VENDOR_ID"),
                                         usb ? udev_device_get_sysattr_value(usb, "idVendor") : NULL));

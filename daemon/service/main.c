@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "log.h"
 #include "manager.h"
 #include "stm32isp.h"
 
@@ -234,7 +235,6 @@ int main(int argc, char *argv[]) {
                 log_error(NULL, "Cannot own %s: %s", STM32ISP_BUS_NAME, strerror(-r));
                 goto fail;
         }
-        manager_update_status(m);
         (void) sd_notify(0, "READY=1");
         log_info(NULL, "Ready on %s", STM32ISP_BUS_NAME);
 

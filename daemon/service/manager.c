@@ -2,35 +2,29 @@
 /* The Manager object, the port registry and the daemon-wide plumbing around it. */
 
 #include <errno.h>
-#include <inttypes.h>
-#include <ini.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-journal.h>
 
 #include "autoflash.h"
+#include "bus-dict.h"
+#include "configfile.h"
 #include "hotplug.h"
 #include "link.h"
+#include "log.h"
 #include "manager.h"
 #include "options.h"
+#include "port.h"
 #include "request.h"
 #include "results.h"
 #include "stm32isp.h"
-#include "worker.h"
+#include "string-util.h"
 
 #define SHUTDOWN_DEADLINE_USEC (1500 * USEC_PER_MSEC)
-#define ADAPTER_RULES_MAX 64
-
-typedef struct AdapterRule {
-        uint16_t vid, pid;
-        bool any_pid;
-} AdapterRule;
 
 struct Manager {
         sd_event *event;
@@ -43,8 +37,7 @@ struct Manager {
         Port **ports;
         size_t n_ports;
 
-        AdapterRule allow[ADAPTER_RULES_MAX], deny[ADAPTER_RULES_MAX];
-        size_t n_allow, n_deny;
+        Config config;
 
         bool exiting, abandoned;
         sd_event_source *shutdown_timer;
@@ -52,71 +45,10 @@ struct Manager {
         ResultsLog *results;
 
         AutoFlash *autoflash;           /* armed profile, NULL: none */
-        AutoFlash *config_autoflash;    /* being read from the config */
-        char *config_image;
         bool started;                   /* enumeration done: new ports are plugged boards */
 };
 
-/* ---- logging ---- */
-
-static bool log_verbose;
-static int log_journal = -1;
-
-void log_setup(bool verbose) {
-        log_verbose = verbose;
-}
-
-/* Under systemd stderr is connected to the journal and JOURNAL_STREAM names it
- * ("dev:inode"); if stderr was redirected elsewhere since, keep writing text there. */
-bool log_to_journal(void) {
-        if (log_journal < 0) {
-                const char *e = getenv("JOURNAL_STREAM");
-                unsigned long long dev, ino;
-                struct stat st;
-
-                log_journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) >= 0 &&
-                              (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
-        }
-        return log_journal;
-}
-
-void log_msg(int priority, const char *port, const char *fmt, ...) {
-        char buf[1024];
-        va_list ap;
-
-        if (priority >= LOG_DEBUG && !log_verbose)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
-        if (log_to_journal()) {
-                if (port)
-                        (void) sd_journal_send("MESSAGE=%s: %s", port, buf, "PRIORITY=%i", priority,
-                                               "STM32ISP_PORT=%s", port, NULL);
-                else
-                        (void) sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", priority, NULL);
-                return;
-        }
-        fprintf(stderr, "stm32ispd: %s%s%s\n", port ?: "", port ? ": " : "", buf);
-}
-
-/* ---- accessors ---- */
-
-sd_bus *manager_bus(Manager *m) {
-        return m->bus;
-}
-
-sd_event *manager_event(Manager *m) {
-        return m->event;
-}
-
-bool manager_verbose(Manager *m) {
-        return m->verbose;
-}
-
-bool manager_exiting(Manager *m) {
-        return m->exiting;
-}
+static void manager_update_status(Manager *m);
 
 bool manager_abandoned(Manager *m) {
         return m->abandoned;
@@ -138,8 +70,6 @@ static Port *find_port_by_path(Manager *m, const char *path) {
         return NULL;
 }
 
-/* Device name as a caller gives it -> the registry key: "tcp://..." as is, "/dev/x" or
- * a symlink to it -> "x", a bare kernel name as is. */
 /* Collapses "//", "/./" and "/x/../" of an absolute path in place, without touching
  * the file system. */
 static void path_normalize(char *path) {
@@ -213,6 +143,8 @@ static int resolve_links(const char *device, char **ret) {
         return 0;
 }
 
+/* Device name as a caller gives it -> the registry key: a URL as is, "/dev/x" or a
+ * symlink to it -> "x", a bare kernel name as is. */
 static int port_key(const char *device, char **ret) {
         char *k;
 
@@ -250,6 +182,7 @@ static void manager_emit_autoflash(Manager *m) {
 /* A port appeared: flash it when the armed profile matches. Ports present at startup
  * are not plugged boards: they are left alone. */
 static void manager_autoflash_port(Manager *m, Port *p) {
+        _cleanup_(job_freep) Job *j = NULL;
         AutoFlash *a = m->autoflash;
         int r;
 
@@ -259,7 +192,11 @@ static void manager_autoflash_port(Manager *m, Port *p) {
                 log_debug(port_name(p), "The auto-flash profile does not match, leaving the port alone");
                 return;
         }
-        r = port_start_auto(p, a);
+        r = autoflash_new_job(a, &j);
+        if (r >= 0) {
+                log_info(port_name(p), "Auto-flashing %s", j->image_name);
+                r = port_submit(p, TAKE_PTR(j));
+        }
         if (r < 0) {
                 log_error(port_name(p), "Cannot start auto-flash: %s", strerror(-r));
                 return;
@@ -268,15 +205,49 @@ static void manager_autoflash_port(Manager *m, Port *p) {
         manager_emit_autoflash(m);
 }
 
-void manager_autoflash_done(Manager *m, bool pass) {
-        if (!m->autoflash)
+/* ---- what ports report ---- */
+
+static void port_busy_changed(Port *p, void *userdata) {
+        manager_update_status(userdata);
+}
+
+/* A finished job's entry: the results log, and the count of an auto-flash. */
+static void port_record(Port *p, const Job *j, json_object *entry, int error, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (m->results) {
+                r = results_log_append(m->results, entry);
+                if (r < 0)
+                        log_error(NULL, "Cannot append to %s: %s", results_log_path(m->results), strerror(-r));
+        }
+        if (!j->automatic || !m->autoflash)
                 return;
-        if (pass)
+        if (error == 0)
                 m->autoflash->n_passed++;
         else
                 m->autoflash->n_failed++;
         manager_emit_autoflash(m);
 }
+
+static void registry_drop(Manager *m, Port *p);
+static void maybe_exit(Manager *m);
+
+static void port_job_done(Port *p, bool drop, void *userdata) {
+        Manager *m = userdata;
+
+        if (drop)
+                registry_drop(m, p);
+        else
+                manager_update_status(m);
+        maybe_exit(m);
+}
+
+static const PortHooks port_hooks = {
+        .busy_changed = port_busy_changed,
+        .record = port_record,
+        .job_done = port_job_done,
+};
 
 static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         Port **a, *p;
@@ -286,7 +257,7 @@ static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         if (!a)
                 return -ENOMEM;
         m->ports = a;
-        r = port_new(m, info, &p);
+        r = port_new(m->bus, m->event, m->verbose, info, &port_hooks, m, &p);
         if (r < 0)
                 return r;
         m->ports[m->n_ports++] = p;
@@ -306,7 +277,7 @@ static void registry_drop(Manager *m, Port *p) {
                         break;
                 }
         log_info(port_name(p), "Port removed");
-        port_free(p);
+        port_unref(p);
         manager_update_status(m);
 }
 
@@ -319,15 +290,7 @@ static void maybe_exit(Manager *m) {
         (void) sd_event_exit(m->event, 0);
 }
 
-void manager_port_idle(Manager *m, Port *p, bool drop) {
-        if (drop)
-                registry_drop(m, p);
-        else
-                manager_update_status(m);
-        maybe_exit(m);
-}
-
-void manager_update_status(Manager *m) {
+static void manager_update_status(Manager *m) {
         _cleanup_free_ char *s = NULL;
         size_t busy = 0;
 
@@ -344,131 +307,15 @@ void manager_update_status(Manager *m) {
 
 /* ---- configuration ---- */
 
-bool manager_adapter_allowed(Manager *m, uint16_t vid, uint16_t pid) {
-        bool allowed = m->n_allow == 0;
-
-        for (size_t i = 0; i < m->n_allow; i++)
-                if (m->allow[i].vid == vid && (m->allow[i].any_pid || m->allow[i].pid == pid))
-                        allowed = true;
-        for (size_t i = 0; i < m->n_deny; i++)
-                if (m->deny[i].vid == vid && (m->deny[i].any_pid || m->deny[i].pid == pid))
-                        allowed = false;
-        return allowed;
-}
-
-static int parse_rules(const char *value, AdapterRule *rules, size_t *n) {
-        _cleanup_free_ char *copy = strdup(value);
-        char *save = NULL;
-
-        if (!copy)
-                return -ENOMEM;
-        for (char *tok = strtok_r(copy, " \t,;", &save); tok; tok = strtok_r(NULL, " \t,;", &save)) {
-                AdapterRule rule = {};
-                char *colon = strchr(tok, ':'), *end;
-                unsigned long v;
-
-                if (!colon || colon == tok || *n >= ADAPTER_RULES_MAX)
-                        return -EINVAL;
-                *colon = '\0';
-                v = strtoul(tok, &end, 16);
-                if (*end || v > 0xFFFF)
-                        return -EINVAL;
-                rule.vid = (uint16_t) v;
-                if (streq(colon + 1, "*"))
-                        rule.any_pid = true;
-                else {
-                        v = strtoul(colon + 1, &end, 16);
-                        if (!colon[1] || *end || v > 0xFFFF)
-                                return -EINVAL;
-                        rule.pid = (uint16_t) v;
-                }
-                rules[(*n)++] = rule;
-        }
-        return 0;
-}
-
-static int config_autoflash(Manager *m, const char *name, const char *value) {
-        int r;
-
-        if (!m->config_autoflash) {
-                r = autoflash_new("config", &m->config_autoflash);
-                if (r < 0)
-                        return r;
-        }
-        if (strcasecmp(name, "Image") == 0) {
-                char *s = strdup(value);
-
-                if (!s)
-                        return -ENOMEM;
-                free(m->config_image);
-                m->config_image = s;
-                return 0;
-        }
-        return autoflash_set(m->config_autoflash, name, value);
-}
-
-static int config_handler(void *userdata, const char *section, const char *name, const char *value) {
-        Manager *m = userdata;
-        int r;
-
-        if (strcasecmp(section, "AutoFlash") == 0) {
-                r = config_autoflash(m, name, value);
-                if (r == -ENOENT) {
-                        log_warning(NULL, "Unknown configuration key [AutoFlash] %s=, ignoring", name);
-                        return 1;
-                }
-                if (r < 0) {
-                        log_error(NULL, "Invalid [AutoFlash] %s=%s", name, value);
-                        return 0;
-                }
-                return 1;
-        }
-        if (strcasecmp(section, "Adapters") != 0) {
-                log_warning(NULL, "Unknown configuration section [%s], ignoring", section);
-                return 1;
-        }
-        if (strcasecmp(name, "Allow") == 0)
-                r = parse_rules(value, m->allow, &m->n_allow);
-        else if (strcasecmp(name, "Deny") == 0)
-                r = parse_rules(value, m->deny, &m->n_deny);
-        else {
-                log_warning(NULL, "Unknown configuration key %s=, ignoring", name);
-                return 1;
-        }
-        if (r < 0) {
-                log_error(NULL, "Invalid %s=%s: expected VID:PID in hex (PID may be *)", name, value);
-                return 0;
-        }
-        return 1;
-}
-
 int manager_load_config(Manager *m, const char *path) {
-        int r = ini_parse(path, config_handler, m);
+        int r;
 
-        if (r == -1)
-                return -errno ?: -ENOENT;
-        if (r != 0) {
-                log_error(NULL, "%s:%d: configuration error", path, r);
-                return -EINVAL;
-        }
-        if (m->config_autoflash) {
-                if (!m->config_image) {
-                        log_error(NULL, "%s: [AutoFlash] needs Image=", path);
-                        return -EINVAL;
-                }
-                if (m->config_autoflash->entry && entry_validate(m->config_autoflash->entry) < 0) {
-                        log_error(NULL, "%s: [AutoFlash] Entry=%s is not a DTR/RTS sequence or preset", path,
-                                  m->config_autoflash->entry);
-                        return -EINVAL;
-                }
-                r = autoflash_load_image(m->config_autoflash, m->config_image);
-                if (r < 0) {
-                        log_error(NULL, "%s: [AutoFlash] Image=%s: %s", path, m->config_image,
-                                  r == -ERANGE ? "not a valid image" : strerror(-r));
-                        return r;
-                }
+        r = config_load(&m->config, path);
+        if (r < 0)
+                return r;
+        if (m->config.autoflash) {
                 autoflash_free(m->autoflash);
-                m->autoflash = TAKE_PTR(m->config_autoflash);
+                m->autoflash = TAKE_PTR(m->config.autoflash);
                 log_info(NULL, "Auto-flash armed from %s: %s (sha256 %s)", path, m->autoflash->image_name,
                          m->autoflash->sha256);
         }
@@ -477,12 +324,13 @@ int manager_load_config(Manager *m, const char *path) {
 
 /* ---- hotplug ---- */
 
-void manager_udev_added(Manager *m, const PortInfo *info) {
+static void hotplug_added(void *userdata, const PortInfo *info) {
+        Manager *m = userdata;
         int r;
 
         if (m->exiting || find_port_by_name(m, info->name))
                 return;
-        if (!manager_adapter_allowed(m, info->vendor_id, info->product_id)) {
+        if (!config_adapter_allowed(&m->config, info->vendor_id, info->product_id)) {
                 log_info(info->name, "Adapter %04x:%04x is not allowed by the configuration, ignoring",
                          info->vendor_id, info->product_id);
                 return;
@@ -492,7 +340,8 @@ void manager_udev_added(Manager *m, const PortInfo *info) {
                 log_error(info->name, "Cannot add port: %s", strerror(-r));
 }
 
-void manager_udev_removed(Manager *m, const char *name) {
+static void hotplug_removed(void *userdata, const char *name) {
+        Manager *m = userdata;
         Port *p = find_port_by_name(m, name);
 
         if (!p)
@@ -500,14 +349,6 @@ void manager_udev_removed(Manager *m, const char *name) {
         /* A running job ends with Disconnected; the port is dropped when it does. */
         if (!port_unplug(p))
                 registry_drop(m, p);
-}
-
-static void hotplug_added(void *userdata, const PortInfo *info) {
-        manager_udev_added(userdata, info);
-}
-
-static void hotplug_removed(void *userdata, const char *name) {
-        manager_udev_removed(userdata, name);
 }
 
 /* ---- Manager methods ---- */
@@ -632,66 +473,6 @@ int manager_set_state_dir(Manager *m, const char *dir, uint64_t max_size) {
         return 0;
 }
 
-void manager_record_result(Manager *m, json_object *entry) {
-        int r;
-
-        if (!m->results)
-                return;
-        r = results_log_append(m->results, entry);
-        if (r < 0)
-                log_error(NULL, "Cannot append to %s: %s", results_log_path(m->results), strerror(-r));
-}
-
-static int append_json_variant(sd_bus_message *reply, json_object *v);
-
-static int append_json_dict(sd_bus_message *reply, json_object *o) {
-        int r;
-
-        r = sd_bus_message_open_container(reply, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        json_object_object_foreach(o, key, v) {
-                r = sd_bus_message_open_container(reply, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "s", key);
-                if (r >= 0)
-                        r = append_json_variant(reply, v);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(reply);
-}
-
-/* JSON values as variants: strings s, booleans b, non-negative integers t, negative x,
- * numbers d, objects a{sv}; anything else as its JSON text. */
-static int append_json_variant(sd_bus_message *reply, json_object *v) {
-        int r;
-
-        switch (json_object_get_type(v)) {
-        case json_type_boolean:
-                return sd_bus_message_append(reply, "v", "b", (int) json_object_get_boolean(v));
-        case json_type_int:
-                if (json_object_get_int64(v) < 0)
-                        return sd_bus_message_append(reply, "v", "x", json_object_get_int64(v));
-                return sd_bus_message_append(reply, "v", "t", (uint64_t) json_object_get_uint64(v));
-        case json_type_double:
-                return sd_bus_message_append(reply, "v", "d", json_object_get_double(v));
-        case json_type_string:
-                return sd_bus_message_append(reply, "v", "s", json_object_get_string(v));
-        case json_type_object:
-                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
-                if (r >= 0)
-                        r = append_json_dict(reply, v);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-                return r;
-        default:
-                return sd_bus_message_append(reply, "v", "s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-        }
-}
-
 static int results_filter(const OptionValue *v, void *userdata, sd_bus_error *error) {
         ResultsFilter *f = userdata;
 
@@ -741,7 +522,7 @@ static int method_get_results(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "a{sv}");
         for (size_t i = 0; r >= 0 && array && i < json_object_array_length(array); i++)
-                r = append_json_dict(reply, json_object_array_get_idx(array, i));
+                r = bus_append_json_dict(reply, json_object_array_get_idx(array, i));
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         json_object_put(array);
@@ -752,17 +533,31 @@ static int method_get_results(sd_bus_message *msg, void *userdata, sd_bus_error 
 
 /* ---- auto-flash ---- */
 
-/* One SetAutoFlash key: autoflash_set() takes the bus names, values as text. */
+/* One SetAutoFlash key, its value as the walk typed it. */
 static int autoflash_option(const OptionValue *v, void *userdata, sd_bus_error *error) {
-        AutoFlash *a = userdata;
-        char text[256];
+        AutoFlashValue value = {};
         int r;
 
-        option_value_to_string(v, text, sizeof text);
-        /* The config's Entry= is checked when the file is read; the bus value here. */
-        if (v->spec->id == AUTOFLASH_OPTION_ENTRY && entry_validate(v->s) < 0)
-                return options_error_invalid(error, v);
-        r = autoflash_set(a, v->spec->key, v->type == 's' ? v->s : text);
+        switch (v->type) {
+        case 's':
+                value.s = v->s;
+                break;
+        case 'b':
+                value.b = v->b;
+                break;
+        case 'q':
+                value.u = v->q;
+                break;
+        case 'u':
+                value.u = v->u;
+                break;
+        case 't':
+                value.u = v->t;
+                break;
+        default:
+                return -EINVAL;         /* not in the table */
+        }
+        r = autoflash_set_value(userdata, v->spec->id, &value);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -947,10 +742,7 @@ void manager_shutdown(Manager *m) {
                 return;
         m->exiting = true;
         for (size_t i = 0; i < m->n_ports; i++)
-                if (port_is_busy(m->ports[i])) {
-                        port_cancel(m->ports[i]);
-                        busy = true;
-                }
+                busy |= port_shutdown(m->ports[i]);
         if (!busy) {
                 (void) sd_event_exit(m->event, 0);
                 return;
@@ -967,7 +759,7 @@ Manager *manager_free(Manager *m) {
         m->hotplug = hotplug_free(m->hotplug);
         /* Last in, first out: free in reverse so InterfacesRemoved reads naturally. */
         while (m->n_ports > 0)
-                port_free(m->ports[--m->n_ports]);
+                port_unref(m->ports[--m->n_ports]);
         free(m->ports);
         sd_event_source_disable_unref(m->shutdown_timer);
         sd_bus_slot_unref(m->vtable_slot);
@@ -977,8 +769,7 @@ Manager *manager_free(Manager *m) {
         free(m->last_status);
         results_log_free(m->results);
         autoflash_free(m->autoflash);
-        autoflash_free(m->config_autoflash);
-        free(m->config_image);
+        config_done(&m->config);
         free(m);
         return NULL;
 }

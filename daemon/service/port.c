@@ -1,53 +1,40 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The Port object: method calls become jobs for the worker thread; the worker's
- * events come back through its eventfd and become signals, property changes and,
- * when the job ends, the single reply. */
+/* The Port object: method calls become jobs (request.c) for the worker thread; the
+ * worker's events come back through its eventfd and become signals, property changes
+ * and, when the job ends, the results entry and the single reply. */
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
-#include <systemd/sd-journal.h>
-#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "fileio.h"
-#include "autoflash.h"
-#include "manager.h"
+#include "bus-dict.h"
+#include "imagefile.h"
+#include "log.h"
 #include "options.h"
 #include "port.h"
 #include "request.h"
 #include "results.h"
-#include "sha256.h"
 #include "stm32isp-errors.h"
+#include "string-util.h"
 #include "worker.h"
 
-/* The largest flash of the supported parts is 64 KiB; Intel HEX/S-record text is about
- * 2.5x the data, ELF carries symbols and debug info: a generous cap, still small. */
-#define IMAGE_SIZE_MAX (4u * 1024 * 1024)
 #define READ_LENGTH_MAX (16u * 1024 * 1024)
 #define PROGRESS_INTERVAL_USEC (50 * USEC_PER_MSEC)   /* <= 20 signals/s */
 
-typedef struct LastResult {
-        bool valid;
-        JobOp op;
-        int error;
-        char error_name[128];
-        char message[256];
-        FlasherResult result;
-        uint64_t duration_usec;
-        uint64_t timestamp_usec;        /* CLOCK_REALTIME */
-        uint64_t bytes_read;
-        unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
-} LastResult;
-
 struct Port {
-        Manager *manager;
-        char *name, *device, *syspath, *path;
+        unsigned n_ref;
+        sd_bus *bus;
+        sd_event *event;
+        const PortHooks *hooks;
+        void *userdata;
+
+        char *name, *device, *path;
         LinkTransport transport;
         uint16_t vendor_id, product_id;
         char *serial, *manufacturer, *product, *physical_path;
@@ -62,6 +49,7 @@ struct Port {
         JobOp op;
         sd_bus_message *pending;
         bool unplugged;
+        bool exiting;                   /* the daemon is shutting down: no new jobs */
 
         const char *state;
         uint64_t progress_done, progress_total;
@@ -85,10 +73,6 @@ const char *port_path(const Port *p) {
 
 const char *port_device(const Port *p) {
         return p->device;
-}
-
-const char *port_syspath(const Port *p) {
-        return p->syspath;
 }
 
 bool port_is_busy(const Port *p) {
@@ -158,12 +142,12 @@ static void port_set_state(Port *p, const char *state) {
         if (p->state && streq_ptr(p->state, state))
                 return;
         p->state = state;
-        (void) sd_bus_emit_properties_changed(manager_bus(p->manager), p->path, STM32ISP_PORT_INTERFACE,
+        (void) sd_bus_emit_properties_changed(p->bus, p->path, STM32ISP_PORT_INTERFACE,
                                               "State", NULL);
 }
 
 static void port_emit_progress(Port *p) {
-        sd_bus *bus = manager_bus(p->manager);
+        sd_bus *bus = p->bus;
 
         (void) sd_bus_emit_signal(bus, p->path, STM32ISP_PORT_INTERFACE, "Progress", "stt",
                                   flasher_stage_to_string(p->stage), p->progress_done, p->progress_total);
@@ -188,7 +172,7 @@ static void port_arm_progress_timer(Port *p, uint64_t when) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(p->progress_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(manager_event(p->manager), &p->progress_timer, CLOCK_MONOTONIC, when,
+                r = sd_event_add_time(p->event, &p->progress_timer, CLOCK_MONOTONIC, when,
                                       10 * USEC_PER_MSEC, on_progress_timer, p);
         if (r < 0)
                 log_debug(p->name, "Cannot arm the progress timer: %s", strerror(-r));
@@ -211,120 +195,6 @@ static void port_on_progress(Port *p, const WorkerEvent *e) {
                 p->progress_unsent = true;
                 port_arm_progress_timer(p, p->last_progress_usec + PROGRESS_INTERVAL_USEC);
         }
-}
-
-/* ---- a{sv} builders ---- */
-
-static int append_chip(sd_bus_message *m, const FlasherChip *c) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}",
-                                  "pid", "q", c->pid,
-                                  "name", "s", c->info ? c->info->name : "",
-                                  "protocol_version", "y", c->protocol_version,
-                                  "flash_size", "u", c->flash_size);
-        if (r < 0)
-                return r;
-        if (c->info) {
-                r = sd_bus_message_append(m, "{sv}{sv}{sv}",
-                                          "family", "s", chip_family_to_string(c->info->family),
-                                          "flash_base", "u", c->info->flash_base,
-                                          "page_size", "u", c->info->page_size);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_append(m, "{sv}", "rdp_level", "i", (int32_t) c->rdp_level);
-        if (r < 0)
-                return r;
-        if (c->have_uid) {
-                char hex[sizeof c->uid * 2 + 1];
-
-                for (size_t i = 0; i < sizeof c->uid; i++)
-                        snprintf(hex + 2 * i, 3, "%02x", c->uid[i]);
-                r = sd_bus_message_append(m, "{sv}", "uid", "s", hex);
-                if (r < 0)
-                        return r;
-        }
-        if (c->have_option_bytes) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "option_bytes");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "ay");
-                if (r >= 0)
-                        r = sd_bus_message_append_array(m, 'y', c->option_bytes,
-                                                        MIN(c->option_bytes_size, sizeof c->option_bytes));
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "{sv}", "optr", "u", c->optr);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "commands");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "ay");
-        if (r >= 0)
-                r = sd_bus_message_append_array(m, 'y', c->commands, MIN(c->n_commands, sizeof c->commands));
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
-static int append_result(sd_bus_message *m, const LastResult *l) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        if (!l->valid)
-                return sd_bus_message_close_container(m);
-        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}",
-                                  "operation", "s", job_op_to_string(l->op),
-                                  "error", "s", l->error_name,
-                                  "message", "s", l->message,
-                                  "duration_usec", "t", l->duration_usec,
-                                  "timestamp_usec", "t", l->timestamp_usec);
-        if (r < 0)
-                return r;
-        if (l->baudrate > 0) {
-                r = sd_bus_message_append(m, "{sv}", "baudrate", "u", (uint32_t) l->baudrate);
-                if (r < 0)
-                        return r;
-        }
-        if (l->op == JOB_FLASH && l->error == 0) {
-                const FlasherResult *f = &l->result;
-
-                r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
-                                          "bytes_written", "t", f->bytes_written,
-                                          "bytes_verified", "t", f->bytes_verified,
-                                          "pages_erased", "u", f->pages_erased,
-                                          "mass_erased", "b", (int) f->mass_erased,
-                                          "unprotected", "b", (int) f->unprotected,
-                                          "protected", "b", (int) f->protected_,
-                                          "boot0_changed", "b", (int) f->boot0_changed,
-                                          "started", "b", (int) f->started,
-                                          "write_retries", "u", f->write_retries);
-                if (r < 0)
-                        return r;
-        }
-        if (l->op == JOB_READ && l->error == 0) {
-                r = sd_bus_message_append(m, "{sv}", "bytes_read", "t", l->bytes_read);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(m);
 }
 
 /* ---- properties ---- */
@@ -371,107 +241,14 @@ static int prop_chip(sd_bus *bus, const char *path, const char *interface, const
 
         if (!p->have_chip)
                 return sd_bus_message_append(reply, "a{sv}", 0);
-        return append_chip(reply, &p->chip);
+        return bus_append_chip(reply, &p->chip);
 }
 
 static int prop_last_result(sd_bus *bus, const char *path, const char *interface, const char *property,
                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Port *p = userdata;
 
-        return append_result(reply, &p->last);
-}
-
-/* ---- options ---- */
-
-typedef struct Options {
-        bool have_address, have_length;
-        uint64_t address, length;
-        ImageFormat format;
-        FlasherErase erase;
-        bool have_erase;
-        bool verify, unprotect, protect, boot0, go;
-        unsigned baudrate;
-        const char *entry;              /* points into the message */
-        const char *image_name;         /* points into the message */
-} Options;
-
-/* One key of a Port method's options (options_parse() checked key and type). */
-static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error) {
-        Options *o = userdata;
-        int r = 0;
-
-        switch ((PortOptionId) v->spec->id) {
-        case PORT_OPTION_ADDRESS:
-        case PORT_OPTION_LENGTH:
-                if (v->t > UINT32_MAX)
-                        return options_error(error, v, "is out of range");
-                if (v->spec->id == PORT_OPTION_ADDRESS) {
-                        o->address = v->t;
-                        o->have_address = true;
-                } else {
-                        o->length = v->t;
-                        o->have_length = true;
-                }
-                return 0;
-        case PORT_OPTION_FORMAT:
-                r = image_format_from_string(v->s, &o->format);
-                break;
-        case PORT_OPTION_ENTRY:
-                r = entry_validate(v->s);
-                o->entry = v->s;
-                break;
-        case PORT_OPTION_IMAGE_NAME:
-                /* One line in the log and the journal. */
-                r = strlen(v->s) > 0 && strlen(v->s) <= 255 && !strpbrk(v->s, "\n\r") ? 0 : -EINVAL;
-                o->image_name = v->s;
-                break;
-        case PORT_OPTION_ERASE:
-        case PORT_OPTION_MODE:
-                r = erase_mode_from_string(v->s, &o->erase);
-                o->have_erase = true;
-                break;
-        case PORT_OPTION_BAUDRATE:
-                /* Above 115200 the worker tries the rate first and falls back to 115200. */
-                if (v->u < STM32ISP_BAUDRATE_MIN || v->u > STM32ISP_BAUDRATE_MAX)
-                        return options_error(error, v, "must be %u..%u", STM32ISP_BAUDRATE_MIN, STM32ISP_BAUDRATE_MAX);
-                o->baudrate = v->u;
-                return 0;
-        case PORT_OPTION_VERIFY:
-                o->verify = v->b;
-                return 0;
-        case PORT_OPTION_UNPROTECT:
-                o->unprotect = v->b;
-                return 0;
-        case PORT_OPTION_PROTECT:
-                o->protect = v->b;
-                return 0;
-        case PORT_OPTION_BOOT0:
-                o->boot0 = v->b;
-                return 0;
-        case PORT_OPTION_GO:
-                o->go = v->b;
-                return 0;
-        default:
-                return -EINVAL;
-        }
-        if (r < 0)
-                return options_error_invalid(error, v);
-        return 0;
-}
-
-/* Reads a Port method's a{sv}: keys this method does not take, wrong types and bad
- * values are InvalidArgs naming the key. */
-static int parse_options(sd_bus_message *m, uint64_t allowed, Options *o, sd_bus_error *error) {
-        int r;
-
-        *o = (Options) {
-                .format = IMAGE_FORMAT_AUTO,
-                .erase = FLASHER_ERASE_AUTO,
-                .verify = true,
-                .boot0 = true,
-        };
-        r = options_parse(m, &port_option_table, allowed, port_option, o, error);
-        return r < 0 ? r : 0;
+        return bus_append_last_result(reply, &p->last);
 }
 
 /* ---- jobs ---- */
@@ -479,7 +256,7 @@ static int parse_options(sd_bus_message *m, uint64_t allowed, Options *o, sd_bus
 static int port_check_idle(Port *p, sd_bus_error *error) {
         if (p->unplugged)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_DISCONNECTED, "%s is gone", p->device);
-        if (manager_exiting(p->manager))
+        if (p->exiting)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_CANCELLED, "The daemon is shutting down");
         if (p->busy)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_BUSY, "%s is busy with %s",
@@ -487,17 +264,11 @@ static int port_check_idle(Port *p, sd_bus_error *error) {
         return 0;
 }
 
-static int port_start_job(Port *p, sd_bus_message *m, Job *j, const Options *o, sd_bus_error *error) {
+/* Hands j (always taken) to the worker; m: the call to answer when it ends, NULL for
+ * none. */
+static int port_start_job(Port *p, sd_bus_message *m, Job *j) {
         int r;
 
-        j->baudrate = o->baudrate;
-        if (o->entry) {
-                j->entry = strdup(o->entry);
-                if (!j->entry) {
-                        job_free(j);
-                        return -ENOMEM;
-                }
-        }
         r = worker_submit(p->worker, j);
         if (r < 0) {
                 job_free(j);
@@ -510,41 +281,45 @@ static int port_start_job(Port *p, sd_bus_message *m, Job *j, const Options *o, 
         p->progress_unsent = false;
         p->progress_done = p->progress_total = 0;
         port_set_state(p, op_to_state(j->op));
-        (void) sd_bus_emit_properties_changed(manager_bus(p->manager), p->path, STM32ISP_PORT_INTERFACE,
-                                              "Progress", NULL);
-        manager_update_status(p->manager);
+        (void) sd_bus_emit_properties_changed(p->bus, p->path, STM32ISP_PORT_INTERFACE, "Progress", NULL);
+        p->hooks->busy_changed(p, p->userdata);
         log_debug(p->name, "%s started", job_op_to_string(j->op));
         return 1;
 }
 
-static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *error) {
-        Options o;
-        Job *j;
+/* A job built from q for op, started for the call m. */
+static int port_start_request(Port *p, sd_bus_message *m, const Request *q, JobOp op) {
+        Job *j = NULL;
         int r;
 
-        r = parse_options(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE : PORT_OPTIONS_LINK, &o, error);
+        r = request_new_job(q, op, &j);
+        if (r < 0)
+                return r;
+        return port_start_job(p, m, j);
+}
+
+static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *error) {
+        Request q;
+        int r;
+
+        request_init(&q);
+        r = request_parse(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE : PORT_OPTIONS_LINK, &q, error);
         if (r < 0)
                 return r;
         if (op == JOB_ERASE) {
-                if (!o.have_erase)
-                        o.erase = FLASHER_ERASE_MASS;
-                if (o.erase == FLASHER_ERASE_NONE)
+                if (!q.have_erase)
+                        q.erase = FLASHER_ERASE_MASS;
+                if (q.erase == FLASHER_ERASE_NONE)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Option 'mode' must be 'mass' or 'auto'");
-                if (o.erase == FLASHER_ERASE_AUTO && (!o.have_address || !o.have_length || o.length == 0))
+                if (q.erase == FLASHER_ERASE_AUTO && (!q.have_address || !q.have_length || q.length == 0))
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Option 'mode' 'auto' needs 'address' and 'length'");
         }
         r = port_check_idle(p, error);
         if (r < 0)
                 return r;
-        j = job_new(op);
-        if (!j)
-                return -ENOMEM;
-        j->erase_mode = o.erase;
-        j->address = (uint32_t) o.address;
-        j->length = (uint32_t) o.length;
-        return port_start_job(p, m, j, &o, error);
+        return port_start_request(p, m, &q, op);
 }
 
 static int method_probe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -565,24 +340,18 @@ static int method_unlock(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int method_go(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Port *p = userdata;
-        uint64_t address;
-        Options o = {};
-        Job *j;
+        Request q = {};
         int r;
 
-        r = sd_bus_message_read(m, "t", &address);
+        r = sd_bus_message_read(m, "t", &q.address);
         if (r < 0)
                 return r;
-        if (address > UINT32_MAX)
+        if (q.address > UINT32_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Address is out of range");
         r = port_check_idle(p, error);
         if (r < 0)
                 return r;
-        j = job_new(JOB_GO);
-        if (!j)
-                return -ENOMEM;
-        j->address = (uint32_t) address;
-        return port_start_job(p, m, j, &o, error);
+        return port_start_request(p, m, &q, JOB_GO);
 }
 
 static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -591,13 +360,14 @@ static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_close_ int fd = -1;
         struct stat st;
         int in_fd, flags, r;
-        Options o;
-        Job *j;
+        Request q;
+        Job *j = NULL;
 
         r = sd_bus_message_read(m, "htt", &in_fd, &address, &length);
         if (r < 0)
                 return r;
-        r = parse_options(m, PORT_OPTIONS_LINK, &o, error);
+        request_init(&q);
+        r = request_parse(m, PORT_OPTIONS_LINK, &q, error);
         if (r < 0)
                 return r;
         if (address > UINT32_MAX || length == 0 || length > READ_LENGTH_MAX || address + length > (uint64_t) UINT32_MAX + 1)
@@ -615,121 +385,72 @@ static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return -errno;
-        j = job_new(JOB_READ);
-        if (!j)
-                return -ENOMEM;
-        j->address = (uint32_t) address;
-        j->length = (uint32_t) length;
-        j->out_fd = TAKE_FD(fd);
-        return port_start_job(p, m, j, &o, error);
-}
-
-/* Reads the caller's image once, from offset 0, into memory. */
-static int read_image(int fd, uint8_t **ret, size_t *ret_size, sd_bus_error *error) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t n;
-        int r;
-
-        r = read_regular_fd(fd, IMAGE_SIZE_MAX, &buf, &n);
-        if (r == -EINVAL)
-                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE,
-                                         "The image must be a regular file");
-        if (r == -EFBIG)
-                return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE,
-                                         "The image file has %zu bytes, more than the %u allowed",
-                                         n, IMAGE_SIZE_MAX);
-        if (r == -ENOMEM)
-                return r;
+        q.address = address;
+        q.length = length;
+        r = request_new_job(&q, JOB_READ, &j);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, -r, "Cannot read the image: %s", strerror(-r));
-        if (n == 0)
-                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image is empty");
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
+                return r;
+        j->out_fd = TAKE_FD(fd);
+        return port_start_job(p, m, j);
 }
 
 static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Port *p = userdata;
-        _cleanup_(image_freep) Image *img = NULL;
         _cleanup_free_ uint8_t *data = NULL;
         ImageError ierr = {};
         size_t size = 0;
         int in_fd, r;
-        Options o;
-        Job *j;
+        Request q;
+        Job *j = NULL;
 
         r = sd_bus_message_read(m, "h", &in_fd);
         if (r < 0)
                 return r;
-        r = parse_options(m, PORT_OPTIONS_FLASH, &o, error);
+        request_init(&q);
+        r = request_parse(m, PORT_OPTIONS_FLASH, &q, error);
         if (r < 0)
                 return r;
         r = port_check_idle(p, error);
         if (r < 0)
                 return r;
-        r = read_image(in_fd, &data, &size, error);
-        if (r < 0)
+
+        /* The caller's image, read once from offset 0 into memory. */
+        r = image_file_read(in_fd, &data, &size);
+        if (r == -EINVAL)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image must be a regular file");
+        if (r == -EFBIG)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE,
+                                         "The image file has %zu bytes, more than the %u allowed",
+                                         size, IMAGE_FILE_MAX);
+        if (r == -ENODATA)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image is empty");
+        if (r == -ENOMEM)
                 return r;
-        r = image_parse(data, size, o.format, o.have_address ? (uint32_t) o.address : STM32ISP_FLASH_ADDRESS_DEFAULT,
-                        &img, &ierr);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, -r, "Cannot read the image: %s", strerror(-r));
+
+        r = request_new_flash_job(&q, data, size, NULL, "fd", &j, &ierr);
         if (r == -EFBIG)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "%s",
                                          ierr.message[0] ? ierr.message : "The image is too large");
+        if (r == -ENODATA)
+                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image holds no data");
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "%s",
                                          ierr.message[0] ? ierr.message : "The image cannot be parsed");
-        if (image_size(img) == 0)
-                return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image holds no data");
-
-        j = job_new(JOB_FLASH);
-        if (!j)
-                return -ENOMEM;
-        j->image = TAKE_PTR(img);
-        j->image_name = strdup(o.image_name ?: "fd");
-        if (!j->image_name) {
-                job_free(j);
-                return -ENOMEM;
-        }
-        sha256_hex(data, size, j->image_sha256);
-        j->flash.erase = o.erase;
-        j->flash.verify = o.verify;
-        j->flash.unprotect = o.unprotect;
-        j->flash.protect = o.protect;
-        j->flash.boot0 = o.boot0;
-        j->flash.go = o.go;
-        return port_start_job(p, m, j, &o, error);
+        return port_start_job(p, m, j);
 }
 
-int port_start_auto(Port *p, const AutoFlash *a) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        Options o = { .baudrate = a->baudrate, .entry = a->entry };
-        Job *j;
+int port_submit(Port *p, Job *j) {
         int r;
 
-        if (p->busy || p->unplugged || manager_exiting(p->manager))
-                return -EBUSY;
-        j = job_new(JOB_FLASH);
-        if (!j)
-                return -ENOMEM;
-        r = autoflash_make_image(a, &j->image);
-        if (r >= 0) {
-                j->image_name = strdup(a->image_name ?: "image");
-                if (!j->image_name)
-                        r = -ENOMEM;
-        }
-        if (r < 0) {
+        if (p->busy || p->unplugged || p->exiting) {
                 job_free(j);
-                return r;
+                return -EBUSY;
         }
-        memcpy(j->image_sha256, a->sha256, sizeof j->image_sha256);
-        j->flash = a->flash;
-        j->expect_pid = a->expect_chip;
-        j->automatic = true;
-        log_info(p->name, "Auto-flashing %s", j->image_name);
-        r = port_start_job(p, NULL, j, &o, &error);
+        r = port_start_job(p, NULL, j);
         return r < 0 ? r : 0;
 }
 
@@ -743,9 +464,11 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return sd_bus_reply_method_return(m, NULL);
 }
 
-void port_cancel(Port *p) {
+bool port_shutdown(Port *p) {
+        p->exiting = true;
         if (p->busy)
                 worker_cancel(p->worker);
+        return p->busy;
 }
 
 bool port_unplug(Port *p) {
@@ -765,170 +488,30 @@ void port_abandon(Port *p) {
 
 /* ---- the end of a job ---- */
 
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-/* The options the job ran with, as the caller would pass them. */
-static json_object *job_options_json(const Job *j) {
-        json_object *o = json_object_new_object();
-        int r = 0;
-
-        if (!o)
-                return NULL;
-        if (j->baudrate)
-                r |= json_add(o, "baudrate", json_object_new_int64(j->baudrate));
-        if (j->entry)
-                r |= json_add(o, "entry", json_object_new_string(j->entry));
-        switch (j->op) {
-        case JOB_FLASH:
-                r |= json_add(o, "address", json_object_new_int64(j->image && j->image->n_segments ? j->image->segments[0].address : 0));
-                r |= json_add(o, "erase", json_object_new_string(erase_mode_to_string(j->flash.erase)));
-                r |= json_add(o, "verify", json_object_new_boolean(j->flash.verify));
-                r |= json_add(o, "unprotect", json_object_new_boolean(j->flash.unprotect));
-                r |= json_add(o, "protect", json_object_new_boolean(j->flash.protect));
-                r |= json_add(o, "boot0", json_object_new_boolean(j->flash.boot0));
-                r |= json_add(o, "go", json_object_new_boolean(j->flash.go));
-                if (j->expect_pid)
-                        r |= json_add(o, "expect_chip", json_object_new_int(j->expect_pid));
-                break;
-        case JOB_ERASE:
-                r |= json_add(o, "mode", json_object_new_string(erase_mode_to_string(j->erase_mode)));
-                if (j->erase_mode == FLASHER_ERASE_AUTO) {
-                        r |= json_add(o, "address", json_object_new_int64(j->address));
-                        r |= json_add(o, "length", json_object_new_int64(j->length));
-                }
-                break;
-        case JOB_READ:
-                r |= json_add(o, "address", json_object_new_int64(j->address));
-                r |= json_add(o, "length", json_object_new_int64(j->length));
-                break;
-        case JOB_GO:
-                r |= json_add(o, "address", json_object_new_int64(j->address));
-                break;
-        default:
-                break;
-        }
-        if (r < 0)
-                return json_object_put(o), NULL;
-        return o;
-}
-
-/* One results log entry per operation: what ran, where, on which chip, with what. */
-static json_object *port_result_json(Port *p, const Job *j, uint64_t timestamp_usec, int error,
-                                     const char *error_name, const char *message) {
-        char ts[RESULTS_TIMESTAMP_MAX], uid[25] = "";
-        json_object *o = json_object_new_object();
-        int r = 0;
-
-        if (!o)
-                return NULL;
-        if (j->have_chip && j->chip.have_uid)
-                for (size_t i = 0; i < sizeof j->chip.uid; i++)
-                        snprintf(uid + 2 * i, 3, "%02x", j->chip.uid[i]);
-        results_format_timestamp(timestamp_usec, ts);
-
-        r |= json_add(o, "timestamp", json_object_new_string(ts));
-        r |= json_add(o, "timestamp_usec", json_object_new_uint64(timestamp_usec));
-        r |= json_add(o, "operation", json_object_new_string(job_op_to_string(j->op)));
-        r |= json_add(o, "auto", json_object_new_boolean(j->automatic));
-        r |= json_add(o, "port", json_object_new_string(p->device));
-        r |= json_add(o, "adapter_serial", json_object_new_string(p->serial ?: ""));
-        r |= json_add(o, "physical_path", json_object_new_string(p->physical_path ?: ""));
-        r |= json_add(o, "vendor_id", json_object_new_int(p->vendor_id));
-        r |= json_add(o, "product_id", json_object_new_int(p->product_id));
-        /* Only what this job saw: a stale chip would be another board's. */
-        r |= json_add(o, "chip_pid", json_object_new_int(j->have_chip ? j->chip.pid : 0));
-        r |= json_add(o, "chip_name", json_object_new_string(j->have_chip && j->chip.info ? j->chip.info->name : ""));
-        r |= json_add(o, "uid", json_object_new_string(uid));
-        r |= json_add(o, "flash_size", json_object_new_int64(j->have_chip ? j->chip.flash_size : 0));
-        /* The rate the job ran at (options.baudrate is the one asked for). */
-        if (j->baudrate_used > 0)
-                r |= json_add(o, "baudrate", json_object_new_int64(j->baudrate_used));
-        if (j->op == JOB_FLASH) {
-                r |= json_add(o, "image_name", json_object_new_string(j->image_name ?: "fd"));
-                r |= json_add(o, "image_sha256", json_object_new_string(j->image_sha256));
-                r |= json_add(o, "image_size", json_object_new_int64((int64_t) image_size(j->image)));
-        }
-        r |= json_add(o, "options", job_options_json(j));
-        r |= json_add(o, "result", json_object_new_string(error < 0 ? "fail" : "pass"));
-        r |= json_add(o, "error", json_object_new_string(error_name));
-        r |= json_add(o, "message", json_object_new_string(message));
-        r |= json_add(o, "duration_usec", json_object_new_uint64(j->duration_usec));
-        if (j->op == JOB_FLASH && error == 0) {
-                r |= json_add(o, "bytes_written", json_object_new_uint64(j->result.bytes_written));
-                r |= json_add(o, "bytes_verified", json_object_new_uint64(j->result.bytes_verified));
-                r |= json_add(o, "started", json_object_new_boolean(j->result.started));
-        }
-        if (r < 0)
-                return json_object_put(o), NULL;
-        return o;
-}
-
-/* The journal gets the entry's fields as STM32ISP_<KEY>= (options as JSON). */
-static void port_journal_result(Port *p, const Job *j, json_object *entry, int error, const char *message) {
-        struct iovec iov[40];
-        char *fields[40] = {};
-        size_t n = 0;
-
-        if (asprintf(&fields[n++], "MESSAGE=%s: %s %s%s", p->name, job_op_to_string(j->op),
-                     error < 0 ? "failed: " : "passed", error < 0 ? message : "") < 0 ||
-            asprintf(&fields[n++], "PRIORITY=%i", error < 0 ? LOG_WARNING : LOG_INFO) < 0)
-                goto finish;
-        json_object_object_foreach(entry, key, v) {
-                char upper[64];
-                size_t k;
-
-                if (n >= ELEMENTSOF(fields))
-                        break;
-                for (k = 0; key[k] && k < sizeof upper - 1; k++)
-                        upper[k] = (char) (key[k] >= 'a' && key[k] <= 'z' ? key[k] - 'a' + 'A' : key[k]);
-                upper[k] = 0;
-                if (asprintf(&fields[n], "STM32ISP_%s=%s", upper,
-                             json_object_is_type(v, json_type_object) ?
-                             json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : json_object_get_string(v)) < 0) {
-                        fields[n] = NULL;
-                        goto finish;
-                }
-                n++;
-        }
-        for (size_t i = 0; i < n; i++)
-                iov[i] = (struct iovec) { .iov_base = fields[i], .iov_len = strlen(fields[i]) };
-        (void) sd_journal_sendv(iov, (int) n);
-finish:
-        for (size_t i = 0; i < n; i++)
-                free(fields[i]);
-}
-
-static void port_log_job(Port *p, const Job *j, uint64_t timestamp_usec, int error,
-                         const char *error_name, const char *message) {
-        json_object *entry = port_result_json(p, j, timestamp_usec, error, error_name, message);
+/* The job's results entry: to the log (the journal's fields), then to the caller's
+ * record hook (the results file, the auto-flash counts). */
+static void port_record(Port *p, const Job *j, uint64_t timestamp_usec, int error, const char *error_name,
+                        const char *message) {
+        const ResultsPort where = {
+                .device = p->device,
+                .serial = p->serial,
+                .physical_path = p->physical_path,
+                .vendor_id = p->vendor_id,
+                .product_id = p->product_id,
+        };
+        json_object *entry = results_entry_new(&where, j, timestamp_usec, error, error_name, message);
 
         if (!entry) {
                 log_error(p->name, "Cannot build the result entry: out of memory");
                 return;
         }
-        if (log_to_journal())
-                port_journal_result(p, j, entry, error, message);
-        else
-                log_msg(error < 0 ? LOG_WARNING : LOG_INFO, p->name, "%s %s%s: %s",
-                        job_op_to_string(j->op), error < 0 ? "failed: " : "passed",
-                        error < 0 ? error_name : "",
-                        json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-        manager_record_result(p->manager, entry);
+        log_job_result(p->name, job_op_to_string(j->op), entry, error, error_name, message);
+        p->hooks->record(p, j, entry, error, p->userdata);
         json_object_put(entry);
-        if (j->automatic)
-                manager_autoflash_done(p->manager, error == 0);
 }
 
 static void port_on_done(Port *p, Job *j) {
-        sd_bus *bus = manager_bus(p->manager);
+        sd_bus *bus = p->bus;
         const char *error_name = "";
         const char *message = "";
         struct timespec ts;
@@ -967,13 +550,13 @@ static void port_on_done(Port *p, Job *j) {
 
         p->busy = false;
         p->state = "idle";
-        manager_update_status(p->manager);
+        p->hooks->busy_changed(p, p->userdata);
         (void) sd_bus_emit_properties_changed(bus, p->path, STM32ISP_PORT_INTERFACE,
                                               "State", "Progress", "LastResult",
                                               j->have_chip ? "Chip" : NULL, NULL);
         (void) sd_bus_emit_signal(bus, p->path, STM32ISP_PORT_INTERFACE, "Finished", "sss",
                                   job_op_to_string(j->op), error_name, message);
-        port_log_job(p, j, p->last.timestamp_usec, error, error_name, message);
+        port_record(p, j, p->last.timestamp_usec, error, error_name, message);
 
         if (p->pending) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -984,9 +567,9 @@ static void port_on_done(Port *p, Job *j) {
                 else {
                         r = sd_bus_message_new_method_return(p->pending, &reply);
                         if (r >= 0 && j->op == JOB_PROBE)
-                                r = append_chip(reply, &j->chip);
+                                r = bus_append_chip(reply, &j->chip);
                         else if (r >= 0 && j->op == JOB_FLASH)
-                                r = append_result(reply, &p->last);
+                                r = bus_append_last_result(reply, &p->last);
                         if (r >= 0)
                                 r = sd_bus_send(NULL, reply, NULL);
                 }
@@ -997,7 +580,8 @@ static void port_on_done(Port *p, Job *j) {
 }
 
 static int port_on_worker(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Port *p = userdata;
+        /* The job_done hook may drop the port: it lives until this handler returns. */
+        _cleanup_(port_unrefp) Port *p = port_ref(userdata);
         WorkerEvent *e;
 
         while ((e = worker_pop_event(p->worker))) {
@@ -1010,11 +594,11 @@ static int port_on_worker(sd_event_source *s, int fd, uint32_t revents, void *us
                         /* Gone for good when the device node went with it (a TCP server
                          * may come back: those ports stay until RemovePort). */
                         drop = p->unplugged ||
-                               (e->job->error == -ENODEV && (link_transport_caps(p->transport) & LINK_CAP_DEVICE_NODE) &&
+                               (e->job->error == -ENODEV &&
+                                (link_transport_caps(p->transport) & LINK_CAP_DEVICE_NODE) &&
                                 access(p->device, F_OK) < 0);
                         worker_event_free(e);
-                        /* May free p: nothing after this. */
-                        manager_port_idle(p->manager, p, drop);
+                        p->hooks->job_done(p, drop, p->userdata);
                         return 0;
                 }
                 worker_event_free(e);
@@ -1065,15 +649,19 @@ static int strdup_or_empty(const char *s, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int port_new(Manager *m, const PortInfo *info, Port **ret) {
-        _cleanup_(port_freep) Port *p = NULL;
-        _cleanup_free_ char *path = NULL;
+int port_new(sd_bus *bus, sd_event *event, bool verbose, const PortInfo *info, const PortHooks *hooks,
+             void *userdata, Port **ret) {
+        _cleanup_(port_unrefp) Port *p = NULL;
         int r;
 
         p = calloc(1, sizeof(Port));
         if (!p)
                 return -ENOMEM;
-        p->manager = m;
+        p->n_ref = 1;
+        p->bus = sd_bus_ref(bus);
+        p->event = sd_event_ref(event);
+        p->hooks = hooks;
+        p->userdata = userdata;
         p->state = "idle";
         p->transport = info->transport;
         p->vendor_id = info->vendor_id;
@@ -1085,38 +673,31 @@ int port_new(Manager *m, const PortInfo *info, Port **ret) {
             strdup_or_empty(info->product, &p->product) < 0 ||
             strdup_or_empty(info->physical_path, &p->physical_path) < 0)
                 return -ENOMEM;
-        if (info->syspath) {
-                p->syspath = strdup(info->syspath);
-                if (!p->syspath)
-                        return -ENOMEM;
-        }
         r = sd_bus_path_encode(STM32ISP_PORT_PATH_PREFIX, p->name, &p->path);
         if (r < 0)
                 return r;
 
-        r = worker_new(p->device, manager_verbose(m), &p->worker);
+        r = worker_new(p->device, verbose, &p->worker);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(manager_event(m), &p->worker_source, worker_get_fd(p->worker), EPOLLIN,
+        r = sd_event_add_io(p->event, &p->worker_source, worker_get_fd(p->worker), EPOLLIN,
                             port_on_worker, p);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(p->worker_source, "port-worker");
 
-        r = sd_bus_add_object_vtable(manager_bus(m), &p->slot, p->path, STM32ISP_PORT_INTERFACE, port_vtable, p);
+        r = sd_bus_add_object_vtable(p->bus, &p->slot, p->path, STM32ISP_PORT_INTERFACE, port_vtable, p);
         if (r < 0)
                 return r;
-        (void) sd_bus_emit_object_added(manager_bus(m), p->path);
+        (void) sd_bus_emit_object_added(p->bus, p->path);
 
         *ret = TAKE_PTR(p);
         return 0;
 }
 
-Port *port_free(Port *p) {
-        if (!p)
-                return NULL;
+static Port *port_free(Port *p) {
         if (p->slot) {
-                (void) sd_bus_emit_object_removed(manager_bus(p->manager), p->path);
+                (void) sd_bus_emit_object_removed(p->bus, p->path);
                 p->slot = sd_bus_slot_unref(p->slot);
         }
         p->worker_source = sd_event_source_disable_unref(p->worker_source);
@@ -1127,14 +708,27 @@ Port *port_free(Port *p) {
                 (void) sd_bus_reply_method_errorf(p->pending, STM32ISP_ERROR_DISCONNECTED, "%s was removed", p->device);
                 p->pending = sd_bus_message_unref(p->pending);
         }
+        sd_bus_unref(p->bus);
+        sd_event_unref(p->event);
         free(p->name);
         free(p->device);
-        free(p->syspath);
         free(p->path);
         free(p->serial);
         free(p->manufacturer);
         free(p->product);
         free(p->physical_path);
         free(p);
+        return NULL;
+}
+
+Port *port_ref(Port *p) {
+        if (p)
+                p->n_ref++;
+        return p;
+}
+
+Port *port_unref(Port *p) {
+        if (p && --p->n_ref == 0)
+                port_free(p);
         return NULL;
 }

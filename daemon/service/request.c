@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <errno.h>
+/* Port method options and auto-flash profiles become jobs here. */
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "entry.h"
+#include "imagefile.h"
+#include "options.h"
 #include "request.h"
+#include "sha256.h"
 #include "stm32isp.h"
 #include "string-util.h"
 
@@ -21,4 +29,131 @@ int erase_mode_from_string(const char *s, FlasherErase *ret) {
 const char *erase_mode_to_string(FlasherErase e) {
         return stm32isp_erase_modes[e == FLASHER_ERASE_MASS ? STM32ISP_ERASE_MASS :
                                     e == FLASHER_ERASE_NONE ? STM32ISP_ERASE_NONE : STM32ISP_ERASE_AUTO];
+}
+
+void request_init(Request *q) {
+        *q = (Request) {
+                .format = IMAGE_FORMAT_AUTO,
+                .erase = FLASHER_ERASE_AUTO,
+                .verify = true,
+                .boot0 = true,
+        };
+}
+
+/* One key of a Port method's options (options_parse() checked key and type). */
+static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error) {
+        Request *o = userdata;
+        int r = 0;
+
+        switch ((PortOptionId) v->spec->id) {
+        case PORT_OPTION_ADDRESS:
+        case PORT_OPTION_LENGTH:
+                if (v->t > UINT32_MAX)
+                        return options_error(error, v, "is out of range");
+                if (v->spec->id == PORT_OPTION_ADDRESS) {
+                        o->address = v->t;
+                        o->have_address = true;
+                } else {
+                        o->length = v->t;
+                        o->have_length = true;
+                }
+                return 0;
+        case PORT_OPTION_FORMAT:
+                r = image_format_from_string(v->s, &o->format);
+                break;
+        case PORT_OPTION_ENTRY:
+                r = entry_validate(v->s);
+                o->entry = v->s;
+                break;
+        case PORT_OPTION_IMAGE_NAME:
+                r = v->s[0] && stm32isp_text_valid(v->s) ? 0 : -EINVAL;
+                o->image_name = v->s;
+                break;
+        case PORT_OPTION_ERASE:
+        case PORT_OPTION_MODE:
+                r = erase_mode_from_string(v->s, &o->erase);
+                o->have_erase = true;
+                break;
+        case PORT_OPTION_BAUDRATE:
+                /* Above 115200 the worker tries the rate first and falls back to 115200. */
+                if (v->u < STM32ISP_BAUDRATE_MIN || v->u > STM32ISP_BAUDRATE_MAX)
+                        return options_error(error, v, "must be %u..%u", STM32ISP_BAUDRATE_MIN, STM32ISP_BAUDRATE_MAX);
+                o->baudrate = v->u;
+                return 0;
+        case PORT_OPTION_VERIFY:
+                o->verify = v->b;
+                return 0;
+        case PORT_OPTION_UNPROTECT:
+                o->unprotect = v->b;
+                return 0;
+        case PORT_OPTION_PROTECT:
+                o->protect = v->b;
+                return 0;
+        case PORT_OPTION_BOOT0:
+                o->boot0 = v->b;
+                return 0;
+        case PORT_OPTION_GO:
+                o->go = v->b;
+                return 0;
+        default:
+                return -EINVAL;
+        }
+        if (r < 0)
+                return options_error_invalid(error, v);
+        return 0;
+}
+
+int request_parse(sd_bus_message *m, uint64_t allowed, Request *q, sd_bus_error *error) {
+        int r;
+
+        r = options_parse(m, &port_option_table, allowed, port_option, q, error);
+        return r < 0 ? r : 0;
+}
+
+int request_new_job(const Request *q, JobOp op, Job **ret) {
+        _cleanup_(job_freep) Job *j = job_new(op);
+
+        if (!j)
+                return -ENOMEM;
+        j->baudrate = q->baudrate;
+        if (q->entry) {
+                j->entry = strdup(q->entry);
+                if (!j->entry)
+                        return -ENOMEM;
+        }
+        j->erase_mode = q->erase;
+        j->address = (uint32_t) q->address;
+        j->length = (uint32_t) q->length;
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+int request_new_flash_job(const Request *q, const uint8_t *data, size_t size, const char *sha256,
+                          const char *default_name, Job **ret, ImageError *err) {
+        _cleanup_(job_freep) Job *j = NULL;
+        int r;
+
+        r = request_new_job(q, JOB_FLASH, &j);
+        if (r < 0)
+                return r;
+        r = image_file_parse(data, size, q->format, q->have_address, (uint32_t) q->address, &j->image, err);
+        if (r < 0)
+                return r;
+        j->image_name = strdup(q->image_name ?: default_name);
+        if (!j->image_name)
+                return -ENOMEM;
+        if (sha256)
+                memcpy(j->image_sha256, sha256, sizeof j->image_sha256);
+        else
+                sha256_hex(data, size, j->image_sha256);
+        j->flash.erase = q->erase;
+        j->flash.verify = q->verify;
+        j->flash.unprotect = q->unprotect;
+        j->flash.protect = q->protect;
+        j->flash.boot0 = q->boot0;
+        j->flash.go = q->go;
+        j->expect_pid = q->expect_chip;
+        j->automatic = q->automatic;
+        *ret = TAKE_PTR(j);
+        return 0;
 }

@@ -1,10 +1,49 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* What a caller asks of a port, in the daemon's words: the option values of the D-Bus
- * contract (include/stm32isp.h) as the protocol core takes them. */
+/* What a caller asks of a port, in the daemon's words: the options of a Port method
+ * (parsed from its a{sv}) or of an auto-flash profile, and the one place a Job is
+ * built from them. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
 
 #include "flasher.h"
+#include "image.h"
+#include "job.h"
+
+typedef struct Request {
+        bool have_address, have_length;
+        uint64_t address, length;       /* Flash: where a raw binary goes; Erase (auto): the range */
+        ImageFormat format;
+        FlasherErase erase;             /* Flash "erase", Erase "mode" */
+        bool have_erase;
+        bool verify, unprotect, protect, boot0, go;
+        unsigned baudrate;              /* 0: the default */
+        const char *entry;              /* borrowed; NULL: none */
+        const char *image_name;         /* borrowed; NULL: the caller's default */
+        uint16_t expect_chip;           /* Flash: refuse another chip; 0: any */
+        bool automatic;                 /* an auto-flash profile's, not a caller's */
+} Request;
+
+/* The Flash method's defaults: format auto, erase auto, verify, boot0. */
+void request_init(Request *q);
+
+/* Reads a Port method's a{sv} (m positioned at it) into q (request_init() first):
+ * keys outside allowed (PORT_OPTIONS_*), wrong types and bad values are InvalidArgs
+ * naming the key. Strings point into m. */
+int request_parse(sd_bus_message *m, uint64_t allowed, Request *q, sd_bus_error *error);
+
+/* A job for op with the link options (baudrate, entry) and the operation's own
+ * (Erase: mode, address, length; Read/Go: address and length as given). */
+int request_new_job(const Request *q, JobOp op, Job **ret);
+
+/* A Flash job: the image file's bytes parsed (format, address; image_file_parse()'s
+ * errors, with err), its SHA-256 (sha256: precomputed, NULL: computed here) and name
+ * (q->image_name, else default_name) for the results log, the flash options. */
+int request_new_flash_job(const Request *q, const uint8_t *data, size_t size, const char *sha256,
+                          const char *default_name, Job **ret, ImageError *err);
 
 /* "auto", "mass" (also "all", an older spelling), "none"; -EINVAL otherwise. */
 int erase_mode_from_string(const char *s, FlasherErase *ret);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "request.h"
 #include "results.h"
 
 struct ResultsLog {
@@ -179,4 +180,111 @@ void results_format_timestamp(uint64_t usec, char buf[static RESULTS_TIMESTAMP_M
         }
         n = strftime(buf, RESULTS_TIMESTAMP_MAX - 9, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(buf + n, RESULTS_TIMESTAMP_MAX - n, ".%06uZ", (unsigned) (usec % USEC_PER_SEC));
+}
+
+/* ---- entries ---- */
+
+static int json_add(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The options the job ran with, as the caller would pass them. */
+static json_object *job_options_json(const Job *j) {
+        json_object *o = json_object_new_object();
+        int r = 0;
+
+        if (!o)
+                return NULL;
+        if (j->baudrate)
+                r |= json_add(o, "baudrate", json_object_new_int64(j->baudrate));
+        if (j->entry)
+                r |= json_add(o, "entry", json_object_new_string(j->entry));
+        switch (j->op) {
+        case JOB_FLASH:
+                r |= json_add(o, "address", json_object_new_int64(j->image && j->image->n_segments ? j->image->segments[0].address : 0));
+                r |= json_add(o, "erase", json_object_new_string(erase_mode_to_string(j->flash.erase)));
+                r |= json_add(o, "verify", json_object_new_boolean(j->flash.verify));
+                r |= json_add(o, "unprotect", json_object_new_boolean(j->flash.unprotect));
+                r |= json_add(o, "protect", json_object_new_boolean(j->flash.protect));
+                r |= json_add(o, "boot0", json_object_new_boolean(j->flash.boot0));
+                r |= json_add(o, "go", json_object_new_boolean(j->flash.go));
+                if (j->expect_pid)
+                        r |= json_add(o, "expect_chip", json_object_new_int(j->expect_pid));
+                break;
+        case JOB_ERASE:
+                r |= json_add(o, "mode", json_object_new_string(erase_mode_to_string(j->erase_mode)));
+                if (j->erase_mode == FLASHER_ERASE_AUTO) {
+                        r |= json_add(o, "address", json_object_new_int64(j->address));
+                        r |= json_add(o, "length", json_object_new_int64(j->length));
+                }
+                break;
+        case JOB_READ:
+                r |= json_add(o, "address", json_object_new_int64(j->address));
+                r |= json_add(o, "length", json_object_new_int64(j->length));
+                break;
+        case JOB_GO:
+                r |= json_add(o, "address", json_object_new_int64(j->address));
+                break;
+        default:
+                break;
+        }
+        if (r < 0)
+                return json_object_put(o), NULL;
+        return o;
+}
+
+json_object *results_entry_new(const ResultsPort *where, const Job *j, uint64_t timestamp_usec, int error,
+                               const char *error_name, const char *message) {
+        char ts[RESULTS_TIMESTAMP_MAX], uid[25] = "";
+        json_object *o = json_object_new_object();
+        int r = 0;
+
+        if (!o)
+                return NULL;
+        if (j->have_chip && j->chip.have_uid)
+                for (size_t i = 0; i < sizeof j->chip.uid; i++)
+                        snprintf(uid + 2 * i, 3, "%02x", j->chip.uid[i]);
+        results_format_timestamp(timestamp_usec, ts);
+
+        r |= json_add(o, "timestamp", json_object_new_string(ts));
+        r |= json_add(o, "timestamp_usec", json_object_new_uint64(timestamp_usec));
+        r |= json_add(o, "operation", json_object_new_string(job_op_to_string(j->op)));
+        r |= json_add(o, "auto", json_object_new_boolean(j->automatic));
+        r |= json_add(o, "port", json_object_new_string(where->device));
+        r |= json_add(o, "adapter_serial", json_object_new_string(where->serial ?: ""));
+        r |= json_add(o, "physical_path", json_object_new_string(where->physical_path ?: ""));
+        r |= json_add(o, "vendor_id", json_object_new_int(where->vendor_id));
+        r |= json_add(o, "product_id", json_object_new_int(where->product_id));
+        /* Only what this job saw: a stale chip would be another board's. */
+        r |= json_add(o, "chip_pid", json_object_new_int(j->have_chip ? j->chip.pid : 0));
+        r |= json_add(o, "chip_name", json_object_new_string(j->have_chip && j->chip.info ? j->chip.info->name : ""));
+        r |= json_add(o, "uid", json_object_new_string(uid));
+        r |= json_add(o, "flash_size", json_object_new_int64(j->have_chip ? j->chip.flash_size : 0));
+        /* The rate the job ran at (options.baudrate is the one asked for). */
+        if (j->baudrate_used > 0)
+                r |= json_add(o, "baudrate", json_object_new_int64(j->baudrate_used));
+        if (j->op == JOB_FLASH) {
+                r |= json_add(o, "image_name", json_object_new_string(j->image_name ?: "fd"));
+                r |= json_add(o, "image_sha256", json_object_new_string(j->image_sha256));
+                r |= json_add(o, "image_size", json_object_new_int64((int64_t) image_size(j->image)));
+        }
+        r |= json_add(o, "options", job_options_json(j));
+        r |= json_add(o, "result", json_object_new_string(error < 0 ? "fail" : "pass"));
+        r |= json_add(o, "error", json_object_new_string(error_name));
+        r |= json_add(o, "message", json_object_new_string(message));
+        r |= json_add(o, "duration_usec", json_object_new_uint64(j->duration_usec));
+        if (j->op == JOB_FLASH && error == 0) {
+                r |= json_add(o, "bytes_written", json_object_new_uint64(j->result.bytes_written));
+                r |= json_add(o, "bytes_verified", json_object_new_uint64(j->result.bytes_verified));
+                r |= json_add(o, "started", json_object_new_boolean(j->result.started));
+        }
+        if (r < 0)
+                return json_object_put(o), NULL;
+        return o;
 }

@@ -4,12 +4,14 @@
 /* The results log: one JSON object per line (JSON Lines) per operation, appended to
  * DIR/results.jsonl; when a line would take the file over the cap it is first moved to
  * results.jsonl.1 (the previous .1 is dropped), so the log never holds more than about
- * twice the cap. Queried oldest first. No D-Bus, no printing. */
+ * twice the cap. Queried oldest first. And the entries themselves, built from a finished
+ * job. No D-Bus, no printing. */
 
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "job.h"
 #include "macro.h"
 
 #define RESULTS_LOG_NAME "results.jsonl"
@@ -42,3 +44,16 @@ int results_log_query(ResultsLog *l, const ResultsFilter *f, json_object **ret);
 /* "2026-11-27T03:20:00.123456Z" */
 #define RESULTS_TIMESTAMP_MAX 32
 void results_format_timestamp(uint64_t usec, char buf[static RESULTS_TIMESTAMP_MAX]);
+
+/* Where a job ran, as its entry records it. Strings are borrowed. */
+typedef struct ResultsPort {
+        const char *device;             /* "/dev/ttyUSB0", "tcp://host:port" */
+        const char *serial, *physical_path;
+        uint16_t vendor_id, product_id;
+} ResultsPort;
+
+/* The entry of one finished job: what ran (the options as the caller would pass them),
+ * where, on which chip (only what this job saw), with which image, and how it ended
+ * (error < 0: error_name and message). NULL when out of memory. */
+json_object *results_entry_new(const ResultsPort *where, const Job *j, uint64_t timestamp_usec, int error,
+                               const char *error_name, const char *message);

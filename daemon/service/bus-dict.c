@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+
+#include "bus-dict.h"
+#include "chips.h"
+#include "macro.h"
+
+int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}",
+                                  "pid", "q", c->pid,
+                                  "name", "s", c->info ? c->info->name : "",
+                                  "protocol_version", "y", c->protocol_version,
+                                  "flash_size", "u", c->flash_size);
+        if (r < 0)
+                return r;
+        if (c->info) {
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}",
+                                          "family", "s", chip_family_to_string(c->info->family),
+                                          "flash_base", "u", c->info->flash_base,
+                                          "page_size", "u", c->info->page_size);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_append(m, "{sv}", "rdp_level", "i", (int32_t) c->rdp_level);
+        if (r < 0)
+                return r;
+        if (c->have_uid) {
+                char hex[sizeof c->uid * 2 + 1];
+
+                for (size_t i = 0; i < sizeof c->uid; i++)
+                        snprintf(hex + 2 * i, 3, "%02x", c->uid[i]);
+                r = sd_bus_message_append(m, "{sv}", "uid", "s", hex);
+                if (r < 0)
+                        return r;
+        }
+        if (c->have_option_bytes) {
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "option_bytes");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "ay");
+                if (r >= 0)
+                        r = sd_bus_message_append_array(m, 'y', c->option_bytes,
+                                                        MIN(c->option_bytes_size, sizeof c->option_bytes));
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "{sv}", "optr", "u", c->optr);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "commands");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "ay");
+        if (r >= 0)
+                r = sd_bus_message_append_array(m, 'y', c->commands, MIN(c->n_commands, sizeof c->commands));
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if (!l->valid)
+                return sd_bus_message_close_container(m);
+        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}",
+                                  "operation", "s", job_op_to_string(l->op),
+                                  "error", "s", l->error_name,
+                                  "message", "s", l->message,
+                                  "duration_usec", "t", l->duration_usec,
+                                  "timestamp_usec", "t", l->timestamp_usec);
+        if (r < 0)
+                return r;
+        if (l->baudrate > 0) {
+                r = sd_bus_message_append(m, "{sv}", "baudrate", "u", (uint32_t) l->baudrate);
+                if (r < 0)
+                        return r;
+        }
+        if (l->op == JOB_FLASH && l->error == 0) {
+                const FlasherResult *f = &l->result;
+
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                          "bytes_written", "t", f->bytes_written,
+                                          "bytes_verified", "t", f->bytes_verified,
+                                          "pages_erased", "u", f->pages_erased,
+                                          "mass_erased", "b", (int) f->mass_erased,
+                                          "unprotected", "b", (int) f->unprotected,
+                                          "protected", "b", (int) f->protected_,
+                                          "boot0_changed", "b", (int) f->boot0_changed,
+                                          "started", "b", (int) f->started,
+                                          "write_retries", "u", f->write_retries);
+                if (r < 0)
+                        return r;
+        }
+        if (l->op == JOB_READ && l->error == 0) {
+                r = sd_bus_message_append(m, "{sv}", "bytes_read", "t", l->bytes_read);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+static int append_json_variant(sd_bus_message *reply, json_object *v);
+
+int bus_append_json_dict(sd_bus_message *reply, json_object *o) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        json_object_object_foreach(o, key, v) {
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "s", key);
+                if (r >= 0)
+                        r = append_json_variant(reply, v);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+/* JSON values as variants: strings s, booleans b, non-negative integers t, negative x,
+ * numbers d, objects a{sv}; anything else as its JSON text. */
+static int append_json_variant(sd_bus_message *reply, json_object *v) {
+        int r;
+
+        switch (json_object_get_type(v)) {
+        case json_type_boolean:
+                return sd_bus_message_append(reply, "v", "b", (int) json_object_get_boolean(v));
+        case json_type_int:
+                if (json_object_get_int64(v) < 0)
+                        return sd_bus_message_append(reply, "v", "x", json_object_get_int64(v));
+                return sd_bus_message_append(reply, "v", "t", (uint64_t) json_object_get_uint64(v));
+        case json_type_double:
+                return sd_bus_message_append(reply, "v", "d", json_object_get_double(v));
+        case json_type_string:
+                return sd_bus_message_append(reply, "v", "s", json_object_get_string(v));
+        case json_type_object:
+                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
+                if (r >= 0)
+                        r = bus_append_json_dict(reply, v);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                return r;
+        default:
+                return sd_bus_message_append(reply, "v", "s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        }
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The a{sv} dictionaries the objects send: a chip (Probe's reply, the Chip property), a
+ * job's outcome (Flash's reply, the LastResult property), a results entry (GetResults).
+ * Each key is documented in the introspection XML (dbus/). */
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "flasher.h"
+#include "job.h"
+
+/* A port's last job, as LastResult shows it. */
+typedef struct LastResult {
+        bool valid;
+        JobOp op;
+        int error;
+        char error_name[128];
+        char message[256];
+        FlasherResult result;
+        uint64_t duration_usec;
+        uint64_t timestamp_usec;        /* CLOCK_REALTIME */
+        uint64_t bytes_read;
+        unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
+} LastResult;
+
+int bus_append_chip(sd_bus_message *m, const FlasherChip *c);
+/* An empty dictionary before the first job. */
+int bus_append_last_result(sd_bus_message *m, const LastResult *l);
+/* JSON values as variants: strings s, booleans b, non-negative integers t, negative x,
+ * numbers d, objects a{sv}; anything else as its JSON text. */
+int bus_append_json_dict(sd_bus_message *m, json_object *o);
