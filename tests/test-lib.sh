@@ -53,7 +53,7 @@ need_daemon() {
                 [ -x "$c" ] || fail "$c not built"
         done
         [ -x "$DAEMON" ] || skip "the daemon is not built"
-        [ -x "$SIM" ] || skip "umockdev-sim is not built"
+        [ -x "$SIM" ] || skip "umockdev-sim is not built (configure found no umockdev)"
         for c in dbus-daemon "${NEED_COMMANDS[@]}"; do
                 command -v "$c" >/dev/null || skip "$c missing"
         done

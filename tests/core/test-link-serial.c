@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <libserialport.h>
 #include <libudev.h>
 #include <limits.h>
@@ -25,54 +24,14 @@
 #include <unistd.h>
 
 #include "an3155.h"
+#include "harness.h"
 #include "link.h"
 #include "test-util.h"
-
-static int control_fd = -1;
-
-/* One command to the harness's control socket; returns the answer line. */
-static char *control(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *control(const char *fmt, ...) {
-        static char answer[1024];
-        char line[512];
-        size_t n = 0;
-        va_list ap;
-
-        if (control_fd < 0) {
-                const char *path = getenv("UMOCKDEV_SIM_CONTROL");
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-                ASSERT_TRUE(path && strlen(path) < sizeof(sa.sun_path));
-                strcpy(sa.sun_path, path);
-                control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                ASSERT_TRUE(control_fd >= 0);
-                ASSERT_EQ(connect(control_fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-        }
-
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof(line) - 1, fmt, ap);
-        va_end(ap);
-        strcat(line, "\n");
-        ASSERT_EQ(write(control_fd, line, strlen(line)), (ssize_t) strlen(line));
-
-        while (n < sizeof(answer) - 1) {
-                ASSERT_EQ(read(control_fd, answer + n, 1), 1);
-                if (answer[n] == '\n')
-                        break;
-                n++;
-        }
-        answer[n] = 0;
-        return answer;
-}
-
-static void control_ok(const char *cmd) {
-        ASSERT_STREQ(control("%s", cmd), "ok");
-}
 
 /* "state=" of the board, from the harness. */
 static const char *board_state(const char *name) {
         static char state[32];
-        char *a = control("info %s", name), *p = strstr(a, "state=");
+        const char *a = harness_control("info %s", name), *p = strstr(a, "state=");
 
         ASSERT_TRUE(p);
         sscanf(p, "state=%31s", state);
@@ -81,7 +40,8 @@ static const char *board_state(const char *name) {
 
 /* A counter of the board's "info" line ("breaks", "resets", ...). */
 static unsigned board_counter(const char *name, const char *key) {
-        char *a = control("info %s", name), *p, pat[64];
+        const char *a = harness_control("info %s", name), *p;
+        char pat[64];
         unsigned v = 0;
 
         snprintf(pat, sizeof(pat), " %s=", key);
@@ -309,7 +269,7 @@ static void test_low_latency(void) {
         Link *l = NULL;
         uint16_t pid = 0;
 
-        control_ok("add ttyUSB6=0x466,adapter=ftdi");
+        harness_control_ok("add ttyUSB6=0x466,adapter=ftdi");
         ASSERT_EQ(read_latency_timer("ttyUSB6"), 16);
         ASSERT_OK(link_open_serial("/dev/ttyUSB6", 115200, &l));
         ASSERT_EQ(read_latency_timer("ttyUSB6"), 1);
@@ -328,15 +288,15 @@ static void test_low_latency(void) {
         ASSERT_OK(link_open_serial("/dev/ttyUSB6", 115200, &l));
         l = link_free(l);
         ASSERT_EQ(read_latency_timer("ttyUSB6"), 1);
-        control_ok("remove ttyUSB6");
+        harness_control_ok("remove ttyUSB6");
 
-        control_ok("add ttyUSB5=0x466,adapter=cp2102");
+        harness_control_ok("add ttyUSB5=0x466,adapter=cp2102");
         ASSERT_ERR(read_latency_timer("ttyUSB5"), ENOENT);
         ASSERT_OK(link_open_serial("/dev/ttyUSB5", 115200, &l));
         ASSERT_OK(sync_and_id(l, &pid));
         ASSERT_ERR(read_latency_timer("ttyUSB5"), ENOENT);
         l = link_free(l);
-        control_ok("remove ttyUSB5");
+        harness_control_ok("remove ttyUSB5");
 }
 
 /* ttyUSB1 is wired like a programming adapter: DTR drives nRST, RTS drives BOOT0. */
@@ -440,7 +400,7 @@ static void test_break_reset(void) {
         unsigned resets0;
         uint16_t pid = 0;
 
-        control_ok("add ttyUSB4=0x453,wiring=brk-nrst");
+        harness_control_ok("add ttyUSB4=0x453,wiring=brk-nrst");
         ASSERT_OK(link_open_serial("/dev/ttyUSB4", 115200, &l));
         ASSERT_OK(sync_and_id(l, &pid));
         ASSERT_EQ(pid, 0x453);
@@ -522,7 +482,7 @@ static void test_hangup(void) {
         ASSERT_OK(link_open_serial("/dev/ttyUSB0", 115200, &l));
         ASSERT_OK(sync_and_id(l, &pid));
 
-        control_ok("hangup ttyUSB0");
+        harness_control_ok("hangup ttyUSB0");
 
         /* Gone is gone at once, not after the timeout. */
         t0 = now_usec();
@@ -562,7 +522,7 @@ static void test_hotplug(void) {
         ASSERT_OK(udev_monitor_filter_add_match_subsystem_devtype(mon, "tty", NULL));
         ASSERT_OK(udev_monitor_enable_receiving(mon));
 
-        control_ok("add ttyUSB3=0x453,adapter=cp2102");
+        harness_control_ok("add ttyUSB3=0x453,adapter=cp2102");
 
         d = receive_device(mon);
         ASSERT_STREQ(udev_device_get_action(d), "add");
@@ -578,7 +538,7 @@ static void test_hotplug(void) {
         ASSERT_OK(sync_and_id(l, &pid));
         ASSERT_EQ(pid, 0x453);
 
-        control_ok("remove ttyUSB3");
+        harness_control_ok("remove ttyUSB3");
         d = receive_device(mon);
         ASSERT_STREQ(udev_device_get_action(d), "remove");
         ASSERT_STREQ(udev_device_get_devnode(d), "/dev/ttyUSB3");
@@ -591,46 +551,16 @@ static void test_hotplug(void) {
         ASSERT_ERR(link_open_serial("/dev/ttyUSB3", 115200, &l), ENOENT);
 
         /* umockdev cannot re-add a /dev node: the harness says so instead of aborting. */
-        ASSERT_TRUE(strncmp(control("add ttyUSB3=0x453"), "error", 5) == 0);
-        ASSERT_TRUE(strncmp(control("hangup ttyUSB7"), "error", 5) == 0);
-}
-
-/* Not under the harness yet: run ourselves under it. */
-static int reexec_under_harness(char *argv0) {
-        char exe[PATH_MAX], dir[PATH_MAX], harness[PATH_MAX + 32], ctl[PATH_MAX];
-        const char *top = getenv("TOP_BUILDDIR"), *tmp = getenv("TMPDIR");
-        ssize_t k;
-
-        k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (k <= 0)
-                return EXIT_FAILURE;
-        exe[k] = 0;
-        if (top && *top)
-                snprintf(harness, sizeof(harness), "%s/tests/rig/umockdev-sim", top);
-        else {
-                snprintf(dir, sizeof(dir), "%s", exe);
-                snprintf(harness, sizeof(harness), "%s/../rig/umockdev-sim", dirname(dir));
-        }
-        if (access(harness, X_OK) < 0) {
-                fprintf(stderr, "%s not built: skipping\n", harness);
-                return EXIT_TEST_SKIP;
-        }
-        snprintf(ctl, sizeof(ctl), "%s/test-link-serial.%d.ctl", tmp && *tmp ? tmp : "/tmp", (int) getpid());
-
-        execl(harness, harness,
-              "--board", "ttyUSB0=0x466",
-              "--board", "ttyUSB1=0x444,adapter=ch340,wiring=dtr-nrst,rts-boot0",
-              "--board", "ttyUSB2=0x457",
-              "--control", ctl,
-              "--", exe, (char *) NULL);
-        fprintf(stderr, "%s: %m\n", harness);
-        (void) argv0;
-        return EXIT_FAILURE;
+        ASSERT_TRUE(strncmp(harness_control("add ttyUSB3=0x453"), "error", 5) == 0);
+        ASSERT_TRUE(strncmp(harness_control("hangup ttyUSB7"), "error", 5) == 0);
 }
 
 int main(int argc, char *argv[]) {
         if (!getenv("STM32SIM_SHIM_SOCKET"))
-                return reexec_under_harness(argv[0]);
+                return harness_reexec("test-link-serial", (const char *const[]) {
+                        "--board", "ttyUSB0=0x466",
+                        "--board", "ttyUSB1=0x444,adapter=ch340,wiring=dtr-nrst,rts-boot0",
+                        "--board", "ttyUSB2=0x457", NULL });
 
         TEST(test_enumeration);
         TEST(test_open_errors);

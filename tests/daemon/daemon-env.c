@@ -17,7 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <libgen.h>
 #include <limits.h>
 
 #include "daemon-env.h"
@@ -572,42 +571,4 @@ static void on_abort(int sig) {
 void daemon_env_kill_on_abort(DaemonEnv *e) {
         abort_env = e;
         signal(SIGABRT, on_abort);
-}
-
-int daemon_env_reexec_under_harness(const char *name, const char *const *harness_args) {
-        char exe[PATH_MAX], dir[PATH_MAX], harness[PATH_MAX + 32], ctl[PATH_MAX];
-        const char *top = getenv("TOP_BUILDDIR"), *tmp = getenv("TMPDIR");
-        const char *argv[32];
-        size_t n = 0;
-        ssize_t k;
-
-        k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (k <= 0)
-                return EXIT_FAILURE;
-        exe[k] = 0;
-        if (top && *top)
-                snprintf(harness, sizeof harness, "%s/tests/rig/umockdev-sim", top);
-        else {
-                snprintf(dir, sizeof dir, "%s", exe);
-                snprintf(harness, sizeof harness, "%s/../rig/umockdev-sim", dirname(dir));
-        }
-        if (access(harness, X_OK) < 0) {
-                fprintf(stderr, "%s not built: skipping\n", harness);
-                return EXIT_TEST_SKIP;
-        }
-        snprintf(ctl, sizeof ctl, "%s/%s.%d.ctl", tmp && *tmp ? tmp : "/tmp", name, (int) getpid());
-        argv[n++] = harness;
-        for (size_t i = 0; harness_args && harness_args[i]; i++) {
-                if (n + 5 >= ELEMENTSOF(argv))
-                        return EXIT_FAILURE;
-                argv[n++] = harness_args[i];
-        }
-        argv[n++] = "--control";
-        argv[n++] = ctl;
-        argv[n++] = "--";
-        argv[n++] = exe;
-        argv[n] = NULL;
-        execv(harness, (char *const *) argv);
-        fprintf(stderr, "%s: %m\n", harness);
-        return EXIT_FAILURE;
 }

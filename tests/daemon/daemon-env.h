@@ -98,8 +98,3 @@ char *daemon_env_get_string(DaemonEnv *e, const char *path, const char *property
 uint16_t daemon_env_chip_pid(sd_bus_message *m);
 /* A failed assertion aborts: from then on SIGABRT takes e's daemon and bus down first. */
 void daemon_env_kill_on_abort(DaemonEnv *e);
-/* Runs this test again under tests/umockdev-sim (TOP_BUILDDIR's, or the one next to the
- * executable) with harness_args (NULL-terminated: boards) and a control socket
- * TMPDIR/NAME.PID.ctl; returns only on failure: EXIT_FAILURE, or 77 when the harness is
- * not built. */
-int daemon_env_reexec_under_harness(const char *name, const char *const *harness_args);

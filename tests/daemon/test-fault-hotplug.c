@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "daemon-env.h"
+#include "harness.h"
 #include "macro.h"
 #include "stm32isp.h"
 #include "string-util.h"
@@ -44,80 +45,13 @@
 #define MAX_OBJECTS 64
 
 static DaemonEnv env;
-static int control_fd = -1;
 
-/* ---- the harness's control socket ---- */
-
-/* Sends one command line; its answer is read with control_answer(). */
-static void control_send(const char *fmt, ...) _printf_(1, 2);
-static void control_send(const char *fmt, ...) {
-        char line[1024];
-        va_list ap;
-
-        if (control_fd < 0) {
-                const char *path = getenv("UMOCKDEV_SIM_CONTROL");
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-                ASSERT_TRUE(path && strlen(path) < sizeof sa.sun_path);
-                memcpy(sa.sun_path, path, strlen(path) + 1);
-                control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                ASSERT_TRUE(control_fd >= 0);
-                ASSERT_EQ(connect(control_fd, (struct sockaddr *) &sa, sizeof sa), 0);
-        }
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line - 1, fmt, ap);
-        va_end(ap);
-        strcat(line, "\n");
-        ASSERT_EQ(write(control_fd, line, strlen(line)), (ssize_t) strlen(line));
-}
-
-static const char *control_answer(void) {
-        static char answer[1024];
-        size_t n = 0;
-
-        while (n < sizeof answer - 1) {
-                ASSERT_EQ(read(control_fd, answer + n, 1), 1);
-                if (answer[n] == '\n')
-                        break;
-                n++;
-        }
-        answer[n] = 0;
-        return answer;
-}
-
-/* One command, one answer line. */
-static const char *control(const char *fmt, ...) _printf_(1, 2);
-static const char *control(const char *fmt, ...) {
-        char line[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line, fmt, ap);
-        va_end(ap);
-        control_send("%s", line);
-        return control_answer();
-}
-
-static void control_ok(const char *fmt, ...) _printf_(1, 2);
-static void control_ok(const char *fmt, ...) {
-        char line[1024];
-        const char *a;
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line, fmt, ap);
-        va_end(ap);
-        a = control("%s", line);
-        if (strcmp(a, "ok") != 0) {
-                fprintf(stderr, "control '%s': %s\n", line, a);
-                abort();
-        }
-}
+/* ---- the harness ---- */
 
 /* One simulator counter from "info NAME" ("... writes=0 page-erases=0 ..."). */
 static unsigned long sim_counter(const char *name, const char *key) {
         char k[64];
-        const char *a = control("info %s", name), *p;
+        const char *a = harness_control("info %s", name), *p;
 
         ASSERT_TRUE(strncmp(a, "ok ", 3) == 0);
         snprintf(k, sizeof k, " %s=", key);
@@ -143,7 +77,7 @@ static uint8_t *dump_flash(const char *name, size_t *ret_size) {
         FILE *f;
 
         snprintf(path, sizeof path, "%s/dump-%s.bin", getenv("TMPDIR") ?: "/tmp", name);
-        control_ok("dump %s %s", name, path);
+        harness_control_ok("dump %s %s", name, path);
         f = fopen(path, "re");
         ASSERT_TRUE(f);
         ASSERT_EQ(fstat(fileno(f), &st), 0);
@@ -466,7 +400,7 @@ static void test_warm_up(void) {
         static uint8_t image[4096];
         Call c;
 
-        control_ok("add ttyUSB9=0x466");
+        harness_control_ok("add ttyUSB9=0x466");
         wait_object(path, false);
         probe_async(path, &c);
         wait_call(&c);
@@ -477,7 +411,7 @@ static void test_warm_up(void) {
         wait_call(&c);
         expect_ok(&c);
         daemon_call_clear(&c);
-        control_ok("remove ttyUSB9");
+        harness_control_ok("remove ttyUSB9");
         wait_object(path, true);
 }
 
@@ -518,10 +452,10 @@ static int on_port_signal(sd_bus_message *m, void *userdata, sd_bus_error *e) {
                 if (w->stage && strcmp(stage, w->stage) == 0) {
                         w->during = usage();
                         /* the udev "remove" event, then the tty hangs up */
-                        control_send("remove %s", w->board);
+                        harness_send("remove %s", w->board);
                         if (w->calls && w->calls_before_answer)
                                 fire_methods(sd_bus_message_get_path(m), w->calls);
-                        ASSERT_STREQ(control_answer(), "ok");
+                        ASSERT_STREQ(harness_answer(), "ok");
                         if (w->calls && !w->calls_before_answer)
                                 fire_methods(sd_bus_message_get_path(m), w->calls);
                         w->unplugged = true;
@@ -555,7 +489,7 @@ static void test_unplug_stages(void) {
                 ASSERT_OK(sd_bus_match_signal(env.bus, &slot, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
                                               NULL, on_port_signal, &w));
                 /* the simulator's timing model: the stages last (115200 baud, flash times) */
-                control_ok("add %s=0x466,timing=1", cases[i].board);
+                harness_control_ok("add %s=0x466,timing=1", cases[i].board);
                 wait_object(path, false);
 
                 if (cases[i].image_size > 0) {
@@ -614,7 +548,7 @@ static void test_replug(void) {
         Call c;
 
         base = usage();
-        control_ok("add ttyUSB0=0x466,serial=REPLUG01");
+        harness_control_ok("add ttyUSB0=0x466,serial=REPLUG01");
         wait_object(p0, false);
         serial = daemon_env_get_string(&env, p0, "Serial");
         ASSERT_STREQ(serial, "REPLUG01");
@@ -624,12 +558,12 @@ static void test_replug(void) {
         ASSERT_EQ(daemon_env_chip_pid(c.reply), 0x466);
         daemon_call_clear(&c);
 
-        control_ok("remove ttyUSB0");
+        harness_control_ok("remove ttyUSB0");
         wait_object(p0, true);
         expect_back_to(&base);
 
         /* Back in, under the next free name, as the kernel would name it. */
-        control_ok("add ttyUSB1=0x466,serial=REPLUG01");
+        harness_control_ok("add ttyUSB1=0x466,serial=REPLUG01");
         wait_object(p1, false);
         expect_no_port("ttyUSB0");
         expect_no_port("/dev/ttyUSB0");
@@ -675,7 +609,7 @@ static void test_replug(void) {
         ASSERT_TRUE(g);
         ASSERT_STREQ(g, p1);
 
-        control_ok("remove ttyUSB1");
+        harness_control_ok("remove ttyUSB1");
         wait_object(p1, true);
         expect_back_to(&base);
 }
@@ -732,7 +666,7 @@ static void plug_wrong_chip(const char *name, const char *spec, const char *old_
 
         ASSERT_OK(sd_bus_match_signal(env.bus, &slot, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
                                       "Finished", on_finished, &w));
-        control_ok("add %s=%s,image=%s", name, spec, old_file);
+        harness_control_ok("add %s=%s,image=%s", name, spec, old_file);
         daemon_env_run_until(&env, &w.finished, TIMEOUT);
         ASSERT_STREQ(w.finished_error, STM32ISP_ERROR_UNSUPPORTED_CHIP);
 
@@ -761,7 +695,7 @@ static void plug_wrong_chip(const char *name, const char *spec, const char *old_
                 abort();
         }
 
-        control_ok("remove %s", name);
+        harness_control_ok("remove %s", name);
         wait_object(path, true);
 }
 
@@ -792,7 +726,7 @@ static void test_unknown_chip(void) {
         Call c;
 
         /* an F0 board whose Get ID answers 0x440 (an F05x) */
-        control_ok("add ttyUSB40=0x444,id=0x440");
+        harness_control_ok("add ttyUSB40=0x444,id=0x440");
         wait_object(path, false);
 
         probe_async(path, &c);
@@ -820,7 +754,7 @@ static void test_unknown_chip(void) {
         for (size_t i = 0; i < size; i++)
                 ASSERT_EQ(flash[i], 0xFF);
 
-        control_ok("remove ttyUSB40");
+        harness_control_ok("remove ttyUSB40");
         wait_object(path, true);
 }
 
@@ -906,7 +840,7 @@ static void test_methods_after_unplug(void) {
 
                 ASSERT_OK(sd_bus_match_signal(env.bus, &slot, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
                                               NULL, on_port_signal, &w));
-                control_ok("add %s=0x466,timing=1", boards[round]);
+                harness_control_ok("add %s=0x466,timing=1", boards[round]);
                 wait_object(path, false);
                 flash_async(path, image, sizeof image, &flash);
                 daemon_env_run_until(&env, &w.unplugged, TIMEOUT);
@@ -969,10 +903,10 @@ int main(int argc, char *argv[]) {
         char *args[] = { arg, NULL };
         int r;
 
-        if (!getenv("UMOCKDEV_SIM_CONTROL"))
+        if (!harness_active())
                 /* No boards at start: each case plugs its own (ports present at startup
                  * are never auto-flashed, plugged ones are). */
-                return daemon_env_reexec_under_harness("test-fault-hotplug", NULL);
+                return harness_reexec("test-fault-hotplug", NULL);
 
         signal(SIGPIPE, SIG_IGN);
         daemon_env_kill_on_abort(&env);

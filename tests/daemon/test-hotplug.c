@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon-env.h"
+#include "harness.h"
 #include "macro.h"
 #include "stm32isp.h"
 #include "test-util.h"
@@ -25,44 +26,6 @@
 #define TIMEOUT (60 * USEC_PER_SEC)
 
 static DaemonEnv env;
-static int control_fd = -1;
-
-/* One command to the harness's control socket; returns the answer line. */
-static const char *control(const char *fmt, ...) _printf_(1, 2);
-static const char *control(const char *fmt, ...) {
-        static char answer[1024];
-        char line[512];
-        size_t n = 0;
-        va_list ap;
-
-        if (control_fd < 0) {
-                const char *path = getenv("UMOCKDEV_SIM_CONTROL");
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-                ASSERT_TRUE(path && strlen(path) < sizeof sa.sun_path);
-                memcpy(sa.sun_path, path, strlen(path) + 1);
-                control_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                ASSERT_TRUE(control_fd >= 0);
-                ASSERT_EQ(connect(control_fd, (struct sockaddr *) &sa, sizeof sa), 0);
-        }
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line - 1, fmt, ap);
-        va_end(ap);
-        strcat(line, "\n");
-        ASSERT_EQ(write(control_fd, line, strlen(line)), (ssize_t) strlen(line));
-        while (n < sizeof answer - 1) {
-                ASSERT_EQ(read(control_fd, answer + n, 1), 1);
-                if (answer[n] == '\n')
-                        break;
-                n++;
-        }
-        answer[n] = 0;
-        return answer;
-}
-
-static void control_ok(const char *cmd) {
-        ASSERT_STREQ(control("%s", cmd), "ok");
-}
 
 static uint16_t get_u16(const char *path, const char *property) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -110,7 +73,7 @@ static void check_dump(const char *name, const uint8_t *data, size_t size) {
         FILE *f;
 
         snprintf(path, sizeof path, "%s/dump-%s.bin", getenv("TMPDIR") ?: "/tmp", name);
-        ASSERT_STREQ(control("dump %s %s", name, path), "ok");
+        ASSERT_STREQ(harness_control("dump %s %s", name, path), "ok");
         buf = malloc(size);
         ASSERT_TRUE(buf);
         f = fopen(path, "re");
@@ -220,7 +183,7 @@ static void test_hotplug(void) {
         char err[256] = "";
         Call c;
 
-        control_ok("add ttyUSB2=0x457,adapter=cp2102");
+        harness_control_ok("add ttyUSB2=0x457,adapter=cp2102");
         wait_count(&objects.n_added, 1);
         ASSERT_STREQ(objects.added[0], p2);
         ASSERT_EQ(get_u16(p2, "VendorId"), 0x10c4);
@@ -229,7 +192,7 @@ static void test_hotplug(void) {
         ASSERT_EQ(daemon_env_chip_pid(c.reply), 0x457);
         daemon_call_clear(&c);
 
-        control_ok("remove ttyUSB2");
+        harness_control_ok("remove ttyUSB2");
         wait_count(&objects.n_removed, 1);
         ASSERT_STREQ(objects.removed[0], p2);
         g = daemon_env_get_port(&env, "ttyUSB2", err, sizeof err);
@@ -249,8 +212,8 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *e) {
 
         ASSERT_OK(sd_bus_message_read(m, "stt", &stage, &done, &total));
         if (!u->sent && strcmp(stage, "writing") == 0 && done < total) {
-                control_ok("hangup ttyUSB0");
-                control_ok("remove ttyUSB0");
+                harness_control_ok("hangup ttyUSB0");
+                harness_control_ok("remove ttyUSB0");
                 u->sent = true;
         }
         return 0;
@@ -320,8 +283,8 @@ static void test_config(void) {
 
                 ASSERT_OK(sd_bus_match_signal(env.bus, &slot, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
                                               "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_objects, NULL));
-                control_ok("add ttyUSB3=0x453,adapter=cp2102");   /* not allowed */
-                control_ok("add ttyUSB4=0x453,adapter=ch340");    /* allowed */
+                harness_control_ok("add ttyUSB3=0x453,adapter=cp2102");   /* not allowed */
+                harness_control_ok("add ttyUSB4=0x453,adapter=ch340");    /* allowed */
                 wait_count(&objects.n_added, before + 1);
                 /* Events arrive in order: ttyUSB3 would have come first. */
                 ASSERT_STREQ(objects.added[before], p4);
@@ -333,8 +296,8 @@ int main(int argc, char *argv[]) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL;
         int r;
 
-        if (!getenv("UMOCKDEV_SIM_CONTROL"))
-                return daemon_env_reexec_under_harness("test-daemon-hotplug", (const char *const[]) {
+        if (!harness_active())
+                return harness_reexec("test-hotplug", (const char *const[]) {
                         "--board", "ttyUSB0=0x466", "--board", "ttyUSB1=0x444,adapter=ch340", NULL });
 
         r = daemon_env_start(&env, NULL);

@@ -19,7 +19,7 @@ harness=$builddir/tests/rig/umockdev-sim
 python=/usr/bin/python3
 n=60
 [ -x "$python" ] || { echo "SKIP: no $python"; exit 77; }
-[ -x "$harness" ] || fail "$harness is not built"
+[ -x "$harness" ] || { echo "SKIP: $harness is not built (configure found no umockdev)"; exit 77; }
 tmp=${TMPDIR:-/tmp}
 
 # Refused option values; the message names the option.
