@@ -57,7 +57,7 @@ build() {
 build werror "--enable-werror"
 build asan "--enable-werror --enable-sanitizers"
 # ThreadSanitizer: the multi-threaded tests (simulator thread + host, daemon workers).
-# A fragment marks such a test with a line "# tsan: tests/test-name".
+# A fragment marks such a test with a line "# tsan: tests/LAYER/test-name".
 tsan_tests=$(cd "$src" && find tests -name '*.am' -exec cat {} + | sed -n 's/^# tsan: //p' | tr '\n' ' ')
 [ -z "${tsan_tests// }" ] || build tsan "--enable-werror --enable-tsan" TESTS="$tsan_tests"
 

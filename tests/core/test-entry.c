@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Entry/exit sequences (daemon/worker.c): the syntax entry_validate() takes and
- * refuses, and what job_entry_run() does on a link, step by step. The link is a fake
- * that records each line change and break; the test's clock_nanosleep() records each
+/* Entry/exit sequences (daemon/core/entry.c): the syntax entry_validate() takes and
+ * refuses, and what entry_run() does on a link, step by step. The link is a fake that
+ * records each line change and break, and every clock_nanosleep() of the program: each
  * pause the sequence asks for (then sleeps it), so the order and the lengths are
- * checked exactly and the wall clock only loosely. With a worker (worker_entry_run())
- * the pauses wait on the worker's cancel instead, so there only the lines, the breaks
- * and the wall clock are checked: a Cancel from another thread ends a 5 s pause. */
+ * checked exactly and the wall clock only loosely (tests/rig/fake-link.c). The pauses
+ * a worker's Cancel ends: tests/daemon/test-worker.c. */
 
 #include <errno.h>
 #include <stdio.h>

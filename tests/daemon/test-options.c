@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The a{sv} option walk (daemon/options.c) against real sd-bus messages. A bus on one
+/* The a{sv} option walk (daemon/service/options.c) against real sd-bus messages. A bus on one
  * end of a socketpair is enough to build and seal messages: no dbus-daemon. */
 
 #include <errno.h>

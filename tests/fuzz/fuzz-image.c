@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer entry point for the image parsers (built and run by tests/ci.sh):
- *   clang -g -fsanitize=fuzzer,address,undefined -Idaemon tests/fuzz-image.c daemon/image*.c -lelf
- *   ./a.out -max_total_time=30 tests/fuzz-corpus/fuzz-image
+ *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude/shared -Idaemon/core/image \
+ *         tests/fuzz/fuzz-image.c daemon/core/image/image*.c -lelf
+ *   ./a.out -max_total_time=30 tests/fuzz/corpus/fuzz-image
  * The first input byte picks the format and the flash window; the rest is the image.
- * tests/fuzz-{hex,srec,elf}.c define FUZZ_FORMAT to fix the format (the byte then only
+ * tests/fuzz/fuzz-{hex,srec,elf}.c define FUZZ_FORMAT to fix the format (the byte then only
  * picks the window), so each parser gets the whole budget.
  * Beyond "no crash", every accepted image must keep the invariants of image.h. */
 

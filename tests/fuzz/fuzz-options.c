@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libFuzzer target: the a{sv} option walk (daemon/options.c) with the daemon's own
- * tables, on sd-bus messages the input describes. Built and run by tests/ci.sh:
- *   clang -g -fsanitize=fuzzer,address,undefined -Idaemon tests/fuzz-options.c daemon/options.c -lsystemd
+/* libFuzzer target: the a{sv} option walk (daemon/service/options.c) with the daemon's
+ * own tables, on sd-bus messages the input describes. Built and run by tests/ci.sh:
+ *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude/shared -Idaemon/service \
+ *         tests/fuzz/fuzz-options.c daemon/service/options.c -lsystemd
  * Input: one byte picks the table and the method's key set; then entries, each a key
  * byte (a key of the table, a near miss, or bytes of the input), a type byte (every
  * basic type, nested variants, arrays, dicts, structs) and the value's bytes.

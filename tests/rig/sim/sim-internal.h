@@ -2,7 +2,7 @@
 #pragma once
 
 /* The simulator's own device table, written from ../shared/facts/bootloader.md (§2).
- * Deliberately independent of daemon/chips.c: an oracle must not share the code it checks. */
+ * Deliberately independent of daemon/core/chips.c: an oracle must not share the code it checks. */
 
 #include <stdbool.h>
 #include <stdint.h>
