@@ -2,6 +2,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,4 +58,24 @@ int write_all(int fd, const void *buf, size_t n) {
                 n -= (size_t) k;
         }
         return 0;
+}
+
+int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0)
+                return -errno;
+        return read_regular_fd(fd, max, ret, ret_size);
+}
+
+int write_file(const char *path, const void *buf, size_t n) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, buf, n);
+        if (r < 0)
+                return r;
+        return close(TAKE_FD(fd)) < 0 ? -errno : 0;
 }

@@ -15,3 +15,9 @@ int read_regular_fd(int fd, size_t max, uint8_t **ret, size_t *ret_size);
 
 /* write() until all of buf is written; 0 or -errno. */
 int write_all(int fd, const void *buf, size_t n);
+
+/* read_regular_fd() of the file at path (opened read-only), or open()'s -errno. */
+int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size);
+
+/* Creates or truncates the file at path (mode 0644) and writes all of buf; 0 or -errno. */
+int write_file(const char *path, const void *buf, size_t n);

@@ -572,3 +572,31 @@ void daemon_env_kill_on_abort(DaemonEnv *e) {
         abort_env = e;
         signal(SIGABRT, on_abort);
 }
+
+static int on_objects(sd_bus_message *m, void *userdata, sd_bus_error *e) {
+        DaemonObjects *o = userdata;
+        const char *path;
+
+        ASSERT_OK(sd_bus_message_read(m, "o", &path));
+        if (strcmp(sd_bus_message_get_member(m), "InterfacesAdded") == 0) {
+                ASSERT_TRUE(o->n_added < DAEMON_OBJECTS_MAX);
+                snprintf(o->added[o->n_added++], sizeof o->added[0], "%s", path);
+        } else {
+                ASSERT_TRUE(o->n_removed < DAEMON_OBJECTS_MAX);
+                snprintf(o->removed[o->n_removed++], sizeof o->removed[0], "%s", path);
+        }
+        return 0;
+}
+
+void daemon_env_watch_objects(DaemonEnv *e, DaemonObjects *o) {
+        daemon_objects_unwatch(o);
+        ASSERT_OK(sd_bus_match_signal(e->bus, &o->slot_added, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
+                                      "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_objects, o));
+        ASSERT_OK(sd_bus_match_signal(e->bus, &o->slot_removed, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
+                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_objects, o));
+}
+
+void daemon_objects_unwatch(DaemonObjects *o) {
+        o->slot_added = sd_bus_slot_unref(o->slot_added);
+        o->slot_removed = sd_bus_slot_unref(o->slot_removed);
+}

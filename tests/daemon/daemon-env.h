@@ -98,3 +98,17 @@ char *daemon_env_get_string(DaemonEnv *e, const char *path, const char *property
 uint16_t daemon_env_chip_pid(sd_bus_message *m);
 /* A failed assertion aborts: from then on SIGABRT takes e's daemon and bus down first. */
 void daemon_env_kill_on_abort(DaemonEnv *e);
+
+/* The Manager's InterfacesAdded and InterfacesRemoved, in the order they came: the object
+ * paths. */
+#define DAEMON_OBJECTS_MAX 64
+typedef struct DaemonObjects {
+        char added[DAEMON_OBJECTS_MAX][256], removed[DAEMON_OBJECTS_MAX][256];
+        unsigned n_added, n_removed;
+        sd_bus_slot *slot_added, *slot_removed;
+} DaemonObjects;
+
+/* Records into o from now on (e's client bus must be processed for it to fill). */
+void daemon_env_watch_objects(DaemonEnv *e, DaemonObjects *o);
+/* Stops recording; what o holds stays. */
+void daemon_objects_unwatch(DaemonObjects *o);

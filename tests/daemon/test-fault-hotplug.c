@@ -42,7 +42,6 @@
 #define TIMEOUT (60 * USEC_PER_SEC)
 #define FLASH_BASE 0x08000000u
 #define ERROR_UNKNOWN_OBJECT "org.freedesktop.DBus.Error.UnknownObject"
-#define MAX_OBJECTS 64
 
 static DaemonEnv env;
 
@@ -161,26 +160,7 @@ static void expect_back_to(const Usage *base) {
 
 /* ---- objects ---- */
 
-typedef struct Objects {
-        char added[MAX_OBJECTS][256], removed[MAX_OBJECTS][256];
-        unsigned n_added, n_removed;
-} Objects;
-
-static Objects objects;
-
-static int on_objects(sd_bus_message *m, void *userdata, sd_bus_error *e) {
-        const char *path;
-
-        ASSERT_OK(sd_bus_message_read(m, "o", &path));
-        if (strcmp(sd_bus_message_get_member(m), "InterfacesAdded") == 0) {
-                ASSERT_TRUE(objects.n_added < MAX_OBJECTS);
-                snprintf(objects.added[objects.n_added++], 256, "%s", path);
-        } else {
-                ASSERT_TRUE(objects.n_removed < MAX_OBJECTS);
-                snprintf(objects.removed[objects.n_removed++], 256, "%s", path);
-        }
-        return 0;
-}
+static DaemonObjects objects;
 
 static bool listed(char list[][256], unsigned n, const char *path) {
         for (unsigned i = 0; i < n; i++)
@@ -898,7 +878,6 @@ static void test_methods_after_unplug(void) {
 }
 
 int main(int argc, char *argv[]) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL;
         char state[PATH_MAX], arg[PATH_MAX + 16];
         char *args[] = { arg, NULL };
         int r;
@@ -918,10 +897,7 @@ int main(int argc, char *argv[]) {
         if (r == -EOPNOTSUPP)
                 return EXIT_TEST_SKIP;
         ASSERT_OK(r);
-        ASSERT_OK(sd_bus_match_signal(env.bus, &s1, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                      "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_objects, NULL));
-        ASSERT_OK(sd_bus_match_signal(env.bus, &s2, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_objects, NULL));
+        daemon_env_watch_objects(&env, &objects);
 
         TEST(test_warm_up);
         TEST(test_unplug_stages);
@@ -930,6 +906,7 @@ int main(int argc, char *argv[]) {
         TEST(test_unknown_chip);
         TEST(test_methods_after_unplug);
 
+        daemon_objects_unwatch(&objects);
         daemon_env_stop(&env);
         return 0;
 }

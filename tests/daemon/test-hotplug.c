@@ -86,24 +86,7 @@ static void check_dump(const char *name, const uint8_t *data, size_t size) {
 
 /* ---- object signals ---- */
 
-typedef struct Objects {
-        char added[8][256], removed[8][256];
-        unsigned n_added, n_removed;
-} Objects;
-
-static Objects objects;
-
-static int on_objects(sd_bus_message *m, void *userdata, sd_bus_error *e) {
-        const char *path;
-
-        ASSERT_OK(sd_bus_message_read(m, "o", &path));
-        if (strcmp(sd_bus_message_get_member(m), "InterfacesAdded") == 0) {
-                if (objects.n_added < 8)
-                        snprintf(objects.added[objects.n_added++], 256, "%s", path);
-        } else if (objects.n_removed < 8)
-                snprintf(objects.removed[objects.n_removed++], 256, "%s", path);
-        return 0;
-}
+static DaemonObjects objects;
 
 static void wait_count(const unsigned *count, unsigned want) {
         uint64_t deadline = now_usec() + TIMEOUT;
@@ -277,23 +260,21 @@ static void test_config(void) {
         g = daemon_env_get_port(&env, "ttyUSB3", err, sizeof err);
         ASSERT_TRUE(!g);
         {
-                _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
                 _cleanup_free_ char *p4 = daemon_env_port_path("ttyUSB4");
                 unsigned before = objects.n_added;
 
-                ASSERT_OK(sd_bus_match_signal(env.bus, &slot, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                              "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_objects, NULL));
+                daemon_env_watch_objects(&env, &objects);
                 harness_control_ok("add ttyUSB3=0x453,adapter=cp2102");   /* not allowed */
                 harness_control_ok("add ttyUSB4=0x453,adapter=ch340");    /* allowed */
                 wait_count(&objects.n_added, before + 1);
                 /* Events arrive in order: ttyUSB3 would have come first. */
                 ASSERT_STREQ(objects.added[before], p4);
+                daemon_objects_unwatch(&objects);
         }
         ASSERT_TRUE(!daemon_env_get_port(&env, "ttyUSB3", err, sizeof err));
 }
 
 int main(int argc, char *argv[]) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL;
         int r;
 
         if (!harness_active())
@@ -304,17 +285,13 @@ int main(int argc, char *argv[]) {
         if (r == -EOPNOTSUPP)
                 return EXIT_TEST_SKIP;
         ASSERT_OK(r);
-        ASSERT_OK(sd_bus_match_signal(env.bus, &s1, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                      "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_objects, NULL));
-        ASSERT_OK(sd_bus_match_signal(env.bus, &s2, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH,
-                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_objects, NULL));
+        daemon_env_watch_objects(&env, &objects);
 
         TEST(test_enumeration);
         TEST(test_probe_flash);
         TEST(test_hotplug);
         TEST(test_unplug);
-        s1 = sd_bus_slot_unref(s1);
-        s2 = sd_bus_slot_unref(s2);
+        daemon_objects_unwatch(&objects);
         TEST(test_config);
 
         daemon_env_stop(&env);

@@ -88,6 +88,7 @@
 /* glib has its own MIN/MAX */
 #undef MIN
 #undef MAX
+#include "fileio.h"
 #include "macro.h"
 #include "sim.h"
 
@@ -470,58 +471,6 @@ bad:
         return -EINVAL;
 }
 
-static int read_file(const char *path, uint8_t **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t size = 0, alloc = 0;
-
-        if (fd < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k;
-
-                if (size == alloc) {
-                        uint8_t *p;
-                        alloc = alloc ? alloc * 2 : 65536;
-                        p = realloc(buf, alloc);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                }
-                k = read(fd, buf + size, alloc - size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        *ret = TAKE_PTR(buf);
-        *ret_size = size;
-        return 0;
-}
-
-static int write_file(const char *path, const void *data, size_t size) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        const uint8_t *p = data;
-
-        if (fd < 0)
-                return -errno;
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                size -= (size_t) k;
-        }
-        return 0;
-}
-
 static Board *board_find(const char *name) {
         for (unsigned i = 0; i < n_boards; i++) {
                 Board *b = boards[i];
@@ -822,7 +771,7 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 _cleanup_free_ uint8_t *data = NULL;
                 size_t size = 0;
 
-                r = read_file(spec->image_files[i], &data, &size);
+                r = read_file(spec->image_files[i], SIZE_MAX, &data, &size);
                 if (r < 0) {
                         snprintf(err, errlen, "%s: %s", spec->image_files[i], strerror(-r));
                         board_free(b);

@@ -29,6 +29,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "sim.h"
 
@@ -51,8 +52,8 @@ static int load_image(Sim *s, const char *spec) {
         _cleanup_free_ char *path = strdup(spec);
         _cleanup_free_ uint8_t *buf = NULL;
         unsigned long addr;
-        size_t size = 0, cap = 0;
-        FILE *f;
+        size_t size = 0;
+        int r;
 
         if (!path)
                 return -ENOMEM;
@@ -61,43 +62,19 @@ static int load_image(Sim *s, const char *spec) {
                 return -EINVAL;
         *at = 0;
 
-        f = fopen(path, "rbe");
-        if (!f)
-                return -errno;
-        for (;;) {
-                if (size == cap) {
-                        uint8_t *n = realloc(buf, cap = cap ? cap * 2 : 65536);
-                        if (!n) {
-                                fclose(f);
-                                return -ENOMEM;
-                        }
-                        buf = n;
-                }
-                size_t k = fread(buf + size, 1, cap - size, f);
-                size += k;
-                if (k == 0)
-                        break;
-        }
-        bool err = ferror(f);
-        fclose(f);
-        if (err)
-                return -EIO;
+        r = read_file(path, SIZE_MAX, &buf, &size);
+        if (r < 0)
+                return r;
         return sim_load(s, (uint32_t) addr, buf, size);
 }
 
 static int dump_flash(Sim *s, const char *path) {
         size_t size;
-        int r = 0;
-        FILE *f = fopen(path, "wbe");
-        if (!f)
-                return -errno;
+        int r;
+
         sim_lock(s);
-        uint8_t *m = sim_flash(s, &size);
-        if (fwrite(m, 1, size, f) != size)
-                r = -EIO;
+        r = write_file(path, sim_flash(s, &size), size);
         sim_unlock(s);
-        if (fclose(f) != 0 && r == 0)
-                r = -errno;
         return r;
 }
 
