@@ -157,20 +157,11 @@ static int apply(AutoFlash *a, unsigned setting, const AutoFlashValue *v) {
         case AUTOFLASH_OPTION_ERASE:
                 return erase_mode_from_string(v->s, &a->flash.erase);
         case AUTOFLASH_OPTION_VERIFY:
-                a->flash.verify = v->b;
-                return 0;
         case AUTOFLASH_OPTION_UNPROTECT:
-                a->flash.unprotect = v->b;
-                return 0;
         case AUTOFLASH_OPTION_PROTECT:
-                a->flash.protect = v->b;
-                return 0;
         case AUTOFLASH_OPTION_BOOT0:
-                a->flash.boot0 = v->b;
-                return 0;
         case AUTOFLASH_OPTION_GO:
-                a->flash.go = v->b;
-                return 0;
+                return flash_options_set_flag(&a->flash, bus_spec(NULL, setting)->key, v->b);
         case AUTOFLASH_OPTION_BAUDRATE:
                 /* A rate above 115200 is tried first, then the worker falls back to 115200. */
                 if (v->u < STM32ISP_BAUDRATE_MIN || v->u > STM32ISP_BAUDRATE_MAX)
@@ -330,12 +321,7 @@ int autoflash_new_job(const AutoFlash *a, Job **ret) {
         q.format = a->format;
         q.have_address = a->have_address;
         q.address = a->address;
-        q.erase = a->flash.erase;
-        q.verify = a->flash.verify;
-        q.unprotect = a->flash.unprotect;
-        q.protect = a->flash.protect;
-        q.boot0 = a->flash.boot0;
-        q.go = a->flash.go;
+        q.flash = a->flash;
         q.baudrate = a->baudrate;
         q.entry = a->entry;
         q.image_name = a->image_name;

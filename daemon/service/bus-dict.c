@@ -5,6 +5,31 @@
 #include "chips.h"
 #include "macro.h"
 
+int bus_open_entry(sd_bus_message *m, const char *key, const char *contents) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 's', key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', contents);
+        return r;
+}
+
+int bus_close_entry(sd_bus_message *m) {
+        int r = sd_bus_message_close_container(m);
+
+        return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+static int append_bytes_entry(sd_bus_message *m, const char *key, const uint8_t *data, size_t n) {
+        int r = bus_open_entry(m, key, "ay");
+
+        if (r >= 0)
+                r = sd_bus_message_append_array(m, 'y', data, n);
+        return r < 0 ? r : bus_close_entry(m);
+}
+
 int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
         int r;
 
@@ -39,34 +64,14 @@ int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
                         return r;
         }
         if (c->have_option_bytes) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "option_bytes");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "ay");
-                if (r >= 0)
-                        r = sd_bus_message_append_array(m, 'y', c->option_bytes,
-                                                        MIN(c->option_bytes_size, sizeof c->option_bytes));
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
+                r = append_bytes_entry(m, "option_bytes", c->option_bytes,
+                                       MIN(c->option_bytes_size, sizeof c->option_bytes));
                 if (r >= 0)
                         r = sd_bus_message_append(m, "{sv}", "optr", "u", c->optr);
                 if (r < 0)
                         return r;
         }
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "commands");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "ay");
-        if (r >= 0)
-                r = sd_bus_message_append_array(m, 'y', c->commands, MIN(c->n_commands, sizeof c->commands));
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+        r = append_bytes_entry(m, "commands", c->commands, MIN(c->n_commands, sizeof c->commands));
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);

@@ -27,6 +27,11 @@ typedef struct LastResult {
         unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
 } LastResult;
 
+/* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the
+ * value, then bus_close_entry() closes both. */
+int bus_open_entry(sd_bus_message *m, const char *key, const char *contents);
+int bus_close_entry(sd_bus_message *m);
+
 int bus_append_chip(sd_bus_message *m, const FlasherChip *c);
 /* An empty dictionary before the first job. */
 int bus_append_last_result(sd_bus_message *m, const LastResult *l);

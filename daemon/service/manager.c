@@ -646,11 +646,7 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
         if (r < 0)
                 return r;
         /* The match, as SetAutoFlash takes it; absent keys match anything. */
-        r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "match");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
+        r = bus_open_entry(reply, "match", "a{sv}");
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r >= 0 && a->match_usb)
@@ -663,8 +659,10 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                 r = sd_bus_message_append(reply, "{sv}", "id-path", "s", a->match_id_path);
         if (r >= 0 && a->expect_chip)
                 r = sd_bus_message_append(reply, "{sv}", "chip", "q", a->expect_chip);
-        for (int i = 0; r >= 0 && i < 3; i++)
+        if (r >= 0)
                 r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = bus_close_entry(reply);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);

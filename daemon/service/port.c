@@ -97,45 +97,37 @@ const char *port_physical_path(const Port *p) {
 
 /* ---- state and progress ---- */
 
+/* The State property while the flasher is in a stage. */
+static const char *const stage_states[_FLASHER_STAGE_MAX] = {
+        [FLASHER_STAGE_CONNECTING]   = "probing",
+        [FLASHER_STAGE_UNPROTECTING] = "unprotecting",
+        [FLASHER_STAGE_ERASING]      = "erasing",
+        [FLASHER_STAGE_WRITING]      = "writing",
+        [FLASHER_STAGE_OPTIONS]      = "writing",
+        [FLASHER_STAGE_VERIFYING]    = "verifying",
+        [FLASHER_STAGE_READING]      = "reading",
+        [FLASHER_STAGE_PROTECTING]   = "protecting",
+        [FLASHER_STAGE_STARTING]     = "starting",
+};
+
 static const char *stage_to_state(FlasherStage s) {
-        switch (s) {
-        case FLASHER_STAGE_CONNECTING:
-                return "probing";
-        case FLASHER_STAGE_UNPROTECTING:
-                return "unprotecting";
-        case FLASHER_STAGE_ERASING:
-                return "erasing";
-        case FLASHER_STAGE_WRITING:
-        case FLASHER_STAGE_OPTIONS:
-                return "writing";
-        case FLASHER_STAGE_VERIFYING:
-                return "verifying";
-        case FLASHER_STAGE_READING:
-                return "reading";
-        case FLASHER_STAGE_PROTECTING:
-                return "protecting";
-        case FLASHER_STAGE_STARTING:
-                return "starting";
-        default:
-                return "probing";
-        }
+        return s >= 0 && s < _FLASHER_STAGE_MAX && stage_states[s] ? stage_states[s] : "probing";
 }
 
+_Static_assert(FLASHER_STAGE_CONNECTING == 0, "the stage of an operation's missing entries");
+
+/* A job's State before its first progress: the stage its operation begins with after
+ * the probe (Probe and Flash: probing). */
 static const char *op_to_state(JobOp op) {
-        switch (op) {
-        case JOB_ERASE:
-                return "erasing";
-        case JOB_READ:
-                return "reading";
-        case JOB_LOCK:
-                return "protecting";
-        case JOB_UNLOCK:
-                return "unprotecting";
-        case JOB_GO:
-                return "starting";
-        default:
-                return "probing";
-        }
+        static const FlasherStage first[_JOB_OP_MAX] = {
+                [JOB_ERASE]  = FLASHER_STAGE_ERASING,
+                [JOB_READ]   = FLASHER_STAGE_READING,
+                [JOB_LOCK]   = FLASHER_STAGE_PROTECTING,
+                [JOB_UNLOCK] = FLASHER_STAGE_UNPROTECTING,
+                [JOB_GO]     = FLASHER_STAGE_STARTING,
+        };
+
+        return stage_to_state(op >= 0 && op < _JOB_OP_MAX ? first[op] : FLASHER_STAGE_CONNECTING);
 }
 
 static void port_set_state(Port *p, const char *state) {
@@ -308,11 +300,11 @@ static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *err
                 return r;
         if (op == JOB_ERASE) {
                 if (!q.have_erase)
-                        q.erase = FLASHER_ERASE_MASS;
-                if (q.erase == FLASHER_ERASE_NONE)
+                        q.flash.erase = FLASHER_ERASE_MASS;
+                if (q.flash.erase == FLASHER_ERASE_NONE)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Option 'mode' must be 'mass' or 'auto'");
-                if (q.erase == FLASHER_ERASE_AUTO && (!q.have_address || !q.have_length || q.length == 0))
+                if (q.flash.erase == FLASHER_ERASE_AUTO && (!q.have_address || !q.have_length || q.length == 0))
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Option 'mode' 'auto' needs 'address' and 'length'");
         }

@@ -2,6 +2,7 @@
 /* Port method options and auto-flash profiles become jobs here. */
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,13 +32,31 @@ const char *erase_mode_to_string(FlasherErase e) {
                                     e == FLASHER_ERASE_NONE ? STM32ISP_ERASE_NONE : STM32ISP_ERASE_AUTO];
 }
 
+int flash_options_set_flag(FlasherFlashOptions *o, const char *key, bool b) {
+        static const struct {
+                const char *key;
+                size_t offset;
+        } flags[] = {
+                { "verify",    offsetof(FlasherFlashOptions, verify) },
+                { "unprotect", offsetof(FlasherFlashOptions, unprotect) },
+                { "protect",   offsetof(FlasherFlashOptions, protect) },
+                { "boot0",     offsetof(FlasherFlashOptions, boot0) },
+                { "go",        offsetof(FlasherFlashOptions, go) },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++)
+                if (streq(flags[i].key, key)) {
+                        *(bool *) ((uint8_t *) o + flags[i].offset) = b;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
 void request_init(Request *q) {
         *q = (Request) {
                 .format = IMAGE_FORMAT_AUTO,
-                .erase = FLASHER_ERASE_AUTO,
-                .verify = true,
-                .boot0 = true,
         };
+        flasher_flash_options_init(&q->flash);
 }
 
 /* One key of a Port method's options (options_parse() checked key and type). */
@@ -71,7 +90,7 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
                 break;
         case PORT_OPTION_ERASE:
         case PORT_OPTION_MODE:
-                r = erase_mode_from_string(v->s, &o->erase);
+                r = erase_mode_from_string(v->s, &o->flash.erase);
                 o->have_erase = true;
                 break;
         case PORT_OPTION_BAUDRATE:
@@ -81,20 +100,11 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
                 o->baudrate = v->u;
                 return 0;
         case PORT_OPTION_VERIFY:
-                o->verify = v->b;
-                return 0;
         case PORT_OPTION_UNPROTECT:
-                o->unprotect = v->b;
-                return 0;
         case PORT_OPTION_PROTECT:
-                o->protect = v->b;
-                return 0;
         case PORT_OPTION_BOOT0:
-                o->boot0 = v->b;
-                return 0;
         case PORT_OPTION_GO:
-                o->go = v->b;
-                return 0;
+                return flash_options_set_flag(&o->flash, v->spec->key, v->b);
         default:
                 return -EINVAL;
         }
@@ -121,7 +131,7 @@ int request_new_job(const Request *q, JobOp op, Job **ret) {
                 if (!j->entry)
                         return -ENOMEM;
         }
-        j->erase_mode = q->erase;
+        j->erase_mode = q->flash.erase;
         j->address = (uint32_t) q->address;
         j->length = (uint32_t) q->length;
         *ret = TAKE_PTR(j);
@@ -146,12 +156,7 @@ int request_new_flash_job(const Request *q, const uint8_t *data, size_t size, co
                 memcpy(j->image_sha256, sha256, sizeof j->image_sha256);
         else
                 sha256_hex(data, size, j->image_sha256);
-        j->flash.erase = q->erase;
-        j->flash.verify = q->verify;
-        j->flash.unprotect = q->unprotect;
-        j->flash.protect = q->protect;
-        j->flash.boot0 = q->boot0;
-        j->flash.go = q->go;
+        j->flash = q->flash;
         j->expect_pid = q->expect_chip;
         j->automatic = q->automatic;
         *ret = TAKE_PTR(j);

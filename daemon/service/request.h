@@ -17,9 +17,8 @@ typedef struct Request {
         bool have_address, have_length;
         uint64_t address, length;       /* Flash: where a raw binary goes; Erase (auto): the range */
         ImageFormat format;
-        FlasherErase erase;             /* Flash "erase", Erase "mode" */
+        FlasherFlashOptions flash;      /* Flash's; flash.erase is also Erase's "mode" */
         bool have_erase;
-        bool verify, unprotect, protect, boot0, go;
         unsigned baudrate;              /* 0: the default */
         const char *entry;              /* borrowed; NULL: none */
         const char *image_name;         /* borrowed; NULL: the caller's default */
@@ -27,7 +26,8 @@ typedef struct Request {
         bool automatic;                 /* an auto-flash profile's, not a caller's */
 } Request;
 
-/* The Flash method's defaults: format auto, erase auto, verify, boot0. */
+/* The Flash method's defaults (flasher_flash_options_init(): erase auto, verify,
+ * boot0), format auto. */
 void request_init(Request *q);
 
 /* Reads a Port method's a{sv} (m positioned at it) into q (request_init() first):
@@ -44,6 +44,10 @@ int request_new_job(const Request *q, JobOp op, Job **ret);
  * (q->image_name, else default_name) for the results log, the flash options. */
 int request_new_flash_job(const Request *q, const uint8_t *data, size_t size, const char *sha256,
                           const char *default_name, Job **ret, ImageError *err);
+
+/* Sets the yes/no Flash option named key (verify, unprotect, protect, boot0, go: the
+ * same keys for a Port method and an auto-flash profile); -ENOENT for another key. */
+int flash_options_set_flag(FlasherFlashOptions *o, const char *key, bool b);
 
 /* "auto", "mass" (also "all", an older spelling), "none"; -EINVAL otherwise. */
 int erase_mode_from_string(const char *s, FlasherErase *ret);

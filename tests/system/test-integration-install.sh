@@ -3,13 +3,7 @@
 # `make install DESTDIR=...` from the build tree puts the system-integration files where
 # pkg-config says (unless configure was told otherwise, as distcheck does), the programs
 # where the unit and the activation file look for them; `make uninstall` takes it all away.
-set -eu
-: "${TOP_BUILDDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOP_SRCDIR:=$TOP_BUILDDIR}"
-: "${TMPDIR:=$(mktemp -d /tmp/stm32isp-test.XXXXXX)}"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*" >&2; exit 77; }
+. "$(dirname "$0")/../test-lib.sh"
 
 # A make of its own, not the one running the tests (its jobserver, its command line).
 submake() {

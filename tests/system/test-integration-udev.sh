@@ -7,14 +7,8 @@
 #    on the simulated USB-serial ttys of umockdev-sim: an FTDI and a CH340 adapter get
 #    TAG systemd, SYSTEMD_WANTS=stm32ispd.service and ID_MM_DEVICE_IGNORE=1, a removal
 #    and a non-USB tty (ttyS0) do not, and udev reports no error in the file.
-set -eu
-: "${TOP_BUILDDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOP_SRCDIR:=$TOP_BUILDDIR}"
-: "${TMPDIR:=$(mktemp -d /tmp/stm32isp-test.XXXXXX)}"
+. "$(dirname "$0")/../test-lib.sh"
 export TMPDIR TOP_BUILDDIR
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*" >&2; exit 77; }
 
 RULES="$TOP_SRCDIR/udev/70-stm32ispd.rules"
 [ -r "$RULES" ] || fail "$RULES missing"

@@ -3,13 +3,7 @@
 # The systemd unit as built (systemd/stm32ispd.service): `systemd-analyze verify` is clean,
 # `systemd-analyze security` scores it 2.0 or lower, the keys the issue asks for are there
 # and agree with the D-Bus activation file; the sysusers.d file puts the user in dialout.
-set -eu
-: "${TOP_BUILDDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOP_SRCDIR:=$TOP_BUILDDIR}"
-: "${TMPDIR:=$(mktemp -d /tmp/stm32isp-test.XXXXXX)}"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*" >&2; exit 77; }
+. "$(dirname "$0")/../test-lib.sh"
 
 UNIT="$TOP_BUILDDIR/systemd/stm32ispd.service"
 ACTIVATION="$TOP_BUILDDIR/dbus/io.github.Stm32Isp1.service"
