@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,25 @@ static bool resolve_link(const char *name, char real[static PATH_MAX]) {
                 return false;
         strcpy(real, cur);
         return true;
+}
+
+int client_append_option(sd_bus_message *m, const char *key, const char *type, ...) {
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append_basic(m, 's', key);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', type);
+        if (r < 0)
+                return r;
+        va_start(ap, type);
+        r = sd_bus_message_appendv(m, type, ap);
+        va_end(ap);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
 int client_resolve_port(ClientBus *c, const char *name, char **ret_path, sd_bus_error *error) {

@@ -31,6 +31,10 @@ void client_bus_close(ClientBus *c);
  * starting the daemon, and returns the exit code (exit-codes.h). */
 int client_report_error(const ClientBus *c, const char *what, const sd_bus_error *e, int r);
 
+/* Appends one entry KEY -> VALUE (a variant of the basic type) to the a{sv} being built
+ * in m: the options of a method call. */
+int client_append_option(sd_bus_message *m, const char *key, const char *type, ...);
+
 /* PORT as the user typed it -> the port's object path (malloc'd). Object paths pass
  * through; URLs (tcp://) go through Manager.AddPort; devices through Manager.GetPort,
  * retried with the resolved symlink target (by-id/by-path links). */

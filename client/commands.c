@@ -18,32 +18,8 @@
 #include "stm32isp.h"
 #include "util.h"
 
-static int add_opt(sd_bus_message *m, const char *key, const char *type, ...) {
-        va_list ap;
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_basic(m, 's', key);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'v', type);
-        if (r < 0)
-                return r;
-        va_start(ap, type);
-        r = sd_bus_message_appendv(m, type, ap);
-        va_end(ap);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
 static int add_bool_opt(sd_bus_message *m, const char *key, int v) {
-        return v < 0 ? 0 : add_opt(m, key, "b", v);
+        return v < 0 ? 0 : client_append_option(m, key, "b", v);
 }
 
 /* Options every port job understands: the line and how to enter the bootloader. */
@@ -51,10 +27,19 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
         int r = 0;
 
         if (a->have_baud)
-                r = add_opt(m, "baudrate", "u", a->baud);
+                r = client_append_option(m, "baudrate", "u", a->baud);
         if (r >= 0 && a->entry)
-                r = add_opt(m, "entry", "s", a->entry);
+                r = client_append_option(m, "entry", "s", a->entry);
         return r;
+}
+
+/* The options of a method that takes only those. */
+static int add_line_dict(sd_bus_message *m, const Args *a) {
+        int r = sd_bus_message_open_container(m, 'a', "{sv}");
+
+        if (r >= 0)
+                r = add_line_opts(m, a);
+        return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
 static int new_port_call(ClientBus *c, const char *path, const char *method, sd_bus_message **ret) {
@@ -159,8 +144,7 @@ static int probe_layout(ClientBus *c, const Args *a, const char *operation, cons
         int64_t base, size, page;
         int r;
 
-        if (new_port_call(c, path, "Probe", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0 ||
-            add_line_opts(call, a) < 0 || sd_bus_message_close_container(call) < 0)
+        if (new_port_call(c, path, "Probe", &call) < 0 || add_line_dict(call, a) < 0)
                 return EXIT_FAILURE_GENERIC;
         r = run_job(c, a, operation, port, path, call, &chip);
         if (r != 0)
@@ -196,6 +180,19 @@ static void print_result(const Args *a, const char *operation, const char *port,
         if (result && json_object_is_type(result, json_type_object))
                 text_print_object(stdout, result, 2, 0);
         fflush(stdout);
+}
+
+/* print_result() with the summary line formatted (out of memory: no summary). */
+_printf_(6, 7) static void print_resultf(const Args *a, const char *operation, const char *port, const char *key,
+                                        json_object *result, const char *fmt, ...) {
+        _cleanup_free_ char *summary = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&summary, fmt, ap) < 0)
+                summary = NULL;
+        va_end(ap);
+        print_result(a, operation, port, key, result, summary);
 }
 
 /* ---- list ---- */
@@ -316,19 +313,15 @@ int cmd_info(ClientBus *c, const Args *a) {
         r = resolve(c, a, port, &path);
         if (r != 0)
                 return r;
-        if (new_port_call(c, path, "Probe", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0 ||
-            add_line_opts(call, a) < 0 || sd_bus_message_close_container(call) < 0)
+        if (new_port_call(c, path, "Probe", &call) < 0 || add_line_dict(call, a) < 0)
                 return EXIT_FAILURE_GENERIC;
         r = run_job(c, a, "info", port, path, call, &chip);
         if (r != 0)
                 return r;
         decode_boot_bits(chip);
 
-        _cleanup_free_ char *summary = NULL;
         const char *name = chip_name(chip);
-        if (asprintf(&summary, "%s on %s:", name ? name : "Chip", port) < 0)
-                summary = NULL;
-        print_result(a, "info", port, "chip", chip, summary);
+        print_resultf(a, "info", port, "chip", chip, "%s on %s:", name ? name : "Chip", port);
         return EXIT_OK;
 }
 
@@ -366,7 +359,7 @@ static int copy_to_memfd(int in, const char *name) {
 int cmd_flash(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *result = NULL;
-        _cleanup_free_ char *path = NULL, *summary = NULL;
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
         const char *port = a->pos[0], *file = a->pos[1];
         struct stat st;
@@ -401,11 +394,11 @@ int cmd_flash(ClientBus *c, const Args *a) {
                 return EXIT_FAILURE_GENERIC;
         r = 0;
         if (a->have_address)
-                r = add_opt(call, "address", "t", a->address);
+                r = client_append_option(call, "address", "t", a->address);
         if (r >= 0 && a->format)
-                r = add_opt(call, "format", "s", a->format);
+                r = client_append_option(call, "format", "s", a->format);
         if (r >= 0 && a->erase)
-                r = add_opt(call, "erase", "s", a->erase);
+                r = client_append_option(call, "erase", "s", a->erase);
         if (r >= 0)
                 r = add_bool_opt(call, "verify", a->verify);
         if (r >= 0)
@@ -424,7 +417,7 @@ int cmd_flash(ClientBus *c, const Args *a) {
 
                 base = streq(file, "-") ? "stdin" : base ? base + 1 : file;
                 if (*base && strlen(base) <= 255 && !strpbrk(base, "\n\r"))
-                        r = add_opt(call, "image-name", "s", base);
+                        r = client_append_option(call, "image-name", "s", base);
         }
         if (r < 0 || sd_bus_message_close_container(call) < 0)
                 return EXIT_FAILURE_GENERIC;
@@ -438,15 +431,12 @@ int cmd_flash(ClientBus *c, const Args *a) {
         int64_t usec = json_get_int(result, "duration_usec");
         char b[32];
         if (written >= 0)
-                r = asprintf(&summary, "Flashed %s to %s: %s written%s%s, in %.2f s.", file, port,
-                             format_bytes(b, sizeof b, (uint64_t) written),
-                             verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "",
-                             usec >= 0 ? usec / 1e6 : 0.0);
+                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s: %s written%s%s, in %.2f s.", file,
+                              port, format_bytes(b, sizeof b, (uint64_t) written),
+                              verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "",
+                              usec >= 0 ? usec / 1e6 : 0.0);
         else
-                r = asprintf(&summary, "Flashed %s to %s.", file, port);
-        if (r < 0)
-                summary = NULL;
-        print_result(a, "flash", port, "result", result, summary);
+                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s.", file, port);
         return EXIT_OK;
 }
 
@@ -484,23 +474,23 @@ int cmd_erase(ClientBus *c, const Args *a) {
         if (new_port_call(c, path, "Erase", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0)
                 return EXIT_FAILURE_GENERIC;
         if (a->pages) {
-                r = add_opt(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
+                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
-                        r = add_opt(call, "address", "t", base + first * page);
+                        r = client_append_option(call, "address", "t", base + first * page);
                 if (r >= 0)
-                        r = add_opt(call, "length", "t", (last - first + 1) * page);
+                        r = client_append_option(call, "length", "t", (last - first + 1) * page);
         } else if (a->have_address || a->have_length) {
                 if (!a->have_address || !a->have_length) {
                         fprintf(stderr, "stm32ispctl: erase: --address and --length go together\n");
                         return EXIT_USAGE;
                 }
-                r = add_opt(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
+                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
-                        r = add_opt(call, "address", "t", a->address);
+                        r = client_append_option(call, "address", "t", a->address);
                 if (r >= 0)
-                        r = add_opt(call, "length", "t", a->length);
+                        r = client_append_option(call, "length", "t", a->length);
         } else
-                r = add_opt(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_MASS]);
+                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_MASS]);
         if (r >= 0)
                 r = add_line_opts(call, a);
         if (r < 0 || sd_bus_message_close_container(call) < 0)
@@ -509,11 +499,8 @@ int cmd_erase(ClientBus *c, const Args *a) {
         r = run_job(c, a, "erase", port, path, call, &result);
         if (r != 0)
                 return r;
-        _cleanup_free_ char *summary = NULL;
-        if (asprintf(&summary, "Erased %s on %s.", a->pages ? "the pages" : a->have_address || a->have_length ? "the range" : "the flash",
-                     port) < 0)
-                summary = NULL;
-        print_result(a, "erase", port, "result", result, summary);
+        print_resultf(a, "erase", port, "result", result, "Erased %s on %s.",
+                      a->pages ? "the pages" : a->have_address || a->have_length ? "the range" : "the flash", port);
         return EXIT_OK;
 }
 
@@ -522,7 +509,7 @@ int cmd_erase(ClientBus *c, const Args *a) {
 int cmd_read(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *result = NULL;
-        _cleanup_free_ char *path = NULL, *summary = NULL;
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
         const char *port = a->pos[0], *file = a->pos[1];
         struct stat st;
@@ -557,8 +544,7 @@ int cmd_read(ClientBus *c, const Args *a) {
                 }
         }
         if (new_port_call(c, path, "Read", &call) < 0 || sd_bus_message_append(call, "htt", fd, address, length) < 0 ||
-            sd_bus_message_open_container(call, 'a', "{sv}") < 0 || add_line_opts(call, a) < 0 ||
-            sd_bus_message_close_container(call) < 0)
+            add_line_dict(call, a) < 0)
                 return EXIT_FAILURE_GENERIC;
 
         r = run_job(c, a, "read", port, path, call, &result);
@@ -571,13 +557,11 @@ int cmd_read(ClientBus *c, const Args *a) {
                         json_object_object_add(result, "address", json_object_new_int64((int64_t) address));
                         json_object_object_add(result, "bytes_read", json_object_new_int64(st.st_size));
                 }
-                if (asprintf(&summary, "Read %jd bytes at 0x%08" PRIx64 " from %s into %s.", (intmax_t) st.st_size,
-                             address, port, file) < 0)
-                        summary = NULL;
-        }
-        /* Reading to stdout: keep stdout for the data. */
-        if (!streq(file, "-") || a->json)
-                print_result(a, "read", port, "result", result, summary);
+                print_resultf(a, "read", port, "result", result, "Read %jd bytes at 0x%08" PRIx64 " from %s into %s.",
+                              (intmax_t) st.st_size, address, port, file);
+        } else if (!streq(file, "-") || a->json)
+                /* reading to stdout: stdout is the data's, unless --json */
+                print_result(a, "read", port, "result", result, NULL);
         return EXIT_OK;
 }
 
@@ -587,7 +571,7 @@ static int simple_job(ClientBus *c, const Args *a, const char *operation, const 
                       const char *tail) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *result = NULL;
-        _cleanup_free_ char *path = NULL, *summary = NULL;
+        _cleanup_free_ char *path = NULL;
         const char *port = a->pos[0];
         int r;
 
@@ -599,16 +583,13 @@ static int simple_job(ClientBus *c, const Args *a, const char *operation, const 
         if (streq(method, "Go")) {
                 if (sd_bus_message_append(call, "t", a->have_address ? a->address : 0) < 0)
                         return EXIT_FAILURE_GENERIC;
-        } else if (sd_bus_message_open_container(call, 'a', "{sv}") < 0 || add_line_opts(call, a) < 0 ||
-                   sd_bus_message_close_container(call) < 0)
+        } else if (add_line_dict(call, a) < 0)
                 return EXIT_FAILURE_GENERIC;
 
         r = run_job(c, a, operation, port, path, call, &result);
         if (r != 0)
                 return r;
-        if (asprintf(&summary, "%s %s%s", verb, port, tail) < 0)
-                summary = NULL;
-        print_result(a, operation, port, "result", result, summary);
+        print_resultf(a, operation, port, "result", result, "%s %s%s", verb, port, tail);
         return EXIT_OK;
 }
 

@@ -12,23 +12,6 @@
 #include "stm32isp.h"
 #include "util.h"
 
-static int add_filter(sd_bus_message *m, const char *key, const char *type, const void *v) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append_basic(m, 's', key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', type);
-        if (r >= 0)
-                r = sd_bus_message_append_basic(m, type[0], v);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        return r;
-}
-
 static const char *str_or(json_object *e, const char *key, const char *dflt) {
         const char *s = json_get_string(e, key);
 
@@ -83,17 +66,17 @@ int cmd_log(ClientBus *c, const Args *a) {
         if (r >= 0)
                 r = sd_bus_message_open_container(call, 'a', "{sv}");
         if (r >= 0 && a->result)
-                r = add_filter(call, "result", "s", a->result);
+                r = client_append_option(call, "result", "s", a->result);
         if (r >= 0 && a->uid)
-                r = add_filter(call, "uid", "s", a->uid);
+                r = client_append_option(call, "uid", "s", a->uid);
         if (r >= 0 && a->n_pos > 0)
-                r = add_filter(call, "port", "s", a->pos[0]);
+                r = client_append_option(call, "port", "s", a->pos[0]);
         if (r >= 0 && a->since_usec)
-                r = add_filter(call, "since", "t", &a->since_usec);
+                r = client_append_option(call, "since", "t", a->since_usec);
         if (r >= 0 && a->until_usec)
-                r = add_filter(call, "until", "t", &a->until_usec);
+                r = client_append_option(call, "until", "t", a->until_usec);
         if (r >= 0 && a->limit)
-                r = add_filter(call, "limit", "u", &a->limit);
+                r = client_append_option(call, "limit", "u", a->limit);
         if (r >= 0)
                 r = sd_bus_message_close_container(call);
         if (r < 0)

@@ -294,7 +294,6 @@ static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *err
         Request q;
         int r;
 
-        request_init(&q);
         r = request_parse(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE : PORT_OPTIONS_LINK, &q, error);
         if (r < 0)
                 return r;
@@ -358,7 +357,6 @@ static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         r = sd_bus_message_read(m, "htt", &in_fd, &address, &length);
         if (r < 0)
                 return r;
-        request_init(&q);
         r = request_parse(m, PORT_OPTIONS_LINK, &q, error);
         if (r < 0)
                 return r;
@@ -398,7 +396,6 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_read(m, "h", &in_fd);
         if (r < 0)
                 return r;
-        request_init(&q);
         r = request_parse(m, PORT_OPTIONS_FLASH, &q, error);
         if (r < 0)
                 return r;

@@ -116,6 +116,7 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
 int request_parse(sd_bus_message *m, uint64_t allowed, Request *q, sd_bus_error *error) {
         int r;
 
+        request_init(q);
         r = options_parse(m, &port_option_table, allowed, port_option, q, error);
         return r < 0 ? r : 0;
 }

@@ -30,9 +30,9 @@ typedef struct Request {
  * boot0), format auto. */
 void request_init(Request *q);
 
-/* Reads a Port method's a{sv} (m positioned at it) into q (request_init() first):
- * keys outside allowed (PORT_OPTIONS_*), wrong types and bad values are InvalidArgs
- * naming the key. Strings point into m. */
+/* Reads a Port method's a{sv} (m positioned at it) into q, over request_init()'s
+ * defaults: keys outside allowed (PORT_OPTIONS_*), wrong types and bad values are
+ * InvalidArgs naming the key. Strings point into m. */
 int request_parse(sd_bus_message *m, uint64_t allowed, Request *q, sd_bus_error *error);
 
 /* A job for op with the link options (baudrate, entry) and the operation's own

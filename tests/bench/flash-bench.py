@@ -38,7 +38,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import benchlib  # tests/bench/, next to this script
@@ -111,12 +110,8 @@ def run_timed(argv):
 class Bench:
     def __init__(self, args):
         self.a = args
-        self.b = os.path.abspath(args.builddir)
-        self.tmp = tempfile.mkdtemp(prefix="flash-bench.")
-        os.environ["TMPDIR"] = self.tmp
-        self.harness = args.harness or os.path.join(self.b, "tests/rig/umockdev-sim")
+        self.b, self.tmp, self.harness, self.daemon = benchlib.setup(args, "flash-bench.")
         self.ctl = args.ctl or os.path.join(self.b, "client/stm32ispctl")
-        self.daemon = args.daemon or os.path.join(self.b, "daemon/stm32ispd")
         self.flasher = os.path.join(self.b, "tests/bench/bench-flasher")
         self.sf = args.stm32flash or shutil.which("stm32flash")
         self.images = {}
@@ -317,17 +312,12 @@ def main():
     ap.add_argument("--fast-baud", type=int, default=460800,
                     help="baud of the stm32ispd column on faster boards (max-baud=%d); 0: none" % FAST_MAX_BAUD)
     ap.add_argument("--ctl", help="stm32ispctl binary (default: BUILDDIR/client/stm32ispctl)")
-    ap.add_argument("--daemon", help="stm32ispd binary (default: BUILDDIR/daemon/stm32ispd)")
-    ap.add_argument("--harness", help="umockdev-sim binary (default: BUILDDIR/tests/rig/umockdev-sim)")
+    benchlib.add_build_args(ap)
     ap.add_argument("--realtime", action="store_true",
                     help="run every process of the benchmark SCHED_FIFO (root): on a loaded "
                          "machine the simulator's sleeps (one per reply) otherwise wake late")
     args = ap.parse_args()
-    benchlib.set_timer_slack()
-    # killed (make's timeout, Ctrl-C): unwind, so the bus and the harness stop too
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if args.realtime:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    benchlib.prepare(args)
     Bench(args).run()
     return 0
 

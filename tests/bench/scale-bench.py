@@ -28,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import benchlib  # tests/bench/, next to this script
@@ -93,11 +92,7 @@ def ctxt_switches(pid):
 class Scale:
     def __init__(self, args):
         self.a = args
-        self.b = os.path.abspath(args.builddir)
-        self.tmp = tempfile.mkdtemp(prefix="scale-bench.")
-        os.environ["TMPDIR"] = self.tmp
-        self.harness = args.harness or os.path.join(self.b, "tests/rig/umockdev-sim")
-        self.daemon = args.daemon or os.path.join(self.b, "daemon/stm32ispd")
+        self.b, self.tmp, self.harness, self.daemon = benchlib.setup(args, "scale-bench.")
         self.image = os.path.join(self.tmp, "g031-32k.bin")
         rng = random.Random(7)
         with open(self.image, "wb") as f:
@@ -283,16 +278,12 @@ def main():
                     type=lambda s: [int(x) for x in s.split(",")], help="comma-separated N (default 1,8,32,64)")
     ap.add_argument("--idle-seconds", type=int, default=10)
     ap.add_argument("--latency-us", type=int, default=1000)
-    ap.add_argument("--daemon", help="stm32ispd binary (default: BUILDDIR/daemon/stm32ispd)")
-    ap.add_argument("--harness", help="umockdev-sim binary (default: BUILDDIR/tests/rig/umockdev-sim)")
+    benchlib.add_build_args(ap)
     ap.add_argument("--realtime", action="store_true",
                     help="run the station (client, harness, simulators, daemon, bus) SCHED_FIFO (root), "
                          "so that other work on a shared machine does not delay its replies")
     args = ap.parse_args()
-    benchlib.set_timer_slack()
-    if args.realtime:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    benchlib.prepare(args)
     Scale(args).run()
     return 0
 

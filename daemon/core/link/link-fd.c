@@ -36,6 +36,33 @@ static bool errno_is_hangup(int e) {
         return e == EIO || e == EPIPE || e == ECONNRESET || e == ENXIO || e == ENODEV || e == ENOTCONN;
 }
 
+/* After a read or write that moved nothing (err: its errno): 0 to try again (a signal, or
+ * the fd is ready for events), or how it ended: -ENODEV for a hang-up, -ETIMEDOUT at
+ * the deadline, the error. */
+static int fd_again(LinkFd *f, int err, short events, uint64_t deadline_usec) {
+        int ev;
+
+        if (err == EINTR)
+                return 0;
+        if (errno_is_hangup(err))
+                return -ENODEV;
+        if (err != EAGAIN)
+                return -err;
+
+        ev = link_fd_wait(f->fd, events, deadline_usec);
+        if (ev < 0)
+                return ev;
+        if (ev == 0)
+                return -ETIMEDOUT;
+        if (ev & POLLNVAL)
+                return -EBADF;
+        /* Reading, POLLHUP or POLLERR comes back to the read, which tells data from
+         * hang-up; a writer cannot write into one. */
+        if (!(events & POLLIN) && (ev & (POLLHUP | POLLERR)) && !(ev & events))
+                return -ENODEV;
+        return 0;
+}
+
 static int fd_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
         LinkFd *f = to_fd(l);
 
@@ -45,7 +72,7 @@ static int fd_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
 
         for (;;) {
                 ssize_t k;
-                int ev;
+                int r;
 
                 /* Try first: data already waiting is returned even past the deadline. */
                 k = read(f->fd, buf, n);
@@ -53,21 +80,9 @@ static int fd_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
                         return (int) k;
                 if (k == 0)
                         return -ENODEV;         /* peer closed, or a hung-up tty */
-                if (errno == EINTR)
-                        continue;
-                if (errno_is_hangup(errno))
-                        return -ENODEV;
-                if (errno != EAGAIN)
-                        return -errno;
-
-                ev = link_fd_wait(f->fd, POLLIN, deadline_usec);
-                if (ev < 0)
-                        return ev;
-                if (ev == 0)
-                        return -ETIMEDOUT;
-                if (ev & POLLNVAL)
-                        return -EBADF;
-                /* POLLIN, POLLHUP or POLLERR: the read above tells data from hang-up. */
+                r = fd_again(f, errno, POLLIN, deadline_usec);
+                if (r < 0)
+                        return r;
         }
 }
 
@@ -89,7 +104,7 @@ static int fd_write(Link *l, const void *buf, size_t n) {
 
         while (n > 0) {
                 ssize_t k;
-                int ev;
+                int r;
 
                 k = fd_write_once(f, p, n);
                 if (k > 0) {
@@ -100,22 +115,9 @@ static int fd_write(Link *l, const void *buf, size_t n) {
                 }
                 if (k == 0)
                         return -EIO;
-                if (errno == EINTR)
-                        continue;
-                if (errno_is_hangup(errno))
-                        return -ENODEV;
-                if (errno != EAGAIN)
-                        return -errno;
-
-                ev = link_fd_wait(f->fd, POLLOUT, deadline);
-                if (ev < 0)
-                        return ev;
-                if (ev == 0)
-                        return -ETIMEDOUT;
-                if (ev & POLLNVAL)
-                        return -EBADF;
-                if ((ev & (POLLHUP | POLLERR)) && !(ev & POLLOUT))
-                        return -ENODEV;
+                r = fd_again(f, errno, POLLOUT, deadline);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
