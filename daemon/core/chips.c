@@ -6,7 +6,9 @@
 
 #include "macro.h"
 
-/* Values and their sources: ../shared/facts/bootloader.md (§ numbers below).
+/* Values and their sources: ST's AN3155, the CMSIS device headers and reference
+ * manuals, and the tools that program these parts on silicon (stm32flash, stm32loader,
+ * stm32isp, Black Magic Probe), named at each value.
  *
  * Option-byte block: AN3155 §3.6 says a Write Memory at the option-byte base erases
  * all option bytes and rewrites them from the data sent. So the flasher reads the
@@ -22,24 +24,26 @@
 #define PAIR32(v) LE32(UINT32_C(v)), LE32(~UINT32_C(v) & UINT32_C(0xFFFFFFFF))
 #define ERASED8 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF
 
-/* §2.4, BMD stm32g0_options_def: PCROP1A start 0xFFFFFFFF end 0, WRP1A/B 0xFF (off),
- * PCROP1B the same, SECR 0; words not named by the facts read as erased. */
+/* Black Magic Probe's stm32g0_options_def: PCROP1A start 0xFFFFFFFF end 0, WRP1A/B 0xFF (off),
+ * PCROP1B the same, SECR 0; the words no source names read as erased. */
 #define G0_OB_TAIL \
         PAIR32(0xFFFFFFFF), PAIR32(0x00000000), PAIR32(0x000000FF), PAIR32(0x000000FF), \
         PAIR32(0xFFFFFFFF), PAIR32(0x00000000), \
         ERASED8, ERASED8, ERASED8, ERASED8, ERASED8, ERASED8, ERASED8, \
         PAIR32(0x00000000), ERASED8
 
-/* §2.4: G0x1 OPTR 0xFFFFFEAA. */
+/* G0x1 factory OPTR 0xFFFFFEAA (Black Magic Probe; read on a G071 on ST's forum). */
 static const uint8_t ob_factory_g0[0x80] = { PAIR32(0xFFFFFEAA), G0_OB_TAIL };
-/* §2.4: C0x1 OPTR 0x3FFFFFAA (BMD, citing RM0490). */
+/* C0x1 OPTR 0x3FFFFFAA (Black Magic Probe, citing RM0490). */
 static const uint8_t ob_factory_c0[0x80] = { PAIR32(0x3FFFFFAA), G0_OB_TAIL };
-/* §2.4: RDP AA/55, USER FF/00, DATA0/1 FF/00, WRP0..3 FF/00 (no protection). */
+/* CMSIS OB_TypeDef, stm32isp's factory word 0x00FF55AA: RDP AA/55, USER FF/00,
+ * DATA0/1 FF/00, WRP0..3 FF/00 (no protection). */
 static const uint8_t ob_factory_f0[16] = {
         0xAA, 0x55, 0xFF, 0x00, 0xFF, 0x00, 0xFF, 0x00,
         0xFF, 0x00, 0xFF, 0x00, 0xFF, 0x00, 0xFF, 0x00,
 };
-/* §2.4: w0 0xFF5500AA, w1 0x7F8F8070, w2 WRP1 = 0 (nothing protected) -> 0xFFFF0000. */
+/* stm32isp's factory OPTR 0x807000AA as value + complement halves (Black Magic Probe's
+ * layout): w0 0xFF5500AA, w1 0x7F8F8070, w2 WRP1 = 0 (nothing protected) -> 0xFFFF0000. */
 static const uint8_t ob_factory_l0[12] = {
         0xAA, 0x00, 0x55, 0xFF, 0x70, 0x80, 0x8F, 0x7F, 0x00, 0x00, 0xFF, 0xFF,
 };
@@ -47,7 +51,8 @@ static const uint8_t ob_factory_l0[12] = {
 static const ChipInfo chips[] = {
         {
                 .pid = 0x443, .name = "STM32C011xx", .family = CHIP_FAMILY_C0,
-                /* the C011 die has 32 KiB (§2.2 notes); the register says what is sold */
+                /* the C011 die has 32 KiB (a C011F4 read and wrote all 32, ST's forum); the
+                 * register says what is sold */
                 .flash_base = 0x08000000, .flash_size = 32 * 1024, .flash_size_reg = 0x1FFF75A0,
                 .page_size = 2048, .erased = 0xFF, .write_unit = 8, .write_block = 256,
                 .pages_per_sector = 1,
@@ -58,7 +63,7 @@ static const ChipInfo chips[] = {
                 .sysmem_base = 0x1FFF0000, .sysmem_size = 0x1800,
                 .bootloader_id = 0x51, .bootloader_id_addr = 0x1FFF17FE,
                 .mass_erase = true, .boot_rule = CHIP_BOOT_NBOOT_SEL,
-                /* no C0 datasheet figures found: G0 values (§2.6) */
+                /* no C0 datasheet figures found: the G031's (DS12992 Table 44) */
                 .program_usec = 85, .page_erase_usec = 22000, .mass_erase_usec = 22100,
         },
         {
@@ -208,7 +213,7 @@ int chip_ob_enable_boot0(const ChipInfo *c, uint8_t *ob) {
                 return -EOPNOTSUPP;
 
         memcpy(old, ob, sizeof(old));
-        /* What stm32isp does on silicon (§2.4): byte 3 = (b3 & 0xF8) | 0x06, i.e.
+        /* What stm32isp does on silicon (enablebootpin): byte 3 = (b3 & 0xF8) | 0x06, i.e.
          * nBOOT_SEL = 0 (the BOOT0 pin decides), nBOOT1 = 1 (pin high = system memory),
          * nBOOT0 = 1 (ignored once nBOOT_SEL = 0). The complement word must follow. */
         ob[3] = (ob[3] & 0xF8) | 0x06;
@@ -227,7 +232,8 @@ bool chip_boots_bootloader(const ChipInfo *c, const uint8_t *ob, bool boot0_pin,
 
         switch (c->ob_layout) {
         case CHIP_OB_F0:
-                /* BOOT0 high with nBOOT1 (USER bit 4) = 1; no empty check on 0x444 (§3.2) */
+                /* BOOT0 high with nBOOT1 (USER bit 4) = 1; no empty check on 0x444 (RM0360 as
+                 * stm32flash quotes it: only the F070x6 and F030xC have one) */
                 return boot0_pin && (ob[2] & 0x10);
         case CHIP_OB_L0:
                 /* BOOT0 high with nBOOT1 (w1 bit 15 = OPTR bit 31) = 1 */

@@ -2,7 +2,7 @@
 #pragma once
 
 /* The device table: what the host must know about each supported STM32 to program
- * it through the ROM bootloader. Values and their sources: ../shared/facts/bootloader.md. */
+ * it through the ROM bootloader. Each value's source is named where chips.c sets it. */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -24,7 +24,8 @@
 #define ERASE_CHUNK_MAX         128u
 #define ERASE_CHUNK_USEC        (500u * 1000u)
 /* Blocks start 8-aligned: the G0 (and, assumed, C0) bootloader ACKs but drops a write
- * at a 4- but not 8-aligned address (facts §2.5, §3.6). */
+ * at a 4- but not 8-aligned address (reported on 0x466 on ST's forum; AN3155 §3.6: a
+ * Write Memory can ACK without programming). */
 #define BLOCK_ALIGN             8u
 
 struct Flasher {
@@ -307,7 +308,8 @@ static uint16_t le16(const uint8_t *p) {
 }
 
 /* Reads a factory value; the L0 workaround for bootloaders that NACK single reads in
- * the 0x1FF80000 info area (facts §2.3): read 128 bytes from its start and pick. */
+ * the 0x1FF80000 info area (an L05x does, stm32loader issue 61): read 128 bytes from its
+ * start and pick. */
 static int read_info(Flasher *f, const ChipInfo *info, uint32_t address, uint8_t *buf, size_t n) {
         uint8_t area[128];
         int r;
@@ -742,7 +744,7 @@ static int verify_runs(Flasher *f, const Image *img, const Run *runs, size_t n_r
 /* ---- protection, option bytes, go ---- */
 
 /* Whether the first flash word reads erased: the C0/G0 EMPTY flag latched at the next
- * option-byte load (facts §3.1). */
+ * option-byte load (AN5096 §3, "Empty check"). */
 static int first_word_empty(Flasher *f, bool *ret) {
         uint8_t w[4];
         int r;

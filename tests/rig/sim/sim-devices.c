@@ -3,8 +3,10 @@
 
 #include <stddef.h>
 
-/* Values and their sources: ../shared/facts/bootloader.md §2.1-2.6. Where the facts
- * disagree, the narrower choice is taken (passing here should mean passing on silicon). */
+/* Values from ST's documents (AN3155, CMSIS headers, datasheets) and the tools that
+ * program these parts on silicon (stm32flash, stm32loader, stm32isp, Black Magic Probe).
+ * Where they disagree, the narrower choice is taken (passing here should mean passing
+ * on silicon). */
 static const SimDevice devices[] = {
         {
                 .pid = 0x443, .name = "STM32C011xx", .family = SIM_FAMILY_C0,

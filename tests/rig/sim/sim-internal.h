@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* The simulator's own device table, written from ../shared/facts/bootloader.md (§2).
+/* The simulator's own device table, written from ST's documents and the tools that
+ * program these parts (sim-devices.c).
  * Deliberately independent of daemon/core/chips.c: an oracle must not share the code it checks. */
 
 #include <stdbool.h>

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The simulated ROM bootloader: memory, option bytes, resets and the AN3155 byte
- * exchange, served from one thread. The rules come from ../shared/facts/bootloader.md;
- * the section numbers in comments refer to it. */
+ * exchange, served from one thread. The rules come from ST's AN3155, AN5096 and the
+ * reference manuals, and from the tools that program these parts on silicon; comments
+ * name the source of each. */
 
 #include "sim.h"
 #include "sim-internal.h"
@@ -198,7 +199,7 @@ static int rdp_level_of(uint8_t rdp) {
         return rdp == 0xAA ? 0 : rdp == 0xCC ? 2 : 1;
 }
 
-/* ---- option bytes (§2.4) ---- */
+/* ---- option bytes (the layouts of the CMSIS headers, stm32isp, Black Magic Probe) ---- */
 
 static void ob_factory(Sim *s) {
         uint8_t *o = s->ob->mem;
@@ -282,7 +283,7 @@ static void ob_load(Sim *s) {
                 s->wrp_bits = ob_pair16(o, 8, 0);
                 break;
         }
-        /* EMPTY is latched at option-byte load (§3.1) */
+        /* EMPTY is latched at option-byte load (AN5096 §3) */
         s->empty = is_g0_like(s) && rd32(s->flash->mem) == UINT32_MAX;
 }
 
@@ -310,7 +311,7 @@ static void ob_set_rdp(Sim *s, uint8_t v) {
 }
 
 /* Write Protect (0x63) replaces the set; Write Unprotect passes n = 0. The sector codes
- * are not checked (§1.3). C0/G0: how codes map onto WRP1A/WRP1B is unknown; modelled as
+ * are not checked (AN3155 §3.9). C0/G0: how codes map onto WRP1A/WRP1B is unknown; modelled as
  * WRP1A = [lowest code, highest code] (one page per sector), WRP1B off. L0: a set WRP1
  * bit protects (polarity [U]). */
 static void ob_set_wrp(Sim *s, const uint8_t *codes, size_t n) {
@@ -380,7 +381,7 @@ static bool any_protected(Sim *s) {
         return false;
 }
 
-/* ---- resets and the boot decision (§2.4 boot table, §3.1-3.2) ---- */
+/* ---- resets and the boot decision (AN5096 Table 3, RM0490 Table 9; the empty check) ---- */
 
 static SimState boot_target(Sim *s) {
         if (rdp_level_of(s->rdp) == 2)
@@ -446,11 +447,11 @@ static void reset_obl(Sim *s) {
         boot(s);
 }
 
-/* ---- programming (§2.5) ---- */
+/* ---- programming (the programming units of the HALs and reference manuals) ---- */
 
 /* Programs flash (or OTP) cells by the family's rules. Returns the nanoseconds the
  * operation takes, or -EIO when a cell was not erased (the device stops there: earlier
- * units stay programmed). Write-protected pages are skipped silently (§3.6). */
+ * units stay programmed). Write-protected pages are skipped silently (AN3155 §3.6). */
 static int64_t program_cells(Sim *s, Region *r, uint32_t addr, const uint8_t *d, size_t n) {
         const SimDevice *dev = s->dev;
         uint32_t off = addr - r->base;
@@ -461,7 +462,7 @@ static int64_t program_cells(Sim *s, Region *r, uint32_t addr, const uint8_t *d,
         switch (dev->write_unit) {
         case 8:
                 /* 64-bit double words. A start that is 4- but not 8-aligned is ACKed and
-                 * nothing is programmed (§2.5, reported on 0x466). The facts do not say what
+                 * nothing is programmed (reported on 0x466 on ST's forum). Nothing says what
                  * a length that is not a multiple of 8 does: the trailing partial double word
                  * is modelled as not programmed, with ACK. */
                 if (addr % 8 != 0) {
@@ -803,7 +804,7 @@ static int flush_and_reset_obl(Sim *s) {
         return r < 0 ? r : -ERESET;
 }
 
-/* ---- commands (§1.3) ---- */
+/* ---- commands (AN3155 §2-§3) ---- */
 
 static const uint8_t get_reply[] = { 0x0B, 0x31, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x44, 0x63, 0x73, 0x82, 0x92 };
 
@@ -890,7 +891,7 @@ static int cmd_go(Sim *s) {
         pthread_mutex_lock(&s->mutex);
         reg = r == 0 ? region_find(s, addr) : NULL;
         pthread_mutex_unlock(&s->mutex);
-        /* only flash and RAM; since V2.1 option bytes and system memory get NACK (§1.3) */
+        /* only flash and RAM; since V2.1 option bytes and system memory get NACK (AN3155 §3.5) */
         if (!reg || (reg->kind != REGION_FLASH && reg->kind != REGION_RAM))
                 return tx_nack(s);
         tx_ack(s);
@@ -1002,7 +1003,7 @@ static int cmd_write(Sim *s) {
                 t = program_cells(s, reg, addr, data, len);
                 break;
         case REGION_OB:
-                /* all option bytes are erased, then rewritten (§1.3 0x31) */
+                /* all option bytes are erased, then rewritten (AN3155 §3.6) */
                 memset(reg->mem, ob_erased(s), reg->size);
                 memcpy(reg->mem, data, len);
                 s->counters.ob_writes++;
@@ -1046,7 +1047,7 @@ static int cmd_extended_erase(Sim *s) {
                 if ((r = rx_byte(s, &cks)) < 0)
                         return r;
                 /* FFFE/FFFD (bank erase) on these single-bank parts, the reserved codes,
-                 * and mass erase on L0 (§3.4): "not supported" -> NACK */
+                 * and mass erase on L0 (AN3155 §3.8; stm32flash's F_NO_ME): "not supported" -> NACK */
                 if ((hi ^ lo) != cks || n != 0xFFFF || s->dev->family == SIM_FAMILY_L0)
                         return tx_nack(s);
                 pthread_mutex_lock(&s->mutex);
@@ -1200,7 +1201,7 @@ static int dispatch(Sim *s, uint8_t cmd) {
                 return cmd_readout_unprotect(s);
         }
 
-        /* read protection: everything else is NACKed right after the pair (§1.2) */
+        /* read protection: everything else is NACKed right after the pair (AN3155 Table 2) */
         if (level != 0)
                 return tx_nack(s);
 

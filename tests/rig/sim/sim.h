@@ -3,7 +3,8 @@
 
 /* A simulated STM32 ROM USART bootloader (AN3155), the project's test peer.
  *
- * It models each family from ../shared/facts/bootloader.md with its own table (not
+ * It models each family from ST's documents and the tools that program these parts on
+ * silicon with its own table (not
  * the daemon's chips.c: an oracle must not share the code it checks): memory map,
  * erased value, write unit and the G0/C0 4-but-not-8-aligned quirk, programming only
  * erased cells, option bytes and RDP, resets and the boot decision (C0/G0 empty-flash
@@ -62,7 +63,7 @@ void sim_set_timing(Sim *s, const SimTiming *t);
  * a host at 8E1 when line_known; bytes at a wrong parity/baud are garbled/ignored. */
 void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsigned stop_bits);
 /* The highest baud the chip's autobaud measures (added; default SIM_MAX_BAUD_DEFAULT,
- * the facts' tested upper limit; 0 restores it; at most SIM_MAX_BAUD_LIMIT). A host
+ * the highest rate AN3155 gives for its baud detection; 0 restores it; at most SIM_MAX_BAUD_LIMIT). A host
  * whose line report says more gets no answer to its 0x7F (the chip keeps waiting for a
  * sync), so it can fall back to a lower baud and sync there. */
 #define SIM_MAX_BAUD_DEFAULT 115200
