@@ -171,9 +171,9 @@ typedef struct Family {
 } Family;
 
 static const Family families[] = {
-        { 0x443, 0x1FFF17FE, 0x51, 0x1FFF75A0, 32, 0x1FFF7800, { 0xAA, 0xFF, 0xFF, 0x3F, 0x55, 0x00, 0x00, 0xC0 },
+        { 0x443, 0x1FFF17FE, 0x51, 0x1FFF75A0, 32, 0x1FFF7800, { 0xAA, 0xFF, 0xFF, 0xFF, 0x55, 0x00, 0x00, 0x00 },
           { 0x1FFF7550, 0x1FFF7554, 0x1FFF7558 }, 0xFF, 0x20001000, 0x20000000, 0x1FFF0000 },
-        { 0x453, 0x1FFF17FE, 0x52, 0x1FFF75A0, 32, 0x1FFF7800, { 0xAA, 0xFF, 0xFF, 0x3F, 0x55, 0x00, 0x00, 0xC0 },
+        { 0x453, 0x1FFF17FE, 0x52, 0x1FFF75A0, 32, 0x1FFF7800, { 0xAA, 0xFF, 0xFF, 0xFF, 0x55, 0x00, 0x00, 0x00 },
           { 0x1FFF7550, 0x1FFF7554, 0x1FFF7558 }, 0xFF, 0x20002000, 0x20001000, 0x1FFF0000 },
         { 0x444, 0x1FFFF7A6, 0x10, 0x1FFFF7CC, 32, 0x1FFFF800, { 0xAA, 0x55, 0xFF, 0x00, 0xFF, 0x00, 0xFF, 0x00 },
           { 0x1FFFF7AC, 0x1FFFF7B0, 0x1FFFF7B4 }, 0xFF, 0x20000800, 0x20000000, 0x1FFFEC00 },
@@ -191,8 +191,13 @@ static void test_identity(void) {
 
                 fprintf(stderr, "   pid 0x%03x\n", f->pid);
                 ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
-                /* noise before the sync byte is not a baud measurement: ignored */
+                /* noise before the sync byte sets a wrong baud: deaf until a reset */
                 TX(&t, 0x00, 0x55);
+                expect_silence(&t);
+                ASSERT_EQ(sim_state(t.sim), SIM_STATE_DEAF);
+                TX(&t, 0x7F);
+                expect_silence(&t);
+                sim_reset(t.sim);
                 sync_(&t);
                 ASSERT_EQ(sim_state(t.sim), SIM_STATE_BOOTLOADER);
 
@@ -650,21 +655,27 @@ static void test_option_bytes_boot(void) {
         ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
         sync_(&t);
 
-        /* clear nBOOT_SEL (stm32isp's byte-3 edit), write the whole area back */
+        /* clear nBOOT_SEL (stm32isp's byte-3 edit), written as stm32isp does: OPTR and
+         * its complement, 8 bytes; the other option registers stay */
         read_mem(&t, 0x1FFF7800, ob, 128);
         ob[3] = (ob[3] & 0xF8) | 0x06;
         for (int i = 0; i < 4; i++)
                 ob[4 + i] = (uint8_t) ~ob[i];
-        ASSERT_EQ(write_mem(&t, 0x1FFF7800, ob, 128), ACK);
+        ASSERT_EQ(write_mem(&t, 0x1FFF7800, ob, 8), ACK);
         /* OBL reset: EMPTY relatched (flash programmed), BOOT0 pin high -> bootloader */
         ASSERT_TRUE(!sim_empty_flag(t.sim));
         ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
-        cmd(&t, 0x00);          /* not synced: not heard */
+        cmd(&t, 0x00);          /* not synced: a wrong baud measured, deaf */
         expect_silence(&t);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_DEAF);
+        sim_reset(t.sim);
         sync_(&t);
         read_mem(&t, 0x1FFF7800, buf, 8);
         ASSERT_EQ(le32(buf), 0xFEFFFEAA);
         ASSERT_EQ(le32(buf + 4), 0x01000155);
+        uint8_t all[128];
+        read_mem(&t, 0x1FFF7800, all, 128);
+        ASSERT_MEMEQ(all + 8, ob + 8, 120);
         sim_counters(t.sim, &c);
         ASSERT_EQ(c.ob_writes, 1);
 
@@ -676,11 +687,19 @@ static void test_option_bytes_boot(void) {
         sim_reset(t.sim);
         sync_(&t);
 
-        /* a broken OPTR complement loads as RDP level 1 (and all boot bits set) */
+        /* a broken OPTR complement: the worst RM0444 allows, locked for good */
         ob[4] ^= 0x01;
-        ASSERT_EQ(write_mem(&t, 0x1FFF7800, ob, 128), ACK);
-        ASSERT_EQ(sim_rdp_level(t.sim), 1);
-        ASSERT_EQ(sim_state(t.sim), SIM_STATE_USER_CODE);
+        cmd(&t, 0x31);
+        EXPECT(&t, ACK);
+        addr(&t, 0x1FFF7800);
+        EXPECT(&t, ACK);
+        uint8_t frame[10] = { 7 }, x = 7;
+        for (int i = 0; i < 8; i++)
+                x ^= frame[1 + i] = ob[i];
+        frame[9] = x;
+        tx(&t, frame, sizeof frame);
+        expect_silence(&t);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
         t_free(&t);
 
         /* C0 factory option bytes: BOOT0 ignored once the flash holds data */
@@ -822,11 +841,15 @@ static void test_line(void) {
         sim_line_message(t.sim, "CFG=115200-8N1");
         TX(&t, 0x7F);
         expect_silence(&t);
-        /* beyond the autobaud range */
+        /* beyond the autobaud range: measured wrong, deaf until a reset */
         sim_line_message(t.sim, "CFG=230400-8E1");
         TX(&t, 0x7F);
         expect_silence(&t);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_DEAF);
         sim_line_message(t.sim, "CFG=57600-8E1");
+        TX(&t, 0x7F);
+        expect_silence(&t);
+        sim_reset(t.sim);
         sync_(&t);
         cmd(&t, 0x01);
         EXPECT(&t, 0x79, 0x31, 0x00, 0x00, 0x79);
@@ -862,20 +885,27 @@ static void test_line(void) {
         t_free(&t);
 }
 
-/* The autobaud's upper limit: above it the 0x7F is not measured and the chip keeps
- * waiting, so a host can fall back to a lower baud. */
+/* The autobaud's upper limit: a 0x7F above it is measured wrong and the chip is deaf
+ * until the next reset (a G031, ST's forum), so a host can fall back to a lower baud only after
+ * resetting it. */
 static void test_max_baud(void) {
         T t = t_new(0x466);
+        SimCounters c;
 
-        /* default 115200: a host at 460800 gets nothing, then syncs at 115200 */
+        /* default 115200: a host at 460800 gets nothing, nor at 115200 until a reset */
         sim_line_message(t.sim, "CFG=460800-8E1");
         TX(&t, 0x7F);
         expect_silence(&t);
-        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_DEAF);
         ASSERT_EQ(sim_measured_baud(t.sim), 0);
         sim_line_message(t.sim, "CFG=115200-8E1");
+        TX(&t, 0x7F);
+        expect_silence(&t);
+        sim_reset(t.sim);
         sync_(&t);
         ASSERT_EQ(sim_measured_baud(t.sim), 115200);
+        sim_counters(t.sim, &c);
+        ASSERT_EQ(c.deafened, 1);
         t_free(&t);
 
         /* max 921600: 460800 is measured; the 2.5 % rule still holds after it */
@@ -885,9 +915,12 @@ static void test_max_baud(void) {
         sim_line_message(t.sim, "CFG=1000000-8E1");
         TX(&t, 0x7F);
         expect_silence(&t);
-        sim_line_message(t.sim, "CFG=460800-8N1");      /* parity still required */
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_DEAF);
+        sim_reset(t.sim);
+        sim_line_message(t.sim, "CFG=460800-8N1");      /* parity still required: not heard */
         TX(&t, 0x7F);
         expect_silence(&t);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
         sim_line_message(t.sim, "CFG=460800-8E1");
         sync_(&t);
         ASSERT_EQ(sim_measured_baud(t.sim), 460800);
@@ -906,6 +939,7 @@ static void test_max_baud(void) {
         sim_line_message(t.sim, "CFG=3500000-8E1");
         TX(&t, 0x7F);
         expect_silence(&t);
+        sim_reset(t.sim);
         sim_line_message(t.sim, "CFG=3000000-8E1");
         sync_(&t);
         ASSERT_EQ(sim_measured_baud(t.sim), 3000000);
@@ -914,6 +948,7 @@ static void test_max_baud(void) {
         sim_set_max_baud(t.sim, 0);
         TX(&t, 0x7F);
         expect_silence(&t);
+        sim_reset(t.sim);
         sim_line_message(t.sim, "CFG=115200-8E1");
         sync_(&t);
         t_free(&t);
@@ -1042,6 +1077,351 @@ static void test_api(void) {
         ASSERT_TRUE(sim_free(NULL) == NULL);
 }
 
+/* The autobaud locks on the first byte after a reset (a G031, ST's forum): a 0x7F it can
+ * measure syncs; any other byte, a 0x7F above max-baud, or a break leaves the chip deaf
+ * until the next reset or power cycle. A synced chip is not made deaf by garbage. */
+static void test_autobaud(void) {
+        static const uint8_t firsts[] = { 0x00, 0x01, 0x02, 0x55, 0x79, 0x7E, 0xFF };
+        SimCounters c;
+        T t;
+
+        for (size_t i = 0; i < ELEMENTSOF(firsts); i++) {
+                t = t_new(0x466);
+                TX(&t, firsts[i]);
+                TX(&t, 0x7F);
+                expect_silence(&t);
+                ASSERT_EQ(sim_state(t.sim), SIM_STATE_DEAF);
+                /* a reset, or a power cycle, ends it */
+                if (i % 2)
+                        sim_reset(t.sim);
+                else
+                        sim_power_cycle(t.sim);
+                ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+                sync_(&t);
+                sim_counters(t.sim, &c);
+                ASSERT_EQ(c.deafened, 1);
+                ASSERT_EQ(c.syncs, 1);
+                t_free(&t);
+        }
+
+        /* a break on a chip waiting for its sync (nothing wired to nRST): deaf */
+        t = t_new(0x453);
+        sim_line_message(t.sim, "BRK=1");
+        sim_line_message(t.sim, "BRK=0");
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_DEAF);
+        sim_reset(t.sim);
+        sync_(&t);
+        /* once synced, garbage is just bad command pairs */
+        TX(&t, 0x00, 0x00);
+        EXPECT(&t, NACK);
+        sim_line_message(t.sim, "BRK=1");
+        sim_line_message(t.sim, "BRK=0");
+        cmd(&t, 0x01);
+        EXPECT(&t, 0x79, 0x31, 0x00, 0x00, 0x79);
+        t_free(&t);
+
+        /* with a break wired to nRST the chip is in reset during it: not deaf */
+        t = t_new_unstarted(0x444, 0);
+        sim_set_wiring(t.sim, SIM_WIRING_BRK_NRST);
+        ASSERT_OK(sim_start(t.sim, t.dev));
+        sim_line_message(t.sim, "BRK=1");
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_OFF);
+        sim_line_message(t.sim, "BRK=0");
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+        sync_(&t);
+        t_free(&t);
+}
+
+/* Writes the OPTR form (8 bytes) or anything else at the C0/G0 option base; returns
+ * the reply, or -1 when none came (a locked chip). */
+static int write_ob_raw(T *t, const uint8_t *data, size_t n) {
+        uint8_t frame[2 + 256], x = (uint8_t) (n - 1);
+        struct pollfd pfd = { .fd = t->host, .events = POLLIN };
+
+        cmd(t, 0x31);
+        EXPECT(t, ACK);
+        addr(t, 0x1FFF7800);
+        EXPECT(t, ACK);
+        frame[0] = x;
+        for (size_t i = 0; i < n; i++)
+                x ^= frame[1 + i] = data[i];
+        frame[n + 1] = x;
+        tx(t, frame, n + 2);
+        if (poll(&pfd, 1, 500) != 1)
+                return -1;
+        return rx1(t);
+}
+
+static void optr_form(uint8_t *form, uint32_t optr) {
+        for (int i = 0; i < 4; i++) {
+                form[i] = (uint8_t) (optr >> (8 * i));
+                form[4 + i] = (uint8_t) ~form[i];
+        }
+}
+
+/* C0/G0 option bytes as strict as the evidence: only the 8-byte OPTR + complement form
+ * is taken (OPTR set, the rest kept); any other write, a complement mismatch, or a
+ * reset or power loss during the programming locks the chip for good. */
+static void test_ob_strict(void) {
+        static const uint16_t pids[] = { 0x443, 0x453, 0x466 };
+        uint8_t ob[128], back[128], form[8];
+        SimCounters c;
+
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+                T t = t_new(pids[i]);
+
+                fprintf(stderr, "   pid 0x%03x\n", pids[i]);
+                sync_(&t);
+                read_mem(&t, 0x1FFF7800, ob, 128);
+                optr_form(form, le32(ob) & ~(UINT32_C(1) << 24));
+                ASSERT_EQ(write_ob_raw(&t, form, 8), ACK);
+                ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+                sync_(&t);
+                read_mem(&t, 0x1FFF7800, back, 128);
+                ASSERT_MEMEQ(back, form, 8);
+                ASSERT_MEMEQ(back + 8, ob + 8, 120);
+                t_free(&t);
+
+                /* the whole area (what this host wrote before), 16 bytes, 4 bytes */
+                static const size_t bad_len[] = { 128, 16, 4 };
+                for (size_t k = 0; k < ELEMENTSOF(bad_len); k++) {
+                        t = t_new(pids[i]);
+                        sync_(&t);
+                        memcpy(back, ob, 128);
+                        memcpy(back, form, 8);
+                        ASSERT_EQ(write_ob_raw(&t, back, bad_len[k]), -1);
+                        ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
+                        /* for good: a reset and a power cycle change nothing */
+                        sim_reset(t.sim);
+                        ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
+                        sim_power_cycle(t.sim);
+                        ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
+                        TX(&t, 0x7F);
+                        expect_silence(&t);
+                        t_free(&t);
+                }
+
+                /* a complement that does not match */
+                t = t_new(pids[i]);
+                sync_(&t);
+                form[6] ^= 0x40;
+                ASSERT_EQ(write_ob_raw(&t, form, 8), -1);
+                ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
+                form[6] ^= 0x40;
+                t_free(&t);
+
+                /* a reset in the middle of the programming (a button, a brown-out) */
+                t = t_new(pids[i]);
+                sync_(&t);
+                sim_inject(t.sim, SIM_FAULT_RESET_DURING_OB, 0);
+                ASSERT_EQ(write_ob_raw(&t, form, 8), -1);
+                ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
+                sim_counters(t.sim, &c);
+                ASSERT_EQ(c.ob_interrupted, 1);
+                t_free(&t);
+
+                /* the same by sim_reset() from outside while the window is open: the window
+                 * lasts its real time with the timing model off */
+                t = t_new(pids[i]);
+                sim_set_ob_program_usec(t.sim, 300 * 1000);
+                sync_(&t);
+                cmd(&t, 0x31);
+                EXPECT(&t, ACK);
+                addr(&t, 0x1FFF7800);
+                EXPECT(&t, ACK);
+                uint8_t frame[10] = { 7 }, x = 7;
+                for (int b = 0; b < 8; b++)
+                        x ^= frame[1 + b] = form[b];
+                frame[9] = x;
+                tx(&t, frame, sizeof frame);
+                for (unsigned k = 0; k < 1000 && !sim_ob_programming(t.sim); k++)
+                        usleep(1000);
+                ASSERT_TRUE(sim_ob_programming(t.sim));
+                sim_reset(t.sim);
+                ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
+                expect_silence(&t);
+                t_free(&t);
+
+                /* a reset right before the write and right after it: nothing happens */
+                t = t_new(pids[i]);
+                sync_(&t);
+                sim_reset(t.sim);
+                sync_(&t);
+                ASSERT_EQ(write_ob_raw(&t, form, 8), ACK);
+                sim_reset(t.sim);
+                sync_(&t);
+                read_mem(&t, 0x1FFF7800, back, 8);
+                ASSERT_MEMEQ(back, form, 8);
+                t_free(&t);
+
+                /* the line goes away during it: the board has power, finishes and reloads */
+                t = t_new(pids[i]);
+                sync_(&t);
+                sim_inject(t.sim, SIM_FAULT_HANGUP_DURING_OB, 0);
+                cmd(&t, 0x31);
+                EXPECT(&t, ACK);
+                addr(&t, 0x1FFF7800);
+                EXPECT(&t, ACK);
+                tx(&t, frame, sizeof frame);
+                uint8_t b;
+                ASSERT_TRUE(read(t.host, &b, 1) <= 0);
+                sim_stop(t.sim);
+                ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+                sim_lock(t.sim);
+                ASSERT_MEMEQ(sim_option_bytes(t.sim, NULL), form, 8);
+                sim_unlock(t.sim);
+                t_free(&t);
+
+                /* the final ACK lost or garbled: programmed and reset all the same */
+                for (int k = 0; k < 2; k++) {
+                        t = t_new(pids[i]);
+                        sync_(&t);
+                        sim_inject(t.sim, k ? SIM_FAULT_GARBLE_OB_ACK : SIM_FAULT_DROP_OB_ACK, 0);
+                        ASSERT_EQ(write_ob_raw(&t, form, 8), k ? 0x7B : -1);
+                        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+                        sync_(&t);
+                        read_mem(&t, 0x1FFF7800, back, 8);
+                        ASSERT_MEMEQ(back, form, 8);
+                        t_free(&t);
+                }
+        }
+
+        /* Readout Protect and Write Unprotect program option bytes too: a reset during
+         * them locks a C0/G0 */
+        T t = t_new(0x466);
+        sync_(&t);
+        sim_inject(t.sim, SIM_FAULT_RESET_DURING_OB, 0);
+        cmd(&t, 0x82);
+        EXPECT(&t, ACK);
+        expect_silence(&t);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
+        t_free(&t);
+        /* an F0 is not said to lock: its option bytes are left erased, read protection 1 */
+        t = t_new(0x444);
+        sync_(&t);
+        sim_inject(t.sim, SIM_FAULT_RESET_DURING_OB, 0);
+        cmd(&t, 0x73);
+        EXPECT(&t, ACK);
+        expect_silence(&t);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+        sim_power_cycle(t.sim);         /* the next option-byte load */
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+        ASSERT_EQ(sim_rdp_level(t.sim), 1);
+        t_free(&t);
+}
+
+/* Write protection on every family, as AN3155 says: program and page erase skip the
+ * protected pages without an error; a mass erase is refused. */
+static void test_wrp_families(void) {
+        static const struct { uint16_t pid; uint32_t page, prot_last, free_page; } cases[] = {
+                { 0x443, 2048, 1, 2 },          /* pages 0-1 */
+                { 0x466, 2048, 1, 2 },
+                { 0x444, 1024, 3, 4 },          /* sector 0: pages 0-3 */
+                { 0x457, 128, 31, 32 },         /* sector 0: pages 0-31 */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                T t = t_new_unstarted(cases[i].pid, 0);
+                uint8_t d[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, buf[8], ob[16];
+                uint16_t pg[1];
+                uint8_t erased = sim_erased_value(t.sim);
+
+                fprintf(stderr, "   pid 0x%03x\n", cases[i].pid);
+                /* old code in the first and the free page; a C0/G0 with nBOOT_SEL cleared
+                 * (as a flash by this host leaves it), so that BOOT0 brings it back */
+                ASSERT_OK(sim_load(t.sim, 0x08000000, d, 8));
+                ASSERT_OK(sim_load(t.sim, 0x08000000 + cases[i].free_page * cases[i].page, d, 8));
+                if (cases[i].page == 2048) {
+                        uint8_t form[8];
+
+                        sim_lock(t.sim);
+                        optr_form(form, le32(sim_option_bytes(t.sim, NULL)) & ~(UINT32_C(1) << 24));
+                        sim_unlock(t.sim);
+                        ASSERT_OK(sim_load(t.sim, 0x1FFF7800, form, 8));
+                }
+                sim_set_wrp(t.sim, 0, cases[i].prot_last);
+                ASSERT_OK(sim_start(t.sim, t.dev));
+                sync_(&t);
+                /* the option bytes say so */
+                if (cases[i].pid == 0x444) {
+                        read_mem(&t, 0x1FFFF808, ob, 2);
+                        ASSERT_EQ(ob[0], 0xFE);
+                } else if (cases[i].pid == 0x457) {
+                        read_mem(&t, 0x1FF80008, ob, 4);
+                        ASSERT_EQ(le32(ob), 0xFFFE0001);
+                } else {
+                        read_mem(&t, 0x1FFF7818, ob, 8);
+                        ASSERT_EQ(le32(ob), 0x00010000);        /* STRT 0, END 1 */
+                        ASSERT_EQ(le32(ob + 4), 0xFFFEFFFF);
+                }
+                /* page erase: ACK, the protected page keeps its bytes, the free one is erased */
+                pg[0] = (uint16_t) cases[i].prot_last;
+                ASSERT_EQ(erase_pages(&t, (const uint16_t[]) { 0 }, 1), ACK);
+                read_mem(&t, 0x08000000, buf, 8);
+                ASSERT_MEMEQ(buf, d, 8);
+                pg[0] = (uint16_t) cases[i].free_page;
+                ASSERT_EQ(erase_pages(&t, pg, 1), ACK);
+                read_mem(&t, 0x08000000 + cases[i].free_page * cases[i].page, buf, 8);
+                for (int k = 0; k < 8; k++)
+                        ASSERT_EQ(buf[k], erased);
+                /* program into the last protected page: ACK, nothing programmed */
+                uint32_t a = 0x08000000 + cases[i].prot_last * cases[i].page + 8;
+                ASSERT_EQ(write_mem(&t, a, d, 8), ACK);
+                read_mem(&t, a, buf, 8);
+                for (int k = 0; k < 8; k++)
+                        ASSERT_EQ(buf[k], erased);
+                /* mass erase: refused (L0 has none at all) */
+                ASSERT_EQ(mass_erase(&t), NACK);
+                read_mem(&t, 0x08000000, buf, 8);
+                ASSERT_MEMEQ(buf, d, 8);
+                /* Write Unprotect lifts it */
+                cmd(&t, 0x73);
+                EXPECT(&t, ACK, ACK);
+                sync_(&t);
+                if (cases[i].pid != 0x457)
+                        ASSERT_EQ(mass_erase(&t), ACK);
+                else
+                        ASSERT_EQ(erase_pages(&t, (const uint16_t[]) { 0 }, 1), ACK);
+                read_mem(&t, 0x08000000, buf, 8);
+                for (int k = 0; k < 8; k++)
+                        ASSERT_EQ(buf[k], erased);
+                t_free(&t);
+        }
+}
+
+/* The L0 empty check, as an option (sources disagree: ST's knowledge base lists the
+ * L01x/L02x, CMSIS defines no flag). */
+static void test_l0_empty_check(void) {
+        const uint8_t d[4] = { 1, 2, 3, 4 };
+        T t = t_new_unstarted(0x457, 0);
+
+        /* without: BOOT0 low runs the (blank) flash */
+        sim_set_boot0(t.sim, false);
+        ASSERT_OK(sim_start(t.sim, t.dev));
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_USER_CODE);
+        ASSERT_TRUE(!sim_empty_flag(t.sim));
+        /* with: blank flash starts the bootloader at the next power-up */
+        sim_set_l0_empty_check(t.sim, true);
+        sim_power_cycle(t.sim);
+        ASSERT_TRUE(sim_empty_flag(t.sim));
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+        sync_(&t);
+        ASSERT_EQ(write_mem(&t, 0x08000000, d, 4), ACK);
+        /* a reset keeps the flag as latched; a power cycle sees the code */
+        sim_reset(t.sim);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_WAIT_SYNC);
+        sim_power_cycle(t.sim);
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_USER_CODE);
+        /* other families ignore the option */
+        t_free(&t);
+        t = t_new_unstarted(0x444, 0);
+        sim_set_boot0(t.sim, false);
+        sim_set_l0_empty_check(t.sim, true);
+        ASSERT_OK(sim_start(t.sim, t.dev));
+        ASSERT_EQ(sim_state(t.sim), SIM_STATE_USER_CODE);
+        t_free(&t);
+}
+
 int main(void) {
         TEST(test_api);
         TEST(test_identity);
@@ -1062,5 +1442,9 @@ int main(void) {
         TEST(test_max_baud);
         TEST(test_timing_baud);
         TEST(test_id_override);
+        TEST(test_autobaud);
+        TEST(test_ob_strict);
+        TEST(test_wrp_families);
+        TEST(test_l0_empty_check);
         return 0;
 }

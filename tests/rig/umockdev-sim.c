@@ -884,6 +884,8 @@ static const char *state_name(SimState s) {
         case SIM_STATE_BOOTLOADER: return "bootloader";
         case SIM_STATE_USER_CODE:  return "user-code";
         case SIM_STATE_OFF:        return "off";
+        case SIM_STATE_DEAF:       return "deaf";
+        case SIM_STATE_LOCKED:     return "locked";
         default:                   return "?";
         }
 }

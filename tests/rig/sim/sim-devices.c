@@ -21,7 +21,9 @@ static const SimDevice devices[] = {
                 .uid_addr = { 0x1FFF7550, 0x1FFF7554, 0x1FFF7558 },
                 .flash_size_reg = 0x1FFF75A0, .package_reg = 0x1FFF7500,
                 .otp_base = 0x1FFF7000, .otp_size = 0x400,
-                .factory_optr = 0x3FFFFFAA,
+                /* C0x1: 0xFFFFFFAA (Black Magic Probe's current FLASH_OPTR_C0x1_DEF; an
+                 * older value was 0x3FFFFFAA) */
+                .factory_optr = 0xFFFFFFAA,
                 /* no C0 datasheet figures: G0-like */
                 .program_nsec = 85000, .page_erase_nsec = 22000000, .mass_erase_nsec = 22100000,
         },
@@ -38,7 +40,7 @@ static const SimDevice devices[] = {
                 .uid_addr = { 0x1FFF7550, 0x1FFF7554, 0x1FFF7558 },
                 .flash_size_reg = 0x1FFF75A0, .package_reg = 0x1FFF7500,
                 .otp_base = 0x1FFF7000, .otp_size = 0x400,
-                .factory_optr = 0x3FFFFFAA,
+                .factory_optr = 0xFFFFFFAA,
                 .program_nsec = 85000, .page_erase_nsec = 22000000, .mass_erase_nsec = 22100000,
         },
         {

@@ -60,7 +60,11 @@ struct Sim {
         uint32_t secr;                  /* C0/G0 */
         uint32_t wrp_a, wrp_b;          /* C0/G0 WRP1AR/WRP1BR */
         uint32_t wrp_bits;              /* F0: WRP bytes, 0 = protected; L0: 1 = protected */
-        bool empty;                     /* C0/G0 FLASH_ACR.EMPTY */
+        bool empty;                     /* C0/G0 FLASH_ACR.EMPTY (L0: see l0_empty_check) */
+        bool l0_empty_check;            /* the L0 has an empty check too (sources disagree) */
+        bool locked;                    /* C0/G0 SIM_STATE_LOCKED, for good */
+        bool ob_busy;                   /* option bytes are being programmed */
+        unsigned ob_program_usec;       /* how long that lasts (real time) */
 
         bool powered;
         bool boot0;
@@ -283,8 +287,13 @@ static void ob_load(Sim *s) {
                 s->wrp_bits = ob_pair16(o, 8, 0);
                 break;
         }
-        /* EMPTY is latched at option-byte load (AN5096 §3) */
-        s->empty = is_g0_like(s) && rd32(s->flash->mem) == UINT32_MAX;
+        /* EMPTY is latched at option-byte load (AN5096 §3). An L0 empty check, if there
+         * is one (ST's knowledge base lists the L01x/L02x; CMSIS defines none), is
+         * modelled the same way on its erased value 0x00000000 [U]. */
+        if (is_g0_like(s))
+                s->empty = rd32(s->flash->mem) == UINT32_MAX;
+        else
+                s->empty = s->dev->family == SIM_FAMILY_L0 && s->l0_empty_check && rd32(s->flash->mem) == 0;
 }
 
 static void ob_set_rdp(Sim *s, uint8_t v) {
@@ -392,8 +401,11 @@ static SimState boot_target(Sim *s) {
                 /* BOOT0 pin with nBOOT1 = 1 (USER bit 4) */
                 return s->boot0 && (s->optr & 0x10) ? SIM_STATE_WAIT_SYNC : SIM_STATE_USER_CODE;
         case SIM_FAMILY_L0:
-                /* BOOT0 pin with the BOOT1 bit (USER bit 15) set, as shipped */
-                return s->boot0 && (s->optr & 0x8000) ? SIM_STATE_WAIT_SYNC : SIM_STATE_USER_CODE;
+                /* BOOT0 pin with the BOOT1 bit (USER bit 15) set, as shipped; with the
+                 * optional empty check, a blank part starts the bootloader too */
+                if (s->boot0 && (s->optr & 0x8000))
+                        return SIM_STATE_WAIT_SYNC;
+                return s->empty ? SIM_STATE_WAIT_SYNC : SIM_STATE_USER_CODE;
         default: {
                 enum { MAIN, SYSTEM, SRAM } t;
                 bool nboot_sel = s->optr & (1u << 24), nboot1 = s->optr & (1u << 25),
@@ -413,9 +425,36 @@ static SimState boot_target(Sim *s) {
         }
 }
 
+/* A reset or power loss while option bytes are being programmed (called with the
+ * mutex held, before the reset takes effect). RM0444: the option bytes then load
+ * mismatch values that force a secure configuration which "might permanently lock the
+ * device": a C0/G0 is LOCKED. F0/L0 (no such statement): the area is left erased, which
+ * loads as broken pairs, read protection level 1. */
+static void ob_interrupt(Sim *s) {
+        if (!s->ob_busy)
+                return;
+        s->ob_busy = false;
+        s->counters.ob_interrupted++;
+        if (is_g0_like(s))
+                s->locked = true;
+        else
+                memset(s->ob->mem, ob_erased(s), s->ob->size);
+}
+
+/* Called with the mutex held. */
+static void lock_chip(Sim *s) {
+        s->locked = true;
+        s->state = SIM_STATE_LOCKED;
+        s->epoch++;
+        wake(s);
+}
+
 /* Called with the mutex held. */
 static void boot(Sim *s) {
-        if (s->nrst_low)
+        ob_interrupt(s);
+        if (s->locked)
+                s->state = SIM_STATE_LOCKED;
+        else if (s->nrst_low)
                 s->state = SIM_STATE_OFF;       /* held in reset */
         else
                 s->state = boot_target(s);
@@ -711,18 +750,15 @@ static int fill(Sim *s) {
 }
 
 /* Whether the chip hears this byte: it must be running the bootloader and the host
- * must talk 8E1 at a baud the autobaud can measure (1200 to max_baud, by default
- * 115200) and, once measured, the same baud within 2.5 %. Before any line report
- * everything is heard. */
+ * must talk 8E1 and, once the baud is measured, at that baud within 2.5 %. Before any
+ * line report everything is heard. A chip waiting for its sync hears a byte at any
+ * baud: whether it can measure it is decided in serve(). */
 static bool line_accepts(Sim *s) {
         if (s->state != SIM_STATE_WAIT_SYNC && s->state != SIM_STATE_BOOTLOADER)
                 return false;
         if (!s->line_known)
                 return true;
         if (!s->line_ok)
-                return false;
-        /* too fast to measure: the 0x7F goes unnoticed, the chip keeps waiting */
-        if (s->state == SIM_STATE_WAIT_SYNC && s->baud > s->max_baud)
                 return false;
         if (s->state == SIM_STATE_BOOTLOADER && s->measured_baud > 0) {
                 unsigned d = s->baud > s->measured_baud ? s->baud - s->measured_baud : s->measured_baud - s->baud;
@@ -793,8 +829,10 @@ static int flush_and_reset_obl(Sim *s) {
 
         pthread_mutex_lock(&s->mutex);
         ok = s->epoch == s->cmd_epoch;
-        if (ok)
+        if (ok) {
+                s->ob_busy = false;     /* programming done: this reload is its end */
                 reset_obl(s);
+        }
         pthread_mutex_unlock(&s->mutex);
         if (!ok) {
                 s->tx_len = 0;
@@ -802,6 +840,94 @@ static int flush_and_reset_obl(Sim *s) {
         }
         r = tx_flush(s);
         return r < 0 ? r : -ERESET;
+}
+
+static void hang_up(Sim *s);
+
+/* Drops what the host sent while the chip was busy: a reset clears the USART, so none
+ * of it is heard afterwards. */
+static void discard_input(Sim *s) {
+        uint8_t buf[256];
+
+        s->rx_pos = s->rx_len;
+        for (;;) {
+                struct pollfd p = { .fd = s->fd, .events = POLLIN };
+                ssize_t k;
+
+                if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+                        return;
+                k = read(s->fd, buf, sizeof buf);
+                if (k <= 0)
+                        return;
+                pthread_mutex_lock(&s->mutex);
+                s->counters.bytes_in += (uint64_t) k;
+                pthread_mutex_unlock(&s->mutex);
+        }
+}
+
+/* Option-byte programming, started once the chip has all it needs: lasts
+ * ob_program_usec of real time (also with the timing model off, so that a reset during
+ * it is seen; with it on, at least a page erase). A reset or power loss in the window
+ * interrupts it (ob_interrupt()). The faults RESET_DURING_OB and HANGUP_DURING_OB act in
+ * the middle. 0 when it ran to the end (ob_busy stays set until the reload), -ERESET
+ * when it was interrupted. */
+static int ob_program(Sim *s) {
+        bool reset_mid, hangup_mid;
+        uint64_t usec, start = mono_nsec();
+
+        pthread_mutex_lock(&s->mutex);
+        if (s->epoch != s->cmd_epoch) {
+                pthread_mutex_unlock(&s->mutex);
+                return -ERESET;
+        }
+        s->ob_busy = true;
+        reset_mid = s->fault_armed[SIM_FAULT_RESET_DURING_OB];
+        hangup_mid = s->fault_armed[SIM_FAULT_HANGUP_DURING_OB];
+        s->fault_armed[SIM_FAULT_RESET_DURING_OB] = s->fault_armed[SIM_FAULT_HANGUP_DURING_OB] = false;
+        usec = s->ob_program_usec;
+        if (s->timing.enabled)
+                usec = MAX(usec, scaled(s, s->dev->page_erase_nsec) / 1000);
+        pthread_mutex_unlock(&s->mutex);
+
+        if (reset_mid || hangup_mid) {
+                sleep_until_nsec(start + usec * 500);
+                if (hangup_mid)
+                        hang_up(s);
+                if (reset_mid) {
+                        pthread_mutex_lock(&s->mutex);
+                        reset_system(s);
+                        pthread_mutex_unlock(&s->mutex);
+                }
+        }
+        sleep_until_nsec(start + usec * 1000);
+        s->busy_until_ns = MAX(s->busy_until_ns, mono_nsec());
+        if (!hangup_mid)
+                discard_input(s);
+
+        pthread_mutex_lock(&s->mutex);
+        bool ok = s->ob_busy && s->epoch == s->cmd_epoch;
+        pthread_mutex_unlock(&s->mutex);
+        if (!ok) {
+                s->tx_len = 0;
+                return -ERESET;
+        }
+        return 0;
+}
+
+/* The ACK that ends an option-byte programming, unless a fault loses or garbles it. */
+static int tx_ob_ack(Sim *s) {
+        bool drop, garble;
+
+        pthread_mutex_lock(&s->mutex);
+        drop = s->fault_armed[SIM_FAULT_DROP_OB_ACK];
+        garble = s->fault_armed[SIM_FAULT_GARBLE_OB_ACK];
+        s->fault_armed[SIM_FAULT_DROP_OB_ACK] = s->fault_armed[SIM_FAULT_GARBLE_OB_ACK] = false;
+        pthread_mutex_unlock(&s->mutex);
+        if (drop)
+                return 0;
+        if (garble)
+                return tx_put(s, 0x7B);
+        return tx_ack(s);
 }
 
 /* ---- commands (AN3155 §2-§3) ---- */
@@ -933,6 +1059,44 @@ static void hang_up(Sim *s) {
         }
 }
 
+/* Write Memory at the option-byte base, the frame complete and its checksum good.
+ * C0/G0: the only form shown working on silicon is 8 bytes, OPTR and its
+ * complement (stm32isp's enablebootpin); it sets OPTR and keeps every other option register
+ * (as stm32isp's use implies). Nothing shows what the ROM does with any other write, so
+ * the simulator takes the worst (RM0444): a longer or shorter write, or a complement
+ * that does not match, locks the chip. F0/L0 (the host never writes their option
+ * bytes this way): all option bytes are erased, then rewritten (AN3155 §3.6). Then the
+ * device resets and reloads them. */
+static int write_option_bytes(Sim *s, const uint8_t *data, size_t len) {
+        uint8_t *o = s->ob->mem;
+        int r;
+
+        pthread_mutex_lock(&s->mutex);
+        s->counters.ob_writes++;
+        if (is_g0_like(s) && (len != 8 || (rd32(data) ^ rd32(data + 4)) != UINT32_MAX)) {
+                lock_chip(s);
+                pthread_mutex_unlock(&s->mutex);
+                s->tx_len = 0;
+                return -ERESET;
+        }
+        pthread_mutex_unlock(&s->mutex);
+
+        r = ob_program(s);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->mutex);
+        if (is_g0_like(s))
+                memcpy(o, data, 8);
+        else {
+                memset(o, ob_erased(s), s->ob->size);
+                memcpy(o, data, len);
+        }
+        s->counters.writes++;
+        pthread_mutex_unlock(&s->mutex);
+        tx_ob_ack(s);
+        return flush_and_reset_obl(s);
+}
+
 static int cmd_write(Sim *s) {
         uint8_t data[256], n, cks, x;
         uint32_t addr;
@@ -996,18 +1160,16 @@ static int cmd_write(Sim *s) {
                 return tx_nack(s);
         }
 
+        if (reg->kind == REGION_OB) {
+                pthread_mutex_unlock(&s->mutex);
+                return write_option_bytes(s, data, len);
+        }
+
         int64_t t = 0;
         switch (reg->kind) {
         case REGION_FLASH:
         case REGION_OTP:
                 t = program_cells(s, reg, addr, data, len);
-                break;
-        case REGION_OB:
-                /* all option bytes are erased, then rewritten (AN3155 §3.6) */
-                memset(reg->mem, ob_erased(s), reg->size);
-                memcpy(reg->mem, data, len);
-                s->counters.ob_writes++;
-                t = (int64_t) (s->dev->page_erase_nsec + len / s->dev->write_unit * s->dev->program_nsec);
                 break;
         case REGION_EEPROM:
                 memcpy(reg->mem + (addr - reg->base), data, len);
@@ -1024,10 +1186,7 @@ static int cmd_write(Sim *s) {
         if (t < 0)
                 return tx_nack(s);
         delay(s, (uint64_t) t);
-        tx_ack(s);
-        if (reg->kind == REGION_OB)
-                return flush_and_reset_obl(s);  /* the device resets and reloads */
-        return 0;
+        return tx_ack(s);
 }
 
 static int cmd_extended_erase(Sim *s) {
@@ -1115,12 +1274,13 @@ static int cmd_write_protect(Sim *s) {
         if (x != cks)
                 return tx_nack(s);
 
+        /* one ACK once programmed, then the reset (AN3155 §3.9) */
+        if ((r = ob_program(s)) < 0)
+                return r;
         pthread_mutex_lock(&s->mutex);
-        if (s->epoch == s->cmd_epoch)
-                ob_set_wrp(s, codes, (size_t) n + 1);
+        ob_set_wrp(s, codes, (size_t) n + 1);
         pthread_mutex_unlock(&s->mutex);
-        delay(s, s->dev->page_erase_nsec);
-        tx_ack(s);
+        tx_ob_ack(s);
         return flush_and_reset_obl(s);
 }
 
@@ -1128,14 +1288,12 @@ static int cmd_write_unprotect(Sim *s) {
         int r;
 
         tx_ack(s);
-        if ((r = tx_flush(s)) < 0)
+        if ((r = tx_flush(s)) < 0 || (r = ob_program(s)) < 0)
                 return r;
         pthread_mutex_lock(&s->mutex);
-        if (s->epoch == s->cmd_epoch)
-                ob_set_wrp(s, NULL, 0);
+        ob_set_wrp(s, NULL, 0);
         pthread_mutex_unlock(&s->mutex);
-        delay(s, s->dev->page_erase_nsec);
-        tx_ack(s);
+        tx_ob_ack(s);
         return flush_and_reset_obl(s);
 }
 
@@ -1143,25 +1301,28 @@ static int cmd_readout_protect(Sim *s) {
         int r;
 
         tx_ack(s);
-        if ((r = tx_flush(s)) < 0)
+        if ((r = tx_flush(s)) < 0 || (r = ob_program(s)) < 0)
                 return r;
         pthread_mutex_lock(&s->mutex);
-        if (s->epoch == s->cmd_epoch)
-                ob_set_rdp(s, 0xBB);
+        ob_set_rdp(s, 0xBB);
         pthread_mutex_unlock(&s->mutex);
-        delay(s, s->dev->page_erase_nsec);
-        tx_ack(s);
+        tx_ob_ack(s);
         return flush_and_reset_obl(s);
 }
 
-static void unprotect_erase(Sim *s) {
+/* The erase half of a read protection regression: flash, EEPROM, and all RAM cleared. */
+static void unprotect_erase_memory(Sim *s) {
         mass_erase(s);
         if (s->eeprom)
                 memset(s->eeprom->mem, s->dev->erased, s->eeprom->size);
         if (s->ram)
                 memset(s->ram->mem, 0, s->ram->size);   /* all RAM cleared */
-        ob_set_rdp(s, 0xAA);
         s->counters.mass_erases++;
+}
+
+static void unprotect_erase(Sim *s) {
+        unprotect_erase_memory(s);
+        ob_set_rdp(s, 0xAA);
 }
 
 static int cmd_readout_unprotect(Sim *s) {
@@ -1173,13 +1334,19 @@ static int cmd_readout_unprotect(Sim *s) {
                 return r;
         pthread_mutex_lock(&s->mutex);
         if (s->epoch == s->cmd_epoch)
-                unprotect_erase(s);
+                unprotect_erase_memory(s);
         pthread_mutex_unlock(&s->mutex);
         t = s->dev->mass_erase_nsec;
         if (t == 0)
                 t = (uint64_t) (s->flash_size / s->dev->page_size) * s->dev->page_erase_nsec;
         delay(s, t);
-        tx_ack(s);
+        /* then the option bytes, RDP back to level 0 */
+        if ((r = ob_program(s)) < 0)
+                return r;
+        pthread_mutex_lock(&s->mutex);
+        ob_set_rdp(s, 0xAA);
+        pthread_mutex_unlock(&s->mutex);
+        tx_ob_ack(s);
         return flush_and_reset_obl(s);
 }
 
@@ -1238,6 +1405,7 @@ static int serve(Sim *s) {
         for (;;) {
                 uint8_t b, c;
                 SimState st;
+                bool synced;
 
                 if (r == -ERESET)
                         s->tx_len = 0;  /* a reset chip does not finish its reply */
@@ -1254,16 +1422,26 @@ static int serve(Sim *s) {
 
                 pthread_mutex_lock(&s->mutex);
                 st = s->state;
-                if (st == SIM_STATE_WAIT_SYNC && b == 0x7F) {
-                        s->state = SIM_STATE_BOOTLOADER;
-                        s->measured_baud = s->line_known ? s->baud : 0;
-                        s->counters.syncs++;
+                synced = false;
+                if (st == SIM_STATE_WAIT_SYNC) {
+                        /* The autobaud takes the first byte after a reset: a 0x7F at a rate
+                         * it can measure (1200 to max_baud) syncs; anything else sets a
+                         * wrong baud and the chip hears nothing more until it is reset
+                         * (a G031, ST's forum). */
+                        if (b == 0x7F && (!s->line_known || s->baud <= s->max_baud)) {
+                                s->state = SIM_STATE_BOOTLOADER;
+                                s->measured_baud = s->line_known ? s->baud : 0;
+                                s->counters.syncs++;
+                                synced = true;
+                        } else {
+                                s->state = SIM_STATE_DEAF;
+                                s->counters.deafened++;
+                        }
                 }
                 pthread_mutex_unlock(&s->mutex);
 
                 if (st == SIM_STATE_WAIT_SYNC) {
-                        /* other bytes do not measure as a baud: ignored */
-                        r = b == 0x7F ? tx_ack(s) : 0;
+                        r = synced ? tx_ack(s) : 0;
                         continue;
                 }
 
@@ -1322,6 +1500,7 @@ int sim_new(uint16_t pid, uint32_t flash_size, Sim **ret) {
         s->timing.latency_usec = 1000;
         s->timing.speed = 1.0;
         s->max_baud = SIM_MAX_BAUD_DEFAULT;
+        s->ob_program_usec = SIM_OB_PROGRAM_USEC_DEFAULT;
         pthread_mutex_init(&s->mutex, NULL);
 
         s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1489,8 +1668,9 @@ void sim_set_id(Sim *s, uint16_t pid) {
 static void set_nrst_low(Sim *s, bool low) {
         if (low && !s->nrst_low) {
                 s->nrst_low = true;
+                ob_interrupt(s);
                 if (s->powered) {
-                        s->state = SIM_STATE_OFF;
+                        s->state = s->locked ? SIM_STATE_LOCKED : SIM_STATE_OFF;
                         s->epoch++;
                         wake(s);
                 }
@@ -1549,13 +1729,19 @@ int sim_wiring_from_string(const char *name) {
 }
 
 /* To the bootloader a break is one framing error (a 0x00 without its stop bit): the
- * USART drops it, so the protocol state stays as it is. Only a wiring may act on it. */
+ * USART drops it, so the protocol state stays as it is. Only a wiring may act on it.
+ * But a chip still waiting for its sync measures its baud on the first pulse it sees:
+ * a break leaves it deaf until the next reset (a G031, ST's forum). */
 void sim_set_break(Sim *s, bool on) {
         pthread_mutex_lock(&s->mutex);
         if (on && !s->brk)
                 s->counters.breaks++;
         s->brk = on;
         apply_wiring(s);
+        if (on && s->state == SIM_STATE_WAIT_SYNC) {
+                s->state = SIM_STATE_DEAF;
+                s->counters.deafened++;
+        }
         pthread_mutex_unlock(&s->mutex);
 }
 
@@ -1668,6 +1854,48 @@ int sim_rdp_level(Sim *s) {
         int level = rdp_level_of(s->rdp);
         pthread_mutex_unlock(&s->mutex);
         return level;
+}
+
+void sim_set_l0_empty_check(Sim *s, bool on) {
+        pthread_mutex_lock(&s->mutex);
+        s->l0_empty_check = on;
+        pthread_mutex_unlock(&s->mutex);
+}
+
+void sim_set_wrp(Sim *s, uint32_t first, uint32_t last) {
+        uint32_t pps = s->dev->pages_per_sector;
+        uint8_t codes[128];
+        size_t n = 0;
+
+        pthread_mutex_lock(&s->mutex);
+        if (first <= last) {
+                if (is_g0_like(s)) {
+                        /* WRP1A = [first, last] directly */
+                        codes[n++] = (uint8_t) first;
+                        codes[n++] = (uint8_t) last;
+                } else
+                        for (uint32_t sec = first / pps; sec <= last / pps && n < sizeof codes; sec++)
+                                codes[n++] = (uint8_t) sec;
+        }
+        ob_set_wrp(s, codes, n);
+        if (s->powered)
+                reset_obl(s);
+        else
+                ob_load(s);
+        pthread_mutex_unlock(&s->mutex);
+}
+
+void sim_set_ob_program_usec(Sim *s, unsigned usec) {
+        pthread_mutex_lock(&s->mutex);
+        s->ob_program_usec = usec ? usec : SIM_OB_PROGRAM_USEC_DEFAULT;
+        pthread_mutex_unlock(&s->mutex);
+}
+
+bool sim_ob_programming(Sim *s) {
+        pthread_mutex_lock(&s->mutex);
+        bool b = s->ob_busy;
+        pthread_mutex_unlock(&s->mutex);
+        return b;
 }
 
 bool sim_empty_flag(Sim *s) {

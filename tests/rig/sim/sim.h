@@ -7,8 +7,16 @@
  * silicon with its own table (not
  * the daemon's chips.c: an oracle must not share the code it checks): memory map,
  * erased value, write unit and the G0/C0 4-but-not-8-aligned quirk, programming only
- * erased cells, option bytes and RDP, resets and the boot decision (C0/G0 empty-flash
- * rule, nBOOT_SEL/nBOOT0/BOOT0 pin; F0/L0 BOOT0 pin), Go, no mass erase on L0.
+ * erased cells, option bytes and RDP, write protection (silent on program and erase,
+ * NACK on mass erase), resets and the boot decision (C0/G0 empty-flash rule,
+ * nBOOT_SEL/nBOOT0/BOOT0 pin; F0/L0 BOOT0 pin, an L0 empty check as an option), Go, no
+ * mass erase on L0.
+ *
+ * At least as strict as the evidence (sim.c names the sources): the autobaud locks on
+ * the first byte after a reset (anything but a 0x7F it can measure leaves the chip deaf
+ * until the next reset: SIM_STATE_DEAF); a C0/G0 takes only the 8-byte OPTR + complement option-byte
+ * write, and any other option-byte write, a complement mismatch, or a reset or power
+ * loss while option bytes are being programmed locks it for good (SIM_STATE_LOCKED).
  *
  * It serves one file descriptor (socketpair end, pty master) from its own thread. */
 
@@ -36,6 +44,10 @@ typedef struct SimCounters {
         unsigned ob_writes;
         unsigned misaligned_writes;     /* G0/C0 writes ACKed but dropped (4- not 8-aligned) */
         unsigned breaks;                /* breaks the host started on TX (added) */
+        unsigned deafened;              /* first bytes after a reset that were not a
+                                         * measurable 0x7F (added) */
+        unsigned ob_interrupted;        /* resets or power losses during option-byte
+                                         * programming (added) */
         uint64_t bytes_in, bytes_out;
 } SimCounters;
 
@@ -44,6 +56,13 @@ typedef enum SimState {
         SIM_STATE_BOOTLOADER,           /* synced, waiting for a command */
         SIM_STATE_USER_CODE,            /* running the application: answers nothing */
         SIM_STATE_OFF,
+        /* added: the first byte after the reset was not a 0x7F the autobaud could measure:
+         * the chip hears nothing until the next reset or power cycle */
+        SIM_STATE_DEAF,
+        /* added, C0/G0: option bytes programmed in a form no source shows working,
+         * with a complement mismatch, or interrupted by a reset or power loss (RM0444:
+         * "might permanently lock the device"). Never left, power cycles included. */
+        SIM_STATE_LOCKED,
 } SimState;
 
 /* pid: 0x443, 0x453, 0x444, 0x466, 0x457. flash_size: 0 = the family's largest. */
@@ -131,8 +150,27 @@ int sim_load(Sim *s, uint32_t address, const void *data, size_t size);
 /* Added: the part's product ID and the RAM left to the host ([base, base+size), size 0 on L0). */
 uint16_t sim_pid(const Sim *s);
 uint32_t sim_host_ram(const Sim *s, uint32_t *ret_base);
-/* Added: the G0/C0 EMPTY flag as last latched (false on F0/L0). */
+/* Added: the G0/C0 EMPTY flag as last latched (false on F0/L0, unless the L0 empty
+ * check is on). */
 bool sim_empty_flag(Sim *s);
+/* Added: whether the L0 has an empty check (sources disagree: ST's knowledge base
+ * lists the L01x/L02x, CMSIS defines no flag): when on, an L0 whose first flash word
+ * reads erased (0x00000000) at power-up or option-byte load starts the bootloader
+ * whatever BOOT0 says. Default off; no effect on other families. Latched at the next
+ * power-up or option-byte load, like the C0/G0 flag. */
+void sim_set_l0_empty_check(Sim *s, bool on);
+/* Added: write-protects pages [first, last] as a programmer would (the option bytes,
+ * reloaded): C0/G0 WRP1AR = [first, last]; F0 and L0 every sector holding one of them.
+ * first > last clears it. */
+void sim_set_wrp(Sim *s, uint32_t first, uint32_t last);
+/* Added: how long option-byte programming lasts in real time, also with the timing
+ * model off, so that a reset arriving during it is seen (default
+ * SIM_OB_PROGRAM_USEC_DEFAULT; with the timing model on, at least the modelled page
+ * erase). 0 restores the default. */
+#define SIM_OB_PROGRAM_USEC_DEFAULT 20000u
+void sim_set_ob_program_usec(Sim *s, unsigned usec);
+/* Added: true while option bytes are being programmed (a reset now locks a C0/G0). */
+bool sim_ob_programming(Sim *s);
 
 /* Fault injection. Each fault fires once unless stated. */
 typedef enum SimFault {
@@ -145,6 +183,14 @@ typedef enum SimFault {
         SIM_FAULT_HANGUP_AT_WRITE,      /* close the line before the arg-th Write Memory */
         SIM_FAULT_ALREADY_SYNCED,       /* start in SIM_STATE_BOOTLOADER (an earlier session synced) */
         SIM_FAULT_CORRUPT_READ,         /* flip a bit in the arg-th Read Memory reply */
+        /* added: the next option-byte programming (Write Memory to the option bytes,
+         * Write/Readout Protect, Write Unprotect): */
+        SIM_FAULT_DROP_OB_ACK,          /* its final ACK is lost (the chip programs and resets) */
+        SIM_FAULT_GARBLE_OB_ACK,        /* its final ACK arrives as 0x7B */
+        SIM_FAULT_RESET_DURING_OB,      /* an outside reset (a button, a brown-out) in the
+                                         * middle of it: locks a C0/G0 */
+        SIM_FAULT_HANGUP_DURING_OB,     /* the adapter goes away once it started; the board
+                                         * keeps power and finishes */
         _SIM_FAULT_MAX,
 } SimFault;
 void sim_inject(Sim *s, SimFault f, unsigned arg);
