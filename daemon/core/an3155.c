@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "an3155.h"
+#include "chips.h"
 
 #define GET_MAX_CMDS 32u
 /* Pages per Erase command: short enough that one command's timeout stays sane. */
@@ -346,9 +347,9 @@ static int drain_and_sync(An3155 *p, size_t n_sent) {
  *
  * Then filler, in one write: e = AN3155_RECOVER_FILLER_LEAD (0x01), then b =
  * AN3155_RECOVER_FILLER (0x02), enough for the longest state (command pair 2, address
- * 5, count 1, 256 data, checksum 1). Before it the chip took m >= 1 bytes 0x7F (ours,
- * plus those of a sync that got no answer: m = 4 after a probe), and no state completes
- * a frame that does anything, whatever m:
+ * 5, count 1, 256 data, checksum 1). Before it the chip took m >= 2 bytes 0x7F (ours,
+ * the one sent right before the filler, plus those of a sync that got no answer: m = 5
+ * after a probe), and no state completes a frame that does anything, whatever m:
  * - a command: (7F, 7F), (7F, e), (e, b), (b, b), (b, 7F) are no complement pairs: NACK;
  * - the address: its XOR check fails: 7F e b b | b (7E), 7F 7F e b | b (03),
  *   7F 7F 7F e | b (7E), 7F 7F 7F 7F | e (00), 7F 7F 7F 7F | 7F (00): NACK; after a
@@ -358,7 +359,7 @@ static int drain_and_sync(An3155 *p, size_t n_sent) {
  *   then b, and the checksum b; their XOR with N is 7F ^ e ^ b = 7C for an odd m and
  *   e for an even m, never b: NACK. (A filler of b alone would write for an even m:
  *   why the lead byte.) After a 0x7F that completed an address (ACK) and Get's 00 FF
- *   (N = 0, one data byte FF), the checksum e is not FF: NACK;
+ *   (N = 0, one data byte FF), the checksum, the second 0x7F, is not FF: NACK;
  * - the page list of an Extended Erase (44 BB): it takes 7F 7F (or 7F e) as its count,
  *   0x7F00 or more pages, and waits for 64 KiB: no erase, and the chip stays there (see
  *   flasher_probe(); this host's own erase does not leave a chip there after a lost
@@ -374,6 +375,7 @@ static int drain_and_sync(An3155 *p, size_t n_sent) {
  * before writing it again (flasher.c does, and its verify reads everything); after a
  * probe, a flash erases the pages it writes first (erase auto or mass). */
 static int recover(An3155 *p) {
+        static const uint8_t sync_byte = AN3155_SYNC;
         uint8_t filler[AN3155_RECOVER_FILLER_LEN];
         uint64_t quiet = SYNC_QUIET_USEC + link_wire_usec(p->link, 16);
         int r;
@@ -395,13 +397,22 @@ static int recover(An3155 *p) {
                         return r;
         }
 
+        /* A chip that reset after that 0x7F (still booting when it came) now waits for
+         * its sync, and the first byte it hears sets its baud: anything but a 0x7F would
+         * leave it deaf until the next reset (a G031, ST's forum). So one more 0x7F goes
+         * right before the filler: such a chip syncs on it and takes the filler as bad
+         * command pairs, and for a chip inside a command it is one more unanswered 0x7F,
+         * which the filler's analysis above allows for any count. */
         set_status(p, 0xFF, "recovery");
+        r = send_bytes(p, &sync_byte, 1);
+        if (r < 0)
+                return r;
         memset(filler, AN3155_RECOVER_FILLER, sizeof filler);
         filler[0] = AN3155_RECOVER_FILLER_LEAD;
         r = send_bytes(p, filler, sizeof filler);
         if (r < 0)
                 return r;
-        return drain_and_sync(p, sizeof filler);
+        return drain_and_sync(p, 1 + sizeof filler);
 }
 
 /* Caps every reply wait for a recovery: a chip that answers at all answers within an
@@ -576,6 +587,11 @@ int an3155_write_memory(An3155 *p, uint32_t address, const void *buf, size_t n) 
 
         if (!p || !buf || n < 1 || n > AN3155_MAX_BLOCK || n % 4 != 0)
                 return -EINVAL;
+        /* Every Write Memory passes here: nothing but the proven C0/G0 OPTR form ever
+         * reaches an option-byte area (chips.h). */
+        r = chip_check_option_write(address, buf, n);
+        if (r < 0)
+                return r;
         r = check_supported(p, AN3155_CMD_WRITE_MEMORY);
         if (r < 0)
                 return r;

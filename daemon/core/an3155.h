@@ -87,7 +87,8 @@ int an3155_resync(An3155 *p, uint64_t delay_usec, unsigned attempts);
  * chip back to waiting for a command without letting it complete a frame that writes,
  * then syncs (and runs Get). In order: drain the line until quiet; one 0x7F (a
  * chip that reset answers ACK, one waiting for a command's complement NACK); if that
- * does not do it, AN3155_RECOVER_FILLER_LEN bytes of filler in one write (one
+ * does not do it, one more 0x7F (a chip that finished booting since hears a sync
+ * first, never filler) and AN3155_RECOVER_FILLER_LEN bytes of filler in one write (one
  * AN3155_RECOVER_FILLER_LEAD, then AN3155_RECOVER_FILLER), drain the NACKs, sync. Replies
  * are awaited at most AN3155_RECOVER_REPLY_USEC each: about 0.5 s against a silent chip,
  * about 2 s at worst. Why the filler cannot write, whatever number of unanswered 0x7F
@@ -108,7 +109,8 @@ int an3155_get_id(An3155 *p, uint16_t *ret_pid);
 
 /* 1..256 bytes. */
 int an3155_read_memory(An3155 *p, uint32_t address, void *buf, size_t n);
-/* 1..256 bytes, n a multiple of 4. */
+/* 1..256 bytes, n a multiple of 4. -EPERM, before anything is sent, for a write into
+ * an option-byte area other than the C0/G0 OPTR form (chip_check_option_write()). */
 int an3155_write_memory(An3155 *p, uint32_t address, const void *buf, size_t n);
 int an3155_go(An3155 *p, uint32_t address);
 

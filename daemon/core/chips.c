@@ -10,13 +10,21 @@
  * manuals, and the tools that program these parts on silicon (stm32flash, stm32loader,
  * stm32isp, Black Magic Probe), named at each value.
  *
- * Option-byte block: AN3155 §3.6 says a Write Memory at the option-byte base erases
- * all option bytes and rewrites them from the data sent. So the flasher reads the
- * whole area and writes all of it back with only the bits it means to change: C0/G0
- * the 0x80 bytes 0x1FFF7800..0x1FFF787F (OPTR, PCROP, WRP, SECR pairs; writing back
- * what was read keeps WRP/PCROP and BOOT_LOCK as they were, whatever the exact layout
- * of the [U] words), F0 the 16 bytes stm32flash names, L0 the 3 words that exist (BMD;
- * the rest of 0x1FF80000..1F is not option bytes). */
+ * Option bytes. The host reads the whole area (C0/G0 the 0x80 bytes 0x1FFF7800..787F:
+ * OPTR, PCROP, WRP, SECR pairs; F0 the 16 bytes stm32flash names; L0 the 3 words that
+ * exist, per BMD) and writes only one thing through Write Memory: on C0/G0 the 8 bytes
+ * OPTR + complement at 0x1FFF7800, the only form shown to work on silicon (stm32isp's
+ * enablebootpin). Nothing public shows what the ROM does with a longer write, so none is
+ * ever sent: chip_check_option_write() refuses it, and every other option change goes
+ * through the AN3155 protect/unprotect commands.
+ *
+ * Proven on silicon or documented: the AN3155 commands, the G0 8-byte alignment quirk
+ * (reported on 0x466 on ST's forum), the OPTR+complement write (stm32isp), the RDP byte
+ * values (HAL), the C0/G0 boot table (AN5096/RM0490), OBL resets after option changes
+ * (BMD, HAL). Inferred, and named where the code relies on them: the rest of the C0/G0
+ * option layout (pairs every 8 bytes, as CubeProgrammer dumps suggest [U]), C0 timings
+ * and write unit (G0's), the L0 erased value, WRP polarity on L0, the WRP field width
+ * on C0. */
 
 #define LE32(v) (uint8_t) ((v) & 0xFF), (uint8_t) (((v) >> 8) & 0xFF), \
                 (uint8_t) (((v) >> 16) & 0xFF), (uint8_t) (((v) >> 24) & 0xFF)
@@ -34,8 +42,9 @@
 
 /* G0x1 factory OPTR 0xFFFFFEAA (Black Magic Probe; read on a G071 on ST's forum). */
 static const uint8_t ob_factory_g0[0x80] = { PAIR32(0xFFFFFEAA), G0_OB_TAIL };
-/* C0x1 OPTR 0x3FFFFFAA (Black Magic Probe, citing RM0490). */
-static const uint8_t ob_factory_c0[0x80] = { PAIR32(0x3FFFFFAA), G0_OB_TAIL };
+/* C0x1 OPTR 0xFFFFFFAA (Black Magic Probe's current FLASH_OPTR_C0x1_DEF, citing RM0490;
+ * an older value was 0x3FFFFFAA). Not read from a C0 yet [T]. */
+static const uint8_t ob_factory_c0[0x80] = { PAIR32(0xFFFFFFAA), G0_OB_TAIL };
 /* CMSIS OB_TypeDef, stm32isp's factory word 0x00FF55AA: RDP AA/55, USER FF/00,
  * DATA0/1 FF/00, WRP0..3 FF/00 (no protection). */
 static const uint8_t ob_factory_f0[16] = {
@@ -54,6 +63,8 @@ static const ChipInfo chips[] = {
                 /* the C011 die has 32 KiB (a C011F4 read and wrote all 32, ST's forum); the
                  * register says what is sold */
                 .flash_base = 0x08000000, .flash_size = 32 * 1024, .flash_size_reg = 0x1FFF75A0,
+                /* 64-bit programming (HAL) with the G0's 8-aligned Write Memory quirk
+                 * assumed [U: reported on 0x466 only]; one page per WRP sector [U] */
                 .page_size = 2048, .erased = 0xFF, .write_unit = 8, .write_block = 256,
                 .pages_per_sector = 1,
                 .ob_base = 0x1FFF7800, .ob_size = sizeof(ob_factory_c0), .ob_layout = CHIP_OB_G0,
@@ -62,8 +73,9 @@ static const ChipInfo chips[] = {
                 .ram_base = 0x20000000, .ram_size = 6 * 1024, .ram_user = 0x20001000,
                 .sysmem_base = 0x1FFF0000, .sysmem_size = 0x1800,
                 .bootloader_id = 0x51, .bootloader_id_addr = 0x1FFF17FE,
+                /* mass erase: the V3.x Extended Erase rule, no C0 log seen [U] */
                 .mass_erase = true, .boot_rule = CHIP_BOOT_NBOOT_SEL,
-                /* no C0 datasheet figures found: the G031's (DS12992 Table 44) */
+                /* no C0 datasheet figures found: the G031's (DS12992 Table 44) [U] */
                 .program_usec = 85, .page_erase_usec = 22000, .mass_erase_usec = 22100,
         },
         {
@@ -93,6 +105,8 @@ static const ChipInfo chips[] = {
                 .ram_base = 0x20000000, .ram_size = 4 * 1024, .ram_user = 0x20000800,
                 .sysmem_base = 0x1FFFEC00, .sysmem_size = 0xC00,
                 .bootloader_id = 0x10, .bootloader_id_addr = 0x1FFFF7A6,
+                /* BOOT0 pin with nBOOT1 = 1 and no empty check on 0x444 (stm32flash
+                 * quoting RM0360 [T]; the entry pattern is confirmed on an F030C8 only) */
                 .mass_erase = true, .boot_rule = CHIP_BOOT_PIN,
                 /* 53.5 us per half-word, so 107 us per 4-byte unit (DS9773 Table 39) */
                 .program_usec = 107, .page_erase_usec = 30000, .mass_erase_usec = 30000,
@@ -114,6 +128,7 @@ static const ChipInfo chips[] = {
         {
                 .pid = 0x457, .name = "STM32L01x/02x", .family = CHIP_FAMILY_L0,
                 .flash_base = 0x08000000, .flash_size = 16 * 1024, .flash_size_reg = 0x1FF8007C,
+                /* erased flash reads 0x00 (forum reports on L07x [F]) */
                 .page_size = 128, .erased = 0x00, .write_unit = 4, .write_block = 128,
                 .pages_per_sector = 32,
                 .ob_base = 0x1FF80000, .ob_size = sizeof(ob_factory_l0), .ob_layout = CHIP_OB_L0,
@@ -123,6 +138,11 @@ static const ChipInfo chips[] = {
                 .ram_base = 0x20000000, .ram_size = 2 * 1024, .ram_user = 0x20000800,
                 .sysmem_base = 0x1FF00000, .sysmem_size = 0x1000,
                 .bootloader_id = 0xC3, .bootloader_id_addr = 0x1FF00FFE,
+                /* no mass erase through the bootloader (stm32flash F_NO_ME [T]); boot by
+                 * the BOOT0 pin. Whether the L0 also has an empty check is disputed
+                 * (ST's knowledge base says yes, CMSIS names no flag [U]): the host
+                 * assumes BOOT0 high after a reset, so it works either way and never
+                 * relies on one. */
                 .mass_erase = false, .boot_rule = CHIP_BOOT_PIN,
                 /* ~3.2 ms per word or half-page and per page [F/U]. No mass erase through
                  * the bootloader; the RDP 1->0 erase is bounded by 128 page erases. */
@@ -207,19 +227,141 @@ uint32_t chip_optr(const ChipInfo *c, const uint8_t *ob) {
 #define OPTR_NBOOT0    (UINT32_C(1) << 26)
 
 int chip_ob_enable_boot0(const ChipInfo *c, uint8_t *ob) {
-        uint8_t old[8];
+        uint32_t optr;
 
-        if (c->boot_rule != CHIP_BOOT_NBOOT_SEL || c->ob_layout != CHIP_OB_G0 || c->ob_size < 8)
+        if (c->boot_rule != CHIP_BOOT_NBOOT_SEL || c->ob_layout != CHIP_OB_G0 || c->ob_size < CHIP_OB_OPTR_FORM_SIZE)
                 return -EOPNOTSUPP;
 
-        memcpy(old, ob, sizeof(old));
+        optr = le32(ob);
+        /* a broken pair loads as something else (RM0444: a mismatch forces a secure
+         * configuration): do not program over what the chip did not load */
+        if ((optr ^ le32(ob + 4)) != UINT32_MAX)
+                return -EBADMSG;
+        if (!(optr & OPTR_NBOOT_SEL))
+                return 0;
+
         /* What stm32isp does on silicon (enablebootpin): byte 3 = (b3 & 0xF8) | 0x06, i.e.
          * nBOOT_SEL = 0 (the BOOT0 pin decides), nBOOT1 = 1 (pin high = system memory),
-         * nBOOT0 = 1 (ignored once nBOOT_SEL = 0). The complement word must follow. */
+         * nBOOT0 = 1 (ignored once nBOOT_SEL = 0). The complement word follows. */
         ob[3] = (ob[3] & 0xF8) | 0x06;
         put_le32(ob + 4, ~le32(ob));
+        return 1;
+}
 
-        return memcmp(old, ob, sizeof(old)) != 0;
+/* An option-byte area of the table that [address, address + n) overlaps, or NULL. */
+static const ChipInfo *option_area_of(uint32_t address, size_t n) {
+        uint64_t end = (uint64_t) address + n;
+
+        for (size_t i = 0; i < ELEMENTSOF(chips); i++) {
+                const ChipInfo *c = &chips[i];
+                /* L0: the whole 0x1FF80000..1F block stm32flash names, not only the 3
+                 * words in use */
+                uint32_t size = c->ob_layout == CHIP_OB_L0 ? MAX(c->ob_size, UINT32_C(0x20)) : c->ob_size;
+
+                if (address < (uint64_t) c->ob_base + size && end > c->ob_base)
+                        return c;
+        }
+        return NULL;
+}
+
+int chip_check_option_write(uint32_t address, const uint8_t *data, size_t n) {
+        const ChipInfo *c = option_area_of(address, n);
+        uint32_t optr;
+
+        if (!c)
+                return 0;
+        if (c->ob_layout != CHIP_OB_G0 || address != c->ob_base || n != CHIP_OB_OPTR_FORM_SIZE || !data)
+                return -EPERM;
+        optr = le32(data);
+        if ((optr ^ le32(data + 4)) != UINT32_MAX)
+                return -EPERM;
+        /* RDP stays level 0: level 1 is Readout Protect's (0x82), level 2 (0xCC) never */
+        if ((optr & 0xFF) != 0xAA)
+                return -EPERM;
+        return 0;
+}
+
+/* C0/G0 WRP1AR/WRP1BR: STRT (a page number) in the low bits, END from bit 16; the area
+ * is active when STRT <= END; factory 0x000000FF is off (CMSIS, Black Magic Probe). The field is
+ * 6 bits wide in the G0 CMSIS header; the C0's is assumed the same [U]. A page number
+ * past the flash protects nothing. */
+#define WRP_AREA_MASK 0x3Fu
+
+static void set_page(uint8_t *pages, uint32_t p) {
+        pages[p / 8] |= (uint8_t) (1u << (p % 8));
+}
+
+int chip_wrp_pages(const ChipInfo *c, const uint8_t *ob, uint32_t flash_size, uint8_t pages[CHIP_WRP_PAGES_MAX / 8]) {
+        uint32_t n_pages = MIN(flash_size / c->page_size, CHIP_WRP_PAGES_MAX);
+        int n = 0;
+
+        memset(pages, 0, CHIP_WRP_PAGES_MAX / 8);
+        switch (c->ob_layout) {
+        case CHIP_OB_G0:
+                for (uint32_t off = 0x18; off <= 0x20; off += 8) {
+                        uint32_t reg = le32(ob + off);
+                        uint32_t start = reg & WRP_AREA_MASK, end = (reg >> 16) & WRP_AREA_MASK;
+
+                        for (uint32_t p = start; start <= end && p <= end && p < n_pages; p++)
+                                set_page(pages, p);
+                }
+                break;
+        case CHIP_OB_F0:
+                /* WRP0..3 value bytes at +8, +A, +C, +E: one bit per sector of
+                 * pages_per_sector pages (4 KiB), 0 = protected (CMSIS) */
+                for (uint32_t p = 0; p < n_pages; p++) {
+                        uint32_t sector = p / c->pages_per_sector;
+
+                        if (sector < 32 && !(ob[8 + 2 * (sector / 8)] & (1u << (sector % 8))))
+                                set_page(pages, p);
+                }
+                break;
+        case CHIP_OB_L0: {
+                /* w2 low half: WRPROT1, one bit per 4 KiB sector (32 pages). Set =
+                 * protected under WPRMOD = 0 (w0 bit 8); that polarity is inferred [U].
+                 * Under WPRMOD = 1 the same bits select PCROP sectors, which cannot be
+                 * written either: counted as protected too. */
+                uint32_t bits = le32(ob + 8) & 0xFFFF;
+
+                for (uint32_t p = 0; p < n_pages; p++) {
+                        uint32_t sector = p / c->pages_per_sector;
+
+                        if (sector < 16 && (bits & (1u << sector)))
+                                set_page(pages, p);
+                }
+                break;
+        }
+        }
+        for (uint32_t p = 0; p < n_pages; p++)
+                n += !!(pages[p / 8] & (1u << (p % 8)));
+        return n;
+}
+
+const char *chip_ob_field_name(const ChipInfo *c, uint32_t off) {
+        switch (c->ob_layout) {
+        case CHIP_OB_G0:
+                /* the in-flash layout, partly evidenced (stm32isp, CubeProgrammer dumps) [U] */
+                switch (off / 8) {
+                case 0x00: return "OPTR";
+                case 0x01: return "PCROP1ASR";
+                case 0x02: return "PCROP1AER";
+                case 0x03: return "WRP1AR";
+                case 0x04: return "WRP1BR";
+                case 0x05: return "PCROP1BSR";
+                case 0x06: return "PCROP1BER";
+                case 0x0E: return "SECR";
+                default:   return "reserved";
+                }
+        case CHIP_OB_F0: {
+                static const char *const names[] = { "RDP", "USER", "DATA0", "DATA1", "WRP0", "WRP1", "WRP2", "WRP3" };
+                return off / 2 < ELEMENTSOF(names) ? names[off / 2] : "reserved";
+        }
+        case CHIP_OB_L0: {
+                static const char *const names[] = { "RDP/WPRMOD", "USER", "WRPROT1" };
+                return off / 4 < ELEMENTSOF(names) ? names[off / 4] : "reserved";
+        }
+        }
+        return "reserved";
 }
 
 bool chip_boots_bootloader(const ChipInfo *c, const uint8_t *ob, bool boot0_pin, bool flash_empty) {
@@ -263,4 +405,30 @@ bool chip_boots_bootloader(const ChipInfo *c, const uint8_t *ob, bool boot0_pin,
         }
         }
         return false;
+}
+
+bool chip_bootloader_reachable(const ChipInfo *c, const uint8_t *ob, bool flash_empty) {
+        return chip_boots_bootloader(c, ob, true, flash_empty) || chip_boots_bootloader(c, ob, false, flash_empty);
+}
+
+const char *chip_no_bootloader_hint(uint16_t pid) {
+        const ChipInfo *c = pid ? chip_lookup(pid) : NULL;
+
+        /* RM0490: on C0 a debugger access forces BOOT0 low "until the earliest
+         * power-on"; RM0490/AN5096: PA14-BOOT0 is sampled at reset only once nBOOT_SEL
+         * is 0. */
+        if (!c)
+                return " (On a C0, BOOT0 stays forced low after a debugger session until a power cycle; a C0/G0 "
+                       "heeds BOOT0 only once nBOOT_SEL is cleared.)";
+        switch (c->family) {
+        case CHIP_FAMILY_C0:
+                return " An STM32C0 keeps BOOT0 forced low after a debugger session until it is power-cycled, "
+                       "and starts the bootloader by PA14-BOOT0 high at reset only once nBOOT_SEL is cleared "
+                       "(factory nBOOT_SEL = 1: the pin is ignored once the flash holds code).";
+        case CHIP_FAMILY_G0:
+                return " An STM32G0 starts the bootloader by PA14-BOOT0 high at reset only once nBOOT_SEL is "
+                       "cleared (factory nBOOT_SEL = 1: the pin is ignored once the flash holds code).";
+        default:
+                return "";
+        }
 }

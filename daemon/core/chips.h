@@ -77,15 +77,50 @@ int chip_rdp_level(const ChipInfo *c, const uint8_t *ob);
 /* G0/C0: the OPTR word (ob[0..3] little endian); F0/L0: the user option byte(s). */
 uint32_t chip_optr(const ChipInfo *c, const uint8_t *ob);
 
-/* C0/G0: rewrites ob (ob_size bytes, in place) so that nBOOT_SEL = 0, nBOOT1 = 1 and
- * the complement words match; returns 1 if changed, 0 if already so, -EOPNOTSUPP on
- * families without nBOOT_SEL. */
+/* C0/G0: the one option-byte write form proven on silicon is 8 bytes at ob_base, OPTR
+ * and its complement (stm32isp). CHIP_OB_OPTR_FORM_SIZE is that length. */
+#define CHIP_OB_OPTR_FORM_SIZE 8u
+
+/* C0/G0: rewrites the OPTR pair (ob[0..7], in place) so that nBOOT_SEL = 0, nBOOT1 = 1,
+ * nBOOT0 = 1, with its complement; the rest of ob is not touched (it is never written).
+ * Returns 1 if changed, 0 when nBOOT_SEL is already 0 (no write: an interrupted
+ * option-byte programming can lock a chip for good, so none is done without need),
+ * -EBADMSG when the pair read is not a value and its complement (the chip is not in a
+ * state to program over), -EOPNOTSUPP on families without nBOOT_SEL. */
 int chip_ob_enable_boot0(const ChipInfo *c, uint8_t *ob);
+
+/* The guard every Write Memory passes (an3155_write_memory()): 0 when [address,
+ * address+n) touches no option-byte area of any chip in the table, or is exactly the
+ * C0/G0 8-byte form at ob_base (OPTR with its complement, read protection level 0
+ * kept: RDP 0xAA); -EPERM otherwise. So no caller can ever write RDP 0xCC, PCROP, WRP,
+ * SECR or reserved words through Write Memory, nor any F0/L0 option byte (those change
+ * only through the AN3155 protect and unprotect commands). */
+int chip_check_option_write(uint32_t address, const uint8_t *data, size_t n);
+
+/* Write protection as decoded from the option bytes (ob_size bytes at ob_base): sets
+ * bit p of pages (CHIP_WRP_PAGES_MAX bits) for each protected page p below
+ * flash_size / page_size and returns how many there are. See chips.c for each family's
+ * encoding and what rests on inference. */
+#define CHIP_WRP_PAGES_MAX 128u
+int chip_wrp_pages(const ChipInfo *c, const uint8_t *ob, uint32_t flash_size, uint8_t pages[CHIP_WRP_PAGES_MAX / 8]);
+
+/* C0/G0: the name of the option register stored at offset off of the area ("OPTR",
+ * "WRP1AR", ... or "reserved"); F0/L0: "RDP", "USER", "WRP", ... For messages. */
+const char *chip_ob_field_name(const ChipInfo *c, uint32_t off);
 
 /* True when the device, after a reset with these option bytes, the given BOOT0 pin
  * level and the given first flash word, starts the bootloader. Used by the flasher
  * to know whether to re-sync after a reset. */
 bool chip_boots_bootloader(const ChipInfo *c, const uint8_t *ob, bool boot0_pin, bool flash_empty);
+
+/* True when some BOOT0 pin level brings the device into the bootloader after a reset
+ * with these option bytes and this first flash word: a board that ends a job like this
+ * can still be reached over the UART. */
+bool chip_bootloader_reachable(const ChipInfo *c, const uint8_t *ob, bool flash_empty);
+
+/* What to check when no bootloader answers, for a board believed to hold pid (0: not
+ * known): a sentence (with a leading space) for the family's traps, "" for none. */
+const char *chip_no_bootloader_hint(uint16_t pid);
 
 /* Number of the page holding address (address inside flash). */
 static inline uint32_t chip_page_of(const ChipInfo *c, uint32_t address) {

@@ -38,8 +38,9 @@ struct Flasher {
 
         bool have_chip;         /* chip holds the last probe and the bootloader is ours */
         FlasherChip chip;
+        uint16_t chip_hint;     /* flasher_set_chip_hint() */
 
-        char message[256];
+        char message[512];
 };
 
 /* A range to program: starts BLOCK_ALIGN-aligned, ends on the write unit. */
@@ -115,6 +116,10 @@ const char *flasher_error_message(const Flasher *f) {
         return f->message;
 }
 
+void flasher_set_chip_hint(Flasher *f, uint16_t pid) {
+        f->chip_hint = pid;
+}
+
 const FlasherChip *flasher_chip(const Flasher *f) {
         return f->have_chip && f->chip.info ? &f->chip : NULL;
 }
@@ -156,8 +161,8 @@ static int fail_proto(Flasher *f, int r, const char *fmt, ...) {
                                     (unsigned) st->reply, what, step);
                 return fail(f, r, "chip answered garbage to %s (%s step)", what, step);
         case -EHOSTDOWN:
-                return fail(f, r, "no bootloader answered the sync on %s (%s): is BOOT0 high and the chip reset?",
-                            port, what);
+                return fail(f, r, "no bootloader answered the sync on %s (%s): is BOOT0 high and the chip reset?%s",
+                            port, what, chip_no_bootloader_hint(f->chip_hint ?: f->chip.info ? f->chip.pid : 0));
         case -ENODEV:
                 return fail(f, r, "%s went away during %s", port, what);
         case -EOPNOTSUPP:
@@ -414,6 +419,8 @@ static int probe_synced(Flasher *f, FlasherChip *ret) {
         }
 
 done:
+        if (c.have_option_bytes)
+                c.n_wrp_pages = (uint32_t) chip_wrp_pages(info, c.option_bytes, c.flash_size, c.wrp_pages);
         f->chip = c;
         f->have_chip = true;
         if (ret)
@@ -494,6 +501,72 @@ static int refuse_protected(Flasher *f) {
         return 0;
 }
 
+/* ---- write protection ---- */
+
+/* A set of pages, one bit each: every supported part has at most CHIP_WRP_PAGES_MAX
+ * (an L0: 16 KiB of 128-byte pages). */
+typedef struct PageSet {
+        uint8_t bits[CHIP_WRP_PAGES_MAX / 8];
+} PageSet;
+
+static void page_set_add(PageSet *s, uint32_t p) {
+        if (p < CHIP_WRP_PAGES_MAX)
+                s->bits[p / 8] |= (uint8_t) (1u << (p % 8));
+}
+
+static bool page_set_has(const PageSet *s, uint32_t p) {
+        return p < CHIP_WRP_PAGES_MAX && (s->bits[p / 8] & (1u << (p % 8)));
+}
+
+/* "0-3, 8, 10-11" */
+static void page_set_format(const PageSet *s, char *buf, size_t size) {
+        size_t k = 0;
+
+        buf[0] = 0;
+        for (uint32_t p = 0; p < CHIP_WRP_PAGES_MAX && k < size; p++) {
+                uint32_t q = p;
+
+                if (!page_set_has(s, p))
+                        continue;
+                while (q + 1 < CHIP_WRP_PAGES_MAX && page_set_has(s, q + 1))
+                        q++;
+                k += (size_t) snprintf(buf + k, size - k, q > p ? "%s%u-%u" : "%s%u", k ? ", " : "",
+                                       (unsigned) p, (unsigned) q);
+                p = q;
+        }
+}
+
+/* The pages of touch that the last probe found write-protected, into hit; how many. */
+static uint32_t protected_pages_in(const FlasherChip *c, const PageSet *touch, PageSet *hit) {
+        uint32_t n = 0;
+
+        *hit = (PageSet) {};
+        for (uint32_t p = 0; p < CHIP_WRP_PAGES_MAX; p++)
+                if (page_set_has(touch, p) && flasher_chip_page_protected(c, p)) {
+                        page_set_add(hit, p);
+                        n++;
+                }
+        return n;
+}
+
+/* AN3155 §3.6/3.8: the bootloader skips write-protected pages without an error, so
+ * writing there ends in a VerifyFailed at best; refused before anything is erased. */
+static int fail_write_protected(Flasher *f, const PageSet *hit, const char *what) {
+        char list[200];
+
+        page_set_format(hit, list, sizeof list);
+        return fail(f, -EROFS, "page%s %s of the %s %s write-protected (WRP): the bootloader would skip them "
+                    "without an error. %s; nothing was erased or written",
+                    strchr(list, ',') || strchr(list, '-') ? "s" : "", list, f->chip.info->name,
+                    strchr(list, ',') || strchr(list, '-') ? "are" : "is", what);
+}
+
+static void page_set_all(PageSet *s, const FlasherChip *c) {
+        *s = (PageSet) {};
+        for (uint32_t p = 0; p < c->flash_size / c->info->page_size; p++)
+                page_set_add(s, p);
+}
+
 /* ---- erase ---- */
 
 static size_t erase_chunk(const ChipInfo *info) {
@@ -534,6 +607,14 @@ static int erase_all(Flasher *f, FlasherResult *res) {
 
         if (info->mass_erase) {
                 r = an3155_erase_mass(f->proto);
+                /* a mass erase with write protection active is refused (AN3155 §3.8) */
+                if (r == -EREMOTEIO && f->chip.n_wrp_pages > 0) {
+                        PageSet all, hit;
+
+                        page_set_all(&all, &f->chip);
+                        (void) protected_pages_in(&f->chip, &all, &hit);
+                        return fail_write_protected(f, &hit, "The chip refused the mass erase (NACK)");
+                }
                 if (r < 0)
                         return fail_proto(f, r, "mass erase");
                 if (res)
@@ -743,6 +824,14 @@ static int verify_runs(Flasher *f, const Image *img, const Run *runs, size_t n_r
 
 /* ---- protection, option bytes, go ---- */
 
+static uint32_t le32(const uint8_t *p) {
+        return (uint32_t) le16(p) | (uint32_t) le16(p + 2) << 16;
+}
+
+static bool word_erased_ff(const uint8_t w[4]) {
+        return w[0] == 0xFF && w[1] == 0xFF && w[2] == 0xFF && w[3] == 0xFF;
+}
+
 /* Whether the first flash word reads erased: the C0/G0 EMPTY flag latched at the next
  * option-byte load (AN5096 §3, "Empty check"). */
 static int first_word_empty(Flasher *f, bool *ret) {
@@ -752,8 +841,102 @@ static int first_word_empty(Flasher *f, bool *ret) {
         r = transfer_block(f, false, f->chip.info->flash_base, w, sizeof(w), NULL);
         if (r < 0)
                 return r;
-        *ret = w[0] == 0xFF && w[1] == 0xFF && w[2] == 0xFF && w[3] == 0xFF;
+        *ret = word_erased_ff(w);
         return 0;
+}
+
+/* Whether the first flash word reads erased once a job has written img (NULL: nothing)
+ * after erasing page 0 or not: the image's bytes where it has them; elsewhere erased
+ * when page 0 is erased, else what the flash holds now. */
+static int first_word_empty_after(Flasher *f, const Image *img, bool page0_erased, bool *ret) {
+        const ChipInfo *info = f->chip.info;
+        bool owned[4] = {};
+        uint8_t w[4], now[4];
+        int r;
+
+        memset(w, info->erased, sizeof w);
+        if (img)
+                fill_range(img, info->flash_base, sizeof w, info->erased, w, owned);
+        if (!page0_erased && !(owned[0] && owned[1] && owned[2] && owned[3])) {
+                r = transfer_block(f, false, info->flash_base, now, sizeof now, NULL);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < sizeof w; k++)
+                        if (!owned[k])
+                                w[k] = now[k];
+        }
+        *ret = word_erased_ff(w);
+        return 0;
+}
+
+/* The last command failed after the chip had all it needed to start programming option
+ * bytes (a Write Memory frame sent, or the first ACK of a protect command received): it
+ * may be programming them now. */
+static bool may_be_programming(Flasher *f) {
+        const An3155Status *st = an3155_last_status(f->proto);
+
+        return st && st->step && (strcmp(st->step, "data") == 0 || strcmp(st->step, "second ACK") == 0);
+}
+
+/* After a lost, garbled or refused reply to a command that programs option bytes, the
+ * host sends nothing and ends no job until that programming is certainly over: the next
+ * job's entry sequence (or the DTR/RTS a port raises on open, on an auto-reset circuit)
+ * would reset the chip, and RM0444 warns that an interrupted option-byte programming can
+ * lock it for good (RM0444 Rev 5 p.90). The bound is the second-ACK timeout of the protect
+ * commands (2 s by default), against a page erase of 40 ms at most (G031, DS12992). */
+static void wait_option_programming(Flasher *f, uint64_t started_usec) {
+        An3155Timeouts t;
+        uint64_t now = now_usec();
+
+        an3155_get_timeouts(f->proto, &t);
+        if (now < started_usec + t.option_usec)
+                sleep_usec(started_usec + t.option_usec - now);
+}
+
+/* Refuses (-ENOLINK) an end state without a way back into the bootloader over UART: no
+ * BOOT0 level at reset starts it (chip_bootloader_reachable() with the option bytes ob
+ * and the first flash word as the job leaves them), e.g. a C0/G0 with nBOOT_SEL = 1,
+ * nBOOT0 = 1 and code at the flash base: only a debugger would get back in. protect:
+ * the job also sets read protection level 1; what: how to avoid it. */
+static int check_way_back(Flasher *f, const uint8_t *ob, bool empty, bool protect, bool force, const char *what) {
+        const ChipInfo *info = f->chip.info;
+        char why[96];
+
+        if (force || chip_bootloader_reachable(info, ob, empty))
+                return 0;
+        if (info->ob_layout == CHIP_OB_G0) {
+                uint32_t optr = chip_optr(info, ob);
+
+                snprintf(why, sizeof why, "OPTR 0x%08X: nBOOT_SEL=%u nBOOT0=%u nBOOT1=%u", optr,
+                         (unsigned) (optr >> 24) & 1, (unsigned) (optr >> 26) & 1, (unsigned) (optr >> 25) & 1);
+        } else
+                snprintf(why, sizeof why, "option bytes 0x%08X", chip_optr(info, ob));
+        return fail(f, -ENOLINK,
+                    "after this job the %s would start its code at every reset whatever BOOT0 says (%s, %s at 0x%08X%s): "
+                    "nothing but a debugger could bring back the bootloader. %s, or pass force to accept that; nothing was written",
+                    info->name, why, empty ? "erased word" : "code", info->flash_base,
+                    protect ? ", read protection level 1" : "", what);
+}
+
+/* check_way_back() for a flash of img with options o; page0_erased: the job erases page
+ * 0 (mass erase, or the runs start there). */
+static int check_flash_way_back(Flasher *f, const Image *img, const FlasherFlashOptions *o, bool page0_erased) {
+        const ChipInfo *info = f->chip.info;
+        uint8_t ob[sizeof(f->chip.option_bytes)];
+        bool empty;
+        int r;
+
+        if (!f->chip.have_option_bytes)
+                return 0;       /* not readable on this bootloader: nothing to decide from */
+        memcpy(ob, f->chip.option_bytes, info->ob_size);
+        if (o->boot0 && info->boot_rule == CHIP_BOOT_NBOOT_SEL)
+                (void) chip_ob_enable_boot0(info, ob);
+        r = first_word_empty_after(f, img, page0_erased, &empty);
+        if (r < 0)
+                return r;
+        return check_way_back(f, ob, empty, o->protect, o->force,
+                              o->boot0 || info->boot_rule != CHIP_BOOT_NBOOT_SEL ? "Change the option bytes with a debugger"
+                              : "Flash with boot0 (the default: it clears nBOOT_SEL, so BOOT0 high at reset starts the bootloader)");
 }
 
 /* Readout Unprotect: the chip mass-erases, resets and (its flash empty, or BOOT0 high)
@@ -781,13 +964,56 @@ static int do_unprotect(Flasher *f) {
         return 0;
 }
 
+/* Write Unprotect (0x73): ACK, the chip clears write protection for the whole flash,
+ * ACK, and resets (AN3155 §3.10; an option-byte load on C0/G0/L0). It must come back
+ * into the bootloader to go on, which its boot configuration decides (BOOT0 assumed
+ * high, as for every reset the flasher causes): checked before anything is sent. */
+static int do_write_unprotect(Flasher *f, FlasherResult *res) {
+        const ChipInfo *info = f->chip.info;
+        bool empty = false;
+        uint64_t t0;
+        int r;
+
+        if (info->boot_rule == CHIP_BOOT_NBOOT_SEL) {
+                r = first_word_empty(f, &empty);
+                if (r < 0)
+                        return r;
+        }
+        if (!chip_boots_bootloader(info, f->chip.option_bytes, true, empty))
+                return fail(f, -EROFS, "the %s is write-protected, and lifting that resets it into its code instead of the "
+                            "bootloader (nBOOT_SEL = 1, code in flash): clear write protection or nBOOT_SEL with a debugger; "
+                            "nothing was erased or written", info->name);
+
+        progress(f, FLASHER_STAGE_UNPROTECTING, 0, 1);
+        t0 = now_usec();
+        r = an3155_write_unprotect(f->proto);
+        if (r < 0) {
+                if (may_be_programming(f))
+                        wait_option_programming(f, t0);
+                return fail_proto(f, r, "Write Unprotect");
+        }
+        f->have_chip = false;
+        r = resync_after_reset(f);
+        if (r < 0)
+                return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
+                                  "the resync after Write Unprotect (the chip did not come back into the bootloader)");
+        r = probe_synced(f, NULL);
+        if (r < 0)
+                return r;
+        res->write_unprotected = true;
+        progress(f, FLASHER_STAGE_UNPROTECTING, 1, 1);
+        return 0;
+}
+
 /* Readout Protect: the chip resets. It comes back into the bootloader only when its
- * boot configuration says so (BOOT0 assumed high, see options_boot0); a factory C0/G0
- * with programmed flash runs the user code instead, which is not an error. */
+ * boot configuration says so (BOOT0 assumed high, see options_boot0); a C0/G0 with
+ * nBOOT_SEL = 1 and programmed flash runs the user code instead (allowed only with
+ * force, see check_way_back()), which is not an error. */
 static int do_protect(Flasher *f) {
         const ChipInfo *info = f->chip.info;
         uint8_t ob[sizeof(f->chip.option_bytes)];
         bool empty = false, back;
+        uint64_t t0;
         int r;
 
         progress(f, FLASHER_STAGE_PROTECTING, 0, 1);
@@ -802,9 +1028,13 @@ static int do_protect(Flasher *f) {
         }
         back = chip_boots_bootloader(info, ob, true, empty);
 
+        t0 = now_usec();
         r = an3155_readout_protect(f->proto);
-        if (r < 0)
+        if (r < 0) {
+                if (may_be_programming(f))
+                        wait_option_programming(f, t0);
                 return fail_proto(f, r, "Readout Protect");
+        }
         f->have_chip = false;
 
         if (back && an3155_resync(f->proto, reset_usec(f), SYNC_ATTEMPTS) >= 0)
@@ -814,9 +1044,52 @@ static int do_protect(Flasher *f) {
         return 0;
 }
 
+/* The option-byte area as the chip holds it: the probe's copy (nothing since changed an
+ * option byte: a Readout or Write Unprotect probes again), else read now. */
+static int current_option_bytes(Flasher *f, uint8_t *ob) {
+        const ChipInfo *info = f->chip.info;
+
+        if (f->chip.have_option_bytes && f->chip.option_bytes_size == info->ob_size) {
+                memcpy(ob, f->chip.option_bytes, info->ob_size);
+                return 0;
+        }
+        return transfer_block(f, false, info->ob_base, ob, info->ob_size, NULL);
+}
+
+/* After a write of the OPTR form want: OPTR and its complement as written and every
+ * other byte of the area as before. Else -ENOTRECOVERABLE naming what changed. */
+static int check_option_bytes(Flasher *f, const uint8_t *before, const uint8_t *want, const uint8_t *after) {
+        const ChipInfo *info = f->chip.info;
+        char changes[320] = "";
+        unsigned n = 0;
+        size_t k = 0;
+
+        for (uint32_t off = 0; off + 8 <= info->ob_size; off += 8) {
+                const uint8_t *expect = off == 0 ? want : before + off;
+
+                if (memcmp(after + off, expect, 8) == 0)
+                        continue;
+                if (n++ < 3 && k < sizeof changes)
+                        k += (size_t) snprintf(changes + k, sizeof changes - k,
+                                               "%s%s (+0x%02X) reads 0x%08X/0x%08X, expected 0x%08X/0x%08X", k ? "; " : "",
+                                               chip_ob_field_name(info, off), off, le32(after + off), le32(after + off + 4),
+                                               le32(expect), le32(expect + 4));
+        }
+        if (n == 0)
+                return 0;
+        if (n > 3 && k < sizeof changes)
+                snprintf(changes + k, sizeof changes - k, "; and %u more", n - 3);
+        return fail(f, -ENOTRECOVERABLE, "the option bytes read back other than written: %s. Check the chip with a debugger "
+                    "before anything else; nothing more was written", changes);
+}
+
 /* C0/G0: clear nBOOT_SEL so that the BOOT0 pin brings the bootloader back later (the
  * factory setting ignores the pin, and once the flash holds code the empty check no
- * longer helps). Writing the option-byte area reloads the option bytes, a reset.
+ * longer helps). Only the form proven on silicon is written: 8 bytes at the area's base,
+ * OPTR and its complement (stm32isp's enablebootpin; what the ROM does with more is
+ * unknown), and only when nBOOT_SEL is 1. The option-byte load that follows is a reset;
+ * after it the whole area is read again: OPTR as written, the rest unchanged, or the job
+ * fails (OptionBytesMismatch) and writes nothing more.
  *
  * Whether the chip then comes back into the bootloader depends on the BOOT0 pin, which
  * the host cannot read. We assume it is high: the chip is in the bootloader now, and
@@ -824,69 +1097,94 @@ static int do_protect(Flasher *f) {
  * sequence holding it high). The one way to be here with BOOT0 low is the empty-flash
  * rule on a blank factory part; then the chip starts the new code instead and the
  * resync fails. That is harmless unless a later step (protect, go) needs the
- * bootloader, so only then is it an error. */
+ * bootloader, so only then is it an error; the option bytes then stay unread. */
 static int options_boot0(Flasher *f, const Image *img, bool need_bootloader, FlasherResult *res) {
         const ChipInfo *info = f->chip.info;
-        uint8_t ob[sizeof(f->chip.option_bytes)], back_ob[sizeof(f->chip.option_bytes)];
-        uint8_t w[4];
-        bool empty, owned[4];
-        int r;
+        uint8_t before[sizeof(f->chip.option_bytes)], after[sizeof(f->chip.option_bytes)];
+        uint8_t want[CHIP_OB_OPTR_FORM_SIZE], w[4];
+        bool empty, owned[4], lost = false;
+        uint64_t t0;
+        int r, wr;
 
         progress(f, FLASHER_STAGE_OPTIONS, 0, 1);
-        /* The probe read them and nothing since wrote them: no second read. */
-        if (f->chip.have_option_bytes && f->chip.option_bytes_size == info->ob_size)
-                memcpy(ob, f->chip.option_bytes, info->ob_size);
-        else {
-                r = transfer_block(f, false, info->ob_base, ob, info->ob_size, NULL);
-                if (r < 0)
-                        return r;
-        }
-        r = chip_ob_enable_boot0(info, ob);
+        r = current_option_bytes(f, before);
+        if (r < 0)
+                return r;
+        memcpy(want, before, sizeof want);
+        r = chip_ob_enable_boot0(info, want);
+        if (r == -EBADMSG)
+                return fail(f, -ENOTRECOVERABLE, "OPTR 0x%08X and its complement word 0x%08X do not match: the chip "
+                            "did not load what its option bytes hold. Check it with a debugger; the option bytes were "
+                            "not written", le32(before), le32(before + 4));
         if (r < 0)
                 return fail(f, r, "cannot enable the BOOT0 pin on %s", info->name);
         if (r == 0)
-                goto done;
+                goto done;      /* nBOOT_SEL is 0 already: no option-byte programming */
 
         /* The first flash word: the image's own when it has all four bytes (they were
          * written, and verified when asked), else read it. */
         fill_range(img, info->flash_base, sizeof(w), info->erased, w, owned);
         if (owned[0] && owned[1] && owned[2] && owned[3])
-                empty = w[0] == 0xFF && w[1] == 0xFF && w[2] == 0xFF && w[3] == 0xFF;
+                empty = word_erased_ff(w);
         else {
                 r = first_word_empty(f, &empty);
                 if (r < 0)
                         return r;
         }
-        r = an3155_write_memory(f->proto, info->ob_base, ob, info->ob_size);
-        if (r < 0)
-                return fail_proto(f, r, "Write Memory of the option bytes at 0x%08X", info->ob_base);
-        res->boot0_changed = true;
+
+        t0 = now_usec();
+        wr = an3155_write_memory(f->proto, info->ob_base, want, sizeof want);
+        if (wr < 0) {
+                if (wr == -EPERM || !may_be_programming(f))
+                        return fail_proto(f, wr, "Write Memory of the option bytes at 0x%08X", info->ob_base);
+                /* The frame went out, and its reply was lost, garbled or a NACK: the chip
+                 * may be programming, or be done and have reset. Nothing is sent until
+                 * that is certainly over; then only a sync (0x7F), to find out. */
+                lost = true;
+                wait_option_programming(f, t0);
+        }
         f->have_chip = false;
 
-        if (!chip_boots_bootloader(info, ob, true, empty)) {
+        if (!lost && !chip_boots_bootloader(info, want, true, empty)) {
                 if (need_bootloader)
                         return fail(f, -EHOSTDOWN, "the new option bytes do not boot the bootloader");
+                res->boot0_changed = true;
                 goto done;
         }
-        r = resync_after_reset(f);
+        r = lost ? an3155_sync(f->proto, RESYNC_ATTEMPTS) : resync_after_reset(f);
         if (r < 0) {
+                if (lost)
+                        return fail_proto(f, wr, "Write Memory of the option bytes at 0x%08X, and no bootloader answered "
+                                          "after it: whether they changed is unknown; probe the chip with BOOT0 high to see",
+                                          info->ob_base);
                 if (need_bootloader)
                         return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
                                           "the resync after the option-byte write (is BOOT0 high?)");
+                res->boot0_changed = true;
                 goto done;
         }
-        /* The same chip came back: only the option bytes changed, read them back. */
-        r = transfer_block(f, false, info->ob_base, back_ob, info->ob_size, NULL);
+        /* The same chip came back: read the whole area again. */
+        r = transfer_block(f, false, info->ob_base, after, info->ob_size, NULL);
+        if (r < 0) {
+                if (is_nack_after_command(f, r))
+                        return fail(f, -ENOTRECOVERABLE, "the option bytes can no longer be read after writing OPTR "
+                                    "0x%08X (read protection?). Check the chip with a debugger before anything else; "
+                                    "nothing more was written", le32(want));
+                return r;
+        }
+        if (lost && memcmp(after, before, info->ob_size) == 0)
+                return fail_proto(f, wr, "Write Memory of the option bytes at 0x%08X (they read back unchanged: nothing "
+                                  "was programmed; flash again)", info->ob_base);
+        r = check_option_bytes(f, before, want, after);
         if (r < 0)
                 return r;
-        if (memcmp(back_ob, ob, 8) != 0)
-                return fail(f, -EILSEQ, "option bytes read back as OPTR 0x%08X after writing 0x%08X",
-                            chip_optr(info, back_ob), chip_optr(info, ob));
-        memcpy(f->chip.option_bytes, back_ob, info->ob_size);
+        res->boot0_changed = true;
+        memcpy(f->chip.option_bytes, after, info->ob_size);
         f->chip.option_bytes_size = info->ob_size;
         f->chip.have_option_bytes = true;
-        f->chip.rdp_level = chip_rdp_level(info, back_ob);
-        f->chip.optr = chip_optr(info, back_ob);
+        f->chip.rdp_level = chip_rdp_level(info, after);
+        f->chip.optr = chip_optr(info, after);
+        f->chip.n_wrp_pages = (uint32_t) chip_wrp_pages(info, after, f->chip.flash_size, f->chip.wrp_pages);
         f->have_chip = true;
 
 done:
@@ -913,8 +1211,9 @@ static int do_go(Flasher *f, uint32_t address) {
 
 static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, FlasherResult *res) {
         _cleanup_free_ Run *runs = NULL;
+        PageSet touch = {}, hit;
         size_t n_runs = 0;
-        bool erased_all = false;
+        bool erased_all = false, page0_erased;
         int r;
 
         if (!img || img->n_segments == 0 || image_size(img) == 0)
@@ -935,9 +1234,18 @@ static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, 
         if (r < 0)
                 return fail(f, r, "out of memory");
 
-        if (f->chip.rdp_level >= 1) {
-                if (!o->unprotect)
-                        return refuse_protected(f);
+        if (f->chip.rdp_level >= 1 && !o->unprotect)
+                return refuse_protected(f);
+        /* Nothing is written before the end state is known to leave a way back into the
+         * bootloader (a read-protected chip's option bytes are read after its Readout
+         * Unprotect, which leaves it blank: the check follows it). */
+        page0_erased = o->erase == FLASHER_ERASE_MASS ||
+                       (o->erase == FLASHER_ERASE_AUTO && n_runs > 0 && chip_page_of(f->chip.info, runs[0].start) == 0);
+        if (f->chip.rdp_level < 1) {
+                r = check_flash_way_back(f, img, o, page0_erased);
+                if (r < 0)
+                        return r;
+        } else {
                 r = do_unprotect(f);
                 if (r < 0)
                         return r;
@@ -946,6 +1254,28 @@ static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, 
                 res->mass_erased = true;
                 res->pages_erased = UINT32_MAX;
                 erased_all = true;
+                r = check_flash_way_back(f, img, o, true);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Write protection: the pages this job erases or writes must be free of it
+         * before anything is erased. */
+        if (o->erase == FLASHER_ERASE_MASS && !erased_all)
+                page_set_all(&touch, &f->chip);
+        else
+                for (size_t i = 0; i < n_runs; i++)
+                        for (uint32_t p = chip_page_of(f->chip.info, runs[i].start);
+                             p <= chip_page_of(f->chip.info, runs[i].end - 1); p++)
+                                page_set_add(&touch, p);
+        if (protected_pages_in(&f->chip, &touch, &hit) > 0) {
+                if (!o->unprotect)
+                        return fail_write_protected(f, &hit, "Flash with unprotect to lift write protection first");
+                r = do_write_unprotect(f, res);
+                if (r < 0)
+                        return r;
+                if (protected_pages_in(&f->chip, &touch, &hit) > 0)
+                        return fail_write_protected(f, &hit, "Write Unprotect did not clear it: check the chip with a debugger");
         }
 
         if (!erased_all && o->erase == FLASHER_ERASE_MASS)
@@ -1007,6 +1337,7 @@ int flasher_flash(Flasher *f, const Image *img, const FlasherFlashOptions *opts,
 
 int flasher_erase(Flasher *f, FlasherErase mode, uint32_t address, uint32_t length) {
         const ChipInfo *info;
+        PageSet touch = {}, hit;
         uint64_t end;
         Run run;
         int r;
@@ -1026,6 +1357,9 @@ int flasher_erase(Flasher *f, FlasherErase mode, uint32_t address, uint32_t leng
         case FLASHER_ERASE_NONE:
                 return 0;
         case FLASHER_ERASE_MASS:
+                page_set_all(&touch, &f->chip);
+                if (protected_pages_in(&f->chip, &touch, &hit) > 0)
+                        return fail_write_protected(f, &hit, "Lift write protection first (a flash with unprotect does)");
                 return erase_all(f, NULL);
         case FLASHER_ERASE_AUTO:
                 break;
@@ -1036,6 +1370,10 @@ int flasher_erase(Flasher *f, FlasherErase mode, uint32_t address, uint32_t leng
         if (address < info->flash_base || end > (uint64_t) info->flash_base + f->chip.flash_size)
                 return fail(f, -ERANGE, "0x%08X..0x%08" PRIX64 " lies outside the flash 0x%08X..0x%08X",
                             address, end - 1, info->flash_base, info->flash_base + f->chip.flash_size - 1);
+        for (uint32_t p = chip_page_of(info, address); p <= chip_page_of(info, (uint32_t) (end - 1)); p++)
+                page_set_add(&touch, p);
+        if (protected_pages_in(&f->chip, &touch, &hit) > 0)
+                return fail_write_protected(f, &hit, "Lift write protection first (a flash with unprotect does)");
         run = (Run) { address, (uint32_t) end };
         return erase_runs(f, &run, 1, NULL);
 }
@@ -1072,7 +1410,8 @@ int flasher_read(Flasher *f, uint32_t address, void *buf, size_t length) {
         return 0;
 }
 
-int flasher_lock(Flasher *f) {
+int flasher_lock(Flasher *f, bool force) {
+        bool empty;
         int r;
 
         f->message[0] = 0;
@@ -1081,6 +1420,16 @@ int flasher_lock(Flasher *f) {
                 return r;
         if (f->chip.rdp_level >= 1)
                 return 0;       /* already; Readout Protect would be NACKed */
+        if (f->chip.have_option_bytes) {
+                r = first_word_empty_after(f, NULL, false, &empty);
+                if (r < 0)
+                        return r;
+                r = check_way_back(f, f->chip.option_bytes, empty, true, force,
+                                   f->chip.info->boot_rule == CHIP_BOOT_NBOOT_SEL ?
+                                   "Clear nBOOT_SEL first (a flash with boot0 does)" : "Change the option bytes with a debugger");
+                if (r < 0)
+                        return r;
+        }
         return do_protect(f);
 }
 

@@ -18,7 +18,12 @@
  *   -ERANGE        the image lies outside the flash            -> InvalidImage
  *   -ECANCELED     the cancel flag was set                     -> Cancelled
  *   -ENODEV        the adapter went away                       -> Disconnected
- *   -EINVAL        bad arguments                               -> InvalidArgs */
+ *   -EINVAL        bad arguments                               -> InvalidArgs
+ *   -EROFS         the job touches write-protected pages       -> WriteProtected
+ *   -ENOTRECOVERABLE  option bytes read back other than written -> OptionBytesMismatch
+ *   -ENOLINK       the job would leave no way back into the bootloader over UART and
+ *                  force was not given                         -> NeedsForce
+ *   -EPERM         a write the option-byte guard refuses (chips.h; a bug if ever seen) */
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -70,16 +75,28 @@ typedef struct FlasherChip {
         uint8_t option_bytes[128];
         size_t option_bytes_size;
         uint32_t optr;                  /* chip_optr() of option_bytes */
+        /* write protection decoded from option_bytes (chip_wrp_pages()): bit p set =
+         * page p protected; none known without option bytes */
+        uint32_t n_wrp_pages;
+        uint8_t wrp_pages[CHIP_WRP_PAGES_MAX / 8];
 } FlasherChip;
+
+/* Whether page p is write-protected on c. */
+static inline bool flasher_chip_page_protected(const FlasherChip *c, uint32_t p) {
+        return p < CHIP_WRP_PAGES_MAX && (c->wrp_pages[p / 8] & (1u << (p % 8)));
+}
 
 typedef struct FlasherFlashOptions {
         FlasherErase erase;
         bool verify;            /* default true */
-        bool unprotect;         /* read-protected chip: Readout Unprotect (mass erase) first */
+        bool unprotect;         /* read-protected chip: Readout Unprotect (mass erase) first;
+                                 * write-protected pages in the way: Write Unprotect */
         bool protect;           /* Readout Protect after a verified flash */
         bool boot0;             /* C0/G0: clear nBOOT_SEL after a verified flash; default true */
         bool go;                /* start the code after a verified flash */
         uint32_t go_address;    /* 0: the flash base */
+        bool force;             /* allow an end state with no way back into the bootloader
+                                 * over UART (else -ENOLINK before anything is written) */
 } FlasherFlashOptions;
 
 void flasher_flash_options_init(FlasherFlashOptions *o);
@@ -89,7 +106,8 @@ typedef struct FlasherResult {
         uint64_t bytes_verified;
         uint32_t pages_erased;          /* UINT32_MAX for a mass erase */
         bool mass_erased;
-        bool unprotected;
+        bool unprotected;               /* read protection removed (flash mass-erased) */
+        bool write_unprotected;         /* write protection removed (Write Unprotect) */
         bool protected_;
         bool boot0_changed;             /* nBOOT_SEL was cleared */
         bool started;                   /* Go was sent */
@@ -113,6 +131,10 @@ An3155 *flasher_protocol(Flasher *f);
 /* A sentence describing the last error, "" after success. */
 const char *flasher_error_message(const Flasher *f);
 
+/* The chip the board is believed to hold (an auto-flash profile's, or the port's last
+ * probe), for the words of a NoBootloader message; 0: unknown. */
+void flasher_set_chip_hint(Flasher *f, uint16_t pid);
+
 /* Sync, Get, Get ID; UID, flash size, option bytes when readable. A sync that nothing
  * answers gets one an3155_recover() (a chip an earlier host left inside a command)
  * before the probe fails with -EHOSTDOWN. */
@@ -125,9 +147,14 @@ int flasher_flash(Flasher *f, const Image *img, const FlasherFlashOptions *opts,
 /* Whole flash (mode MASS) or the pages covering [address, address+length) (mode AUTO). */
 int flasher_erase(Flasher *f, FlasherErase mode, uint32_t address, uint32_t length);
 int flasher_read(Flasher *f, uint32_t address, void *buf, size_t length);
-/* RDP level 1. The chip resets; on C0/G0 with factory option bytes it then runs user code. */
-int flasher_lock(Flasher *f);
+/* RDP level 1. The chip resets; on C0/G0 with factory option bytes it then runs user code.
+ * -ENOLINK (nothing sent) when that leaves no way back into the bootloader over UART
+ * (C0/G0 with nBOOT_SEL = 1, nBOOT0 = 1 and code in flash), unless force. */
+int flasher_lock(Flasher *f, bool force);
 /* RDP level 0: mass-erases the flash; re-syncs after the reset. */
 int flasher_unlock(Flasher *f);
-/* 0: the flash base. The bootloader stops answering afterwards. */
+/* 0: the flash base. The bootloader stops answering afterwards. Go leaves the ROM's
+ * context on some parts (the vector table still in system memory; on F0, without VTOR,
+ * system memory still mapped at 0): code that does not set its own VTOR can hang at its
+ * first interrupt (reports on ST's forum, G041, G070). A reset with BOOT0 low starts it clean. */
 int flasher_go(Flasher *f, uint32_t address);

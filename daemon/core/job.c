@@ -209,7 +209,7 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                 break;
         }
         case JOB_LOCK:
-                r = flasher_lock(f);
+                r = flasher_lock(f, j->flash.force);
                 break;
         case JOB_UNLOCK:
                 r = flasher_unlock(f);

@@ -1063,6 +1063,32 @@ static void test_unsupported(void) {
         harness_end(h);
 }
 
+/* The option-byte guard (chips.h): a Write Memory into an option-byte area other than
+ * the C0/G0 OPTR form is refused before a byte goes out; the form itself goes through. */
+static void test_option_guard(void) {
+        _cleanup_free_ Script *s = script_new();
+        uint8_t ob[128] = {}, form[8] = { 0xAA, 0xFE, 0xFF, 0xFE, 0x55, 0x01, 0x00, 0x01 };
+
+        EXPECT(s, 0x31, 0xCE);
+        SEND(s, 0x79);
+        EXPECT(s, 0x1F, 0xFF, 0x78, 0x00, 0x98);
+        SEND(s, 0x79);
+        EXPECT(s, 0x07, 0xAA, 0xFE, 0xFF, 0xFE, 0x55, 0x01, 0x00, 0x01, 0x07);
+        SEND(s, 0x79);
+        Harness *h = harness_start(s, &slow);
+        ASSERT_ERR(an3155_write_memory(h->p, 0x1FFF7800, ob, 128), EPERM);     /* the whole C0/G0 area */
+        ASSERT_ERR(an3155_write_memory(h->p, 0x1FFF7818, ob, 8), EPERM);       /* WRP1AR */
+        ASSERT_ERR(an3155_write_memory(h->p, 0x1FFF7870, ob, 8), EPERM);       /* SECR */
+        ASSERT_ERR(an3155_write_memory(h->p, 0x1FFFF800, ob, 16), EPERM);      /* F0 */
+        ASSERT_ERR(an3155_write_memory(h->p, 0x1FF80000, ob, 12), EPERM);      /* L0 */
+        form[0] = 0xCC, form[4] = 0x33;
+        ASSERT_ERR(an3155_write_memory(h->p, 0x1FFF7800, form, 8), EPERM);     /* RDP level 2 */
+        ASSERT_EQ(h->n_trace_tx, 0);
+        form[0] = 0xAA, form[4] = 0x55;
+        ASSERT_OK(an3155_write_memory(h->p, 0x1FFF7800, form, 8));
+        harness_end(h);
+}
+
 static void test_defaults(void) {
         An3155Timeouts t, u;
         _cleanup_free_ Script *s = script_new();
@@ -1089,9 +1115,12 @@ static void test_defaults(void) {
 
 /* ---- recovery from a reply lost inside a command ---- */
 
+/* One more 0x7F (a chip that finished booting hears a sync first, never filler), then
+ * the filler. */
 static void expect_filler(Script *s) {
         uint8_t filler[AN3155_RECOVER_FILLER_LEN];
 
+        EXPECT(s, 0x7F);
         memset(filler, AN3155_RECOVER_FILLER, sizeof filler);
         filler[0] = AN3155_RECOVER_FILLER_LEAD;
         script_add(s, STEP_EXPECT, filler, sizeof filler, 0);
@@ -1108,8 +1137,8 @@ static void noise_nacks(Script *s, size_t n) {
 
 /* The filler (a lead byte e, then b) ends no frame validly after any number m of 0x7F
  * (see an3155.c): a command pair, the address XOR, a Read count, and a Write count
- * N = 0x7F (128 data bytes and a checksum), for m = 1..16 (a probe's silent sync
- * leaves m = 4). The longest state fits. */
+ * N = 0x7F (128 data bytes and a checksum), for m = 1..16 (the recovery sends two, a
+ * probe's silent sync three more: m = 5). The longest state fits. */
 static void test_recover_filler_choice(void) {
         uint8_t stream[16 + AN3155_RECOVER_FILLER_LEN];
         const uint8_t e = AN3155_RECOVER_FILLER_LEAD, b = AN3155_RECOVER_FILLER;
@@ -1138,8 +1167,9 @@ static void test_recover_filler_choice(void) {
                 /* ... and after a 0x7F and a Get's 00 FF (the 0x7F got an answer) */
                 uint8_t g[5] = { 0x7F, 0x00, 0xFF, e, b };
                 ASSERT_TRUE((uint8_t) (g[0] ^ g[1] ^ g[2] ^ g[3]) != g[4]);
-                /* a 0x7F that completed an address: Get's 00 FF is N = 0 and one byte */
-                ASSERT_TRUE((uint8_t) (0x00 ^ 0xFF) != e);
+                /* a 0x7F that completed an address: Get's 00 FF is N = 0 and one byte,
+                 * and the checksum the 0x7F sent before the filler */
+                ASSERT_TRUE((uint8_t) (0x00 ^ 0xFF) != 0x7F);
         }
 }
 
@@ -1177,7 +1207,7 @@ static void test_recover_filler(void) {
         ASSERT_OK(an3155_recover(h->p));
         /* the waits are capped whatever the configured reply timeout (5 s here) */
         ASSERT_TRUE(now_usec() - t0 < 2 * USEC_PER_SEC);
-        ASSERT_EQ(h->n_trace_tx, 1 + AN3155_RECOVER_FILLER_LEN + 1 + 2);
+        ASSERT_EQ(h->n_trace_tx, 1 + 1 + AN3155_RECOVER_FILLER_LEN + 1 + 2);
         ASSERT_TRUE(an3155_supports(h->p, AN3155_CMD_EXTENDED_ERASE));
         harness_end(h);
 }
@@ -1325,12 +1355,12 @@ static void recover_sim_state(uint16_t pid, const RecState *st, bool after_sync)
         ASSERT_EQ(c1.mass_erases + c1.page_erases + c1.ob_writes + c1.gos, 0);
         ASSERT_EQ(sim_state(sim), SIM_STATE_BOOTLOADER);
         if (after_sync)
-                ASSERT_TRUE(c1.bytes_in - c0.bytes_in >= st->n + 3 + 1 + AN3155_RECOVER_FILLER_LEN);
+                ASSERT_TRUE(c1.bytes_in - c0.bytes_in >= st->n + 3 + 2 + AN3155_RECOVER_FILLER_LEN);
         else if (st->quick)
                 /* only 0x7F and Get: a chip measuring its baud hears nothing else */
                 ASSERT_EQ(c1.bytes_in - c0.bytes_in, st->n + 3);
         else
-                ASSERT_TRUE(c1.bytes_in - c0.bytes_in >= st->n + AN3155_RECOVER_FILLER_LEN);
+                ASSERT_TRUE(c1.bytes_in - c0.bytes_in >= st->n + 1 + AN3155_RECOVER_FILLER_LEN);
 
         size_t size;
         sim_lock(sim);
@@ -1735,6 +1765,7 @@ int main(void) {
         TEST(test_invalid_args);
         TEST(test_legacy_page_too_big);
         TEST(test_unsupported);
+        TEST(test_option_guard);
         TEST(test_recover_filler_choice);
         TEST(test_recover_quick_sync);
         TEST(test_recover_filler);

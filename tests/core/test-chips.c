@@ -114,7 +114,8 @@ static void test_table_sanity(void) {
 
 static void test_factory_bytes(void) {
         static const uint8_t g0[8] = { 0xAA, 0xFE, 0xFF, 0xFF, 0x55, 0x01, 0x00, 0x00 };
-        static const uint8_t c0[8] = { 0xAA, 0xFF, 0xFF, 0x3F, 0x55, 0x00, 0x00, 0xC0 };
+        /* C0x1 OPTR 0xFFFFFFAA (Black Magic Probe's current value, corrected from 0x3FFFFFAA) */
+        static const uint8_t c0[8] = { 0xAA, 0xFF, 0xFF, 0xFF, 0x55, 0x00, 0x00, 0x00 };
         static const uint8_t f0[4] = { 0xAA, 0x55, 0xFF, 0x00 };
         static const uint8_t l0[8] = { 0xAA, 0x00, 0x55, 0xFF, 0x70, 0x80, 0x8F, 0x7F };
         const ChipInfo *c;
@@ -124,7 +125,7 @@ static void test_factory_bytes(void) {
         ASSERT_EQ(chip_optr(c, c->ob_factory), 0xFFFFFEAA);
         c = chip_lookup(0x443);
         ASSERT_MEMEQ(c->ob_factory, c0, 8);
-        ASSERT_EQ(chip_optr(c, c->ob_factory), 0x3FFFFFAA);
+        ASSERT_EQ(chip_optr(c, c->ob_factory), 0xFFFFFFAA);
         ASSERT_MEMEQ(chip_lookup(0x453)->ob_factory, c0, 8);
         /* the rest of the C0/G0 area: PCROP1A, WRP1A/B off, PCROP1B, SECR = 0 (BOOT_LOCK off) */
         static const uint8_t g0_tail[] = {
@@ -283,7 +284,7 @@ static void test_boot_table(void) {
 }
 
 static void test_enable_boot0(void) {
-        uint8_t ob[128];
+        uint8_t ob[128], before[128];
         const ChipInfo *c;
 
         /* G0x1 factory OPTR 0xFFFFFEAA -> byte 3 0xFF -> 0xFE: 0xFEFFFEAA, ~ = 0x01000155 */
@@ -292,6 +293,8 @@ static void test_enable_boot0(void) {
         ASSERT_EQ(chip_ob_enable_boot0(c, ob), 1);
         static const uint8_t g0_expect[8] = { 0xAA, 0xFE, 0xFF, 0xFE, 0x55, 0x01, 0x00, 0x01 };
         ASSERT_MEMEQ(ob, g0_expect, 8);
+        /* only the OPTR pair: the rest of the area is never written */
+        ASSERT_MEMEQ(ob + 8, c->ob_factory + 8, c->ob_size - 8);
         ASSERT_EQ(chip_optr(c, ob) & (7u << 24), 6u << 24);
         ASSERT_EQ(chip_rdp_level(c, ob), 0);
         /* pin high now brings the bootloader, pin low the user code */
@@ -301,24 +304,32 @@ static void test_enable_boot0(void) {
         ASSERT_EQ(chip_ob_enable_boot0(c, ob), 0);
         ASSERT_MEMEQ(ob, g0_expect, 8);
 
-        /* C0 factory 0x3FFFFFAA -> 0x3EFFFFAA, ~ = 0xC1000055 */
+        /* C0 factory 0xFFFFFFAA -> 0xFEFFFFAA, ~ = 0x01000055 */
         c = chip_lookup(0x453);
         memcpy(ob, c->ob_factory, c->ob_size);
         ASSERT_EQ(chip_ob_enable_boot0(c, ob), 1);
-        static const uint8_t c0_expect[8] = { 0xAA, 0xFF, 0xFF, 0x3E, 0x55, 0x00, 0x00, 0xC1 };
+        static const uint8_t c0_expect[8] = { 0xAA, 0xFF, 0xFF, 0xFE, 0x55, 0x00, 0x00, 0x01 };
         ASSERT_MEMEQ(ob, c0_expect, 8);
 
-        /* nBOOT1 = 0 and nBOOT0 = 0 get set; other bits of byte 3 are kept */
-        make_g0_ob(ob, 0x28FFFEAA);
+        /* nBOOT_SEL = 1 with nBOOT1 = 0 and nBOOT0 = 0: both set; other bits of byte 3 kept */
+        make_g0_ob(ob, 0x29FFFEAA);
         ASSERT_EQ(chip_ob_enable_boot0(c, ob), 1);
         ASSERT_EQ(chip_optr(c, ob), 0x2EFFFEAA);
         ASSERT_EQ(ob[4] | ob[5] << 8 | ob[6] << 16 | (uint32_t) ob[7] << 24, ~UINT32_C(0x2EFFFEAA));
 
-        /* a wrong complement alone is a change (it gets rewritten) */
-        make_g0_ob(ob, 0x3EFFFFAA);
+        /* nBOOT_SEL already 0: no write, whatever nBOOT1/nBOOT0 say (an interrupted
+         * option-byte programming can lock a chip: none without need) */
+        make_g0_ob(ob, 0x28FFFEAA);
+        memcpy(before, ob, 8);
+        ASSERT_EQ(chip_ob_enable_boot0(c, ob), 0);
+        ASSERT_MEMEQ(ob, before, 8);
+
+        /* a wrong complement: the chip did not load what the area holds; never written over */
+        make_g0_ob(ob, 0xFFFFFFAA);
         ob[6] = 0x12;
-        ASSERT_EQ(chip_ob_enable_boot0(c, ob), 1);
-        ASSERT_MEMEQ(ob, c0_expect, 8);
+        memcpy(before, ob, 8);
+        ASSERT_ERR(chip_ob_enable_boot0(c, ob), EBADMSG);
+        ASSERT_MEMEQ(ob, before, 8);
 
         /* families without nBOOT_SEL */
         c = chip_lookup(0x444);
@@ -331,11 +342,153 @@ static void test_enable_boot0(void) {
         ASSERT_MEMEQ(ob, c->ob_factory, c->ob_size);
 }
 
+/* The guard every Write Memory passes: only the C0/G0 OPTR form reaches an option area. */
+static void test_option_write_guard(void) {
+        uint8_t ob[128], form[8];
+        const uint16_t c0g0[] = { 0x443, 0x453, 0x466 };
+
+        /* flash, RAM, OTP: not option bytes */
+        ASSERT_OK(chip_check_option_write(0x08000000, ob, 256));
+        ASSERT_OK(chip_check_option_write(0x20001000, ob, 8));
+        ASSERT_OK(chip_check_option_write(0x1FFF7000, ob, 8));
+        ASSERT_OK(chip_check_option_write(0x1FFF77F8, ob, 8));  /* ends right before the area */
+
+        for (size_t i = 0; i < ELEMENTSOF(c0g0); i++) {
+                const ChipInfo *c = chip_lookup(c0g0[i]);
+
+                memcpy(ob, c->ob_factory, c->ob_size);
+                memcpy(form, ob, 8);
+                ASSERT_EQ(chip_ob_enable_boot0(c, form), 1);
+                ASSERT_OK(chip_check_option_write(c->ob_base, form, 8));
+                ASSERT_OK(chip_check_option_write(c->ob_base, ob, 8));  /* factory OPTR as it is */
+                /* the whole area, or any longer or shorter form */
+                ASSERT_ERR(chip_check_option_write(c->ob_base, ob, 128), EPERM);
+                ASSERT_ERR(chip_check_option_write(c->ob_base, ob, 16), EPERM);
+                ASSERT_ERR(chip_check_option_write(c->ob_base, ob, 4), EPERM);
+                /* any other word of the area: PCROP, WRP, SECR, reserved */
+                for (uint32_t off = 8; off < 0x80; off += 8)
+                        ASSERT_ERR(chip_check_option_write(c->ob_base + off, ob + off, 8), EPERM);
+                /* a write that runs into the area from below */
+                ASSERT_ERR(chip_check_option_write(c->ob_base - 8, ob, 16), EPERM);
+                /* a broken complement */
+                form[5] ^= 1;
+                ASSERT_ERR(chip_check_option_write(c->ob_base, form, 8), EPERM);
+                form[5] ^= 1;
+                /* RDP other than level 0: never 0xCC (level 2), and level 1 only by 0x82 */
+                make_g0_ob(form, 0xFEFFFECC);
+                ASSERT_ERR(chip_check_option_write(c->ob_base, form, 8), EPERM);
+                make_g0_ob(form, 0xFEFFFEBB);
+                ASSERT_ERR(chip_check_option_write(c->ob_base, form, 8), EPERM);
+        }
+        /* F0 and L0 option bytes never go through Write Memory */
+        const ChipInfo *f0 = chip_lookup(0x444), *l0 = chip_lookup(0x457);
+        ASSERT_ERR(chip_check_option_write(f0->ob_base, f0->ob_factory, 16), EPERM);
+        ASSERT_ERR(chip_check_option_write(f0->ob_base + 8, f0->ob_factory, 4), EPERM);
+        ASSERT_ERR(chip_check_option_write(l0->ob_base, l0->ob_factory, 12), EPERM);
+        ASSERT_ERR(chip_check_option_write(l0->ob_base + 0x1C, l0->ob_factory, 4), EPERM);
+        ASSERT_ERR(chip_check_option_write(l0->ob_base, l0->ob_factory, 8), EPERM);
+        /* the L0 factory bytes after the option words are readable, not option bytes */
+        ASSERT_OK(chip_check_option_write(l0->ob_base + 0x20, l0->ob_factory, 4));
+}
+
+static uint32_t wrp_count(const ChipInfo *c, const uint8_t *ob, uint32_t flash, uint8_t *pages) {
+        return (uint32_t) chip_wrp_pages(c, ob, flash, pages);
+}
+
+static bool page_in(const uint8_t *pages, uint32_t p) {
+        return pages[p / 8] & (1u << (p % 8));
+}
+
+static void test_wrp(void) {
+        uint8_t ob[128], pages[CHIP_WRP_PAGES_MAX / 8];
+        const ChipInfo *c;
+
+        /* factory: nothing protected on any family */
+        for (size_t i = 0; i < 5; i++) {
+                static const uint16_t pids[] = { 0x443, 0x453, 0x444, 0x466, 0x457 };
+                c = chip_lookup(pids[i]);
+                ASSERT_EQ(wrp_count(c, c->ob_factory, c->flash_size, pages), 0);
+        }
+
+        /* G0: WRP1AR STRT 2, END 5 (pages 2-5); WRP1BR STRT 30, END 40: 30, 31 (flash ends) */
+        c = chip_lookup(0x466);
+        memcpy(ob, c->ob_factory, c->ob_size);
+        ob[0x18] = 2, ob[0x1A] = 5;
+        ob[0x20] = 30, ob[0x22] = 40;
+        ASSERT_EQ(wrp_count(c, ob, 64 * 1024, pages), 6);
+        ASSERT_TRUE(page_in(pages, 2) && page_in(pages, 5) && page_in(pages, 30) && page_in(pages, 31));
+        ASSERT_TRUE(!page_in(pages, 1) && !page_in(pages, 6) && !page_in(pages, 29));
+        /* a 16 KiB part: only pages 0-7 exist */
+        ASSERT_EQ(wrp_count(c, ob, 16 * 1024, pages), 4);
+        /* STRT > END: off */
+        ob[0x18] = 6;
+        ob[0x20] = 0xFF, ob[0x22] = 0;
+        ASSERT_EQ(wrp_count(c, ob, 64 * 1024, pages), 0);
+        /* STRT = END: one page */
+        ob[0x18] = 0, ob[0x1A] = 0;
+        ASSERT_EQ(wrp_count(c, ob, 64 * 1024, pages), 1);
+        ASSERT_TRUE(page_in(pages, 0));
+
+        /* F0: WRP0 bit per 4-page sector, 0 = protected: sectors 0 and 7 -> pages 0-3, 28-31 */
+        c = chip_lookup(0x444);
+        memcpy(ob, c->ob_factory, c->ob_size);
+        ob[8] = 0x7E, ob[9] = 0x81;
+        ASSERT_EQ(wrp_count(c, ob, c->flash_size, pages), 8);
+        ASSERT_TRUE(page_in(pages, 0) && page_in(pages, 3) && page_in(pages, 28) && page_in(pages, 31));
+        ASSERT_TRUE(!page_in(pages, 4) && !page_in(pages, 27));
+
+        /* L0: WRPROT1 bit per 32-page sector, 1 = protected [U]: sector 1 -> pages 32-63 */
+        c = chip_lookup(0x457);
+        memcpy(ob, c->ob_factory, c->ob_size);
+        ob[8] = 0x02, ob[10] = 0xFD;
+        ASSERT_EQ(wrp_count(c, ob, c->flash_size, pages), 32);
+        ASSERT_TRUE(page_in(pages, 32) && page_in(pages, 63) && !page_in(pages, 31) && !page_in(pages, 64));
+        /* an 8 KiB part has no sector 2 */
+        ob[8] = 0x04, ob[10] = 0xFB;
+        ASSERT_EQ(wrp_count(c, ob, 8 * 1024, pages), 0);
+
+        ASSERT_STREQ(chip_ob_field_name(chip_lookup(0x466), 0x18), "WRP1AR");
+        ASSERT_STREQ(chip_ob_field_name(chip_lookup(0x466), 0x70), "SECR");
+        ASSERT_STREQ(chip_ob_field_name(chip_lookup(0x466), 0x40), "reserved");
+        ASSERT_STREQ(chip_ob_field_name(chip_lookup(0x444), 8), "WRP0");
+}
+
+/* A way back into the bootloader: some BOOT0 level at reset starts it. */
+static void test_reachable(void) {
+        uint8_t ob[128];
+        const ChipInfo *c = chip_lookup(0x466);
+
+        /* factory with code: only a debugger (the pin is ignored); blank: the empty check */
+        ASSERT_TRUE(!chip_bootloader_reachable(c, c->ob_factory, false));
+        ASSERT_TRUE(chip_bootloader_reachable(c, c->ob_factory, true));
+        /* nBOOT_SEL cleared: BOOT0 high */
+        memcpy(ob, c->ob_factory, c->ob_size);
+        ASSERT_EQ(chip_ob_enable_boot0(c, ob), 1);
+        ASSERT_TRUE(chip_bootloader_reachable(c, ob, false));
+        /* level 2: never */
+        make_g0_ob(ob, 0xFEFFFECC);
+        ASSERT_TRUE(!chip_bootloader_reachable(c, ob, true));
+        /* F0/L0: the pin, whatever the flash holds */
+        c = chip_lookup(0x444);
+        ASSERT_TRUE(chip_bootloader_reachable(c, c->ob_factory, false));
+        c = chip_lookup(0x457);
+        ASSERT_TRUE(chip_bootloader_reachable(c, c->ob_factory, false));
+
+        /* the NoBootloader hints: per family where it is known, short for all otherwise */
+        ASSERT_TRUE(strstr(chip_no_bootloader_hint(0x443), "debugger") && strstr(chip_no_bootloader_hint(0x443), "nBOOT_SEL"));
+        ASSERT_TRUE(!strstr(chip_no_bootloader_hint(0x466), "debugger") && strstr(chip_no_bootloader_hint(0x466), "PA14"));
+        ASSERT_STREQ(chip_no_bootloader_hint(0x444), "");
+        ASSERT_TRUE(strstr(chip_no_bootloader_hint(0), "C0") && strstr(chip_no_bootloader_hint(0x999), "C0/G0"));
+}
+
 int main(void) {
         TEST(test_table_sanity);
         TEST(test_factory_bytes);
         TEST(test_rdp);
         TEST(test_boot_table);
         TEST(test_enable_boot0);
+        TEST(test_option_write_guard);
+        TEST(test_wrp);
+        TEST(test_reachable);
         return 0;
 }

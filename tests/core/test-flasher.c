@@ -298,6 +298,7 @@ static void test_erase_plan(uint16_t pid) {
         Image img = { .format = IMAGE_FORMAT_BIN, .segments = &seg, .n_segments = 1 };
         flasher_flash_options_init(&o);
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
         ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
         ASSERT_EQ(res.pages_erased, pages - 1);
         ASSERT_TRUE(!res.mass_erased);
@@ -382,6 +383,7 @@ static void test_partial(uint16_t pid) {
 
         flasher_flash_options_init(&o);
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
         ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
         ASSERT_EQ(res.pages_erased, 1);
         ASSERT_TRUE(!res.mass_erased);
@@ -427,6 +429,7 @@ static void test_partial(uint16_t pid) {
         flasher_flash_options_init(&o);
         o.erase = FLASHER_ERASE_NONE;
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
         ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
         ASSERT_EQ(res.pages_erased, 0);
         free(flash);
@@ -461,6 +464,7 @@ static void test_mass_erase_and_read(uint16_t pid) {
         flasher_flash_options_init(&o);
         o.erase = FLASHER_ERASE_MASS;
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
         ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
         ASSERT_TRUE(res.mass_erased);
         SimCounters cnt;
@@ -622,12 +626,12 @@ static void test_locked(uint16_t pid) {
 
         /* flasher_lock / flasher_unlock */
         rig_start(&r, pid);
-        ASSERT_OK(flasher_lock(r.f));
+        ASSERT_OK(flasher_lock(r.f, false));
         ASSERT_EQ(sim_rdp_level(r.sim), 1);
         /* blank flash: C0/G0 come back through the empty check, F0/L0 through BOOT0 */
         ASSERT_OK(flasher_probe(r.f, &chip));
         ASSERT_EQ(chip.rdp_level, 1);
-        ASSERT_OK(flasher_lock(r.f));  /* already */
+        ASSERT_OK(flasher_lock(r.f, false));  /* already */
         ASSERT_OK(flasher_unlock(r.f));
         ASSERT_EQ(sim_rdp_level(r.sim), 0);
         ASSERT_TRUE(flasher_chip(r.f));
@@ -635,12 +639,15 @@ static void test_locked(uint16_t pid) {
         rig_stop(&r);
 }
 
-/* Protect after flashing: RDP 1 in the simulator; a factory C0/G0 without the boot0
- * option then runs the user code, which is not an error. */
+/* Protect after flashing: RDP 1 in the simulator. A factory C0/G0 without the boot0
+ * option would then run the user code at every reset, BOOT0 ignored: no way back over
+ * UART, so that is refused (NeedsForce) before anything is written, and done only with
+ * force; then the chip runs its code, which is not an error. */
 static void test_protect(uint16_t pid, bool boot0) {
         Rig r;
         FlasherFlashOptions o;
         FlasherResult res;
+        SimCounters cnt;
         uint8_t d[256];
 
         rig_start(&r, pid);
@@ -651,6 +658,20 @@ static void test_protect(uint16_t pid, bool boot0) {
         flasher_flash_options_init(&o);
         o.protect = true;
         o.boot0 = boot0;
+        if (c->boot_rule == CHIP_BOOT_NBOOT_SEL && !boot0) {
+                size_t n;
+                ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), ENOLINK);
+                const char *m = flasher_error_message(r.f);
+                ASSERT_TRUE(strstr(m, "nBOOT_SEL=1 nBOOT0=1") && strstr(m, "read protection level 1") &&
+                            strstr(m, "force") && strstr(m, "nothing was written"));
+                sim_counters(r.sim, &cnt);
+                ASSERT_EQ(cnt.writes + cnt.page_erases + cnt.mass_erases + cnt.ob_writes, 0);
+                _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, &n);
+                for (size_t i = 0; i < n; i++)
+                        ASSERT_EQ(flash[i], c->erased);
+                ASSERT_EQ(sim_rdp_level(r.sim), 0);
+                o.force = true;
+        }
         ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
         ASSERT_STREQ(flasher_error_message(r.f), "");
         ASSERT_TRUE(res.protected_);
@@ -712,6 +733,7 @@ static void test_faults(uint16_t pid) {
         Image img = { .segments = &seg, .n_segments = 1 };
         flasher_flash_options_init(&o);
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
 
         /* the second block is NACKed once */
         sim_inject(r.sim, SIM_FAULT_NACK_WRITE, 2);
@@ -855,6 +877,18 @@ static void test_no_bootloader(void) {
         ASSERT_ERR(flasher_probe(r.f, &c), EHOSTDOWN);
         ASSERT_TRUE(strstr(flasher_error_message(r.f), "no bootloader answered the sync on sim"));
         ASSERT_TRUE(!flasher_chip(r.f));
+        /* the family's traps where the chip is believed known, briefly for all otherwise */
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "C0/G0 heeds BOOT0 only once nBOOT_SEL is cleared"));
+        flasher_set_chip_hint(r.f, 0x443);
+        ASSERT_ERR(flasher_probe(r.f, &c), EHOSTDOWN);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "STM32C0 keeps BOOT0 forced low after a debugger session"));
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "PA14-BOOT0 high at reset only once nBOOT_SEL is cleared"));
+        flasher_set_chip_hint(r.f, 0x466);
+        ASSERT_ERR(flasher_probe(r.f, &c), EHOSTDOWN);
+        ASSERT_TRUE(!strstr(flasher_error_message(r.f), "debugger") && strstr(flasher_error_message(r.f), "STM32G0"));
+        flasher_set_chip_hint(r.f, 0x444);
+        ASSERT_ERR(flasher_probe(r.f, &c), EHOSTDOWN);
+        ASSERT_TRUE(!strstr(flasher_error_message(r.f), "nBOOT_SEL"));
         rig_stop(&r);
 }
 
@@ -911,6 +945,7 @@ static void test_line_recovery(uint16_t pid) {
         Image img = { .segments = &seg, .n_segments = 1 };
         flasher_flash_options_init(&o);
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
         o.erase = FLASHER_ERASE_NONE;   /* the first reply after the injection is block 1's */
         ASSERT_OK(flasher_probe(r.f, NULL));
 
@@ -995,6 +1030,7 @@ static void test_line_second_loss(void) {
         Image img = { .segments = &seg, .n_segments = 1 };
         flasher_flash_options_init(&o);
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
         o.erase = FLASHER_ERASE_NONE;
         ASSERT_OK(flasher_probe(r.f, NULL));
 
@@ -1039,6 +1075,7 @@ static void test_line_block_changed(uint16_t pid) {
         Image img = { .segments = &seg, .n_segments = 1 };
         flasher_flash_options_init(&o);
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
         o.erase = FLASHER_ERASE_NONE;
         ASSERT_OK(flasher_probe(r.f, NULL));
 
@@ -1153,6 +1190,7 @@ static void test_stuck(uint16_t pid, const StuckCase *sc) {
         Image img = { .segments = &seg, .n_segments = 1 };
         flasher_flash_options_init(&o);
         o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
 
         /* the earlier host: synced, then into the command with raw bytes, and gone */
         ASSERT_OK(flasher_probe(r.f, NULL));
@@ -1218,6 +1256,385 @@ static void test_stuck(uint16_t pid, const StuckCase *sc) {
         rig_stop(&r);
 }
 
+
+/* ---- silicon safety (issue 13): what the sources prove, and the path that cannot lock ---- */
+
+/* Watches the host's bytes: the Write Memory frames sent to the option-byte base. */
+typedef struct ObWatch {
+        uint32_t ob_base;
+        bool in_write;                  /* the last command sent was Write Memory */
+        bool after_address;             /* ... and the last frame the option base's address */
+        unsigned ob_frames;
+        size_t ob_frame_len;            /* N + data + checksum of the last one */
+        uint8_t ob_data[256];
+        /* poke: once the option frame is sent, put these 8 bytes at ob_base + poke_off
+         * (what a ROM that changed more than it was sent would leave) */
+        Sim *sim;
+        uint32_t poke_off;
+        const uint8_t *poke;
+} ObWatch;
+
+static void on_ob_tx(void *userdata, bool tx, const uint8_t *buf, size_t n) {
+        ObWatch *w = userdata;
+        uint32_t a = w->ob_base;
+
+        if (!tx)
+                return;
+        if (w->after_address && n >= 2) {
+                w->ob_frames++;
+                w->ob_frame_len = n;
+                memcpy(w->ob_data, buf + 1, MIN(n - 2, sizeof w->ob_data));
+                if (w->poke)
+                        ASSERT_OK(sim_load(w->sim, a + w->poke_off, w->poke, 8));
+        }
+        if (n == 2 && (buf[0] ^ buf[1]) == 0xFF)
+                w->in_write = buf[0] == AN3155_CMD_WRITE_MEMORY;
+        w->after_address = w->in_write && n == 5 && buf[0] == (uint8_t) (a >> 24) && buf[1] == (uint8_t) (a >> 16) &&
+                           buf[2] == (uint8_t) (a >> 8) && buf[3] == (uint8_t) a;
+}
+
+/* A default flash of a factory C011, C031 and G031: the option area is written once,
+ * as OPTR + complement (8 bytes), and no other option word changes; a second flash
+ * finds nBOOT_SEL cleared and writes no option byte at all. */
+static void test_option_form(uint16_t pid) {
+        Rig r;
+        FlasherResult res;
+        SimCounters cnt;
+        uint8_t d[512], ob[128];
+        ObWatch w = {};
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        w.ob_base = c->ob_base;
+        an3155_set_trace(flasher_protocol(r.f), on_ob_tx, &w);
+        fill_random(d, sizeof d);
+        ImageSegment seg = { .address = c->flash_base, .size = sizeof d, .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        ASSERT_OK(flasher_flash(r.f, &img, NULL, &res));
+        ASSERT_TRUE(res.boot0_changed);
+        ASSERT_EQ(w.ob_frames, 1);
+        ASSERT_EQ(w.ob_frame_len, 1 + 8 + 1);
+        sim_option_copy(r.sim, ob, c->ob_size);
+        ASSERT_MEMEQ(ob, w.ob_data, 8);
+        ASSERT_EQ(ob[3], (uint8_t) ((c->ob_factory[3] & 0xF8) | 0x06));
+        ASSERT_MEMEQ(ob + 8, c->ob_factory + 8, c->ob_size - 8);
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.ob_writes, 1);
+        ASSERT_EQ(cnt.ob_interrupted, 0);
+        ASSERT_TRUE(sim_state(r.sim) == SIM_STATE_BOOTLOADER);
+
+        /* again: nBOOT_SEL is 0 already, no option-byte programming */
+        fill_random(d, sizeof d);
+        ASSERT_OK(flasher_flash(r.f, &img, NULL, &res));
+        ASSERT_TRUE(!res.boot0_changed);
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.ob_writes, 1);
+        ASSERT_EQ(w.ob_frames, 1);
+        _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, NULL);
+        ASSERT_MEMEQ(flash, d, sizeof d);
+        rig_stop(&r);
+}
+
+/* The option bytes read back after the write differ beyond OPTR (a ROM that took more
+ * than it was sent): OptionBytesMismatch naming the register, and nothing more is
+ * written in that job (no protect). */
+static void test_option_mismatch(void) {
+        static const uint8_t wrp[8] = { 0x00, 0x00, 0x03, 0x00, 0xFF, 0xFF, 0xFC, 0xFF };
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        SimCounters cnt;
+        uint8_t d[256];
+        ObWatch w = {};
+
+        rig_start(&r, 0x466);
+        w = (ObWatch) { .ob_base = 0x1FFF7800, .sim = r.sim, .poke_off = 0x18, .poke = wrp };
+        an3155_set_trace(flasher_protocol(r.f), on_ob_tx, &w);
+        fill_random(d, sizeof d);
+        ImageSegment seg = { .address = 0x08000000, .size = sizeof d, .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.protect = true;
+        ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), ENOTRECOVERABLE);
+        const char *m = flasher_error_message(r.f);
+        ASSERT_TRUE(strstr(m, "WRP1AR (+0x18) reads 0x00030000/0xFFFCFFFF, expected 0x000000FF/0xFFFFFF00"));
+        ASSERT_TRUE(strstr(m, "debugger") && strstr(m, "nothing more was written"));
+        ASSERT_TRUE(!res.protected_);
+        ASSERT_EQ(sim_rdp_level(r.sim), 0);
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.ob_writes, 1);
+        rig_stop(&r);
+}
+
+/* The reply to the option-byte write is lost or garbled, or the chip resets before it
+ * programs: the host sends nothing and does not return until the programming is
+ * certainly over (a reset right after it returns must not land in it), then finds out
+ * by a sync and a read. The simulated programming lasts 300 ms here, so a host that
+ * returned early would leave the chip locked by the test's reset. */
+static void test_option_lost_reply(void) {
+        static const struct {
+                const char *name;
+                SimFault fault;
+                bool boot0_low;         /* the chip then runs its code: no sync after it */
+                int error;
+        } cases[] = {
+                { "final ACK lost",                    SIM_FAULT_DROP_OB_ACK,    false, 0 },
+                { "final ACK garbled",                 SIM_FAULT_GARBLE_OB_ACK,  false, 0 },
+                { "garbled, then the code runs",       SIM_FAULT_GARBLE_OB_ACK,  true,  EPROTO },
+                { "reset before it programs",          SIM_FAULT_RESET_AT_WRITE, false, ETIMEDOUT },
+                { "line gone while it programs",       SIM_FAULT_HANGUP_DURING_OB, false, ENODEV },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                Rig r;
+                FlasherResult res;
+                SimCounters cnt;
+                uint8_t d[256], ob[128];
+
+                fprintf(stderr, "   %s\n", cases[i].name);
+                rig_start(&r, 0x453);
+                sim_set_ob_program_usec(r.sim, 300 * 1000);
+                if (cases[i].boot0_low) {
+                        /* blank: the empty check brings the bootloader with BOOT0 low */
+                        sim_set_boot0(r.sim, false);
+                        sim_power_cycle(r.sim);
+                }
+                fill_random(d, sizeof d);
+                ImageSegment seg = { .address = 0x08000000, .size = sizeof d, .data = d };
+                Image img = { .segments = &seg, .n_segments = 1 };
+                ASSERT_OK(flasher_probe(r.f, NULL));
+                if (cases[i].fault == SIM_FAULT_RESET_AT_WRITE)
+                        sim_inject(r.sim, SIM_FAULT_RESET_AT_WRITE, 2);    /* the image, then the options */
+                else
+                        sim_inject(r.sim, cases[i].fault, 0);
+                uint64_t t0 = now_usec();
+                int k = flasher_flash(r.f, &img, NULL, &res);
+                uint64_t took = now_usec() - t0;
+                /* the reset a next job's entry sequence would give, right away */
+                sim_reset(r.sim);
+                ASSERT_TRUE(sim_state(r.sim) != SIM_STATE_LOCKED);
+                sim_counters(r.sim, &cnt);
+                ASSERT_EQ(cnt.ob_interrupted, 0);
+                ASSERT_TRUE(took >= 300 * USEC_PER_MSEC);
+                if (cases[i].error == 0) {
+                        ASSERT_OK(k);
+                        ASSERT_TRUE(res.boot0_changed);
+                } else {
+                        ASSERT_ERR(k, cases[i].error);
+                        fprintf(stderr, "     %s\n", flasher_error_message(r.f));
+                }
+                if (cases[i].fault == SIM_FAULT_RESET_AT_WRITE)
+                        ASSERT_TRUE(strstr(flasher_error_message(r.f), "read back unchanged: nothing was programmed"));
+                if (cases[i].boot0_low)
+                        ASSERT_TRUE(strstr(flasher_error_message(r.f), "whether they changed is unknown"));
+                /* whatever the outcome, the option area holds the old or the new OPTR form,
+                 * and nothing else changed */
+                sim_option_copy(r.sim, ob, r.info->ob_size);
+                ASSERT_MEMEQ(ob + 8, r.info->ob_factory + 8, r.info->ob_size - 8);
+                ASSERT_EQ(ob[3] | 0x01, 0xFF);
+                rig_stop(&r);
+        }
+}
+
+/* Write protection on each family: a flash or erase that touches protected pages gets
+ * WriteProtected naming them before anything is erased; with unprotect, Write Unprotect
+ * (two ACKs, a reset), a resync and a probe, then the flash; pages it does not touch
+ * are no obstacle. */
+static void test_wrp(uint16_t pid) {
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        FlasherChip chip;
+        SimCounters c0, c1;
+        size_t n;
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        uint32_t ps = c->page_size, pps = c->pages_per_sector;
+        /* protect the second sector (C0/G0: pages 1-2) */
+        uint32_t first = pps, last = pps == 1 ? 2 : 2 * pps - 1;
+        sim_set_wrp(r.sim, first, last);
+        ASSERT_OK(flasher_probe(r.f, &chip));
+        ASSERT_EQ(chip.n_wrp_pages, last - first + 1);
+        ASSERT_TRUE(flasher_chip_page_protected(&chip, first) && flasher_chip_page_protected(&chip, last));
+        ASSERT_TRUE(!flasher_chip_page_protected(&chip, first - 1) && !flasher_chip_page_protected(&chip, last + 1));
+
+        /* an image over the first three sectors */
+        uint32_t size = 3 * pps * ps;
+        _cleanup_free_ uint8_t *d = malloc(size);
+        ASSERT_TRUE(d);
+        fill_random(d, size);
+        ImageSegment seg = { .address = c->flash_base, .size = size, .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        sim_counters(r.sim, &c0);
+        ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EROFS);
+        char expect[64];
+        snprintf(expect, sizeof expect, "pages %u-%u of the %s are write-protected", first, last, c->name);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), expect));
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "unprotect"));
+        sim_counters(r.sim, &c1);
+        ASSERT_EQ(c1.page_erases + c1.mass_erases + c1.writes + c1.ob_writes,
+                  c0.page_erases + c0.mass_erases + c0.writes + c0.ob_writes);
+        _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, &n);
+        for (size_t i = 0; i < n; i++)
+                ASSERT_EQ(flash[i], c->erased);
+
+        /* the erase methods too: mass, and a range over a protected page */
+        ASSERT_ERR(flasher_erase(r.f, FLASHER_ERASE_MASS, 0, 0), EROFS);
+        ASSERT_ERR(flasher_erase(r.f, FLASHER_ERASE_AUTO, c->flash_base + last * ps, ps), EROFS);
+        ASSERT_OK(flasher_erase(r.f, FLASHER_ERASE_AUTO, c->flash_base, ps));
+        /* an image beside the protected pages goes through */
+        seg.size = ps;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_TRUE(!res.write_unprotected);
+
+        /* with unprotect: lifted, then flashed; the image ends in flash */
+        seg.size = size;
+        o.unprotect = true;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_TRUE(res.write_unprotected);
+        ASSERT_TRUE(!res.unprotected);
+        free(flash);
+        flash = sim_flash_copy(r.sim, &n);
+        ASSERT_MEMEQ(flash, d, size);
+        ASSERT_TRUE(flasher_chip(r.f));
+        ASSERT_EQ(flasher_chip(r.f)->n_wrp_pages, 0);
+        ASSERT_TRUE(sim_state(r.sim) != SIM_STATE_LOCKED);
+        rig_stop(&r);
+}
+
+/* An end state with no way back into the bootloader over UART is refused before anything
+ * is written, unless force: a C0/G0 with nBOOT_SEL = 1 and code at the flash base. */
+static void test_way_back(uint16_t pid) {
+        Rig r;
+        FlasherFlashOptions o;
+        FlasherResult res;
+        SimCounters c0, c1;
+        uint8_t d[256];
+        bool nboot_sel = pid == 0x443 || pid == 0x453 || pid == 0x466;
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        fill_random(d, sizeof d);
+        d[0] = 0x00;                    /* code: the first word is not erased */
+        ImageSegment seg = { .address = c->flash_base, .size = sizeof d, .data = d };
+        Image img = { .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.boot0 = false;
+        sim_counters(r.sim, &c0);
+        if (nboot_sel) {
+                ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), ENOLINK);
+                ASSERT_TRUE(strstr(flasher_error_message(r.f), "Flash with boot0"));
+                sim_counters(r.sim, &c1);
+                ASSERT_EQ(c1.writes + c1.page_erases + c1.mass_erases, c0.writes + c0.page_erases + c0.mass_erases);
+                /* an image that leaves the first word erased keeps the empty check */
+                seg.address = c->flash_base + 8;
+                ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+                seg.address = c->flash_base;
+                o.force = true;
+        }
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+
+        /* Lock on that chip: the same refusal; a blank one comes back by the empty check */
+        if (nboot_sel) {
+                ASSERT_ERR(flasher_lock(r.f, false), ENOLINK);
+                ASSERT_TRUE(strstr(flasher_error_message(r.f), "read protection level 1"));
+                ASSERT_EQ(sim_rdp_level(r.sim), 0);
+        }
+        ASSERT_OK(flasher_lock(r.f, true));
+        ASSERT_EQ(sim_rdp_level(r.sim), 1);
+        ASSERT_EQ(sim_state(r.sim), (nboot_sel ? SIM_STATE_USER_CODE : SIM_STATE_BOOTLOADER));
+        rig_stop(&r);
+}
+
+/* A chip that comes out of reset between the recovery's unanswered 0x7F and its filler
+ * (it was in its code, then reset): the first byte it hears is a 0x7F, never filler, so
+ * it syncs and the probe succeeds. The chip is reset from the trace hook, once the
+ * simulator has taken every byte sent so far, right before the host's next write after
+ * the fourth lone 0x7F (three sync attempts, then the recovery's). */
+typedef struct BootHook {
+        Sim *sim;
+        unsigned lone_7f;
+        uint64_t sent;
+        bool done;
+} BootHook;
+
+static void on_boot_tx(void *userdata, bool tx, const uint8_t *buf, size_t n) {
+        BootHook *h = userdata;
+
+        if (!tx)
+                return;
+        if (h->lone_7f == 4 && !h->done) {
+                SimCounters c;
+
+                for (unsigned i = 0; i < 5000; i++) {
+                        sim_counters(h->sim, &c);
+                        if (c.bytes_in >= h->sent)
+                                break;
+                        usleep(1000);
+                }
+                sim_set_boot0(h->sim, true);
+                sim_reset(h->sim);
+                h->done = true;
+        }
+        if (n == 1 && buf[0] == 0x7F)
+                h->lone_7f++;
+        h->sent += n;
+}
+
+static void test_recover_booting_chip(void) {
+        Rig r;
+        FlasherChip chip;
+        BootHook h = {};
+        SimCounters c;
+
+        rig_start(&r, 0x444);
+        sim_set_boot0(r.sim, false);
+        sim_power_cycle(r.sim);
+        ASSERT_EQ(sim_state(r.sim), SIM_STATE_USER_CODE);
+        h.sim = r.sim;
+        an3155_set_trace(flasher_protocol(r.f), on_boot_tx, &h);
+        ASSERT_OK(flasher_probe(r.f, &chip));
+        ASSERT_TRUE(h.done);
+        ASSERT_EQ(chip.pid, 0x444);
+        sim_counters(r.sim, &c);
+        ASSERT_EQ(c.deafened, 0);
+        rig_stop(&r);
+}
+
+/* The L0 empty check is disputed (ST's knowledge base against CMSIS): the host works with either behaviour. */
+static void test_l0_empty_check(void) {
+        for (int on = 0; on <= 1; on++) {
+                Rig r;
+                FlasherResult res;
+                FlasherChip chip;
+                uint8_t d[512];
+
+                rig_start(&r, 0x457);
+                sim_set_l0_empty_check(r.sim, on);
+                sim_power_cycle(r.sim);
+                fill_random(d, sizeof d);
+                ImageSegment seg = { .address = 0x08000000, .size = sizeof d, .data = d };
+                Image img = { .segments = &seg, .n_segments = 1 };
+                ASSERT_OK(flasher_flash(r.f, &img, NULL, &res));
+                check_flash_is(&r, d, sizeof d);
+                /* lock and unlock come back by BOOT0, empty check or not */
+                ASSERT_OK(flasher_lock(r.f, false));
+                ASSERT_EQ(sim_rdp_level(r.sim), 1);
+                ASSERT_OK(flasher_unlock(r.f));
+                ASSERT_EQ(sim_rdp_level(r.sim), 0);
+                /* BOOT0 low: a blank part answers only with the check */
+                sim_set_boot0(r.sim, false);
+                sim_power_cycle(r.sim);
+                if (on)
+                        ASSERT_OK(flasher_probe(r.f, &chip));
+                else
+                        ASSERT_ERR(flasher_probe(r.f, &chip), EHOSTDOWN);
+                rig_stop(&r);
+        }
+}
+
 #define RUN(call)                                                                       \
         do {                                                                            \
                 uint64_t _t = now_usec();                                               \
@@ -1244,6 +1661,10 @@ int main(void) {
                 RUN(test_go(pid));
                 RUN(test_faults(pid));
                 RUN(test_small_part(pid));
+                RUN(test_wrp(pid));
+                RUN(test_way_back(pid));
+                if (IN_SET(pid, 0x443, 0x453, 0x466))
+                        RUN(test_option_form(pid));
                 /* G0, F0 and L0 (erased 0x00) */
                 if (IN_SET(pid, 0x466, 0x444, 0x457)) {
                         RUN(test_line_recovery(pid));
@@ -1260,5 +1681,9 @@ int main(void) {
         RUN(test_dirty_start());
         RUN(test_hangup());
         RUN(test_no_bootloader());
+        RUN(test_option_mismatch());
+        RUN(test_option_lost_reply());
+        RUN(test_recover_booting_chip());
+        RUN(test_l0_empty_check());
         return 0;
 }
