@@ -555,8 +555,8 @@ static int fail_write_protected(Flasher *f, const PageSet *hit, const char *what
         char list[200];
 
         page_set_format(hit, list, sizeof list);
-        return fail(f, -EROFS, "page%s %s of the %s %s write-protected (WRP): the bootloader would skip them "
-                    "without an error. %s; nothing was erased or written",
+        return fail(f, -EROFS, "page%s %s of the %s %s write-protected (WRP), and the bootloader skips such "
+                    "pages without an error. %s; nothing was erased or written",
                     strchr(list, ',') || strchr(list, '-') ? "s" : "", list, f->chip.info->name,
                     strchr(list, ',') || strchr(list, '-') ? "are" : "is", what);
 }
@@ -893,6 +893,23 @@ static void wait_option_programming(Flasher *f, uint64_t started_usec) {
                 sleep_usec(started_usec + t.option_usec - now);
 }
 
+/* A command that programs option bytes and resets the chip (Readout Protect, Write
+ * Unprotect). After a failure once the chip had it all, nothing more until that
+ * programming is certainly over. The chip is not ours any more either way. */
+static int option_command(Flasher *f, int (*cmd)(An3155 *p), const char *what) {
+        uint64_t t0 = now_usec();
+        int r;
+
+        r = cmd(f->proto);
+        f->have_chip = false;
+        if (r < 0) {
+                if (may_be_programming(f))
+                        wait_option_programming(f, t0);
+                return fail_proto(f, r, "%s", what);
+        }
+        return 0;
+}
+
 /* Refuses (-ENOLINK) an end state without a way back into the bootloader over UART: no
  * BOOT0 level at reset starts it (chip_bootloader_reachable() with the option bytes ob
  * and the first flash word as the job leaves them), e.g. a C0/G0 with nBOOT_SEL = 1,
@@ -971,7 +988,6 @@ static int do_unprotect(Flasher *f) {
 static int do_write_unprotect(Flasher *f, FlasherResult *res) {
         const ChipInfo *info = f->chip.info;
         bool empty = false;
-        uint64_t t0;
         int r;
 
         if (info->boot_rule == CHIP_BOOT_NBOOT_SEL) {
@@ -985,14 +1001,9 @@ static int do_write_unprotect(Flasher *f, FlasherResult *res) {
                             "nothing was erased or written", info->name);
 
         progress(f, FLASHER_STAGE_UNPROTECTING, 0, 1);
-        t0 = now_usec();
-        r = an3155_write_unprotect(f->proto);
-        if (r < 0) {
-                if (may_be_programming(f))
-                        wait_option_programming(f, t0);
-                return fail_proto(f, r, "Write Unprotect");
-        }
-        f->have_chip = false;
+        r = option_command(f, an3155_write_unprotect, "Write Unprotect");
+        if (r < 0)
+                return r;
         r = resync_after_reset(f);
         if (r < 0)
                 return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
@@ -1013,7 +1024,6 @@ static int do_protect(Flasher *f) {
         const ChipInfo *info = f->chip.info;
         uint8_t ob[sizeof(f->chip.option_bytes)];
         bool empty = false, back;
-        uint64_t t0;
         int r;
 
         progress(f, FLASHER_STAGE_PROTECTING, 0, 1);
@@ -1028,14 +1038,9 @@ static int do_protect(Flasher *f) {
         }
         back = chip_boots_bootloader(info, ob, true, empty);
 
-        t0 = now_usec();
-        r = an3155_readout_protect(f->proto);
-        if (r < 0) {
-                if (may_be_programming(f))
-                        wait_option_programming(f, t0);
-                return fail_proto(f, r, "Readout Protect");
-        }
-        f->have_chip = false;
+        r = option_command(f, an3155_readout_protect, "Readout Protect");
+        if (r < 0)
+                return r;
 
         if (back && an3155_resync(f->proto, reset_usec(f), SYNC_ATTEMPTS) >= 0)
                 (void) probe_synced(f, NULL);
@@ -1145,7 +1150,10 @@ static int options_boot0(Flasher *f, const Image *img, bool need_bootloader, Fla
         }
         f->have_chip = false;
 
-        if (!lost && !chip_boots_bootloader(info, want, true, empty)) {
+        /* the area as it loads now: the new OPTR pair, the rest as it was */
+        memcpy(after, before, info->ob_size);
+        memcpy(after, want, sizeof want);
+        if (!lost && !chip_boots_bootloader(info, after, true, empty)) {
                 if (need_bootloader)
                         return fail(f, -EHOSTDOWN, "the new option bytes do not boot the bootloader");
                 res->boot0_changed = true;
@@ -1157,9 +1165,13 @@ static int options_boot0(Flasher *f, const Image *img, bool need_bootloader, Fla
                         return fail_proto(f, wr, "Write Memory of the option bytes at 0x%08X, and no bootloader answered "
                                           "after it: whether they changed is unknown; probe the chip with BOOT0 high to see",
                                           info->ob_base);
+                /* silence: BOOT0 low, the chip runs its code (see above); anything else,
+                 * an adapter that went away included, leaves the option bytes unread */
+                if (r != -EHOSTDOWN)
+                        return fail_proto(f, r, "the resync after the option-byte write (the option bytes were "
+                                          "not read back)");
                 if (need_bootloader)
-                        return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
-                                          "the resync after the option-byte write (is BOOT0 high?)");
+                        return fail_proto(f, -ETIMEDOUT, "the resync after the option-byte write (is BOOT0 high?)");
                 res->boot0_changed = true;
                 goto done;
         }

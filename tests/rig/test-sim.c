@@ -122,6 +122,39 @@ static uint8_t write_mem(T *t, uint32_t a, const uint8_t *data, size_t n) {
         return rx1(t);
 }
 
+/* A Write Memory of n bytes at the C0/G0 option base, up to its frame; the reply is the
+ * caller's to read (or to find missing). */
+static void send_ob_write(T *t, const uint8_t *data, size_t n) {
+        uint8_t frame[2 + 256], x = (uint8_t) (n - 1);
+
+        cmd(t, 0x31);
+        EXPECT(t, ACK);
+        addr(t, 0x1FFF7800);
+        EXPECT(t, ACK);
+        frame[0] = x;
+        for (size_t i = 0; i < n; i++)
+                x ^= frame[1 + i] = data[i];
+        frame[n + 1] = x;
+        tx(t, frame, n + 2);
+}
+
+/* The same, and its reply, or -1 when none came (a locked chip). */
+static int write_ob_raw(T *t, const uint8_t *data, size_t n) {
+        struct pollfd pfd = { .fd = t->host, .events = POLLIN };
+
+        send_ob_write(t, data, n);
+        if (poll(&pfd, 1, 500) != 1)
+                return -1;
+        return rx1(t);
+}
+
+static void optr_form(uint8_t *form, uint32_t optr) {
+        for (int i = 0; i < 4; i++) {
+                form[i] = (uint8_t) (optr >> (8 * i));
+                form[4 + i] = (uint8_t) ~form[i];
+        }
+}
+
 static uint8_t erase_pages(T *t, const uint16_t *pages, size_t n) {
         uint8_t buf[600];
         size_t k = 0;
@@ -689,15 +722,7 @@ static void test_option_bytes_boot(void) {
 
         /* a broken OPTR complement: the worst RM0444 allows, locked for good */
         ob[4] ^= 0x01;
-        cmd(&t, 0x31);
-        EXPECT(&t, ACK);
-        addr(&t, 0x1FFF7800);
-        EXPECT(&t, ACK);
-        uint8_t frame[10] = { 7 }, x = 7;
-        for (int i = 0; i < 8; i++)
-                x ^= frame[1 + i] = ob[i];
-        frame[9] = x;
-        tx(&t, frame, sizeof frame);
+        send_ob_write(&t, ob, 8);
         expect_silence(&t);
         ASSERT_EQ(sim_state(t.sim), SIM_STATE_LOCKED);
         t_free(&t);
@@ -1132,33 +1157,6 @@ static void test_autobaud(void) {
         t_free(&t);
 }
 
-/* Writes the OPTR form (8 bytes) or anything else at the C0/G0 option base; returns
- * the reply, or -1 when none came (a locked chip). */
-static int write_ob_raw(T *t, const uint8_t *data, size_t n) {
-        uint8_t frame[2 + 256], x = (uint8_t) (n - 1);
-        struct pollfd pfd = { .fd = t->host, .events = POLLIN };
-
-        cmd(t, 0x31);
-        EXPECT(t, ACK);
-        addr(t, 0x1FFF7800);
-        EXPECT(t, ACK);
-        frame[0] = x;
-        for (size_t i = 0; i < n; i++)
-                x ^= frame[1 + i] = data[i];
-        frame[n + 1] = x;
-        tx(t, frame, n + 2);
-        if (poll(&pfd, 1, 500) != 1)
-                return -1;
-        return rx1(t);
-}
-
-static void optr_form(uint8_t *form, uint32_t optr) {
-        for (int i = 0; i < 4; i++) {
-                form[i] = (uint8_t) (optr >> (8 * i));
-                form[4 + i] = (uint8_t) ~form[i];
-        }
-}
-
 /* C0/G0 option bytes as strict as the evidence: only the 8-byte OPTR + complement form
  * is taken (OPTR set, the rest kept); any other write, a complement mismatch, or a
  * reset or power loss during the programming locks the chip for good. */
@@ -1225,15 +1223,7 @@ static void test_ob_strict(void) {
                 t = t_new(pids[i]);
                 sim_set_ob_program_usec(t.sim, 300 * 1000);
                 sync_(&t);
-                cmd(&t, 0x31);
-                EXPECT(&t, ACK);
-                addr(&t, 0x1FFF7800);
-                EXPECT(&t, ACK);
-                uint8_t frame[10] = { 7 }, x = 7;
-                for (int b = 0; b < 8; b++)
-                        x ^= frame[1 + b] = form[b];
-                frame[9] = x;
-                tx(&t, frame, sizeof frame);
+                send_ob_write(&t, form, 8);
                 for (unsigned k = 0; k < 1000 && !sim_ob_programming(t.sim); k++)
                         usleep(1000);
                 ASSERT_TRUE(sim_ob_programming(t.sim));
@@ -1258,11 +1248,7 @@ static void test_ob_strict(void) {
                 t = t_new(pids[i]);
                 sync_(&t);
                 sim_inject(t.sim, SIM_FAULT_HANGUP_DURING_OB, 0);
-                cmd(&t, 0x31);
-                EXPECT(&t, ACK);
-                addr(&t, 0x1FFF7800);
-                EXPECT(&t, ACK);
-                tx(&t, frame, sizeof frame);
+                send_ob_write(&t, form, 8);
                 uint8_t b;
                 ASSERT_TRUE(read(t.host, &b, 1) <= 0);
                 sim_stop(t.sim);
