@@ -33,6 +33,9 @@ enum {
         EXIT_BUSY               = 18,   /* another job runs on the port */
         EXIT_DISCONNECTED       = 19,   /* the adapter went away */
         EXIT_CANCELLED          = 20,   /* the job was cancelled (by another client) */
+        EXIT_WRITE_PROTECTED    = 21,   /* the job touches write-protected pages (use --unprotect) */
+        EXIT_OPTION_BYTES_MISMATCH = 22, /* the option bytes read back other than written */
+        EXIT_NEEDS_FORCE        = 23,   /* no way back into the bootloader after it (use --force) */
         EXIT_INTERRUPTED        = 130,  /* Ctrl-C: the job was cancelled, 128 + SIGINT */
 };
 
@@ -62,6 +65,10 @@ static const Stm32IspError stm32isp_errors[] = {
         { EXIT_BUSY,               STM32ISP_ERROR_BUSY,               { EBUSY },     "the port is busy with another job" },
         { EXIT_DISCONNECTED,       STM32ISP_ERROR_DISCONNECTED,       { ENODEV },    "the adapter was disconnected" },
         { EXIT_CANCELLED,          STM32ISP_ERROR_CANCELLED,          { ECANCELED }, "the job was cancelled by another client" },
+        { EXIT_WRITE_PROTECTED,    STM32ISP_ERROR_WRITE_PROTECTED,    { EROFS },     "the job touches write-protected pages" },
+        { EXIT_OPTION_BYTES_MISMATCH, STM32ISP_ERROR_OPTION_BYTES_MISMATCH, { ENOTRECOVERABLE },
+          "the option bytes read back other than written: check the chip with a debugger" },
+        { EXIT_NEEDS_FORCE,        STM32ISP_ERROR_NEEDS_FORCE,        { ENOLINK },   "no way back into the bootloader afterwards (--force)" },
         { EXIT_INTERRUPTED,        NULL,                              { 0 },         "interrupted (Ctrl-C): the job was cancelled" },
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chips.h"
 #include "fileio.h"
 #include "job.h"
 #include "link.h"
@@ -89,10 +90,12 @@ static int open_job_link(Job *j, const char *device, Link **ret) {
  * the operation, gives one place for the baud fallback, and the flasher keeps the
  * probed chip so the operation does not probe again. A chip that does not answer a
  * sync above 115200 (the highest rate AN3155 gives for its baud detection) gets one
- * more try at 115200, after the entry sequence if there is one: it resets the chip,
- * which may have measured a wrong rate from the fast 0x7F. A raw TCP server owns its
- * line settings, so there another rate would change nothing. On a double failure,
- * msg (size n) gets the sentence. */
+ * more try at 115200 only after the entry sequence has reset it: the autobaud locks on
+ * the first byte after a reset, and a 0x7F it could not measure leaves it deaf until
+ * the next one (a G031, ST's forum), so a retry without a reset could not work. Without
+ * an entry sequence msg says the board needs a reset. A raw TCP server owns its line
+ * settings, so there another rate would change nothing. On a failure, msg (size n) gets
+ * the sentence. */
 static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Link *l, Flasher *f, char *msg,
                                size_t n) {
         unsigned first = l->baud;
@@ -103,6 +106,13 @@ static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Li
         if (r != -EHOSTDOWN || first <= DEFAULT_BAUD || !(l->caps & LINK_CAP_LINE_SETTINGS) ||
             (h->cancel && atomic_load(h->cancel)))
                 return r;
+        if (!j->entry) {
+                snprintf(msg, n, "no answer at %u baud on %s: a chip whose autobaud could not measure that rate stays "
+                         "deaf until it is reset; reset or power-cycle the board (BOOT0 high) and flash at %u baud, or "
+                         "give an entry sequence that resets it",
+                         first, device, DEFAULT_BAUD);
+                return r;
+        }
 
         /* A port that went away says so; another failure here leaves the sync failure
          * as the news. */
@@ -110,8 +120,7 @@ static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Li
         if (k >= 0) {
                 j->baudrate_used = DEFAULT_BAUD;
                 (void) link_flush_input(l);
-                if (j->entry)
-                        k = entry_run(l, j->entry, false, h->pause, h->userdata);
+                k = entry_run(l, j->entry, false, h->pause, h->userdata);
         }
         if (k < 0) {
                 if (k == -ENODEV)
@@ -122,8 +131,8 @@ static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Li
         }
         r = flasher_probe(f, &j->chip);
         if (r == -EHOSTDOWN)
-                snprintf(msg, n, "no answer at %u baud nor at %u on %s: is BOOT0 high and the chip reset?",
-                         first, DEFAULT_BAUD, device);
+                snprintf(msg, n, "no answer at %u baud nor at %u on %s: is BOOT0 high and the chip reset?%s",
+                         first, DEFAULT_BAUD, device, chip_no_bootloader_hint(j->expect_pid ?: j->hint_pid));
         return r;
 }
 
@@ -132,7 +141,7 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         _cleanup_(flasher_freep) Flasher *f = NULL;
         uint64_t start = now_usec();
         const char *msg = NULL;
-        char wrong_chip[64], no_answer[160] = "";
+        char wrong_chip[64], no_answer[512] = "";
         bool probed = false;
         int r;
 
@@ -163,6 +172,7 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                 flasher_set_progress(f, h->progress, h->userdata);
         if (h->cancel)
                 flasher_set_cancel(f, h->cancel);
+        flasher_set_chip_hint(f, j->expect_pid ?: j->hint_pid);
         if (h->trace)
                 an3155_set_trace(flasher_protocol(f), h->trace, h->userdata);
 
@@ -231,7 +241,7 @@ done:
          * For the same reason a Cancel during the exit stops its pauses but not the job's
          * success. */
         if (r >= 0 && j->op == JOB_FLASH && j->entry && entry_has_exit(j->entry))
-                (void) entry_run(l, j->entry, true, h->pause, h->userdata);
+                j->started_by_reset = entry_run(l, j->entry, true, h->pause, h->userdata) >= 0;
         if (flasher_chip(f)) {
                 j->have_chip = true;
                 j->chip = *flasher_chip(f);

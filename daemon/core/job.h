@@ -44,6 +44,8 @@ typedef struct Job {
         char image_sha256[SHA256_HEX_MAX]; /* hex SHA-256 of the image file's bytes */
         FlasherFlashOptions flash;
         uint16_t expect_pid;            /* Flash: refuse another chip (UnsupportedChip); 0: any */
+        uint16_t hint_pid;              /* the chip the port last saw, for a NoBootloader
+                                         * message (expect_pid first); 0: none */
         bool automatic;                 /* started by an auto-flash profile, not a caller (for the log) */
         /* Erase */
         FlasherErase erase_mode;
@@ -55,7 +57,8 @@ typedef struct Job {
         int error;                      /* 0 or a negative errno (flasher.h) */
         unsigned baudrate_used;         /* the baud the last sync ran at (after a fallback:
                                          * 115200); 0: no sync was tried */
-        char message[256];
+        char message[512];
+        bool started_by_reset;          /* Flash: the exit sequence reset the chip into its code */
         bool have_chip;
         FlasherChip chip;
         FlasherResult result;

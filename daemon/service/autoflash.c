@@ -64,6 +64,7 @@ static const char *const config_names[_AUTOFLASH_OPTION_MAX + 1] = {
         [AUTOFLASH_OPTION_SERIAL]     = "MatchSerial",
         [AUTOFLASH_OPTION_ID_PATH]    = "MatchIdPath",
         [AUTOFLASH_OPTION_CHIP]       = "ExpectChip",
+        [AUTOFLASH_OPTION_FORCE]      = "Force",
         [SETTING_MATCH_USB]           = "MatchUSB",
 };
 
@@ -161,6 +162,7 @@ static int apply(AutoFlash *a, unsigned setting, const AutoFlashValue *v) {
         case AUTOFLASH_OPTION_PROTECT:
         case AUTOFLASH_OPTION_BOOT0:
         case AUTOFLASH_OPTION_GO:
+        case AUTOFLASH_OPTION_FORCE:
                 return flash_options_set_flag(&a->flash, bus_spec(NULL, setting)->key, v->b);
         case AUTOFLASH_OPTION_BAUDRATE:
                 /* A rate above 115200 is tried first, then the worker falls back to 115200. */

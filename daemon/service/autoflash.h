@@ -46,7 +46,7 @@ AutoFlash *autoflash_free(AutoFlash *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(AutoFlash *, autoflash_free);
 
 /* Sets one setting from its config name (case-insensitive: ImageName, Format, Address,
- * Erase, Verify, Unprotect, Protect, Boot0, Go, Baudrate, Entry, MatchUSB=VVVV:PPPP
+ * Erase, Verify, Unprotect, Protect, Boot0, Go, Force, Baudrate, Entry, MatchUSB=VVVV:PPPP
  * (PPPP may be *), MatchSerial, MatchIdPath, ExpectChip) or its bus name (image-name,
  * format, address, erase, verify, ..., vid, pid, serial, id-path, chip), value as text.
  * -ENOENT for an unknown key, -EINVAL for a bad value. Image= is not handled here: the

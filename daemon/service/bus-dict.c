@@ -30,6 +30,21 @@ static int append_bytes_entry(sd_bus_message *m, const char *key, const uint8_t 
         return r < 0 ? r : bus_close_entry(m);
 }
 
+/* "write_protected_pages": the pages the option bytes write-protect (au, empty: none). */
+static int append_wrp_pages(sd_bus_message *m, const FlasherChip *c) {
+        uint32_t pages[CHIP_WRP_PAGES_MAX];
+        size_t n = 0;
+        int r;
+
+        for (uint32_t p = 0; p < CHIP_WRP_PAGES_MAX; p++)
+                if (flasher_chip_page_protected(c, p))
+                        pages[n++] = p;
+        r = bus_open_entry(m, "write_protected_pages", "au");
+        if (r >= 0)
+                r = sd_bus_message_append_array(m, 'u', pages, n * sizeof(uint32_t));
+        return r < 0 ? r : bus_close_entry(m);
+}
+
 int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
         int r;
 
@@ -68,6 +83,8 @@ int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
                                        MIN(c->option_bytes_size, sizeof c->option_bytes));
                 if (r >= 0)
                         r = sd_bus_message_append(m, "{sv}", "optr", "u", c->optr);
+                if (r >= 0)
+                        r = append_wrp_pages(m, c);
                 if (r < 0)
                         return r;
         }
@@ -109,8 +126,14 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                                           "unprotected", "b", (int) f->unprotected,
                                           "protected", "b", (int) f->protected_,
                                           "boot0_changed", "b", (int) f->boot0_changed,
-                                          "started", "b", (int) f->started,
+                                          "started", "b", (int) (f->started || l->started_by_reset),
                                           "write_retries", "u", f->write_retries);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "{sv}", "write_unprotected", "b", (int) f->write_unprotected);
+                /* how the code was started: Go leaves the ROM's context (VTOR), a reset
+                 * with BOOT0 low (the exit sequence) does not */
+                if (r >= 0 && (f->started || l->started_by_reset))
+                        r = sd_bus_message_append(m, "{sv}", "start_method", "s", l->started_by_reset ? "reset" : "go");
                 if (r < 0)
                         return r;
         }

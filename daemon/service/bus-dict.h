@@ -19,8 +19,9 @@ typedef struct LastResult {
         JobOp op;
         int error;
         char error_name[128];
-        char message[256];
+        char message[512];
         FlasherResult result;
+        bool started_by_reset;          /* the exit sequence started the code */
         uint64_t duration_usec;
         uint64_t timestamp_usec;        /* CLOCK_REALTIME */
         uint64_t bytes_read;

@@ -634,13 +634,14 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                                   "failed", "t", a->n_failed);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "erase", "s", erase,
                                   "verify", "b", (int) a->flash.verify,
                                   "unprotect", "b", (int) a->flash.unprotect,
                                   "protect", "b", (int) a->flash.protect,
                                   "boot0", "b", (int) a->flash.boot0,
                                   "go", "b", (int) a->flash.go,
+                                  "force", "b", (int) a->flash.force,
                                   "baudrate", "u", (uint32_t) a->baudrate,
                                   "entry", "s", a->entry ?: "");
         if (r < 0)

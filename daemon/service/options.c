@@ -27,6 +27,7 @@ static const OptionSpec port_specs[] = {
         { "mode",       "s", PORT_OPTION_MODE },
         { "length",     "t", PORT_OPTION_LENGTH },
         { "image-name", "s", PORT_OPTION_IMAGE_NAME },
+        { "force",      "b", PORT_OPTION_FORCE },
 };
 
 const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };
@@ -60,6 +61,7 @@ static const OptionSpec autoflash_specs[] = {
         { "serial",     "s", AUTOFLASH_OPTION_SERIAL },
         { "id-path",    "s", AUTOFLASH_OPTION_ID_PATH },
         { "chip",       "q", AUTOFLASH_OPTION_CHIP },
+        { "force",      "b", AUTOFLASH_OPTION_FORCE },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };

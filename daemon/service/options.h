@@ -86,6 +86,7 @@ typedef enum PortOptionId {
         PORT_OPTION_MODE,
         PORT_OPTION_LENGTH,
         PORT_OPTION_IMAGE_NAME,
+        PORT_OPTION_FORCE,
         _PORT_OPTION_MAX,
 } PortOptionId;
 
@@ -96,7 +97,8 @@ typedef enum PortOptionId {
          OPTION_BIT(PORT_OPTION_ERASE) | OPTION_BIT(PORT_OPTION_VERIFY) |                        \
          OPTION_BIT(PORT_OPTION_UNPROTECT) | OPTION_BIT(PORT_OPTION_PROTECT) |                   \
          OPTION_BIT(PORT_OPTION_BOOT0) | OPTION_BIT(PORT_OPTION_GO) |                            \
-         OPTION_BIT(PORT_OPTION_IMAGE_NAME))
+         OPTION_BIT(PORT_OPTION_IMAGE_NAME) | OPTION_BIT(PORT_OPTION_FORCE))
+#define PORT_OPTIONS_LOCK (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_FORCE))
 #define PORT_OPTIONS_ERASE                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_MODE) | OPTION_BIT(PORT_OPTION_ADDRESS) |    \
          OPTION_BIT(PORT_OPTION_LENGTH))
@@ -134,6 +136,7 @@ typedef enum AutoFlashOptionId {
         AUTOFLASH_OPTION_SERIAL,
         AUTOFLASH_OPTION_ID_PATH,
         AUTOFLASH_OPTION_CHIP,
+        AUTOFLASH_OPTION_FORCE,
         _AUTOFLASH_OPTION_MAX,
 } AutoFlashOptionId;
 

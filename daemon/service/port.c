@@ -261,6 +261,9 @@ static int port_check_idle(Port *p, sd_bus_error *error) {
 static int port_start_job(Port *p, sd_bus_message *m, Job *j) {
         int r;
 
+        /* the chip the port last saw, for a NoBootloader message; j is the worker's once
+         * submitted */
+        j->hint_pid = p->have_chip ? p->chip.pid : 0;
         r = worker_submit(p->worker, j);
         if (r < 0) {
                 job_free(j);
@@ -294,7 +297,8 @@ static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *err
         Request q;
         int r;
 
-        r = request_parse(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE : PORT_OPTIONS_LINK, &q, error);
+        r = request_parse(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE : op == JOB_LOCK ? PORT_OPTIONS_LOCK : PORT_OPTIONS_LINK,
+                          &q, error);
         if (r < 0)
                 return r;
         if (op == JOB_ERASE) {
@@ -533,6 +537,7 @@ static void port_on_done(Port *p, Job *j) {
                 .timestamp_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC,
                 .bytes_read = j->op == JOB_READ && error == 0 ? j->length : 0,
                 .baudrate = j->baudrate_used,
+                .started_by_reset = j->started_by_reset,
         };
         snprintf(p->last.error_name, sizeof p->last.error_name, "%s", error_name);
         snprintf(p->last.message, sizeof p->last.message, "%s", message);

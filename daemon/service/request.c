@@ -42,6 +42,7 @@ int flash_options_set_flag(FlasherFlashOptions *o, const char *key, bool b) {
                 { "protect",   offsetof(FlasherFlashOptions, protect) },
                 { "boot0",     offsetof(FlasherFlashOptions, boot0) },
                 { "go",        offsetof(FlasherFlashOptions, go) },
+                { "force",     offsetof(FlasherFlashOptions, force) },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(flags); i++)
@@ -104,6 +105,7 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
         case PORT_OPTION_PROTECT:
         case PORT_OPTION_BOOT0:
         case PORT_OPTION_GO:
+        case PORT_OPTION_FORCE:
                 return flash_options_set_flag(&o->flash, v->spec->key, v->b);
         default:
                 return -EINVAL;
@@ -133,6 +135,7 @@ int request_new_job(const Request *q, JobOp op, Job **ret) {
                         return -ENOMEM;
         }
         j->erase_mode = q->flash.erase;
+        j->flash.force = q->flash.force;        /* Lock's; Flash takes all of q->flash */
         j->address = (uint32_t) q->address;
         j->length = (uint32_t) q->length;
         *ret = TAKE_PTR(j);

@@ -36,7 +36,7 @@ void request_init(Request *q);
 int request_parse(sd_bus_message *m, uint64_t allowed, Request *q, sd_bus_error *error);
 
 /* A job for op with the link options (baudrate, entry) and the operation's own
- * (Erase: mode, address, length; Read/Go: address and length as given). */
+ * (Erase: mode, address, length; Read/Go: address and length as given; Lock: force). */
 int request_new_job(const Request *q, JobOp op, Job **ret);
 
 /* A Flash job: the image file's bytes parsed (format, address; image_file_parse()'s
@@ -45,8 +45,8 @@ int request_new_job(const Request *q, JobOp op, Job **ret);
 int request_new_flash_job(const Request *q, const uint8_t *data, size_t size, const char *sha256,
                           const char *default_name, Job **ret, ImageError *err);
 
-/* Sets the yes/no Flash option named key (verify, unprotect, protect, boot0, go: the
- * same keys for a Port method and an auto-flash profile); -ENOENT for another key. */
+/* Sets the yes/no Flash option named key (verify, unprotect, protect, boot0, go, force:
+ * the same keys for a Port method and an auto-flash profile); -ENOENT for another key. */
 int flash_options_set_flag(FlasherFlashOptions *o, const char *key, bool b);
 
 /* "auto", "mass" (also "all", an older spelling), "none"; -EINVAL otherwise. */

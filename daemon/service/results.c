@@ -214,6 +214,7 @@ static json_object *job_options_json(const Job *j) {
                 r |= json_add(o, "protect", json_object_new_boolean(j->flash.protect));
                 r |= json_add(o, "boot0", json_object_new_boolean(j->flash.boot0));
                 r |= json_add(o, "go", json_object_new_boolean(j->flash.go));
+                r |= json_add(o, "force", json_object_new_boolean(j->flash.force));
                 if (j->expect_pid)
                         r |= json_add(o, "expect_chip", json_object_new_int(j->expect_pid));
                 break;
@@ -230,6 +231,9 @@ static json_object *job_options_json(const Job *j) {
                 break;
         case JOB_GO:
                 r |= json_add(o, "address", json_object_new_int64(j->address));
+                break;
+        case JOB_LOCK:
+                r |= json_add(o, "force", json_object_new_boolean(j->flash.force));
                 break;
         default:
                 break;
@@ -282,7 +286,11 @@ json_object *results_entry_new(const ResultsPort *where, const Job *j, uint64_t 
         if (j->op == JOB_FLASH && error == 0) {
                 r |= json_add(o, "bytes_written", json_object_new_uint64(j->result.bytes_written));
                 r |= json_add(o, "bytes_verified", json_object_new_uint64(j->result.bytes_verified));
-                r |= json_add(o, "started", json_object_new_boolean(j->result.started));
+                r |= json_add(o, "started", json_object_new_boolean(j->result.started || j->started_by_reset));
+                if (j->result.started || j->started_by_reset)
+                        r |= json_add(o, "start_method", json_object_new_string(j->started_by_reset ? "reset" : "go"));
+                r |= json_add(o, "write_unprotected", json_object_new_boolean(j->result.write_unprotected));
+                r |= json_add(o, "unprotected", json_object_new_boolean(j->result.unprotected));
         }
         if (r < 0)
                 return json_object_put(o), NULL;
