@@ -33,12 +33,15 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
         return r;
 }
 
-/* The options of a method that takes only those. */
+/* The options of a method that takes only those, and Lock's force (--force is taken by
+ * flash and lock alone). */
 static int add_line_dict(sd_bus_message *m, const Args *a) {
         int r = sd_bus_message_open_container(m, 'a', "{sv}");
 
         if (r >= 0)
                 r = add_line_opts(m, a);
+        if (r >= 0 && a->force)
+                r = client_append_option(m, "force", "b", 1);
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
@@ -409,6 +412,8 @@ int cmd_flash(ClientBus *c, const Args *a) {
                 r = add_bool_opt(call, "boot0", a->boot0);
         if (r >= 0)
                 r = add_bool_opt(call, "go", a->go);
+        if (r >= 0 && a->force)
+                r = client_append_option(call, "force", "b", 1);
         if (r >= 0)
                 r = add_line_opts(call, a);
         /* The name the results log records next to the image's SHA-256. */
@@ -427,6 +432,16 @@ int cmd_flash(ClientBus *c, const Args *a) {
         if (r != 0)
                 return r;
 
+        /* How the code was started says what state it starts in (JSON keeps the keys). */
+        const char *how = json_get_string(result, "start_method");
+        if (how && !a->json) {
+                json_object_object_add(result, "started",
+                                       json_object_new_string(streq(how, "go") ?
+                                                              "yes, by Go (the bootloader's context stays: the code "
+                                                              "must set its own VTOR)" :
+                                                              "yes, by a reset with BOOT0 low (the exit sequence)"));
+                json_object_object_del(result, "start_method");
+        }
         int64_t written = json_get_int(result, "bytes_written"), verified = json_get_int(result, "bytes_verified");
         int64_t usec = json_get_int(result, "duration_usec");
         char b[32];
@@ -602,7 +617,9 @@ int cmd_unlock(ClientBus *c, const Args *a) {
 }
 
 int cmd_go(ClientBus *c, const Args *a) {
-        return simple_job(c, a, "go", "Go", "Started the code on", ".");
+        return simple_job(c, a, "go", "Go", "Started the code on",
+                          " by Go (the bootloader's context stays: the code must set its own VTOR; a reset with "
+                          "BOOT0 low starts it clean).");
 }
 
 int cmd_cancel(ClientBus *c, const Args *a) {

@@ -27,6 +27,7 @@ typedef struct Args {
         const char *pages;      /* erase --pages FIRST[-LAST] */
         bool mass;
         int verify, unprotect, protect, boot0, go;      /* -1: daemon default */
+        bool force;             /* flash, lock: accept an end state with no way back */
 
         /* log */
         const char *result;     /* pass|fail */

@@ -32,8 +32,9 @@ enum {
         OPT_UNTIL     = 1 << 16,
         OPT_LIMIT     = 1 << 17,
         OPT_ONCE      = 1 << 18,
+        OPT_FORCE     = 1 << 19,
 };
-#define OPT_LAST OPT_ONCE
+#define OPT_LAST OPT_FORCE
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY)
 
 typedef struct Command {
@@ -48,13 +49,14 @@ static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
         { "info",    1, 1, OPT_LINE, cmd_info, "info PORT" },
         { "flash",   2, 2, OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT |
-                           OPT_BOOT0 | OPT_GO | OPT_LINE, cmd_flash,
+                           OPT_BOOT0 | OPT_GO | OPT_FORCE | OPT_LINE, cmd_flash,
           "flash PORT FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
-          "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--baud B] [--entry SEQ]" },
+          "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--force] [--baud B]\n"
+          "                    [--entry SEQ]" },
         { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_erase,
           "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N]" },
         { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]" },
-        { "lock",    1, 1, OPT_LINE, cmd_lock, "lock PORT" },
+        { "lock",    1, 1, OPT_FORCE | OPT_LINE, cmd_lock, "lock PORT [--force]" },
         { "unlock",  1, 1, OPT_LINE, cmd_unlock, "unlock PORT" },
         { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]" },
         { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL },
@@ -87,10 +89,17 @@ static void help(void) {
                "  -f, --format=F        image format: auto, bin, hex, elf, srec\n"
                "  -e, --erase=MODE      auto (the pages written), mass, none\n"
                "      --no-verify       do not read back what was written\n"
-               "      --unprotect       remove read protection first (erases the flash)\n"
+               "      --unprotect       remove read protection first (erases the flash), and write\n"
+               "                        protection from pages the image needs (Write Unprotect)\n"
                "      --protect         set read protection level 1 after flashing\n"
-               "      --no-boot0        C0/G0: leave nBOOT_SEL as it is\n"
-               "      --go              start the code after flashing\n"
+               "      --no-boot0        C0/G0: leave nBOOT_SEL as it is (with the factory setting the\n"
+               "                        BOOT0 pin is then ignored once the flash holds code: --force)\n"
+               "      --go              start the code after flashing with the bootloader's Go; it\n"
+               "                        leaves the ROM's context (vector table, F0: memory at 0), so\n"
+               "                        code that does not set VTOR may hang: where the wiring allows,\n"
+               "                        start it by a reset with BOOT0 low (the --entry exit sequence)\n"
+               "      --force           flash, lock: accept an end state from which no BOOT0 level\n"
+               "                        brings back the bootloader (only a debugger then reaches it)\n"
                "      --mass            erase the whole flash (erase's default)\n"
                "      --pages=F[-L]     erase pages F to L\n"
                "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"
@@ -125,7 +134,7 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit", "--once",
+                "--since", "--until", "--limit", "--once", "--force",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -144,7 +153,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         enum {
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
-                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE,
+                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
@@ -176,6 +185,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "until",       required_argument, NULL, ARG_UNTIL },
                 { "limit",       required_argument, NULL, 'n' },
                 { "once",        no_argument,       NULL, ARG_ONCE },
+                { "force",       no_argument,       NULL, ARG_FORCE },
                 {}
         };
         static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
@@ -302,6 +312,10 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ARG_ONCE:
                         a->once = true;
                         given |= OPT_ONCE;
+                        break;
+                case ARG_FORCE:
+                        a->force = true;
+                        given |= OPT_FORCE;
                         break;
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);

@@ -217,6 +217,32 @@ static bool key_has(const char *key, const char *word) {
         return key && strcasestr(key, word);
 }
 
+static char *text_format_pages(json_object *v) {
+        size_t n = json_object_array_length(v);
+        _cleanup_free_ char *acc = strdup("");
+
+        for (size_t i = 0; acc && i < n; ) {
+                int64_t first = json_object_get_int64(json_object_array_get_idx(v, i)), last = first;
+                const char *sep = *acc ? ", " : "";
+                char *t = NULL;
+                int r;
+
+                while (++i < n && json_object_get_int64(json_object_array_get_idx(v, i)) == last + 1)
+                        last++;
+                if (first == last)
+                        r = asprintf(&t, "%s%s%" PRId64, acc, sep, first);
+                else
+                        r = asprintf(&t, "%s%s%" PRId64 "-%" PRId64, acc, sep, first, last);
+                if (r < 0)
+                        return NULL;
+                free(acc);
+                acc = t;
+        }
+        if (acc && !*acc)
+                return strdup("none");
+        return TAKE_PTR(acc);
+}
+
 char *text_format_value(const char *key, json_object *v) {
         char *s = NULL;
         int r = -1;
@@ -271,6 +297,10 @@ char *text_format_value(const char *key, json_object *v) {
         case json_type_array: {
                 size_t n = json_object_array_length(v);
                 _cleanup_free_ char *acc = strdup("");
+
+                /* page lists as ranges: "1-2, 8" ("none" when empty) */
+                if (key_has(key, "pages"))
+                        return text_format_pages(v);
 
                 for (size_t i = 0; acc && i < n; i++) {
                         _cleanup_free_ char *e = text_format_value(key, json_object_array_get_idx(v, i));
@@ -328,6 +358,9 @@ static const char *key_label(const char *key) {
                 { "unprotected", "Unprotected" },
                 { "protected", "Protected" },
                 { "boot0_changed", "nBOOT_SEL cleared" },
+                { "write_unprotected", "Write protection removed" },
+                { "write_protected_pages", "Write-protected pages" },
+                { "start_method", "Started by" },
                 { "started", "Started" },
                 { "write_retries", "Write retries" },
                 { "baudrate", "Baud rate" },

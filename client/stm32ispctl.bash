@@ -18,10 +18,10 @@ _stm32ispctl() {
         local -A opts=(
                 [list]=""
                 [info]="$line"
-                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go $line"
+                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force $line"
                 [erase]="--mass --pages= --address= --length= $line"
                 [read]="--address= --length= $line"
-                [lock]="$line"
+                [lock]="--force $line"
                 [unlock]="$line"
                 [go]="--address="
                 [run]="--address="
