@@ -3,18 +3,21 @@
 # stm32ispctl's exit code for each error class it can be made to meet against the real
 # daemon and simulated boards, the --json error object, Ctrl-C (SIGINT) cancelling the
 # job on the daemon (exit 130), a job cancelled by another client (20), a busy port (18),
-# an unplugged adapter (19), access denied by the bus policy (4).
+# an unplugged adapter (19), access denied by the bus policy (4), write-protected pages
+# (21, and --unprotect), no way back into the bootloader (23, and --force), and the
+# "Started" line saying how the code was started.
 . "$(dirname "$0")/test-client-lib.sh"
 need_daemon
 # The bus refuses Go to everyone: the AccessDenied case.
 BUS_EXTRA_POLICY='<deny send_destination="io.github.Stm32Isp1" send_interface="io.github.Stm32Isp1.Port" send_member="Go"/>'
 start_bus
 # ttyUSB0: G0 in its bootloader (64 KiB); ttyUSB1: an F0 running its code (BOOT0 low), whose
-# adapter drives NRST with DTR and BOOT0 with RTS; ttyUSB2: a 32 KiB G0.
+# adapter drives NRST with DTR and BOOT0 with RTS; ttyUSB2: a 32 KiB G0; ttyUSB3: a G0 whose
+# pages 1-2 are write-protected; ttyUSB4: a factory C031.
 make_bin "$TMPDIR/code.bin" 1024 9
 cd "$TMPDIR"    # umockdev-sim takes no '/' in a --board (image=code.bin)
 start_daemon --board ttyUSB0=0x466 --board "ttyUSB1=0x444,boot0=0,image=code.bin,wiring=dtr-nrst,rts-boot0" \
-             --board ttyUSB2=0x466,flash-kb=32
+             --board ttyUSB2=0x466,flash-kb=32 --board ttyUSB3=0x466,wrp=1-2 --board ttyUSB4=0x453
 
 err_json() { # err_json FILE ERROR CODE
         json_check "$1" "j['error'] == 'io.github.Stm32Isp1.Error.$2' and j['exit_code'] == $3 and j['message'] != ''"
@@ -53,6 +56,44 @@ expect_rc 1 ctl flash ttyUSB0 "$TMPDIR/missing.bin" -q
 
 # InvalidArgs from the daemon (2): a bad entry sequence
 expect_rc 2 ctl info ttyUSB0 --entry 'no such sequence' -q
+
+# WriteProtected (21): pages 1-2 of ttyUSB3; info shows them, a flash over them is refused
+# before anything is erased; with --unprotect it lifts the protection and flashes.
+ctl info ttyUSB3 >"$TMPDIR/info3.txt" || fail "info ttyUSB3"
+grep -q "Write-protected pages: *1-2$" "$TMPDIR/info3.txt" || fail "info: $(cat "$TMPDIR/info3.txt")"
+make_bin "$TMPDIR/six.bin" 6144 7
+rc=0; ctl --json flash ttyUSB3 "$TMPDIR/six.bin" >"$TMPDIR/e.json" 2>/dev/null || rc=$?
+[ $rc = 21 ] || fail "write-protected: exit $rc"
+err_json "$TMPDIR/e.json" WriteProtected 21
+json_check "$TMPDIR/e.json" '"pages 1-2" in j["message"]'
+[ "$(sim_field ttyUSB3 page-erases)$(sim_field ttyUSB3 mass-erases)$(sim_field ttyUSB3 writes)" = 000 ] ||
+        fail "ttyUSB3 was touched: $(control "info ttyUSB3")"
+ctl --json flash ttyUSB3 "$TMPDIR/six.bin" --unprotect >"$TMPDIR/f3.json" 2>"$TMPDIR/err" ||
+        fail "flash --unprotect: $(cat "$TMPDIR/err")"
+json_check "$TMPDIR/f3.json" 'j["result"]["write_unprotected"] and not j["result"]["unprotected"] and
+        j["result"]["bytes_verified"] == 6144'
+# the results log records it (this daemon has no state directory: the log goes to its output)
+grep -q 'ttyUSB3: Flash passed: .*"write_unprotected":true' "$TMPDIR/daemon.log" ||
+        fail "the results log does not record the Write Unprotect: $(grep ttyUSB3 "$TMPDIR/daemon.log")"
+ctl info ttyUSB3 | grep -q "Write-protected pages: *none$" || fail "still protected: $(ctl info ttyUSB3)"
+
+# NeedsForce (23): a factory C031 flashed with --no-boot0 would boot its code whatever
+# BOOT0 says: refused before anything is written; --force does it; lock the same.
+rc=0; ctl --json flash ttyUSB4 "$TMPDIR/code.bin" --no-boot0 >"$TMPDIR/e.json" 2>/dev/null || rc=$?
+[ $rc = 23 ] || fail "no way back: exit $rc"
+err_json "$TMPDIR/e.json" NeedsForce 23
+[ "$(sim_field ttyUSB4 writes)$(sim_field ttyUSB4 page-erases)" = 00 ] || fail "ttyUSB4 was written: $(control "info ttyUSB4")"
+ctl flash ttyUSB4 "$TMPDIR/code.bin" --no-boot0 --force -q || fail "flash --force"
+[ "$(sim_field ttyUSB4 ob-writes)" = 0 ] || fail "ttyUSB4's option bytes were written: $(control "info ttyUSB4")"
+expect_rc 23 ctl lock ttyUSB4 -q
+[ "$(sim_field ttyUSB4 rdp)" = 0 ] || fail "ttyUSB4 was locked: $(control "info ttyUSB4")"
+ctl lock ttyUSB4 --force -q || fail "lock --force"
+[ "$(sim_field ttyUSB4 rdp)" = 1 ] || fail "ttyUSB4: $(control "info ttyUSB4")"
+expect_rc 2 ctl info ttyUSB0 --force -q
+
+# The "Started" line says the code was started by Go (and what that leaves behind).
+ctl flash ttyUSB3 "$TMPDIR/six.bin" --go >"$TMPDIR/go.txt" 2>/dev/null || fail "flash --go"
+grep -q "Started: *yes, by Go (the bootloader's context stays" "$TMPDIR/go.txt" || fail "started: $(cat "$TMPDIR/go.txt")"
 
 # AccessDenied (4): the bus policy refuses Go
 rc=0; ctl go ttyUSB0 2>"$TMPDIR/err" || rc=$?

@@ -391,6 +391,11 @@ static void test_break(void) {
         ASSERT_EQ(ioctl(fd, TIOCCBRK, 0), 0);
         ASSERT_EQ(board_counter("ttyUSB2", "breaks"), breaks0 + 4);
         close(fd);
+        /* that chip was waiting for its sync: a break is the first pulse its baud
+         * detection measures, so it is deaf until reset (the simulator's strict model) */
+        ASSERT_STREQ(board_state("ttyUSB2"), "deaf");
+        harness_control_ok("reset ttyUSB2");
+        ASSERT_STREQ(board_state("ttyUSB2"), "wait-sync");
 }
 
 /* wiring=brk-nrst: a break holds the chip in reset, its end restarts it in the

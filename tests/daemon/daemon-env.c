@@ -325,20 +325,27 @@ static void relay(SimTcp *t, int conn) {
 
         atomic_store(&t->host_bytes, 0);
         for (;;) {
-                struct pollfd p[3] = {
+                struct pollfd p[4] = {
                         { .fd = conn, .events = POLLIN },
                         { .fd = t->sp[0], .events = POLLIN },
                         { .fd = t->stop_pipe[0], .events = POLLIN },
+                        { .fd = t->cut_pipe[0], .events = POLLIN },
                 };
                 ssize_t k;
 
-                if (poll(p, 3, -1) < 0) {
+                if (poll(p, 4, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
                 if (p[2].revents)
                         break;
+                if (p[3].revents) {
+                        char c;
+
+                        (void) !read(t->cut_pipe[0], &c, 1);
+                        break;
+                }
                 if (p[0].revents) {
                         unsigned long cut = atomic_load(&t->cut_after);
 
@@ -406,7 +413,7 @@ int sim_tcp_new(uint16_t pid, uint32_t uid_seed, SimTcp **ret) {
         }
         sim_set_uid_seed(t->sim, uid_seed);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t->sp) < 0 ||
-            pipe2(t->stop_pipe, O_CLOEXEC) < 0)
+            pipe2(t->stop_pipe, O_CLOEXEC) < 0 || pipe2(t->cut_pipe, O_CLOEXEC) < 0)
                 return -errno;
         t->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (t->listen_fd < 0 ||
@@ -438,8 +445,14 @@ SimTcp *sim_tcp_free(SimTcp *t) {
         close(t->listen_fd);
         close(t->stop_pipe[0]);
         close(t->stop_pipe[1]);
+        close(t->cut_pipe[0]);
+        close(t->cut_pipe[1]);
         free(t);
         return NULL;
+}
+
+void sim_tcp_cut(SimTcp *t) {
+        (void) !write(t->cut_pipe[1], "x", 1);
 }
 
 void sim_tcp_flash(SimTcp *t, uint8_t **ret, size_t *ret_size) {
@@ -535,7 +548,7 @@ char *daemon_env_get_string(DaemonEnv *e, const char *path, const char *property
         return v;
 }
 
-uint16_t daemon_env_chip_pid(sd_bus_message *m) {
+int daemon_env_dict_seek(sd_bus_message *m, const char *key) {
         int r;
 
         ASSERT_OK(sd_bus_message_rewind(m, true));
@@ -544,17 +557,22 @@ uint16_t daemon_env_chip_pid(sd_bus_message *m) {
                 const char *k;
 
                 ASSERT_OK(sd_bus_message_read(m, "s", &k));
-                if (strcmp(k, "pid") == 0) {
-                        uint16_t pid;
-
-                        ASSERT_OK(sd_bus_message_read(m, "v", "q", &pid));
-                        return pid;
-                }
+                if (strcmp(k, key) == 0)
+                        return 1;
                 ASSERT_OK(sd_bus_message_skip(m, "v"));
                 ASSERT_OK(sd_bus_message_exit_container(m));
         }
         ASSERT_OK(r);
         return 0;
+}
+
+uint16_t daemon_env_chip_pid(sd_bus_message *m) {
+        uint16_t pid;
+
+        if (!daemon_env_dict_seek(m, "pid"))
+                return 0;
+        ASSERT_OK(sd_bus_message_read(m, "v", "q", &pid));
+        return pid;
 }
 
 static DaemonEnv *abort_env;

@@ -73,6 +73,7 @@ typedef struct SimTcp {
         atomic_ulong cut_after;         /* close the connection after this many host bytes (0: never) */
         atomic_ulong host_bytes;        /* bytes received from the host on this connection */
         atomic_uint connections;
+        int cut_pipe[2];                /* sim_tcp_cut() */
 } SimTcp;
 
 int sim_tcp_new(uint16_t pid, uint32_t uid_seed, SimTcp **ret);
@@ -81,6 +82,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SimTcp *, sim_tcp_free);
 
 /* Copies the simulated flash out. */
 void sim_tcp_flash(SimTcp *t, uint8_t **ret, size_t *ret_size);
+/* The adapter goes away now: the relay closes the connection (the next one is served:
+ * the board keeps power and its state). */
+void sim_tcp_cut(SimTcp *t);
 
 /* A temporary regular file holding data (unlinked; the fd stays valid). */
 int daemon_env_memfd(const void *data, size_t size);
@@ -94,6 +98,8 @@ char *daemon_env_port_path(const char *name);
 char *daemon_env_get_port(DaemonEnv *e, const char *device, char *ret_error, size_t size);
 /* A string property of a port. Free it. */
 char *daemon_env_get_string(DaemonEnv *e, const char *path, const char *property);
+/* Positions m, an a{sv} reply (rewound first), at the variant of key: 1; 0 when absent. */
+int daemon_env_dict_seek(sd_bus_message *m, const char *key);
 /* The "pid" entry of an a{sv} chip dictionary (the message is rewound first); 0 if none. */
 uint16_t daemon_env_chip_pid(sd_bus_message *m);
 /* A failed assertion aborts: from then on SIGABRT takes e's daemon and bus down first. */

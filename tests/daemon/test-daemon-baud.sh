@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Baud rates above 115200 through the daemon (umockdev-sim boards with max-baud=N): a
-# chip that manages the rate is flashed at it; one that does not answer there is
-# flashed at 115200 after the fallback (again after the entry sequence); one that
-# answers at neither fails NoBootloader naming both rates; rates out of range are
-# refused by the client, the Port methods and the auto-flash profiles.
+# chip that manages the rate is flashed at it; one that does not answer there is deaf
+# until reset (its baud detection took a 0x7F it could not measure), so it is flashed at
+# 115200 only after the entry sequence resets it, and without one the job fails
+# NoBootloader saying the board needs a reset; one that answers at neither rate fails
+# NoBootloader naming both; rates out of range are refused by the client, the Port
+# methods and the auto-flash profiles.
 . "$(dirname "$0")/../client/test-client-lib.sh"
 need_daemon
 command -v gdbus >/dev/null || skip "gdbus missing"
@@ -50,9 +52,20 @@ busctl --address="$BUS_ADDR" get-property -j "$BUS_NAME" /io/github/Stm32Isp1/po
         LastResult >"$TMPDIR/last0.json" || fail "LastResult"
 json_check "$TMPDIR/last0.json" 'j["data"]["baudrate"]["data"] == 460800 and j["data"]["operation"]["data"] == "Flash"'
 
-# 2. At 460800 on a chip that measures at most 115200: the fallback flashes it at 115200.
-ctl --json flash ttyUSB1 "$TMPDIR/fw.hex" --baud 460800 >"$TMPDIR/flash1.json" 2>"$TMPDIR/err" ||
-        fail "flash by fallback: $(cat "$TMPDIR/err") $(cat "$TMPDIR/flash1.json")"
+# 2. At 460800 on a chip that measures at most 115200, without an entry sequence: that
+# 0x7F left it deaf, so there is no second try: NoBootloader saying to reset the board,
+# nothing written, no byte sent at 115200.
+expect_rc 10 ctl --json flash ttyUSB1 "$TMPDIR/fw.hex" --baud 460800 >"$TMPDIR/flash1.json" 2>"$TMPDIR/err"
+json_check "$TMPDIR/flash1.json" 'j["error"] == "io.github.Stm32Isp1.Error.NoBootloader" and
+        "no answer at 460800 baud on /dev/ttyUSB1" in j["message"] and "reset or power-cycle" in j["message"]'
+[ "$(sim_field ttyUSB1 state)" = deaf ] || fail "ttyUSB1 is not deaf: $(control "info ttyUSB1")"
+[ "$(sim_field ttyUSB1 writes)" = 0 ] || fail "ttyUSB1 was written: $(control "info ttyUSB1")"
+last_log_check 'x["port"] == "/dev/ttyUSB1" and x["result"] == "fail" and x["baudrate"] == 460800 and
+        x["options"]["baudrate"] == 460800'
+# After a power cycle the default rate flashes it.
+control "power-cycle ttyUSB1" >/dev/null
+ctl --json flash ttyUSB1 "$TMPDIR/fw.hex" >"$TMPDIR/flash1.json" 2>"$TMPDIR/err" ||
+        fail "flash after the power cycle: $(cat "$TMPDIR/err") $(cat "$TMPDIR/flash1.json")"
 json_check "$TMPDIR/flash1.json" 'j["result"]["error"] == "" and j["result"]["baudrate"] == 115200 and
         j["result"]["bytes_written"] == 6000 and j["result"]["bytes_verified"] == 6000'
 [ "$(sim_field ttyUSB1 baud)" = 115200 ] || fail "ttyUSB1 was not synced at 115200: $(control "info ttyUSB1")"
@@ -60,11 +73,6 @@ control "dump ttyUSB1 $TMPDIR/dump1.bin" >/dev/null
 cmp -n 6000 "$TMPDIR/dump1.bin" "$TMPDIR/fw.hex.bin" || fail "ttyUSB1 does not hold the image"
 python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.exit(0 if d[6000:8192] == b"\xff" * 2192 else 1)' \
         "$TMPDIR/dump1.bin" || fail "ttyUSB1: bytes after the image are not erased"
-last_log_check 'x["port"] == "/dev/ttyUSB1" and x["result"] == "pass" and x["baudrate"] == 115200 and
-        x["options"]["baudrate"] == 460800'
-# The chip now runs at its measured 115200 (until reset): the default rate works as before.
-ctl --json info ttyUSB1 >"$TMPDIR/info1.json" || fail "info ttyUSB1 at the default rate"
-json_check "$TMPDIR/info1.json" 'j["chip"]["pid"] == 0x466'
 
 # 3. The entry sequence runs again before the retry: it resets the chip into its
 # bootloader, which then measures the new rate.
@@ -79,14 +87,19 @@ control "info ttyUSB3" | grep -q 'state=user' || fail "ttyUSB3 was not reset int
 control "dump ttyUSB3 $TMPDIR/dump3.bin" >/dev/null
 cmp -n 6000 "$TMPDIR/dump3.bin" "$TMPDIR/fw.hex.bin" || fail "ttyUSB3 does not hold the image"
 
-# 4. No bootloader at either rate: NoBootloader (exit 10) naming both, nothing written.
-expect_rc 10 ctl --json flash ttyUSB2 "$TMPDIR/fw.hex" --baud 460800 >"$TMPDIR/flash2.json" 2>"$TMPDIR/err"
+# 4. No bootloader at either rate (an entry sequence that holds BOOT0 low): NoBootloader (exit 10)
+# naming both, after the entry sequence ran again; nothing written.
+expect_rc 10 ctl --json flash ttyUSB3 "$TMPDIR/fw.hex" --baud 460800 --entry '-rts&dtr,-dtr' >"$TMPDIR/flash2.json" \
+        2>"$TMPDIR/err"
 json_check "$TMPDIR/flash2.json" 'j["error"] == "io.github.Stm32Isp1.Error.NoBootloader" and
         "460800" in j["message"] and "115200" in j["message"]'
 grep -q "no answer at 460800 baud nor at 115200" "$TMPDIR/flash2.json" || fail "message: $(cat "$TMPDIR/flash2.json")"
-[ "$(sim_field ttyUSB2 writes)" = 0 ] || fail "ttyUSB2 was written: $(control "info ttyUSB2")"
-last_log_check 'x["port"] == "/dev/ttyUSB2" and x["result"] == "fail" and x["error"].endswith("NoBootloader") and
+last_log_check 'x["port"] == "/dev/ttyUSB3" and x["result"] == "fail" and x["error"].endswith("NoBootloader") and
         x["baudrate"] == 115200 and "nor at 115200" in x["message"]'
+# An F030 running its code (BOOT0 low), no entry sequence: no second try, nothing written.
+expect_rc 10 ctl --json flash ttyUSB2 "$TMPDIR/fw.hex" --baud 460800 >"$TMPDIR/flash2.json" 2>"$TMPDIR/err"
+json_check "$TMPDIR/flash2.json" 'j["error"] == "io.github.Stm32Isp1.Error.NoBootloader" and "reset" in j["message"]'
+[ "$(sim_field ttyUSB2 writes)" = 0 ] || fail "ttyUSB2 was written: $(control "info ttyUSB2")"
 # At the default rate there is nothing to fall back to: the flasher's own sentence.
 expect_rc 10 ctl --json info ttyUSB2 >"$TMPDIR/info2.json" 2>/dev/null
 json_check "$TMPDIR/info2.json" 'j["error"].endswith("NoBootloader") and "nor at" not in j["message"]'
@@ -114,10 +127,12 @@ for b in 0 5000000; do
         grep -q "org.freedesktop.DBus.Error.InvalidArgs" "$TMPDIR/out" || fail "Probe baudrate $b: $(cat "$TMPDIR/out")"
         grep -q "'baudrate'" "$TMPDIR/out" || fail "the error does not name the option: $(cat "$TMPDIR/out")"
 done
-# The top of the range is taken (the default chip answers it by the fallback).
-port_call ttyUSB1 Probe "{'baudrate': <uint32 3000000>}" >"$TMPDIR/out" || fail "Probe at 3000000: $(cat "$TMPDIR/out")"
-grep -q "'pid': <uint16 0x466>\|'pid': <uint16 1126>\|'pid': <@q 1126>\|'pid': <@q 0x466>" "$TMPDIR/out" ||
-        fail "Probe at 3000000: $(cat "$TMPDIR/out")"
+# The top of the range is taken (a chip whose autobaud measures it answers).
+control "power-cycle ttyUSB0" >/dev/null
+port_call ttyUSB0 Probe "{'baudrate': <uint32 921600>}" >"$TMPDIR/out" || fail "Probe at 921600: $(cat "$TMPDIR/out")"
+port_call ttyUSB1 Probe "{'baudrate': <uint32 3000000>}" >"$TMPDIR/out" &&
+        fail "Probe at 3000000 on a default chip: $(cat "$TMPDIR/out")"
+grep -q "NoBootloader" "$TMPDIR/out" || fail "Probe at 3000000: $(cat "$TMPDIR/out")"
 
 # SetAutoFlash: the profile's baudrate has the same range.
 for b in 0 3000001; do
@@ -139,11 +154,13 @@ cmp -n 6000 "$TMPDIR/dump4.bin" "$TMPDIR/fw.hex.bin" || fail "ttyUSB4 does not h
 last_log_check 'x["auto"] and x["port"] == "/dev/ttyUSB4" and x["baudrate"] == 921600'
 stop_checked
 
-# 6. A profile from the config file at 460800 on a default chip: flashed by the fallback.
+# 6. A profile from the config file at 460800 on a default chip behind an auto-reset
+# circuit: flashed by the fallback, after the entry sequence reset it.
 cat >"$TMPDIR/stm32ispd.conf" <<CONF
 [AutoFlash]
 Image=$TMPDIR/fw.hex
 Baudrate=460800
+Entry=dtr-nrst,rts-boot0
 ExpectChip=0x466
 CONF
 rm -f "$STATE/results.jsonl"
@@ -152,10 +169,11 @@ busctl --address="$BUS_ADDR" get-property -j "$BUS_NAME" /io/github/Stm32Isp1 io
         >"$TMPDIR/af.json" || fail "AutoFlash"
 json_check "$TMPDIR/af.json" 'j["data"]["source"]["data"] == "config" and j["data"]["baudrate"]["data"] == 460800'
 monitor_start
-control "add ttyUSB5=0x466,uid=6" >/dev/null
+control "add ttyUSB5=0x466,uid=6,wiring=dtr-nrst,rts-boot0" >/dev/null
 monitor_wait '"event":"finished".*"port":"/dev/ttyUSB5","operation":"flash","error":""'
 monitor_stop
-[ "$(sim_field ttyUSB5 baud)" = 115200 ] || fail "ttyUSB5: $(control "info ttyUSB5")"
+# reset into its code by the exit sequence: the log says which rate ran
+[ "$(sim_field ttyUSB5 state)" = user-code ] || fail "ttyUSB5: $(control "info ttyUSB5")"
 control "dump ttyUSB5 $TMPDIR/dump5.bin" >/dev/null
 cmp -n 6000 "$TMPDIR/dump5.bin" "$TMPDIR/fw.hex.bin" || fail "ttyUSB5 does not hold the image"
 last_log_check 'x["auto"] and x["port"] == "/dev/ttyUSB5" and x["baudrate"] == 115200 and x["options"]["baudrate"] == 460800'

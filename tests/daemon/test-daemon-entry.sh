@@ -4,8 +4,9 @@
 # break reaches the simulated board through libserialport and the shim (counted, and
 # harmless to a bootloader wired by DTR/RTS), a sequence with delays and an exit part
 # flashes a board running its code and resets it into the new code, a break resets a
-# board wired brk-nrst, bad sequences are refused naming 'entry', and a Cancel ends a
-# long pause of the entry sequence at once.
+# board wired brk-nrst, bad sequences are refused naming 'entry', a Cancel ends a long
+# pause of the entry sequence at once, and a garbled reply to the option-byte write does
+# not let the exit sequence or the next job reset the chip while it programs them.
 . "$(dirname "$0")/../client/test-client-lib.sh"
 need_daemon
 command -v gdbus >/dev/null || skip "gdbus missing"
@@ -18,9 +19,12 @@ make_bin "$TMPDIR/old.bin" 2048 22
 
 # ttyUSB0: a G0 running its code behind the usual auto-reset circuit (DTR -> NRST,
 # RTS -> BOOT0). ttyUSB1: an F030 whose NRST follows a break on TX (BOOT0 strapped high).
+# ttyUSB2: a blank factory C011 behind the auto-reset circuit, whose option-byte
+# programming lasts 400 ms and the reply to its first one arrives garbled.
 DAEMON_ARGS="--state-dir=$STATE" start_daemon \
         --board "ttyUSB0=0x466,uid=1,boot0=0,nboot-sel=0,image=$TMPDIR/old.bin,wiring=dtr-nrst,rts-boot0" \
-        --board "ttyUSB1=0x444,uid=2,wiring=brk-nrst"
+        --board "ttyUSB1=0x444,uid=2,wiring=brk-nrst" \
+        --board "ttyUSB2=0x443,uid=3,wiring=dtr-nrst,rts-boot0,ob-ack=garble,ob-program-ms=400"
 control "info ttyUSB0" | grep -q 'state=user-code' || fail "ttyUSB0 does not run its code: $(control "info ttyUSB0")"
 
 # 1. A break, then the DTR/RTS entry: the board sees one break, ignores it, and is
@@ -101,6 +105,23 @@ ctl --json flash ttyUSB0 "$TMPDIR/fw.hex" --entry 'rts&dtr,-dtr' >"$TMPDIR/flash
 json_check "$TMPDIR/flash5.json" 'j["result"]["error"] == "" and j["result"]["bytes_verified"] == 4000'
 control "dump ttyUSB0 $TMPDIR/dump5.bin" >/dev/null
 cmp -n 4000 "$TMPDIR/dump5.bin" "$TMPDIR/fw.hex.bin" || fail "ttyUSB0 does not hold the image after the cancel"
+
+# 6. The reply to the option-byte write arrives garbled: the job sends nothing and does not
+# end (so neither its exit sequence nor the next job's port open and entry sequence can
+# reset the chip) before the programming is certainly over; then it syncs, reads the
+# option area back as written, and the exit sequence starts the code by a reset. The
+# chip is never reset while it programs, never locked.
+ctl --json flash ttyUSB2 "$TMPDIR/fw.hex" --entry dtr-nrst,rts-boot0 >"$TMPDIR/flash6.json" 2>"$TMPDIR/err" ||
+        fail "flash with a garbled option-byte reply: $(cat "$TMPDIR/err") $(cat "$TMPDIR/flash6.json")"
+json_check "$TMPDIR/flash6.json" 'j["result"]["error"] == "" and j["result"]["boot0_changed"] and
+        j["result"]["started"] and j["result"]["start_method"] == "reset"'
+control "info ttyUSB2" | grep -q 'state=user-code' || fail "ttyUSB2 was not reset into its code: $(control "info ttyUSB2")"
+last_log_check 'x["port"] == "/dev/ttyUSB2" and x["result"] == "pass" and x["start_method"] == "reset"'
+ctl --json info ttyUSB2 --entry dtr-nrst,rts-boot0 >"$TMPDIR/info6.json" 2>"$TMPDIR/err" || fail "info ttyUSB2: $(cat "$TMPDIR/err")"
+json_check "$TMPDIR/info6.json" '(j["chip"]["optr"] >> 24) & 7 == 6 and j["chip"]["optr"] & 0xFF == 0xAA'
+[ "$(sim_field ttyUSB2 ob-writes)" = 1 ] || fail "ttyUSB2: $(control "info ttyUSB2")"
+[ "$(sim_field ttyUSB2 ob-interrupted)" = 0 ] || fail "ttyUSB2 was reset while programming: $(control "info ttyUSB2")"
+control "info ttyUSB2" | grep -q 'state=locked' && fail "ttyUSB2 is locked: $(control "info ttyUSB2")"
 
 stop_daemon
 if grep -q "Sanitizer\|runtime error" "$TMPDIR/daemon.log"; then

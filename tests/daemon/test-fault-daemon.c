@@ -57,8 +57,13 @@ static sd_bus_message *port_call_on(sd_bus *bus, const char *path, const char *m
         return m;
 }
 
-static void flash_async_on(sd_bus *bus, const char *path, const void *data, size_t size,
-                           const char *format, bool unprotect, Call *c) {
+/* Flash options beyond the defaults: boolean keys set to true, or boot0 false. */
+typedef struct FlashOpts {
+        bool unprotect, no_boot0, force, protect;
+} FlashOpts;
+
+static void flash_opts_on(sd_bus *bus, const char *path, const void *data, size_t size,
+                          const char *format, const FlashOpts *o, Call *c) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = port_call_on(bus, path, "Flash");
         int fd = daemon_env_memfd(data, size);
 
@@ -67,11 +72,22 @@ static void flash_async_on(sd_bus *bus, const char *path, const void *data, size
         ASSERT_OK(sd_bus_message_open_container(m, 'a', "{sv}"));
         if (format)
                 ASSERT_OK(sd_bus_message_append(m, "{sv}", "format", "s", format));
-        if (unprotect)
+        if (o->unprotect)
                 ASSERT_OK(sd_bus_message_append(m, "{sv}", "unprotect", "b", 1));
+        if (o->no_boot0)
+                ASSERT_OK(sd_bus_message_append(m, "{sv}", "boot0", "b", 0));
+        if (o->force)
+                ASSERT_OK(sd_bus_message_append(m, "{sv}", "force", "b", 1));
+        if (o->protect)
+                ASSERT_OK(sd_bus_message_append(m, "{sv}", "protect", "b", 1));
         ASSERT_OK(sd_bus_message_close_container(m));
         call_async_on(bus, m, c);
         close(fd);      /* the message holds its own copy */
+}
+
+static void flash_async_on(sd_bus *bus, const char *path, const void *data, size_t size,
+                           const char *format, bool unprotect, Call *c) {
+        flash_opts_on(bus, path, data, size, format, &(FlashOpts) { .unprotect = unprotect }, c);
 }
 
 static void flash_sync(const char *path, const void *data, size_t size, const char *format, Call *c) {
@@ -509,6 +525,257 @@ static void test_locked(void) {
         daemon_call_clear(&c);
         ASSERT_EQ(sim_rdp_level(t->sim), 0);
         check_flash(t, image, sizeof image);
+        remove_port(path);
+        expect_baseline();
+}
+
+
+/* ---- option bytes (C0/G0) and write protection, through the daemon ---- */
+
+/* The board's option area: the OPTR form with nBOOT_SEL cleared and every other byte as
+ * it left the factory, or all of it as it left the factory (written: false). */
+static void check_option_area(SimTcp *t, bool written) {
+        uint8_t ob[128], fresh[128];
+        size_t n;
+        Sim *f;
+
+        ASSERT_OK(sim_new(sim_pid(t->sim), 0, &f));
+        const uint8_t *factory = sim_option_bytes(f, &n);
+        memcpy(fresh, factory, n);
+        sim_free(f);
+        sim_lock(t->sim);
+        memcpy(ob, sim_option_bytes(t->sim, NULL), n);
+        sim_unlock(t->sim);
+        ASSERT_MEMEQ(ob + 8, fresh + 8, n - 8);
+        if (written) {
+                fresh[3] = (uint8_t) ((fresh[3] & 0xF8) | 0x06);
+                for (size_t i = 0; i < 4; i++)
+                        fresh[4 + i] = (uint8_t) ~fresh[i];
+        }
+        ASSERT_MEMEQ(ob, fresh, 8);
+}
+
+static void check_never_locked(SimTcp *t) {
+        SimCounters k;
+
+        ASSERT_TRUE(sim_state(t->sim) != SIM_STATE_LOCKED);
+        sim_counters(t->sim, &k);
+        ASSERT_EQ(k.ob_interrupted, 0u);
+}
+
+/* Unplugs the line once the option bytes are being programmed: at once (during), or at
+ * the host's next bytes (after: they would be its sync after the reload). */
+typedef struct ObUnplug {
+        SimTcp *t;
+        bool after;
+        pthread_t thread;
+        atomic_bool fired;
+} ObUnplug;
+
+static void *ob_unplug_main(void *userdata) {
+        ObUnplug *u = userdata;
+
+        for (unsigned i = 0; i < 20000 && !sim_ob_programming(u->t->sim); i++)
+                usleep(500);
+        if (!sim_ob_programming(u->t->sim))
+                return NULL;
+        if (u->after)
+                atomic_store(&u->t->cut_after, atomic_load(&u->t->host_bytes) + 1);
+        else
+                sim_tcp_cut(u->t);
+        atomic_store(&u->fired, true);
+        return NULL;
+}
+
+/* A default flash of a factory C011, C031 and G031 with the option-byte write disturbed:
+ * its final ACK lost or garbled, the chip reset right before it, the adapter unplugged
+ * while it programs or right after. The simulated programming lasts 300 ms of real time,
+ * so a host that ended the job early would let the next job's reset land in it. In every
+ * case the simulator's locked state is never reached, nothing outside the request is
+ * written (the option area holds the factory bytes or them with the OPTR form), and a
+ * flash right after succeeds. */
+static void test_option_byte_faults(void) {
+        static const uint16_t pids[] = { 0x443, 0x453, 0x466 };
+        static const struct {
+                const char *name;
+                SimFault fault;         /* _SIM_FAULT_MAX: an unplug */
+                bool unplug_after;
+                const char *want;       /* NULL: success */
+                bool written;           /* the option bytes end up written */
+        } cases[] = {
+                { "final ACK lost",                     SIM_FAULT_DROP_OB_ACK,    false, NULL, true },
+                { "final ACK garbled",                  SIM_FAULT_GARBLE_OB_ACK,  false, NULL, true },
+                { "reset right before the write",       SIM_FAULT_RESET_AT_WRITE, false, STM32ISP_ERROR_TIMEOUT, false },
+                { "unplugged while it programs",        _SIM_FAULT_MAX,           false, STM32ISP_ERROR_DISCONNECTED, true },
+                { "unplugged right after it",           _SIM_FAULT_MAX,           true,  STM32ISP_ERROR_DISCONNECTED, true },
+        };
+
+        for (size_t p = 0; p < ELEMENTSOF(pids); p++)
+                for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                        _cleanup_(sim_tcp_freep) SimTcp *t = NULL;
+                        _cleanup_free_ char *path = NULL;
+                        static uint8_t image[8 * 1024];
+                        ObUnplug u = {};
+                        Call c;
+
+                        ASSERT_OK(sim_tcp_new(pids[p], 700 + (uint32_t) i, &t));
+                        sim_set_ob_program_usec(t->sim, 300 * 1000);
+                        path = add_port(t->url);
+                        daemon_env_random(image, sizeof image, 700 + (uint32_t) i);
+                        if (cases[i].fault == SIM_FAULT_RESET_AT_WRITE)
+                                /* the image's 32 blocks, then the option bytes */
+                                sim_inject(t->sim, SIM_FAULT_RESET_AT_WRITE, sizeof image / 256 + 1);
+                        else if (cases[i].fault != _SIM_FAULT_MAX)
+                                sim_inject(t->sim, cases[i].fault, 0);
+                        else {
+                                u = (ObUnplug) { .t = t, .after = cases[i].unplug_after };
+                                ASSERT_EQ(pthread_create(&u.thread, NULL, ob_unplug_main, &u), 0);
+                        }
+                        flash_sync(path, image, sizeof image, "bin", &c);
+                        if (cases[i].fault == _SIM_FAULT_MAX) {
+                                ASSERT_EQ(pthread_join(u.thread, NULL), 0);
+                                ASSERT_TRUE(atomic_load(&u.fired));
+                        }
+                        /* the next job's reset, right away */
+                        sim_reset(t->sim);
+                        fprintf(stderr, "   0x%03x %-30s -> %s %s\n", pids[p], cases[i].name, daemon_call_outcome(&c),
+                                c.error.message ?: "");
+                        if (cases[i].want)
+                                expect_error(&c, cases[i].want);
+                        else
+                                expect_ok(&c);
+                        daemon_call_clear(&c);
+                        check_never_locked(t);
+                        check_option_area(t, cases[i].written);
+                        check_flash(t, image, sizeof image);
+
+                        /* and the board flashes again, its option bytes written (once) */
+                        daemon_env_random(image, sizeof image, 800 + (uint32_t) i);
+                        flash_sync(path, image, sizeof image, "bin", &c);
+                        expect_ok(&c);
+                        daemon_call_clear(&c);
+                        check_flash(t, image, sizeof image);
+                        check_option_area(t, true);
+                        check_never_locked(t);
+                        remove_port(path);
+                        expect_baseline();
+                }
+}
+
+/* Write protection on each family: WriteProtected naming the pages before anything is
+ * erased; the port's Chip says which pages; with unprotect the flash lifts it (the result
+ * and the log say so) and ends with the image. */
+static void test_write_protection(void) {
+        static const struct { uint16_t pid; uint32_t first, last; const char *pages; } cases[] = {
+                { 0x443, 1, 2, "pages 1-2" },
+                { 0x453, 0, 0, "page 0 " },
+                { 0x444, 4, 7, "pages 4-7" },
+                { 0x466, 3, 3, "page 3 " },
+                { 0x457, 32, 63, "pages 32-63" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(sim_tcp_freep) SimTcp *t = NULL;
+                _cleanup_free_ char *path = NULL;
+                static uint8_t image[8 * 1024];
+                SimCounters k0, k1;
+                uint32_t *pages;
+                size_t n;
+                int b;
+                Call c;
+
+                ASSERT_OK(sim_tcp_new(cases[i].pid, 900 + (uint32_t) i, &t));
+                sim_set_wrp(t->sim, cases[i].first, cases[i].last);
+                path = add_port(t->url);
+                daemon_env_random(image, sizeof image, 900 + (uint32_t) i);
+
+                simple_call(path, "Probe", &c);
+                expect_ok(&c);
+                ASSERT_EQ(daemon_env_dict_seek(c.reply, "write_protected_pages"), 1);
+                ASSERT_OK(sd_bus_message_enter_container(c.reply, 'v', "au"));
+                ASSERT_OK(sd_bus_message_read_array(c.reply, 'u', (const void **) &pages, &n));
+                ASSERT_EQ(n / sizeof(uint32_t), cases[i].last - cases[i].first + 1);
+                ASSERT_EQ(pages[0], cases[i].first);
+                daemon_call_clear(&c);
+
+                sim_counters(t->sim, &k0);
+                flash_sync(path, image, sizeof image, "bin", &c);
+                fprintf(stderr, "   0x%03x -> %s %s\n", cases[i].pid, daemon_call_outcome(&c), c.error.message ?: "");
+                expect_error(&c, STM32ISP_ERROR_WRITE_PROTECTED);
+                ASSERT_TRUE(strstr(c.error.message, cases[i].pages));
+                daemon_call_clear(&c);
+                sim_counters(t->sim, &k1);
+                ASSERT_EQ(k1.writes + k1.page_erases + k1.mass_erases + k1.ob_writes,
+                          k0.writes + k0.page_erases + k0.mass_erases + k0.ob_writes);
+                check_erased(t);
+
+                flash_opts_on(env.bus, path, image, sizeof image, "bin", &(FlashOpts) { .unprotect = true }, &c);
+                wait_call(&c);
+                expect_ok(&c);
+                ASSERT_EQ(daemon_env_dict_seek(c.reply, "write_unprotected"), 1);
+                ASSERT_OK(sd_bus_message_read(c.reply, "v", "b", &b));
+                ASSERT_TRUE(b);
+                ASSERT_EQ(daemon_env_dict_seek(c.reply, "unprotected"), 1);
+                ASSERT_OK(sd_bus_message_read(c.reply, "v", "b", &b));
+                ASSERT_TRUE(!b);
+                daemon_call_clear(&c);
+                check_flash(t, image, sizeof image);
+                check_never_locked(t);
+                remove_port(path);
+                expect_baseline();
+        }
+}
+
+/* No way back: a C0/G0 flashed without boot0 (nBOOT_SEL = nBOOT0 = 1, code in flash) or
+ * locked like that is refused with NeedsForce before anything is written; force does it. */
+static void test_no_way_back(void) {
+        _cleanup_(sim_tcp_freep) SimTcp *t = NULL;
+        _cleanup_free_ char *path = NULL;
+        static uint8_t image[4096];
+        SimCounters k0, k1;
+        Call c;
+
+        ASSERT_OK(sim_tcp_new(0x443, 1000, &t));
+        path = add_port(t->url);
+        daemon_env_random(image, sizeof image, 1000);
+        image[0] = 0x00;
+        sim_counters(t->sim, &k0);
+        flash_opts_on(env.bus, path, image, sizeof image, "bin", &(FlashOpts) { .no_boot0 = true, .protect = true }, &c);
+        wait_call(&c);
+        expect_error(&c, STM32ISP_ERROR_NEEDS_FORCE);
+        ASSERT_TRUE(strstr(c.error.message, "force") && strstr(c.error.message, "nothing was written"));
+        daemon_call_clear(&c);
+        sim_counters(t->sim, &k1);
+        ASSERT_EQ(k1.writes + k1.page_erases + k1.mass_erases + k1.ob_writes,
+                  k0.writes + k0.page_erases + k0.mass_erases + k0.ob_writes);
+        check_erased(t);
+        ASSERT_EQ(sim_rdp_level(t->sim), 0);
+
+        flash_opts_on(env.bus, path, image, sizeof image, "bin", &(FlashOpts) { .no_boot0 = true, .force = true }, &c);
+        wait_call(&c);
+        expect_ok(&c);
+        daemon_call_clear(&c);
+        check_flash(t, image, sizeof image);
+        check_option_area(t, false);
+
+        /* Lock on that board: the same, until force (the chip then runs its code) */
+        sim_reset(t->sim);      /* EMPTY as latched at power-up: still the bootloader */
+        simple_call(path, "Lock", &c);
+        expect_error(&c, STM32ISP_ERROR_NEEDS_FORCE);
+        daemon_call_clear(&c);
+        ASSERT_EQ(sim_rdp_level(t->sim), 0);
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = port_call_on(env.bus, path, "Lock");
+
+                ASSERT_OK(sd_bus_message_append(m, "a{sv}", 1, "force", "b", 1));
+                call_async_on(env.bus, m, &c);
+                wait_call(&c);
+        }
+        expect_ok(&c);
+        daemon_call_clear(&c);
+        ASSERT_EQ(sim_rdp_level(t->sim), 1);
+        ASSERT_EQ(sim_state(t->sim), SIM_STATE_USER_CODE);
+        check_never_locked(t);
         remove_port(path);
         expect_baseline();
 }
@@ -1095,6 +1362,9 @@ int main(int argc, char *argv[]) {
         TEST(test_stuck_board);
         TEST(test_line_mismatch);
         TEST(test_locked);
+        TEST(test_option_byte_faults);
+        TEST(test_write_protection);
+        TEST(test_no_way_back);
         TEST(test_unplug);
         TEST(test_race);
         TEST(test_cancel_stages);

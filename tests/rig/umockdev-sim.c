@@ -18,6 +18,10 @@
  * max-baud=N (the highest baud the chip's autobaud measures, default 115200, at most
  * 3000000: a host above it gets no answer to its sync), id=0xNNN (Get ID answers this
  * PID; the board otherwise behaves as its own PID: a chip the host does not know),
+ * ob-ack=drop|garble (the first option-byte programming's final ACK is lost, or arrives
+ * as 0x7B), ob-program-ms=N (how long option-byte programming lasts: a reset then locks
+ * a C0/G0; default 20), wrp=FIRST-LAST (pages write-protected, per family),
+ * l0-empty-check=0|1 (an L0 with an empty check),
  * usb-port=N (1..127: the adapter sits in USB port N, the station's slot: sysfs
  * .../usb1/1-N, devpath N, ID_PATH=pci-0000:00:14.0-usb-0:N:1.0, ID_PATH_TAG and the
  * by-path link follow; the tty keeps the NAME given, a different counter, and devnum
@@ -50,7 +54,8 @@
  *                              TIOCM* fail with EIO); the board stays for dumps
  *   dump NAME FILE             write the flash;  dump-ob NAME FILE: the option bytes
  *   info NAME                  "ok pid=0x466 state=bootloader rdp=0 syncs=N ... baud=N breaks=N
- *                              usb-port=N" (baud: as measured at the sync, 0 when not
+ *                              deafened=N ob-interrupted=N usb-port=N" (state also deaf,
+ *                              locked; baud: as measured at the sync, 0 when not
  *                              synced; breaks: the breaks the host started on TX, reported
  *                              by the shim; usb-port: the port it sits in)
  *   boot0 NAME 0|1, reset NAME, power-cycle NAME, list
@@ -139,6 +144,11 @@ typedef struct BoardSpec {
         char serial[64];
         uint32_t corrupt_read;          /* flip a bit in this Read Memory reply (1-based; 0: never) */
         uint32_t max_baud;              /* 0: the simulator's default */
+        int ob_ack;                     /* 0: as it is, 1: dropped, 2: garbled */
+        uint32_t ob_program_ms;         /* 0: the simulator's default */
+        bool have_wrp;
+        uint32_t wrp_first, wrp_last;
+        int l0_empty_check;             /* -1: the simulator's default */
         uint16_t id;                    /* Get ID answer, 0: the board's PID */
         unsigned usb_port;              /* the hub port (slot), 0: the next in plug order */
         size_t n_images;
@@ -330,7 +340,8 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
         bool wiring_open = false;
         char wiring[64] = "";
 
-        *spec = (BoardSpec) { .rdp = -1, .boot0 = -1, .wiring = -1, .nboot_sel = -1, .adapter = &adapters[0],
+        *spec = (BoardSpec) { .rdp = -1, .boot0 = -1, .wiring = -1, .nboot_sel = -1, .l0_empty_check = -1,
+                              .adapter = &adapters[0],
                               .latency_us = 1000 };
         if (!copy)
                 return -ENOMEM;
@@ -391,6 +402,29 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
                         if (parse_uint(val, SIM_MAX_BAUD_LIMIT, &v) < 0 || v < 1200)
                                 goto bad;
                         spec->max_baud = (uint32_t) v;
+                } else if (strcmp(tok, "ob-ack") == 0) {
+                        if (strcmp(val, "drop") == 0)
+                                spec->ob_ack = 1;
+                        else if (strcmp(val, "garble") == 0)
+                                spec->ob_ack = 2;
+                        else
+                                goto bad;
+                } else if (strcmp(tok, "ob-program-ms") == 0) {
+                        if (parse_uint(val, 10000, &v) < 0 || v == 0)
+                                goto bad;
+                        spec->ob_program_ms = (uint32_t) v;
+                } else if (strcmp(tok, "wrp") == 0) {
+                        unsigned a, b;
+                        int n = 0;
+                        if (sscanf(val, "%u-%u%n", &a, &b, &n) != 2 || val[n] || a > b || b > 1023)
+                                goto bad;
+                        spec->have_wrp = true;
+                        spec->wrp_first = a;
+                        spec->wrp_last = b;
+                } else if (strcmp(tok, "l0-empty-check") == 0) {
+                        if (parse_uint(val, 1, &v) < 0)
+                                goto bad;
+                        spec->l0_empty_check = (int) v;
                 } else if (strcmp(tok, "id") == 0) {
                         if (parse_uint(val, 0xffff, &v) < 0 || v == 0)
                                 goto bad;
@@ -755,6 +789,12 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 sim_inject(b->sim, SIM_FAULT_CORRUPT_READ, spec->corrupt_read);
         if (spec->max_baud)
                 sim_set_max_baud(b->sim, spec->max_baud);
+        if (spec->ob_ack)
+                sim_inject(b->sim, spec->ob_ack == 1 ? SIM_FAULT_DROP_OB_ACK : SIM_FAULT_GARBLE_OB_ACK, 0);
+        if (spec->ob_program_ms)
+                sim_set_ob_program_usec(b->sim, spec->ob_program_ms * 1000);
+        if (spec->l0_empty_check >= 0)
+                sim_set_l0_empty_check(b->sim, spec->l0_empty_check);
         if (spec->id)
                 sim_set_id(b->sim, spec->id);
         if (spec->timing)
@@ -784,6 +824,9 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                         return r;
                 }
         }
+        /* after the images and option bytes: sim_set_wrp() reloads them */
+        if (spec->have_wrp)
+                sim_set_wrp(b->sim, spec->wrp_first, spec->wrp_last);
 
         record = board_record(spec, b->index, b->port, b->syspaths, b->props);
         if (!umockdev_testbed_add_from_string(testbed, record, &error)) {
@@ -957,10 +1000,11 @@ static void control_command(char *line, char *answer, size_t len) {
                 snprintf(answer, len,
                          "ok pid=0x%03x state=%s rdp=%d running=%d hung-up=%d syncs=%u commands=%u nacks=%u "
                          "reads=%u writes=%u page-erases=%u mass-erases=%u resets=%u gos=%u ob-writes=%u baud=%u breaks=%u "
-                         "usb-port=%u",
+                         "deafened=%u ob-interrupted=%u usb-port=%u",
                          sim_pid(b->sim), state_name(sim_state(b->sim)), sim_rdp_level(b->sim), b->running,
                          b->hung_up, c.syncs, c.commands, c.nacks, c.reads, c.writes, c.page_erases,
-                         c.mass_erases, c.resets, c.gos, c.ob_writes, sim_measured_baud(b->sim), c.breaks, b->port);
+                         c.mass_erases, c.resets, c.gos, c.ob_writes, sim_measured_baud(b->sim), c.breaks,
+                         c.deafened, c.ob_interrupted, b->port);
                 return;
         } else {
                 snprintf(answer, len, "error unknown command or wrong arguments: %s", argv[0]);
