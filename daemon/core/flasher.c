@@ -984,7 +984,9 @@ static int do_unprotect(Flasher *f) {
 /* Write Unprotect (0x73): ACK, the chip clears write protection for the whole flash,
  * ACK, and resets (AN3155 §3.10; an option-byte load on C0/G0/L0). It must come back
  * into the bootloader to go on, which its boot configuration decides (BOOT0 assumed
- * high, as for every reset the flasher causes): checked before anything is sent. */
+ * high, as for every reset the flasher causes): checked before anything is sent. What
+ * the C0/G0 ROM writes into WRP1AR/WRP1BR for it is not documented [U]: the chip is
+ * probed again and the pages checked once more, never assumed free. */
 static int do_write_unprotect(Flasher *f, FlasherResult *res) {
         const ChipInfo *info = f->chip.info;
         bool empty = false;

@@ -55,6 +55,12 @@ static void rig_start(Rig *r, uint16_t pid) {
 }
 
 static void rig_stop(Rig *r) {
+        SimCounters c;
+
+        /* no host path ever locks a chip or resets it while it programs option bytes */
+        sim_counters(r->sim, &c);
+        ASSERT_TRUE(sim_state(r->sim) != SIM_STATE_LOCKED);
+        ASSERT_EQ(c.ob_interrupted, 0);
         r->f = flasher_free(r->f);
         sim_stop(r->sim);
         r->link = link_free(r->link);

@@ -186,6 +186,16 @@ static void check_invariant(SimTcp *t, Call *c, const uint8_t *image, size_t siz
                 check_flash(t, image, size);
 }
 
+/* And whatever happened, the board was never locked, nor reset while it programmed
+ * option bytes. */
+static void check_never_locked(SimTcp *t) {
+        SimCounters k;
+
+        ASSERT_TRUE(sim_state(t->sim) != SIM_STATE_LOCKED);
+        sim_counters(t->sim, &k);
+        ASSERT_EQ(k.ob_interrupted, 0u);
+}
+
 /* ---- the daemon's resources ---- */
 
 typedef struct Usage {
@@ -330,6 +340,7 @@ static void test_line_faults(void) {
                 else if (sd_bus_error_is_set(&c.error))
                         expect_error(&c, lc->or_error);
                 check_invariant(t, &c, image, sizeof image);
+                check_never_locked(t);
                 if (lc->fault == SIM_FAULT_NACK_WRITE) {
                         uint32_t retries = 0;
                         SimCounters k;
@@ -462,6 +473,7 @@ static void test_stuck_board(void) {
         /* the image, and the stuck frame's page still erased: the recovery wrote nothing,
          * and only the image's 6 pages were erased */
         check_flash(t, image, sizeof image);
+        check_never_locked(t);
         sim_tcp_flash(t, &flash, &size);
         for (size_t i = sizeof image; i < size; i++)
                 ASSERT_EQ(flash[i], sim_erased_value(t->sim));
@@ -525,6 +537,7 @@ static void test_locked(void) {
         daemon_call_clear(&c);
         ASSERT_EQ(sim_rdp_level(t->sim), 0);
         check_flash(t, image, sizeof image);
+        check_never_locked(t);
         remove_port(path);
         expect_baseline();
 }
@@ -553,14 +566,6 @@ static void check_option_area(SimTcp *t, bool written) {
                         fresh[4 + i] = (uint8_t) ~fresh[i];
         }
         ASSERT_MEMEQ(ob, fresh, 8);
-}
-
-static void check_never_locked(SimTcp *t) {
-        SimCounters k;
-
-        ASSERT_TRUE(sim_state(t->sim) != SIM_STATE_LOCKED);
-        sim_counters(t->sim, &k);
-        ASSERT_EQ(k.ob_interrupted, 0u);
 }
 
 /* Unplugs the line once the option bytes are being programmed: at once (during), or at
@@ -862,6 +867,7 @@ static void test_unplug(void) {
                         ASSERT_STREQ(state, "idle");
                 }
                 slot = sd_bus_slot_unref(slot);
+                check_never_locked(t);
                 remove_port(path);
                 expect_baseline();
         }
