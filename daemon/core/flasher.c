@@ -956,6 +956,15 @@ static int check_flash_way_back(Flasher *f, const Image *img, const FlasherFlash
                               : "Flash with boot0 (the default: it clears nBOOT_SEL, so BOOT0 high at reset starts the bootloader)");
 }
 
+/* After a command that reset the chip into the bootloader: r, the resync's outcome, and
+ * then the probe of what came back. */
+static int probe_after_reset(Flasher *f, int r, const char *what) {
+        if (r < 0)
+                return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
+                                  "the resync after %s (the chip did not come back into the bootloader)", what);
+        return probe_synced(f, NULL);
+}
+
 /* Readout Unprotect: the chip mass-erases, resets and (its flash empty, or BOOT0 high)
  * comes back into the bootloader after about a mass-erase time (AN3155 §3.12). */
 static int do_unprotect(Flasher *f) {
@@ -969,10 +978,7 @@ static int do_unprotect(Flasher *f) {
         f->have_chip = false;
 
         r = an3155_resync(f->proto, reset_usec(f) + info->mass_erase_usec, RESYNC_ATTEMPTS);
-        if (r < 0)
-                return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
-                                  "the resync after Readout Unprotect (the chip did not come back into the bootloader)");
-        r = probe_synced(f, NULL);
+        r = probe_after_reset(f, r, "Readout Unprotect");
         if (r < 0)
                 return r;
         if (f->chip.rdp_level != 0)
@@ -1006,11 +1012,7 @@ static int do_write_unprotect(Flasher *f, FlasherResult *res) {
         r = option_command(f, an3155_write_unprotect, "Write Unprotect");
         if (r < 0)
                 return r;
-        r = resync_after_reset(f);
-        if (r < 0)
-                return fail_proto(f, r == -EHOSTDOWN ? -ETIMEDOUT : r,
-                                  "the resync after Write Unprotect (the chip did not come back into the bootloader)");
-        r = probe_synced(f, NULL);
+        r = probe_after_reset(f, resync_after_reset(f), "Write Unprotect");
         if (r < 0)
                 return r;
         res->write_unprotected = true;

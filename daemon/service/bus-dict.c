@@ -22,11 +22,13 @@ int bus_close_entry(sd_bus_message *m) {
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
-static int append_bytes_entry(sd_bus_message *m, const char *key, const uint8_t *data, size_t n) {
-        int r = bus_open_entry(m, key, "ay");
+/* One {sv} entry of an a{sv} whose value is an array of a fixed-size type ("ay", "au"). */
+static int append_array_entry(sd_bus_message *m, const char *key, const char *signature, const void *data,
+                              size_t size) {
+        int r = bus_open_entry(m, key, signature);
 
         if (r >= 0)
-                r = sd_bus_message_append_array(m, 'y', data, n);
+                r = sd_bus_message_append_array(m, signature[1], data, size);
         return r < 0 ? r : bus_close_entry(m);
 }
 
@@ -34,15 +36,11 @@ static int append_bytes_entry(sd_bus_message *m, const char *key, const uint8_t 
 static int append_wrp_pages(sd_bus_message *m, const FlasherChip *c) {
         uint32_t pages[CHIP_WRP_PAGES_MAX];
         size_t n = 0;
-        int r;
 
         for (uint32_t p = 0; p < CHIP_WRP_PAGES_MAX; p++)
                 if (flasher_chip_page_protected(c, p))
                         pages[n++] = p;
-        r = bus_open_entry(m, "write_protected_pages", "au");
-        if (r >= 0)
-                r = sd_bus_message_append_array(m, 'u', pages, n * sizeof(uint32_t));
-        return r < 0 ? r : bus_close_entry(m);
+        return append_array_entry(m, "write_protected_pages", "au", pages, n * sizeof(uint32_t));
 }
 
 int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
@@ -79,7 +77,7 @@ int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
                         return r;
         }
         if (c->have_option_bytes) {
-                r = append_bytes_entry(m, "option_bytes", c->option_bytes,
+                r = append_array_entry(m, "option_bytes", "ay", c->option_bytes,
                                        MIN(c->option_bytes_size, sizeof c->option_bytes));
                 if (r >= 0)
                         r = sd_bus_message_append(m, "{sv}", "optr", "u", c->optr);
@@ -88,7 +86,7 @@ int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
                 if (r < 0)
                         return r;
         }
-        r = append_bytes_entry(m, "commands", c->commands, MIN(c->n_commands, sizeof c->commands));
+        r = append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);
