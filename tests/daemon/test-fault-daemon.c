@@ -594,7 +594,9 @@ static void *ob_unplug_main(void *userdata) {
 
 /* A default flash of a factory C011, C031 and G031 with the option-byte write disturbed:
  * its final ACK lost or garbled, the chip reset right before it, the adapter unplugged
- * while it programs or right after. The simulated programming lasts 300 ms of real time,
+ * while it programs or right after (each case on one of the three parts in turn: their
+ * option-byte code paths are the same; test-flasher runs the host's side on each part).
+ * The simulated programming lasts 300 ms of real time,
  * so a host that ended the job early would let the next job's reset land in it. In every
  * case the simulator's locked state is never reached, nothing outside the request is
  * written (the option area holds the factory bytes or them with the OPTR form), and a
@@ -615,56 +617,56 @@ static void test_option_byte_faults(void) {
                 { "unplugged right after it",           _SIM_FAULT_MAX,           true,  STM32ISP_ERROR_DISCONNECTED, true },
         };
 
-        for (size_t p = 0; p < ELEMENTSOF(pids); p++)
-                for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                        _cleanup_(sim_tcp_freep) SimTcp *t = NULL;
-                        _cleanup_free_ char *path = NULL;
-                        static uint8_t image[8 * 1024];
-                        ObUnplug u = {};
-                        Call c;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                size_t p = i % ELEMENTSOF(pids);
+                _cleanup_(sim_tcp_freep) SimTcp *t = NULL;
+                _cleanup_free_ char *path = NULL;
+                static uint8_t image[8 * 1024];
+                ObUnplug u = {};
+                Call c;
 
-                        ASSERT_OK(sim_tcp_new(pids[p], 700 + (uint32_t) i, &t));
-                        sim_set_ob_program_usec(t->sim, 300 * 1000);
-                        path = add_port(t->url);
-                        daemon_env_random(image, sizeof image, 700 + (uint32_t) i);
-                        if (cases[i].fault == SIM_FAULT_RESET_AT_WRITE)
-                                /* the image's 32 blocks, then the option bytes */
-                                sim_inject(t->sim, SIM_FAULT_RESET_AT_WRITE, sizeof image / 256 + 1);
-                        else if (cases[i].fault != _SIM_FAULT_MAX)
-                                sim_inject(t->sim, cases[i].fault, 0);
-                        else {
-                                u = (ObUnplug) { .t = t, .after = cases[i].unplug_after };
-                                ASSERT_EQ(pthread_create(&u.thread, NULL, ob_unplug_main, &u), 0);
-                        }
-                        flash_sync(path, image, sizeof image, "bin", &c);
-                        if (cases[i].fault == _SIM_FAULT_MAX) {
-                                ASSERT_EQ(pthread_join(u.thread, NULL), 0);
-                                ASSERT_TRUE(atomic_load(&u.fired));
-                        }
-                        /* the next job's reset, right away */
-                        sim_reset(t->sim);
-                        fprintf(stderr, "   0x%03x %-30s -> %s %s\n", pids[p], cases[i].name, daemon_call_outcome(&c),
-                                c.error.message ?: "");
-                        if (cases[i].want)
-                                expect_error(&c, cases[i].want);
-                        else
-                                expect_ok(&c);
-                        daemon_call_clear(&c);
-                        check_never_locked(t);
-                        check_option_area(t, cases[i].written);
-                        check_flash(t, image, sizeof image);
-
-                        /* and the board flashes again, its option bytes written (once) */
-                        daemon_env_random(image, sizeof image, 800 + (uint32_t) i);
-                        flash_sync(path, image, sizeof image, "bin", &c);
-                        expect_ok(&c);
-                        daemon_call_clear(&c);
-                        check_flash(t, image, sizeof image);
-                        check_option_area(t, true);
-                        check_never_locked(t);
-                        remove_port(path);
-                        expect_baseline();
+                ASSERT_OK(sim_tcp_new(pids[p], 700 + (uint32_t) i, &t));
+                sim_set_ob_program_usec(t->sim, 300 * 1000);
+                path = add_port(t->url);
+                daemon_env_random(image, sizeof image, 700 + (uint32_t) i);
+                if (cases[i].fault == SIM_FAULT_RESET_AT_WRITE)
+                        /* the image's 32 blocks, then the option bytes */
+                        sim_inject(t->sim, SIM_FAULT_RESET_AT_WRITE, sizeof image / 256 + 1);
+                else if (cases[i].fault != _SIM_FAULT_MAX)
+                        sim_inject(t->sim, cases[i].fault, 0);
+                else {
+                        u = (ObUnplug) { .t = t, .after = cases[i].unplug_after };
+                        ASSERT_EQ(pthread_create(&u.thread, NULL, ob_unplug_main, &u), 0);
                 }
+                flash_sync(path, image, sizeof image, "bin", &c);
+                if (cases[i].fault == _SIM_FAULT_MAX) {
+                        ASSERT_EQ(pthread_join(u.thread, NULL), 0);
+                        ASSERT_TRUE(atomic_load(&u.fired));
+                }
+                /* the next job's reset, right away */
+                sim_reset(t->sim);
+                fprintf(stderr, "   0x%03x %-30s -> %s %s\n", pids[p], cases[i].name, daemon_call_outcome(&c),
+                        c.error.message ?: "");
+                if (cases[i].want)
+                        expect_error(&c, cases[i].want);
+                else
+                        expect_ok(&c);
+                daemon_call_clear(&c);
+                check_never_locked(t);
+                check_option_area(t, cases[i].written);
+                check_flash(t, image, sizeof image);
+
+                /* and the board flashes again, its option bytes written (once) */
+                daemon_env_random(image, sizeof image, 800 + (uint32_t) i);
+                flash_sync(path, image, sizeof image, "bin", &c);
+                expect_ok(&c);
+                daemon_call_clear(&c);
+                check_flash(t, image, sizeof image);
+                check_option_area(t, true);
+                check_never_locked(t);
+                remove_port(path);
+                expect_baseline();
+        }
 }
 
 /* Write protection on each family: WriteProtected naming the pages before anything is
