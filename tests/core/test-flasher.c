@@ -80,6 +80,17 @@ static void fill_random(uint8_t *p, size_t n) {
                 p[i] = rnd();
 }
 
+/* size random bytes (the caller frees them) as a one-segment image at c's flash base. */
+static uint8_t *random_image(const ChipInfo *c, uint32_t size, ImageSegment *seg, Image *img) {
+        uint8_t *d = malloc(size);
+
+        ASSERT_TRUE(d);
+        fill_random(d, size);
+        *seg = (ImageSegment) { .address = c->flash_base, .size = size, .data = d };
+        *img = (Image) { .segments = seg, .n_segments = 1 };
+        return d;
+}
+
 /* A copy of the simulated flash. */
 static uint8_t *sim_flash_copy(Sim *s, size_t *ret_n) {
         size_t n;
@@ -732,11 +743,9 @@ static void test_faults(uint16_t pid) {
         rig_start(&r, pid);
         const ChipInfo *c = r.info;
         uint32_t size = 4 * c->write_block;
-        _cleanup_free_ uint8_t *d = malloc(size);
-        ASSERT_TRUE(d);
-        fill_random(d, size);
-        ImageSegment seg = { .address = c->flash_base, .size = size, .data = d };
-        Image img = { .segments = &seg, .n_segments = 1 };
+        ImageSegment seg;
+        Image img;
+        _cleanup_free_ uint8_t *d = random_image(c, size, &seg, &img);
         flasher_flash_options_init(&o);
         o.boot0 = false;
         o.force = true;         /* C0/G0: no way back over UART, accepted */
@@ -1467,11 +1476,9 @@ static void test_wrp(uint16_t pid) {
 
         /* an image over the first three sectors */
         uint32_t size = 3 * pps * ps;
-        _cleanup_free_ uint8_t *d = malloc(size);
-        ASSERT_TRUE(d);
-        fill_random(d, size);
-        ImageSegment seg = { .address = c->flash_base, .size = size, .data = d };
-        Image img = { .segments = &seg, .n_segments = 1 };
+        ImageSegment seg;
+        Image img;
+        _cleanup_free_ uint8_t *d = random_image(c, size, &seg, &img);
         flasher_flash_options_init(&o);
         sim_counters(r.sim, &c0);
         ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EROFS);
