@@ -14,7 +14,7 @@ static void test_settings(void) {
         ASSERT_OK(autoflash_new("config", &a));
         /* Defaults: the Flash method's. */
         ASSERT_EQ(a->flash.erase, FLASHER_ERASE_AUTO);
-        ASSERT_TRUE(a->flash.verify && a->flash.boot0 && !a->flash.go && !a->flash.protect);
+        ASSERT_TRUE(a->flash.verify && a->flash.boot0 && !a->flash.go && !a->flash.protect && !a->flash.force);
 
         ASSERT_OK(autoflash_set(a, "erase", "mass"));
         ASSERT_EQ(a->flash.erase, FLASHER_ERASE_MASS);
@@ -22,6 +22,10 @@ static void test_settings(void) {
         ASSERT_TRUE(!a->flash.verify);
         ASSERT_OK(autoflash_set(a, "GO", "yes"));
         ASSERT_TRUE(a->flash.go);
+        ASSERT_OK(autoflash_set(a, "Force", "on"));
+        ASSERT_TRUE(a->flash.force);
+        ASSERT_OK(autoflash_set(a, "force", "0"));
+        ASSERT_TRUE(!a->flash.force);
         ASSERT_OK(autoflash_set(a, "ExpectChip", "0x466"));
         ASSERT_EQ(a->expect_chip, 0x466);
         ASSERT_OK(autoflash_set(a, "Baudrate", "3000000"));
@@ -55,6 +59,7 @@ static void test_settings(void) {
         ASSERT_EQ(autoflash_bus_type("vid"), 'q');
         ASSERT_EQ(autoflash_bus_type("serial"), 's');
         ASSERT_EQ(autoflash_bus_type("go"), 'b');
+        ASSERT_EQ(autoflash_bus_type("force"), 'b');
         ASSERT_EQ(autoflash_bus_type("MatchUSB"), 0);
         ASSERT_EQ(autoflash_bus_type("colour"), 0);
 }
