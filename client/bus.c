@@ -91,8 +91,9 @@ int client_report_error(const ClientBus *c, const char *what, const sd_bus_error
                 name += strlen(STM32ISP_ERROR_PREFIX);
         else if (name && startswith(name, "org.freedesktop.DBus.Error."))
                 name += strlen("org.freedesktop.DBus.Error.");
-        if (code == EXIT_ACCESS_DENIED)
-                hint = " (root and members of the dialout group may use the ports)";
+        /* The daemon's refusals say what to do; the bus's do not. */
+        if (code == EXIT_ACCESS_DENIED && !(msg && strstr(msg, STM32ISP_GROUP)))
+                hint = " (root and members of the " STM32ISP_GROUP " group may use the ports)";
         else if (code == EXIT_NOT_FOUND)
                 hint = " (see 'stm32ispctl list')";
 

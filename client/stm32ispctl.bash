@@ -13,7 +13,7 @@ _stm32ispctl() {
         _init_completion -n = || return
 
         local commands="list info flash erase read lock unlock go run cancel monitor log help"
-        local global="--system --session --user --bus-address= --json --quiet --help --version"
+        local global="--system --session --user --bus-address= --no-ask-password --json --quiet --help --version"
         local line="--baud= --entry="
         local -A opts=(
                 [list]=""

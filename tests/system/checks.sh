@@ -3,7 +3,7 @@
 # The checks of the system test, run inside the booted container by stm32isp-checks.service
 # (tests/system/test-system.tap sets it up): the shipped files as `make install` put them,
 # under systemd as PID 1. Each check prints one line to $RESULTS:
-#   PASS name  |  FAIL name: why (the last lines of its output)  |  # comment
+#   PASS name  |  FAIL name<TAB>why (the last lines of its output)  |  # comment
 # and "PLAN n" first, so the host counts a check that never ran as failed.
 set -u
 
@@ -41,7 +41,7 @@ run_checks() {
                 if [ $rc = 0 ]; then
                         echo "PASS $name" >>"$RESULTS"
                 else
-                        echo "FAIL $name: $(tail -n 3 "$out" | tr '\n' ' ')" >>"$RESULTS"
+                        printf 'FAIL %s\t%s\n' "$name" "$(tail -n 3 "$out" | tr '\n' ' ')" >>"$RESULTS"
                 fi
                 echo "# $name: $(elapsed "$t0") s" >>"$RESULTS"
         done
@@ -181,6 +181,79 @@ check_journal() {
 }
 check "journal entries carry the STM32ISP_* fields" check_journal
 
+# ---- polkit: who may use the ports (dbus/io.github.stm32isp.policy, 60-stm32ispd.rules)
+
+# The callers: op in dialout, guest in nothing, benchuser in a group a local rule grants
+# the actions, desk at the machine (an active session on seat0, started below); root's
+# password is what polkit asks desk for (the default admin identity).
+ADMIN_PASSWORD=stm32isp-test
+setup_users() {
+        useradd --no-create-home --groups dialout op
+        useradd --no-create-home guest
+        groupadd bench
+        useradd --no-create-home --groups bench benchuser
+        useradd --create-home desk
+        echo "root:$ADMIN_PASSWORD" | chpasswd
+        mkdir -p /etc/polkit-1/rules.d
+        cat >/etc/polkit-1/rules.d/40-bench.rules <<'RULES'
+polkit.addRule(function(action, subject) {
+        if (action.id.indexOf("io.github.stm32isp.") == 0 && subject.isInGroup("bench"))
+                return polkit.Result.YES;
+});
+RULES
+}
+
+# as USER COMMAND...: with the user's own groups, no session.
+as() {
+        local user=$1
+        shift
+        setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups "$@"
+}
+
+# in_session USER COMMAND...: in an active local session of USER (PAM, logind, seat0),
+# as a desktop login would make it.
+in_session() {
+        local user=$1
+        shift
+        systemd-run --quiet --wait --pipe -p PAMName=login -p User="$user" -E XDG_SEAT=seat0 \
+                -E XDG_SESSION_CLASS=user -E XDG_SESSION_TYPE=tty -E FAST_URL="$FAST_URL" -- "$@"
+}
+
+check_polkit_dialout() {
+        as op $CTL --no-ask-password -q flash "$FAST_URL" "$FAST_IMAGE" || why "a member of dialout may not flash"
+        [ "$(systemctl is-active polkit)" = active ] || why "polkitd did not answer (not running)"
+}
+check "polkit: root and a member of dialout may flash (the shipped rule)" check_polkit_dialout
+
+check_polkit_refused() {
+        local rc=0
+        as guest $CTL --json info "$FAST_URL" >/tmp/guest.json 2>/tmp/guest.err || rc=$?
+        cat /tmp/guest.err /tmp/guest.json
+        [ $rc = 4 ] || why "exit $rc, not 4"
+        grep -q '"error": *"org.freedesktop.DBus.Error.AccessDenied"' /tmp/guest.json || why "not AccessDenied"
+        grep -q "add you to the group dialout, or to grant the action in a polkit rule" /tmp/guest.err ||
+                why "the message does not say what to do"
+}
+check "polkit: a user outside dialout and any session is refused, told what to do" check_polkit_refused
+
+check_polkit_rule() {
+        as benchuser $CTL --no-ask-password -q flash "$FAST_URL" "$FAST_IMAGE" ||
+                why "a member of bench, granted by /etc/polkit-1/rules.d/40-bench.rules, may not flash"
+}
+check "polkit: a group that a local rules file grants io.github.stm32isp.* may flash" check_polkit_rule
+
+check_polkit_session() {
+        local rc=0
+        in_session desk $CTL --no-ask-password --json info "$FAST_URL" >/tmp/desk.json 2>/tmp/desk.err || rc=$?
+        cat /tmp/desk.err /tmp/desk.json
+        [ $rc = 4 ] || why "a non-interactive call from the session: exit $rc, not 4"
+        grep -q '"error": *"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"' /tmp/desk.json ||
+                why "not InteractiveAuthorizationRequired (a challenge), for a user at the machine"
+        in_session desk "$TEST_DIR/authenticate.sh" "$ADMIN_PASSWORD" $CTL -q flash "$FAST_URL" "$FAST_IMAGE" ||
+                why "the interactive flash with the administrator's password failed"
+}
+check "polkit: a user in an active local session is asked to authenticate (auth_admin_keep)" check_polkit_session
+
 # ---- the unit itself
 
 check_security() {
@@ -230,6 +303,7 @@ check_stop() {
 }
 check "systemctl stop takes under 2 s, with a flash running" check_stop
 
+setup_users
 run_checks
 echo "=== done"
 journalctl -b --no-pager -o short-monotonic >/var/lib/stm32isp-test/journal.txt
