@@ -15,6 +15,7 @@
 
 #include "bus-dict.h"
 #include "imagefile.h"
+#include "inhibit.h"
 #include "log.h"
 #include "options.h"
 #include "port.h"
@@ -49,6 +50,7 @@ struct Port {
         bool busy;
         JobOp op;
         sd_bus_message *pending;
+        Inhibitor *inhibitor;           /* logind: no sleep while it runs */
         bool unplugged;
         bool exiting;                   /* the daemon is shutting down: no new jobs */
 
@@ -282,6 +284,9 @@ static int port_start_job(Port *p, sd_bus_message *m, Job *j) {
         p->busy = true;
         p->op = j->op;
         p->pending = sd_bus_message_ref(m);
+        /* Without it (no logind) the job runs all the same. */
+        p->inhibitor = inhibitor_free(p->inhibitor);
+        (void) inhibitor_new(p->bus, job_op_to_string(j->op), p->device, &p->inhibitor);
         p->have_stage = false;
         p->progress_unsent = false;
         p->progress_done = p->progress_total = 0;
@@ -571,6 +576,7 @@ static void port_on_done(Port *p, Job *j) {
         snprintf(p->last.message, sizeof p->last.message, "%s", message);
 
         p->busy = false;
+        p->inhibitor = inhibitor_free(p->inhibitor);
         p->state = "idle";
         p->hooks->busy_changed(p, p->userdata);
         (void) sd_bus_emit_properties_changed(bus, p->path, STM32ISP_PORT_INTERFACE,
@@ -725,6 +731,7 @@ static Port *port_free(Port *p) {
         }
         p->worker_source = sd_event_source_disable_unref(p->worker_source);
         p->progress_timer = sd_event_source_disable_unref(p->progress_timer);
+        p->inhibitor = inhibitor_free(p->inhibitor);
         /* Joins the thread; a job still running sees the cancel flag. */
         p->worker = worker_free(p->worker);
         if (p->pending) {

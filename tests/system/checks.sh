@@ -144,8 +144,16 @@ check_watchdog() {
         pid=$(prop MainPID)
         restarts=$(prop NRestarts)
         t0=$EPOCHREALTIME
-        $CTL -q flash "$SLOW_URL" "$SLOW_IMAGE" || why "the long flash failed"
+        $CTL -q flash "$SLOW_URL" "$SLOW_IMAGE" &
+        # For the inhibitor check: logind's list while the job runs, and after.
+        local client=$! rc=0
+        wait_until 10 inhibited "$SLOW_URL" || true
+        systemd-inhibit --list --no-pager >/tmp/inhibit.during 2>&1
+        wait "$client" || rc=$?
         took=$(elapsed "$t0")
+        systemd-inhibit --list --no-pager >/tmp/inhibit.after 2>&1
+        [ $rc = 0 ] || why "the long flash failed"
+
         echo "the flash took $took s, WatchdogSec=$WATCHDOG_SEC"
         awk -v t="$took" -v w="$WATCHDOG_SEC" 'BEGIN { exit !(t > 1.5 * w) }' ||
                 why "the flash ($took s) was not longer than 1.5 x WatchdogSec"
@@ -154,6 +162,19 @@ check_watchdog() {
         ! journalctl -b -u "$UNIT" -o cat | grep -i "watchdog timeout" || why "the watchdog fired"
 }
 check "a flash longer than WatchdogSec does not trip the watchdog" check_watchdog
+
+inhibited() {
+        systemd-inhibit --list --no-pager 2>/dev/null | grep -F "$1" | grep -q stm32ispd
+}
+check_inhibitor() {
+        cat /tmp/inhibit.during
+        grep -E "^ *stm32ispd .* sleep +Flash on $SLOW_URL +block *$" /tmp/inhibit.during ||
+                why "no sleep inhibitor (block) with the port in the reason during the flash"
+        grep -E "^ *stm32ispd .* shutdown +Flash on $SLOW_URL +delay *$" /tmp/inhibit.during ||
+                why "no shutdown inhibitor (delay) during the flash"
+        ! grep -q stm32ispd /tmp/inhibit.after || why "the inhibitors outlive the job: $(cat /tmp/inhibit.after)"
+}
+check "while a job runs, logind inhibits sleep (block) and shutdown (delay), the port in the reason" check_inhibitor
 
 # ---- what the runs leave behind
 
