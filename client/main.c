@@ -81,6 +81,7 @@ static void help(void) {
                "      --system          talk to the daemon on the system bus (default)\n"
                "      --session, --user talk to the daemon on the session bus\n"
                "      --bus-address=ADDR  talk to the daemon on the bus at ADDR\n"
+               "  -H, --host=[USER@]HOST  talk to the daemon on HOST's system bus, over ssh\n"
                "      --no-ask-password  never let polkit ask for a password (on a terminal\n"
                "                        stm32ispctl runs pkttyagent for it otherwise)\n"
                "  -j, --json            machine-readable output (one JSON object per line)\n"
@@ -157,6 +158,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "user",        no_argument,       NULL, ARG_SESSION },
                 { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
                 { "no-ask-password", no_argument,   NULL, ARG_NO_ASK_PASSWORD },
+                { "host",        required_argument, NULL, 'H' },
                 { "json",        no_argument,       NULL, 'j' },
                 { "quiet",       no_argument,       NULL, 'q' },
                 { "address",     required_argument, NULL, 'a' },
@@ -189,7 +191,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
 
         *a = (Args) { .ask_password = true, .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:H:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -205,6 +207,10 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         break;
                 case ARG_BUS_ADDRESS:
                         a->bus_kind = BUS_KIND_ADDRESS;
+                        a->bus_address = optarg;
+                        break;
+                case 'H':
+                        a->bus_kind = BUS_KIND_REMOTE;
                         a->bus_address = optarg;
                         break;
                 case 'j':
@@ -355,6 +361,8 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         }
         if (a->bus_kind == BUS_KIND_ADDRESS && (!a->bus_address || !*a->bus_address))
                 return usage_error("%s", "--bus-address needs an address");
+        if (a->bus_kind == BUS_KIND_REMOTE && (!a->bus_address || !*a->bus_address))
+                return usage_error("%s", "--host needs [USER@]HOST");
         *ret_cmd = cmd;
         return 0;
 }
@@ -378,6 +386,15 @@ int main(int argc, char *argv[]) {
         (void) sd_bus_set_allow_interactive_authorization(c.bus, a.ask_password);
         if (a.ask_password && a.bus_kind == BUS_KIND_SYSTEM && cmd->run != cmd_list && cmd->run != cmd_monitor)
                 agent = agent_open();
+        /* Images and outputs travel as file descriptors, which an ssh pipe cannot carry. */
+        if ((cmd->run == cmd_flash || cmd->run == cmd_read) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
+                fprintf(stderr, "stm32ispctl: %s cannot pass the %s file over %s: copy it there and run 'ssh %s "
+                                "stm32ispctl %s ...', or arm auto-flash in the station's configuration.\n",
+                        cmd->name, cmd->run == cmd_flash ? "image" : "output",
+                        a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST", cmd->name);
+                client_bus_close(&c);
+                return EXIT_USAGE;
+        }
         r = cmd->run(&c, &a);
         fflush(stdout);
         client_bus_close(&c);
