@@ -69,8 +69,10 @@ static inline bool stm32isp_text_valid(const char *s) {
         return strlen(s) <= STM32ISP_TEXT_MAX && !strpbrk(s, "\n\r");
 }
 
-/* The group that may open the serial ports (udev rules, sysusers): its members may use the
- * daemon without polkit asking (dbus/60-stm32ispd.rules, and the fallback without polkitd). */
+/* The group that owns the serial ttys (root:dialout 0660; the unit and the sysusers file put
+ * the service user in it): its members may use the daemon without polkit asking
+ * (dbus/60-stm32ispd.rules names it too, checked by tests/system/test-integration-polkit.sh;
+ * also the fallback without polkitd). */
 #define STM32ISP_GROUP "dialout"
 
 /* polkit actions (dbus/io.github.stm32isp.policy): what a method call needs. */
