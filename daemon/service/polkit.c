@@ -65,18 +65,33 @@ static void query_unlink(PolkitQuery *q) {
                 }
 }
 
+/* The fallback group's gid; its member list can be long. */
+static int lookup_group(gid_t *ret) {
+        for (size_t size = 4096; size <= 1024 * 1024; size *= 4) {
+                _cleanup_free_ char *buf = malloc(size);
+                struct group g, *found = NULL;
+                int r;
+
+                if (!buf)
+                        return -ENOMEM;
+                r = getgrnam_r(STM32ISP_GROUP, &g, buf, size, &found);
+                if (r == ERANGE)
+                        continue;
+                if (r != 0 || !found)
+                        return -ENOENT;
+                *ret = found->gr_gid;
+                return 0;
+        }
+        return -ERANGE;
+}
+
 int polkit_new(sd_bus *bus, Polkit **ret) {
         Polkit *pk = calloc(1, sizeof *pk);
-        struct group g, *found = NULL;
-        char buf[4096];
 
         if (!pk)
                 return -ENOMEM;
         pk->bus = sd_bus_ref(bus);
-        if (getgrnam_r(STM32ISP_GROUP, &g, buf, sizeof buf, &found) == 0 && found) {
-                pk->group = found->gr_gid;
-                pk->have_group = true;
-        }
+        pk->have_group = lookup_group(&pk->group) == 0;
         *ret = pk;
         return 0;
 }
