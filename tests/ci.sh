@@ -39,7 +39,7 @@ build() {
         cd "$dir"
         # A build configured with other flags (an older ci.sh) is configured again.
         # shellcheck disable=SC2086
-        [ ! -f Makefile ] || [ "$(./config.status --config)" = "$(printf "'%s' " $flags | sed 's/ $//')" ] || rm Makefile
+        [ ! -f Makefile ] || [ "$(./config.status --config | tr -d "'")" = "$(echo $flags)" ] || rm Makefile
         # shellcheck disable=SC2086
         [ -f Makefile ] || "$src/configure" -q $flags
         make -j"$jobs" >/dev/null
