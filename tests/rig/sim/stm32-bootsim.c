@@ -74,11 +74,14 @@ static int load_image(Sim *s, const char *spec) {
 }
 
 static int dump_flash(Sim *s, const char *path) {
+        const uint8_t *flash;
         size_t size;
         int r;
 
         sim_lock(s);
-        r = write_file(path, sim_flash(s, &size), size);
+        /* Apart: the arguments of one call are evaluated in no set order. */
+        flash = sim_flash(s, &size);
+        r = write_file(path, flash, size);
         sim_unlock(s);
         return r;
 }
