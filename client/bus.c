@@ -26,6 +26,10 @@ int client_bus_open(ClientBus *c, BusKind kind, const char *address) {
         case BUS_KIND_USER:
                 r = sd_bus_open_user(&c->bus);
                 break;
+        case BUS_KIND_REMOTE:
+                /* ssh HOST systemd-stdio-bridge, as systemctl -H */
+                r = sd_bus_open_system_remote(&c->bus, address);
+                break;
         default:
                 r = sd_bus_new(&c->bus);
                 if (r < 0)
@@ -74,6 +78,10 @@ int client_report_error(const ClientBus *c, const char *what, const sd_bus_error
                 if (c->kind == BUS_KIND_SYSTEM)
                         fprintf(stderr, "stm32ispctl: the stm32ispd daemon is not running on the system bus and "
                                         "cannot be activated; start it with 'systemctl start stm32ispd'.\n");
+                else if (c->kind == BUS_KIND_REMOTE)
+                        fprintf(stderr, "stm32ispctl: cannot reach stm32ispd on %s over ssh; check that 'ssh %s' logs in "
+                                        "and that the station runs it: 'systemctl -H %s status stm32ispd'.\n",
+                                c->address, c->address, c->address);
                 else if (c->kind == BUS_KIND_USER)
                         fprintf(stderr, "stm32ispctl: the stm32ispd daemon is not running on the session bus and "
                                         "cannot be activated; start it with 'stm32ispd --session &'.\n");
@@ -91,8 +99,9 @@ int client_report_error(const ClientBus *c, const char *what, const sd_bus_error
                 name += strlen(STM32ISP_ERROR_PREFIX);
         else if (name && startswith(name, "org.freedesktop.DBus.Error."))
                 name += strlen("org.freedesktop.DBus.Error.");
-        if (code == EXIT_ACCESS_DENIED)
-                hint = " (root and members of the dialout group may use the ports)";
+        /* The daemon's refusals say what to do; the bus's do not. */
+        if (code == EXIT_ACCESS_DENIED && !(msg && strstr(msg, STM32ISP_GROUP)))
+                hint = " (root and members of the " STM32ISP_GROUP " group may use the ports)";
         else if (code == EXIT_NOT_FOUND)
                 hint = " (see 'stm32ispctl list')";
 

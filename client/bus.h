@@ -14,6 +14,7 @@ typedef enum BusKind {
         BUS_KIND_SYSTEM,
         BUS_KIND_USER,
         BUS_KIND_ADDRESS,
+        BUS_KIND_REMOTE,        /* the system bus of [USER@]HOST over ssh (address) */
 } BusKind;
 
 typedef struct ClientBus {

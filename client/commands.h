@@ -11,6 +11,7 @@
 typedef struct Args {
         BusKind bus_kind;
         const char *bus_address;
+        bool ask_password;      /* the daemon may have polkit ask the user (a password) */
         bool json;
         bool quiet;
 

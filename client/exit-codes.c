@@ -4,6 +4,7 @@
 
 #include "exit-codes.h"
 #include "macro.h"
+#include "string-util.h"
 
 const ExitCodeEntry *exit_code_table(size_t *ret_n) {
         *ret_n = ELEMENTSOF(stm32isp_errors);
@@ -26,7 +27,11 @@ int bus_error_is_unavailable(const sd_bus_error *e, int r) {
                 for (size_t i = 0; i < ELEMENTSOF(names); i++)
                         if (sd_bus_error_has_name(e, names[i]))
                                 return 1;
-                return 0;
+                /* A local failure sd-bus put into an error (System.Error.ENOTCONN: the ssh
+                 * of --host gave up): judged by its errno below. */
+                if (!startswith(e->name, "System.Error."))
+                        return 0;
+                r = -sd_bus_error_get_errno(e);
         }
         /* No bus error: the connection itself failed. */
         return r == -ECONNREFUSED || r == -ENOENT || r == -ECONNRESET || r == -EHOSTDOWN ||

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "commands.h"
 #include "exit-codes.h"
 #include "stm32isp.h"
@@ -82,6 +83,9 @@ static void help(void) {
                "      --system          talk to the daemon on the system bus (default)\n"
                "      --session, --user talk to the daemon on the session bus\n"
                "      --bus-address=ADDR  talk to the daemon on the bus at ADDR\n"
+               "  -H, --host=[USER@]HOST  talk to the daemon on HOST's system bus, over ssh\n"
+               "      --no-ask-password  never let polkit ask for a password (on a terminal\n"
+               "                        stm32ispctl runs pkttyagent for it otherwise)\n"
                "  -j, --json            machine-readable output (one JSON object per line)\n"
                "  -q, --quiet           no progress and no result text\n"
                "  -a, --address=A       flash/read/erase/go address (default: the flash base)\n"
@@ -153,7 +157,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         enum {
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
-                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE,
+                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_NO_ASK_PASSWORD,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
@@ -162,6 +166,8 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "session",     no_argument,       NULL, ARG_SESSION },
                 { "user",        no_argument,       NULL, ARG_SESSION },
                 { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
+                { "no-ask-password", no_argument,   NULL, ARG_NO_ASK_PASSWORD },
+                { "host",        required_argument, NULL, 'H' },
                 { "json",        no_argument,       NULL, 'j' },
                 { "quiet",       no_argument,       NULL, 'q' },
                 { "address",     required_argument, NULL, 'a' },
@@ -193,9 +199,9 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         uint64_t v;
         int c;
 
-        *a = (Args) { .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
+        *a = (Args) { .ask_password = true, .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:H:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -211,6 +217,10 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         break;
                 case ARG_BUS_ADDRESS:
                         a->bus_kind = BUS_KIND_ADDRESS;
+                        a->bus_address = optarg;
+                        break;
+                case 'H':
+                        a->bus_kind = BUS_KIND_REMOTE;
                         a->bus_address = optarg;
                         break;
                 case 'j':
@@ -317,6 +327,9 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         a->force = true;
                         given |= OPT_FORCE;
                         break;
+                case ARG_NO_ASK_PASSWORD:
+                        a->ask_password = false;
+                        break;
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);
                 default:
@@ -362,12 +375,15 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         }
         if (a->bus_kind == BUS_KIND_ADDRESS && (!a->bus_address || !*a->bus_address))
                 return usage_error("%s", "--bus-address needs an address");
+        if (a->bus_kind == BUS_KIND_REMOTE && (!a->bus_address || !*a->bus_address))
+                return usage_error("%s", "--host needs [USER@]HOST");
         *ret_cmd = cmd;
         return 0;
 }
 
 int main(int argc, char *argv[]) {
         const Command *cmd = NULL;
+        pid_t agent = 0;
         ClientBus c;
         Args a;
         int r;
@@ -380,8 +396,22 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return client_report_error(&(ClientBus) { .kind = a.bus_kind, .address = a.bus_address }, cmd->name,
                                            NULL, r);
+        /* A caller outside dialout may be asked to authenticate (polkit). */
+        (void) sd_bus_set_allow_interactive_authorization(c.bus, a.ask_password);
+        if (a.ask_password && a.bus_kind == BUS_KIND_SYSTEM && cmd->run != cmd_list && cmd->run != cmd_monitor)
+                agent = agent_open();
+        /* Images and outputs travel as file descriptors, which an ssh pipe cannot carry. */
+        if ((cmd->run == cmd_flash || cmd->run == cmd_read) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
+                fprintf(stderr, "stm32ispctl: %s cannot pass the %s file over %s: copy it there and run 'ssh %s "
+                                "stm32ispctl %s ...', or arm auto-flash in the station's configuration.\n",
+                        cmd->name, cmd->run == cmd_flash ? "image" : "output",
+                        a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST", cmd->name);
+                client_bus_close(&c);
+                return EXIT_USAGE;
+        }
         r = cmd->run(&c, &a);
         fflush(stdout);
         client_bus_close(&c);
+        agent_close(agent);
         return r;
 }

@@ -13,7 +13,7 @@ _stm32ispctl() {
         _init_completion -n = || return
 
         local commands="list info flash erase read lock unlock go run cancel monitor log help"
-        local global="--system --session --user --bus-address= --json --quiet --help --version"
+        local global="--system --session --user --bus-address= --host= --no-ask-password --json --quiet --help --version"
         local line="--baud= --entry="
         local -A opts=(
                 [list]=""
@@ -36,7 +36,7 @@ _stm32ispctl() {
                 --result) COMPREPLY=($(compgen -W "pass fail" -- "$cur")); return ;;
                 --uid|--since|--until|--limit|-n) return ;;
                 --baud|-b) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "$cur")); return ;;
-                --bus-address|--address|-a|--length|-l|--pages|--entry) return ;;
+                --bus-address|--host|-H|--address|-a|--length|-l|--pages|--entry) return ;;
         esac
         case $cur in
                 --format=*) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "${cur#*=}")); return ;;
@@ -50,7 +50,7 @@ _stm32ispctl() {
         local i cmd="" npos=0
         for ((i = 1; i < cword; i++)); do
                 case ${words[i]} in
-                        --bus-address|--address|--length|--format|--erase|--baud|--entry|--pages|-a|-l|-f|-e|-b) ((i++)) ;;
+                        --bus-address|--host|--address|--length|--format|--erase|--baud|--entry|--pages|-H|-a|-l|-f|-e|-b) ((i++)) ;;
                         -*) ;;
                         *) if [ -z "$cmd" ]; then cmd=${words[i]}; else ((npos++)); fi ;;
                 esac

@@ -20,7 +20,7 @@ enum {
         EXIT_FAILURE_GENERIC    = 1,    /* anything not listed below */
         EXIT_USAGE              = 2,    /* bad command line, or arguments the daemon rejected */
         EXIT_DAEMON_UNAVAILABLE = 3,    /* stm32ispd neither running nor activatable */
-        EXIT_ACCESS_DENIED      = 4,    /* the bus policy refused the call */
+        EXIT_ACCESS_DENIED      = 4,    /* not authorized: polkit, the daemon or the bus policy */
         EXIT_NOT_FOUND          = 5,    /* no such port */
         EXIT_NO_BOOTLOADER      = 10,   /* no bootloader answered the sync */
         EXIT_TIMEOUT            = 11,   /* the bootloader stopped answering */
@@ -52,7 +52,7 @@ static const Stm32IspError stm32isp_errors[] = {
         { EXIT_FAILURE_GENERIC,    NULL,                              { 0 },         "other failure" },
         { EXIT_USAGE,              SD_BUS_ERROR_INVALID_ARGS,         { EINVAL },    "usage error, or arguments the daemon rejected" },
         { EXIT_DAEMON_UNAVAILABLE, SD_BUS_ERROR_SERVICE_UNKNOWN,      { 0 },         "the daemon is not running and cannot be activated" },
-        { EXIT_ACCESS_DENIED,      SD_BUS_ERROR_ACCESS_DENIED,        { EPERM },     "access denied by the bus policy" },
+        { EXIT_ACCESS_DENIED,      SD_BUS_ERROR_ACCESS_DENIED,        { EPERM },     "not authorized (polkit, the daemon or the bus policy)" },
         { EXIT_NOT_FOUND,          STM32ISP_ERROR_NOT_FOUND,          { 0 },         "no such port" },
         { EXIT_NO_BOOTLOADER,      STM32ISP_ERROR_NO_BOOTLOADER,      { EHOSTDOWN }, "no bootloader answered" },
         { EXIT_TIMEOUT,            STM32ISP_ERROR_TIMEOUT,            { ETIMEDOUT }, "the bootloader stopped answering" },

@@ -71,3 +71,17 @@ static inline int stm32isp_erase_mode_from_string(const char *s) {
 static inline bool stm32isp_text_valid(const char *s) {
         return strlen(s) <= STM32ISP_TEXT_MAX && !strpbrk(s, "\n\r");
 }
+
+/* The group that owns the serial ttys (root:dialout 0660; the unit and the sysusers file put
+ * the service user in it): its members may use the daemon without polkit asking
+ * (dbus/60-stm32ispd.rules names it too, checked by tests/system/test-integration-polkit.sh;
+ * also the fallback without polkitd). */
+#define STM32ISP_GROUP "dialout"
+
+/* polkit actions (dbus/io.github.stm32isp.policy): what a method call needs. */
+#define STM32ISP_ACTION_PREFIX     "io.github.stm32isp."
+#define STM32ISP_ACTION_FLASH      STM32ISP_ACTION_PREFIX "flash"      /* Flash, Go */
+#define STM32ISP_ACTION_READ       STM32ISP_ACTION_PREFIX "read"       /* Read, Probe, GetResults */
+#define STM32ISP_ACTION_ERASE      STM32ISP_ACTION_PREFIX "erase"
+#define STM32ISP_ACTION_PROTECT    STM32ISP_ACTION_PREFIX "protect"    /* Lock, Unlock, Flash with unprotect/protect */
+#define STM32ISP_ACTION_CONFIGURE  STM32ISP_ACTION_PREFIX "configure"  /* Add/RemovePort, Set/ClearAutoFlash */

@@ -37,6 +37,9 @@ build() {
         echo "=== [$SECONDS s] $name: configure $flags"
         mkdir -p "$dir"
         cd "$dir"
+        # A build configured with other flags (an older ci.sh) is configured again.
+        # shellcheck disable=SC2086
+        [ ! -f Makefile ] || [ "$(./config.status --config | tr -d "'")" = "$(echo $flags)" ] || rm Makefile
         # shellcheck disable=SC2086
         [ -f Makefile ] || "$src/configure" -q $flags
         make -j"$jobs" >/dev/null
@@ -54,7 +57,11 @@ build() {
         cd "$src"
 }
 
-build werror "--enable-werror"
+# The werror build has the paths of a Debian station, so that tests/system/test-system.tap
+# installs it into a container booted under systemd (it must run here, not skip).
+export STM32ISP_REQUIRE_SYSTEM_TEST=1
+build werror "--enable-werror --prefix=/usr --sysconfdir=/etc --localstatedir=/var"
+grep -h '^# phase' "$src/build/werror/tests/system/test-system.log" 2>/dev/null | sed 's/^# /    system test /' || true
 build asan "--enable-werror --enable-sanitizers"
 # ThreadSanitizer: the multi-threaded tests (simulator thread + host, daemon workers).
 # A fragment marks such a test with a line "# tsan: tests/LAYER/test-name".

@@ -7,7 +7,8 @@ PACKAGES="build-essential autoconf automake autoconf-archive libtool pkg-config
 libsystemd-dev libudev-dev libserialport-dev libelf-dev libjson-c-dev libinih-dev nettle-dev
 libumockdev-dev umockdev dbus-daemon python3 python3-gi gir1.2-glib-2.0
 stm32flash systemd clang libclang-rt-14-dev valgrind
-udev libdbus-1-dev util-linux libglib2.0-bin man-db"
+udev libdbus-1-dev util-linux libglib2.0-bin man-db
+systemd-container debootstrap"
 
 missing=""
 for p in $PACKAGES; do

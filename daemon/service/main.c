@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "statedir.h"
 #include "stm32isp.h"
 
 typedef enum BusChoice {
@@ -37,7 +38,8 @@ static void help(void) {
                "     --bus-address=ADDR   Connect to the bus at ADDR\n"
                "     --config=FILE        Read the configuration from FILE (system bus default:\n"
                "                          " SYSCONFDIR "/stm32ispd.conf, if it exists)\n"
-               "     --state-dir=DIR      Keep the results log in DIR (default: $STATE_DIRECTORY)\n"
+               "     --state-dir=DIR      Keep the results log in DIR (default: $STATE_DIRECTORY;\n"
+               "                          with --session $XDG_STATE_HOME/stm32ispd)\n"
                "  -v --verbose            Log protocol traces\n");
 }
 
@@ -126,8 +128,8 @@ static int open_bus(sd_bus **ret) {
         return 0;
 }
 
-/* --state-dir, else the first of systemd's StateDirectory= list; neither: no results file,
- * results go to the log only. */
+/* --state-dir, else the first of systemd's StateDirectory= list, else for --session the
+ * user's XDG state folder; none: no results file, results go to the log only. */
 static int setup_state_dir(Manager *m) {
         _cleanup_free_ char *dir = NULL;
         const char *e = getenv("STATE_DIRECTORY");
@@ -137,7 +139,15 @@ static int setup_state_dir(Manager *m) {
                 dir = strdup(arg_state_dir);
         else if (e && *e)
                 dir = strndup(e, strcspn(e, ":"));
-        else {
+        else if (arg_bus == BUS_SESSION) {
+                r = statedir_session(&dir);
+                if (r < 0) {
+                        /* A user's daemon still flashes; it only keeps no file. */
+                        log_warning(NULL, "No state directory under $XDG_STATE_HOME or ~/.local/state (%s): "
+                                    "results go to the log only", strerror(-r));
+                        return 0;
+                }
+        } else {
                 log_info(NULL, "No state directory: results go to the log only");
                 return 0;
         }

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "manager.h"
 #include "options.h"
+#include "polkit.h"
 #include "port.h"
 #include "request.h"
 #include "results.h"
@@ -44,6 +45,7 @@ struct Manager {
         char *last_status;
         ResultsLog *results;
 
+        Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
         bool started;                   /* enumeration done: new ports are plugged boards */
 };
@@ -257,7 +259,7 @@ static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         if (!a)
                 return -ENOMEM;
         m->ports = a;
-        r = port_new(m->bus, m->event, m->verbose, info, &port_hooks, m, &p);
+        r = port_new(m->bus, m->event, m->polkit, m->verbose, info, &port_hooks, m, &p);
         if (r < 0)
                 return r;
         m->ports[m->n_ports++] = p;
@@ -399,6 +401,11 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
                         .transport = transport,
                 };
 
+                /* A known port is only looked up; a new one changes the daemon. */
+                r = polkit_authorize(m->polkit, msg, POLKIT_ACTIONS(STM32ISP_ACTION_CONFIGURE), device, error);
+                if (r != 0)
+                        return r;
+
                 if (!(link_transport_caps(transport) & LINK_CAP_DEVICE_NODE))
                         info.device = device;
                 else {
@@ -431,6 +438,9 @@ static int method_remove_port(sd_bus_message *msg, void *userdata, sd_bus_error 
         p = find_port_by_path(m, path);
         if (!p)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND, "No port %s", path);
+        r = polkit_authorize(m->polkit, msg, POLKIT_ACTIONS(STM32ISP_ACTION_CONFIGURE), port_device(p), error);
+        if (r != 0)
+                return r;
         if (port_is_busy(p))
                 return sd_bus_error_setf(error, STM32ISP_ERROR_BUSY, "%s is busy", port_device(p));
         registry_drop(m, p);
@@ -512,6 +522,9 @@ static int method_get_results(sd_bus_message *msg, void *userdata, sd_bus_error 
         r = options_parse(msg, &results_filter_table, OPTIONS_ALL, results_filter, &f, error);
         if (r < 0)
                 return r;
+        r = polkit_authorize(m->polkit, msg, POLKIT_ACTIONS(STM32ISP_ACTION_READ), NULL, error);
+        if (r != 0)
+                return r;
 
         if (m->results) {
                 r = results_log_query(m->results, &f, &array);
@@ -579,6 +592,9 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
         r = options_parse(msg, &autoflash_option_table, OPTIONS_ALL, autoflash_option, a, error);
         if (r < 0)
                 return r;
+        r = polkit_authorize(m->polkit, msg, POLKIT_ACTIONS(STM32ISP_ACTION_CONFIGURE), NULL, error);
+        if (r != 0)
+                return r;
 
         r = autoflash_load_fd(a, fd, "fd");
         if (r == -ENOMEM)
@@ -599,7 +615,11 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
 
 static int method_clear_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
+        int r;
 
+        r = polkit_authorize(m->polkit, msg, POLKIT_ACTIONS(STM32ISP_ACTION_CONFIGURE), NULL, error);
+        if (r != 0)
+                return r;
         if (m->autoflash) {
                 m->autoflash = autoflash_free(m->autoflash);
                 log_info(NULL, "Auto-flash disarmed");
@@ -702,6 +722,10 @@ int manager_new(sd_event *event, sd_bus *bus, bool verbose, Manager **ret) {
         m->event = sd_event_ref(event);
         m->bus = sd_bus_ref(bus);
         m->verbose = verbose;
+        if (polkit_new(bus, &m->polkit) < 0) {
+                manager_free(m);
+                return -ENOMEM;
+        }
         *ret = m;
         return 0;
 }
@@ -767,6 +791,7 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         free(m->last_status);
         results_log_free(m->results);
+        polkit_free(m->polkit);
         autoflash_free(m->autoflash);
         config_done(&m->config);
         free(m);

@@ -15,6 +15,7 @@
 
 #include "bus-dict.h"
 #include "imagefile.h"
+#include "inhibit.h"
 #include "log.h"
 #include "options.h"
 #include "port.h"
@@ -31,6 +32,7 @@ struct Port {
         unsigned n_ref;
         sd_bus *bus;
         sd_event *event;
+        Polkit *polkit;                 /* borrowed: authorizes method calls */
         const PortHooks *hooks;
         void *userdata;
 
@@ -48,6 +50,7 @@ struct Port {
         bool busy;
         JobOp op;
         sd_bus_message *pending;
+        Inhibitor *inhibitor;           /* logind: no sleep while it runs */
         bool unplugged;
         bool exiting;                   /* the daemon is shutting down: no new jobs */
 
@@ -245,6 +248,18 @@ static int prop_last_result(sd_bus *bus, const char *path, const char *interface
 
 /* ---- jobs ---- */
 
+/* What the caller needs polkit's yes for (include/stm32isp.h names the actions). */
+static int port_authorize(Port *p, sd_bus_message *m, JobOp op, bool protection, sd_bus_error *error) {
+        const char *action = op == JOB_PROBE || op == JOB_READ ? STM32ISP_ACTION_READ :
+                             op == JOB_ERASE ? STM32ISP_ACTION_ERASE :
+                             op == JOB_LOCK || op == JOB_UNLOCK ? STM32ISP_ACTION_PROTECT :
+                             STM32ISP_ACTION_FLASH;     /* Flash, Go */
+
+        return polkit_authorize(p->polkit, m,
+                                protection ? POLKIT_ACTIONS(action, STM32ISP_ACTION_PROTECT) : POLKIT_ACTIONS(action),
+                                p->device, error);
+}
+
 static int port_check_idle(Port *p, sd_bus_error *error) {
         if (p->unplugged)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_DISCONNECTED, "%s is gone", p->device);
@@ -272,6 +287,9 @@ static int port_start_job(Port *p, sd_bus_message *m, Job *j) {
         p->busy = true;
         p->op = j->op;
         p->pending = sd_bus_message_ref(m);
+        /* Without it (no logind) the job runs all the same. */
+        p->inhibitor = inhibitor_free(p->inhibitor);
+        (void) inhibitor_new(p->bus, job_op_to_string(j->op), p->device, &p->inhibitor);
         p->have_stage = false;
         p->progress_unsent = false;
         p->progress_done = p->progress_total = 0;
@@ -311,6 +329,9 @@ static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *err
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Option 'mode' 'auto' needs 'address' and 'length'");
         }
+        r = port_authorize(p, m, op, false, error);
+        if (r != 0)
+                return r;
         r = port_check_idle(p, error);
         if (r < 0)
                 return r;
@@ -343,6 +364,9 @@ static int method_go(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return r;
         if (q.address > UINT32_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Address is out of range");
+        r = port_authorize(p, m, JOB_GO, false, error);
+        if (r != 0)
+                return r;
         r = port_check_idle(p, error);
         if (r < 0)
                 return r;
@@ -373,6 +397,9 @@ static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return sd_bus_error_set_errnof(error, errno, "Cannot use the output file descriptor: %m");
         if ((flags & O_ACCMODE) == O_RDONLY || S_ISDIR(st.st_mode))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The output file descriptor is not writable");
+        r = port_authorize(p, m, JOB_READ, false, error);
+        if (r != 0)
+                return r;
         r = port_check_idle(p, error);
         if (r < 0)
                 return r;
@@ -402,6 +429,9 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 return r;
         r = request_parse(m, PORT_OPTIONS_FLASH, &q, error);
         if (r < 0)
+                return r;
+        r = port_authorize(p, m, JOB_FLASH, q.flash.unprotect || q.flash.protect, error);
+        if (r != 0)
                 return r;
         r = port_check_idle(p, error);
         if (r < 0)
@@ -449,7 +479,15 @@ int port_submit(Port *p, Job *j) {
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Port *p = userdata;
+        int r;
 
+        /* Others' jobs (and auto-flash runs) need the right to start one like it. */
+        if (p->busy && !(p->pending && streq_ptr(sd_bus_message_get_sender(p->pending),
+                                                 sd_bus_message_get_sender(m)))) {
+                r = port_authorize(p, m, p->op, false, error);
+                if (r != 0)
+                        return r;
+        }
         if (p->busy) {
                 log_info(p->name, "Cancelling %s", job_op_to_string(p->op));
                 worker_cancel(p->worker);
@@ -543,6 +581,7 @@ static void port_on_done(Port *p, Job *j) {
         snprintf(p->last.message, sizeof p->last.message, "%s", message);
 
         p->busy = false;
+        p->inhibitor = inhibitor_free(p->inhibitor);
         p->state = "idle";
         p->hooks->busy_changed(p, p->userdata);
         (void) sd_bus_emit_properties_changed(bus, p->path, STM32ISP_PORT_INTERFACE,
@@ -643,8 +682,8 @@ static int strdup_or_empty(const char *s, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int port_new(sd_bus *bus, sd_event *event, bool verbose, const PortInfo *info, const PortHooks *hooks,
-             void *userdata, Port **ret) {
+int port_new(sd_bus *bus, sd_event *event, Polkit *polkit, bool verbose, const PortInfo *info,
+             const PortHooks *hooks, void *userdata, Port **ret) {
         _cleanup_(port_unrefp) Port *p = NULL;
         int r;
 
@@ -654,6 +693,7 @@ int port_new(sd_bus *bus, sd_event *event, bool verbose, const PortInfo *info, c
         p->n_ref = 1;
         p->bus = sd_bus_ref(bus);
         p->event = sd_event_ref(event);
+        p->polkit = polkit;
         p->hooks = hooks;
         p->userdata = userdata;
         p->state = "idle";
@@ -696,6 +736,7 @@ static Port *port_free(Port *p) {
         }
         p->worker_source = sd_event_source_disable_unref(p->worker_source);
         p->progress_timer = sd_event_source_disable_unref(p->progress_timer);
+        p->inhibitor = inhibitor_free(p->inhibitor);
         /* Joins the thread; a job still running sees the cancel flag. */
         p->worker = worker_free(p->worker);
         if (p->pending) {

@@ -15,6 +15,7 @@
 #include "job.h"
 #include "link.h"
 #include "macro.h"
+#include "polkit.h"
 
 typedef struct Port Port;
 
@@ -39,10 +40,10 @@ typedef struct PortHooks {
         void (*job_done)(Port *p, bool drop, void *userdata);
 } PortHooks;
 
-/* Creates the worker, registers the object and announces it (InterfacesAdded). hooks
- * must outlive the port. */
-int port_new(sd_bus *bus, sd_event *event, bool verbose, const PortInfo *info, const PortHooks *hooks,
-             void *userdata, Port **ret);
+/* Creates the worker, registers the object and announces it (InterfacesAdded). polkit
+ * authorizes the port's method calls; it and hooks must outlive the port. */
+int port_new(sd_bus *bus, sd_event *event, Polkit *polkit, bool verbose, const PortInfo *info,
+             const PortHooks *hooks, void *userdata, Port **ret);
 Port *port_ref(Port *p);
 /* The last reference withdraws the object (InterfacesRemoved), stops and joins the
  * worker, and answers a still pending call with Disconnected. */

@@ -1,8 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The client against the project's system-bus policy (dbus/io.github.Stm32Isp1.conf) on a
-# bus with the system bus's default policy: a user outside dialout may list the ports but
-# not probe one (AccessDenied: exit 4, with the hint), a member of dialout may.
+# bus with the system bus's default policy and no polkitd: a user outside dialout may list
+# the ports but the daemon refuses a probe (AccessDenied: exit 4, with what to do) and the
+# cancel of another user's job; a member of dialout may probe.
+# (Before polkit the bus refused every method call of such a user, Cancel of no job too;
+# now the bus lets the call through and the daemon decides: design.md, "Access".)
 . "$(dirname "$0")/test-client-lib.sh"
 need_daemon
 [ "$(id -u)" = 0 ] || skip "needs root (to run the client as other users)"
@@ -63,8 +66,18 @@ rc=0; as_user "" "$CTL" --bus-address="$BUS_ADDR" --json info ttyUSB0 >"$TMPDIR/
 [ $rc = 4 ] || fail "info as nobody: exit $rc ($(cat "$TMPDIR/err"))"
 grep -q "dialout" "$TMPDIR/err" || fail "no hint: $(cat "$TMPDIR/err")"
 json_check "$TMPDIR/e.json" 'j["error"] == "org.freedesktop.DBus.Error.AccessDenied" and j["exit_code"] == 4'
-rc=0; as_user "" "$CTL" --bus-address="$BUS_ADDR" cancel /io/github/Stm32Isp1/port/ttyUSB0 2>/dev/null || rc=$?
-[ $rc = 4 ] || fail "cancel as nobody: exit $rc"
+
+# Another user's job: nobody may not cancel it; it goes on and ends well.
+start_tcp_board --pid 0x466
+make_bin "$TMPDIR/long.bin" 16384 1
+monitor_start
+"$CTL" --bus-address="$BUS_ADDR" -q flash "$TCP_URL" "$TMPDIR/long.bin" 2>"$TMPDIR/flash.err" &
+flash_pid=$!
+monitor_wait '"port":"'"$TCP_URL"'","stage":"writing"'
+rc=0; as_user "" "$CTL" --bus-address="$BUS_ADDR" cancel "$TCP_URL" 2>"$TMPDIR/err" || rc=$?
+[ $rc = 4 ] || fail "cancel of root's job as nobody: exit $rc ($(cat "$TMPDIR/err"))"
+wait "$flash_pid" || fail "root's flash did not survive nobody's cancel: $(cat "$TMPDIR/flash.err")"
+monitor_stop
 
 # In dialout: allowed
 as_user dialout "$CTL" --bus-address="$BUS_ADDR" --json info ttyUSB0 >"$TMPDIR/info.json" 2>"$TMPDIR/err" ||

@@ -60,7 +60,7 @@ if command == "methods":
     port = args[0]
     null = os.open("/dev/null", os.O_RDWR)
     calls = [
-        (MANAGER, MANAGER_IFACE, "AddPort", "(sa{sv})", ("/dev/ttyS0", {}), ()),
+        (MANAGER, MANAGER_IFACE, "AddPort", "(sa{sv})", ("tcp://127.0.0.1:9", {}), ()),
         (MANAGER, MANAGER_IFACE, "RemovePort", "(o)", (port,), ()),
         (MANAGER, MANAGER_IFACE, "GetPort", "(s)", ("ttyUSB0",), ()),
         (port, PORT_IFACE, "Probe", "(a{sv})", ({},), ()),

@@ -33,6 +33,7 @@ expect_dir udevrulesdir udev udevdir /rules.d
 expect_dir dbuspolicydir dbus-1 datadir /dbus-1/system.d
 expect_dir dbussystemservicedir dbus-1 system_bus_services_dir
 expect_dir dbusinterfacesdir dbus-1 interfaces_dir
+expect_dir polkitactiondir polkit-gobject-1 actiondir
 
 DEST="$TMPDIR/dest"
 submake install DESTDIR="$DEST" >"$TMPDIR/install.log" 2>&1 || { cat "$TMPDIR/install.log"; fail "make install"; }
@@ -52,6 +53,8 @@ expect_file "$(dir dbuspolicydir)/io.github.Stm32Isp1.conf"
 expect_file "$(dir dbussystemservicedir)/io.github.Stm32Isp1.service"
 expect_file "$(dir dbusinterfacesdir)/io.github.Stm32Isp1.Manager.xml"
 expect_file "$(dir dbusinterfacesdir)/io.github.Stm32Isp1.Port.xml"
+expect_file "$(dir polkitactiondir)/io.github.stm32isp.policy"
+expect_file "$(dir polkitrulesdir)/60-stm32ispd.rules"
 
 # The unit and the activation file name the installed daemon, not a build path.
 grep -qx "ExecStart=$sbindir/stm32ispd" "$DEST$(dir systemdsystemunitdir)/stm32ispd.service" || fail "unit ExecStart"

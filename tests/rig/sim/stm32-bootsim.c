@@ -5,14 +5,17 @@
  *   stm32-bootsim --pid 0x466 [--flash-kb 64] [--pty | --fd N] [--timing]
  *                 [--latency-us 1000] [--speed 1.0] [--image FILE@ADDR]... [--dump FILE]
  *                 [--rdp 1] [--boot0 0|1] [--wiring none|dtr-nrst,rts-boot0|brk-nrst]
- *                 [--line-socket PATH] [--max-baud N] [--id PID]
+ *                 [--line-socket PATH] [--max-baud N] [--id PID] [--tcp PORT]
  *
  * With --pty the slave's path is printed on the first line of stdout; the simulator keeps
  * the slave open itself, so a host may open and close it many times. It serves until
  * SIGTERM/SIGINT (or, with --fd, until the fd hangs up), then writes --dump: the whole
  * flash. --line-socket binds a Unix datagram socket for the test shim's line reports
  * ("CFG=115200-8E1", "DTR=1 RTS=0"). --max-baud: the highest baud the autobaud measures
- * (default 115200, at most 3000000). --id: Get ID answers this PID instead of --pid's. */
+ * (default 115200, at most 3000000). --id: Get ID answers this PID instead of --pid's.
+ * --tcp: a raw TCP serial server on 127.0.0.1:PORT (0: any; the port is printed on the first
+ * line), one connection at a time to the same board, which stays powered between them as
+ * behind a ser2net; --dump is written at SIGTERM/SIGINT. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -69,11 +74,14 @@ static int load_image(Sim *s, const char *spec) {
 }
 
 static int dump_flash(Sim *s, const char *path) {
+        const uint8_t *flash;
         size_t size;
         int r;
 
         sim_lock(s);
-        r = write_file(path, sim_flash(s, &size), size);
+        /* Apart: the arguments of one call are evaluated in no set order. */
+        flash = sim_flash(s, &size);
+        r = write_file(path, flash, size);
         sim_unlock(s);
         return r;
 }
@@ -144,20 +152,83 @@ static void *signal_thread(void *userdata) {
         return NULL;
 }
 
+static volatile bool tcp_stopping;
+
+typedef struct TcpWaiter {
+        Sim *sim;
+        sigset_t mask;
+        int listen_fd;
+} TcpWaiter;
+
+/* --tcp: a signal ends the connection being served and the accept() loop. */
+static void *tcp_signal_thread(void *userdata) {
+        TcpWaiter *w = userdata;
+        int sig;
+        if (sigwait(&w->mask, &sig) == 0) {
+                tcp_stopping = true;
+                (void) shutdown(w->listen_fd, SHUT_RDWR);
+                sim_stop(w->sim);
+        }
+        return NULL;
+}
+
+static int serve_tcp(Sim *s, unsigned long port, const sigset_t *mask) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        _cleanup_close_ int fd = -1;
+        int one = 1, r = 0;
+        pthread_t t;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, 1) < 0 ||
+            getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                return -errno;
+        printf("%u\n", ntohs(sa.sin_port));
+        fflush(stdout);
+
+        TcpWaiter w = { .sim = s, .mask = *mask, .listen_fd = fd };
+        r = -pthread_create(&t, NULL, tcp_signal_thread, &w);
+        if (r < 0)
+                return r;
+        while (!tcp_stopping) {
+                _cleanup_close_ int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+                if (c < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        r = tcp_stopping ? 0 : -errno;
+                        break;
+                }
+                (void) setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                if (tcp_stopping)
+                        break;
+                r = sim_run(s, c);
+                if (r < 0)
+                        break;
+        }
+        if (!tcp_stopping)
+                pthread_cancel(t);
+        pthread_join(t, NULL);
+        return r;
+}
+
 static void usage(FILE *f) {
         fprintf(f,
                 "Usage: stm32-bootsim --pid PID [--flash-kb KB] [--pty | --fd N] [--timing]\n"
                 "                     [--latency-us US] [--speed X] [--image FILE@ADDR]...\n"
                 "                     [--dump FILE] [--rdp 0|1|2] [--boot0 0|1]\n"
                 "                     [--wiring none|dtr-nrst,rts-boot0|brk-nrst] [--line-socket PATH]\n"
-                "                     [--max-baud N] [--id PID]\n"
+                "                     [--max-baud N] [--id PID] [--tcp PORT]\n"
                 "PIDs: 0x443 (C011) 0x453 (C031) 0x444 (F03xx4/6) 0x466 (G03x/04x) 0x457 (L01x/02x)\n");
 }
 
 int main(int argc, char **argv) {
         enum { ARG_FLASH_KB = 0x100, ARG_LATENCY, ARG_SPEED, ARG_IMAGE, ARG_DUMP, ARG_RDP,
                ARG_BOOT0, ARG_WIRING, ARG_LINE_SOCKET, ARG_FD, ARG_TIMING, ARG_PTY, ARG_PID,
-               ARG_MAX_BAUD, ARG_ID };
+               ARG_MAX_BAUD, ARG_ID, ARG_TCP };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
                 { "pid",         required_argument, NULL, ARG_PID },
@@ -175,6 +246,7 @@ int main(int argc, char **argv) {
                 { "line-socket", required_argument, NULL, ARG_LINE_SOCKET },
                 { "max-baud",    required_argument, NULL, ARG_MAX_BAUD },
                 { "id",          required_argument, NULL, ARG_ID },
+                { "tcp",         required_argument, NULL, ARG_TCP },
                 {}
         };
         _cleanup_(sim_freep_helperp) Sim *sim = NULL;
@@ -182,9 +254,9 @@ int main(int argc, char **argv) {
         _cleanup_free_ char *pty_name = NULL;
         const char *images[32], *dump = NULL, *line_socket = NULL;
         size_t n_images = 0;
-        unsigned long pid = 0, flash_kb = 0, fd = 0, latency = 1000, max_baud = 0, id = 0, v;
+        unsigned long pid = 0, flash_kb = 0, fd = 0, latency = 1000, max_baud = 0, id = 0, tcp = 0, v;
         long rdp = -1, boot0 = -1, wiring = SIM_WIRING_NONE;
-        bool pty = false, have_fd = false, timing = false;
+        bool pty = false, have_fd = false, have_tcp = false, timing = false;
         double speed = 1.0;
         int c, r;
 
@@ -257,11 +329,16 @@ int main(int argc, char **argv) {
                         if (parse_uint(optarg, 0xFFFF, &id) < 0 || id == 0)
                                 goto bad;
                         break;
+                case ARG_TCP:
+                        if (parse_uint(optarg, 65535, &tcp) < 0)
+                                goto bad;
+                        have_tcp = true;
+                        break;
                 default:
                         goto bad;
                 }
         }
-        if (optind < argc || pid == 0 || (pty && have_fd))
+        if (optind < argc || pid == 0 || pty + have_fd + have_tcp > 1)
                 goto bad;
 
         r = sim_new((uint16_t) pid, (uint32_t) flash_kb * 1024, &sim);
@@ -302,6 +379,15 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);        /* before any thread starts */
+
+        if (have_tcp) {
+                r = serve_tcp(sim, tcp, &mask);
+                if (r < 0)
+                        fprintf(stderr, "stm32-bootsim: --tcp: %s\n", strerror(-r));
+                if (dump && dump_flash(sim, dump) < 0)
+                        return EXIT_FAILURE;
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
 
         if (!pty) {
                 /* serve an inherited fd (default stdin) until it hangs up or a signal */
