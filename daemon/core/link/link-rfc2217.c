@@ -137,7 +137,8 @@ static void on_telnet(telnet_t *t, telnet_event_t *ev, void *userdata) {
                         on_com_port(r, (const uint8_t *) ev->sub.buffer, ev->sub.size);
                 break;
         case TELNET_EV_ERROR:
-                k = ev->error.errcode == TELNET_ENOMEM ? -ENOMEM : -EPROTO;
+                /* not -EPROTO: that is the bootloader's NACK to the layers above */
+                k = ev->error.errcode == TELNET_ENOMEM ? -ENOMEM : -EBADMSG;
                 break;
         default:
                 /* WILL/WONT of the server's options, IAC commands (NOP, BREAK...),
