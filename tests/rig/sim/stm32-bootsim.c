@@ -71,11 +71,13 @@ static int load_image(Sim *s, const char *spec) {
 }
 
 static int dump_flash(Sim *s, const char *path) {
+        const uint8_t *mem;
         size_t size;
         int r;
 
         sim_lock(s);
-        r = write_file(path, sim_flash(s, &size), size);
+        mem = sim_flash(s, &size);      /* sets size: not in the same call's arguments */
+        r = write_file(path, mem, size);
         sim_unlock(s);
         return r;
 }
