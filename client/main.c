@@ -78,7 +78,8 @@ static void help(void) {
                 if (commands[i].usage)
                         printf("  %s\n", commands[i].usage);
         printf("\nPORT: /dev/ttyUSB0, ttyUSB0, a /dev/serial/by-id or by-path link, a D-Bus object path,\n"
-               "or tcp://HOST:PORT (a raw TCP serial server). FILE '-' is standard input/output.\n\n"
+               "tcp://HOST:PORT (a raw TCP serial server) or rfc2217://HOST:PORT (an RFC 2217 serial\n"
+               "server: the daemon sets 8E1, DTR/RTS and breaks there). FILE '-' is standard input/output.\n\n"
                "Options (before or after the command):\n"
                "      --system          talk to the daemon on the system bus (default)\n"
                "      --session, --user talk to the daemon on the session bus\n"

@@ -5,6 +5,7 @@ set -eu
 
 PACKAGES="build-essential autoconf automake autoconf-archive libtool pkg-config
 libsystemd-dev libudev-dev libserialport-dev libelf-dev libjson-c-dev libinih-dev nettle-dev
+libtelnet-dev ser2net python3-serial
 libumockdev-dev umockdev dbus-daemon python3 python3-gi gir1.2-glib-2.0
 stm32flash systemd clang libclang-rt-14-dev valgrind
 udev libdbus-1-dev util-linux libglib2.0-bin man-db

@@ -115,14 +115,15 @@ static int entry_pause(const Pauser *z, Link *l, uint64_t pause_usec, bool *brk)
 
 /* Runs the entry part of seq (up to ':'). With l == NULL it only checks the syntax.
  * Each step starts with the pause before it, so a cancel (z) stops the sequence before
- * its next line change. A cancelled sequence leaves the lines as any failed step does:
- * the job closes the port, and the tty's hang-up on close (HUPCL) drops DTR and RTS,
- * which releases a reset held through either; replaying the exit part instead would
- * start the application the caller just cancelled. */
+ * its next line change. A sequence cancelled after it set a line drops DTR and RTS
+ * together (one call), as a hang-up would: that releases a reset held through either, where the port's close
+ * would not (the serial link clears HUPCL, so that a close never resets a board the
+ * sequences did not ask to); replaying the exit part instead would start the
+ * application the caller just cancelled. */
 static int run_entry(const Pauser *z, Link *l, const char *seq) {
         const char *p = seq;
         uint64_t pause = 0, total = 0;
-        bool brk = false, delayed = false;
+        bool brk = false, delayed = false, touched = false;
         int r;
 
         while (*p && *p != ':') {
@@ -141,8 +142,12 @@ static int run_entry(const Pauser *z, Link *l, const char *seq) {
                                 return -EINVAL;
                         if (l) {
                                 r = entry_pause(z, l, pause, &brk);
-                                if (r >= 0)
+                                if (r == -ECANCELED && touched)
+                                        (void) link_set_lines(l, 0, 0);
+                                if (r >= 0) {
                                         r = link_set_lines(l, step.dtr, step.rts);
+                                        touched = touched || step.dtr >= 0 || step.rts >= 0;
+                                }
                                 if (r >= 0 && step.brk) {
                                         r = link_set_break(l, true);
                                         brk = r >= 0;
@@ -158,7 +163,12 @@ static int run_entry(const Pauser *z, Link *l, const char *seq) {
         }
         if (total + pause > ENTRY_TOTAL_MAX_USEC)
                 return -EINVAL;
-        return l ? entry_pause(z, l, pause, &brk) : 0;
+        if (!l)
+                return 0;
+        r = entry_pause(z, l, pause, &brk);
+        if (r == -ECANCELED && touched)
+                (void) link_set_lines(l, 0, 0);
+        return r;
 }
 
 /* The common auto-reset circuits, as ENTRY:EXIT. BOOT0 through an inverter: line

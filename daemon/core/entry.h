@@ -35,6 +35,7 @@ bool entry_has_exit(const char *seq);
 /* Runs the entry part of seq, or its exit part when exit_seq (none: nothing to do), on
  * l: the lines, breaks and pauses, the last pause included. Each pause goes through
  * pause (NULL: a plain sleep); when it fails (-ECANCELED) the sequence stops before its
- * next line change, its break ended first. -EINVAL for a sequence entry_validate()
- * refuses (nothing is run), or the link's error (a break is ended first). */
+ * next line change, its break ended first, and drops DTR and RTS together when it
+ * set one. -EINVAL for a sequence entry_validate() refuses (nothing is run), or the
+ * link's error (a break is ended first). */
 int entry_run(Link *l, const char *seq, bool exit_seq, entry_pause_t pause, void *userdata);

@@ -63,6 +63,19 @@ static int open_job_link(Job *j, const char *device, Link **ret) {
         int r;
 
         r = link_open_url(device, DEFAULT_BAUD, &l);
+        if (r == -LINK_ENOPARITY) {
+                snprintf(j->message, sizeof j->message,
+                         "Cannot open %s: the server did not set even parity (8E1), which the bootloader "
+                         "needs; let the server apply the client's line settings (ser2net: an "
+                         "rfc2217 accepter)", device);
+                return r;
+        }
+        if (r == -EPROTONOSUPPORT) {
+                snprintf(j->message, sizeof j->message,
+                         "Cannot open %s: the server does not speak RFC 2217 (COM-PORT-OPTION); "
+                         "for a raw TCP server use tcp://", device);
+                return r;
+        }
         if (r < 0) {
                 snprintf(j->message, sizeof j->message, "Cannot open %s: %s", device, strerror(-r));
                 /* A port that cannot be opened any more is gone for our purposes; no

@@ -381,11 +381,12 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
         r = link_url_check(device);
         if (r == -ENOMEM)
                 return r;
-        if (r < 0 && transport == LINK_TRANSPORT_TCP)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "'%s' is not a tcp://HOST:PORT URL", device);
+        if (r < 0 && link_transport_scheme(transport))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "'%s' is not a %sHOST:PORT URL", device,
+                                         link_transport_scheme(transport));
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "'%s' is neither a device node nor a tcp:// URL", device);
+                                         "'%s' is neither a device node nor a tcp:// or rfc2217:// URL", device);
 
         r = port_key(device, &key);
         if (r == -ENOMEM)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "an3155.h"
+#include "entry.h"
 #include "harness.h"
 #include "link.h"
 #include "test-util.h"
@@ -331,6 +332,76 @@ static void test_modem_lines(void) {
         ASSERT_EQ(pid, 0x444);
 }
 
+static int pause_none(void *userdata, uint64_t usec) {
+        return 0;
+}
+
+/* The shim's log of line-setting calls (STM32SIM_SHIM_IOCTL_LOG), "DEVICE CALL ...". */
+static char *read_calls(const char *log) {
+        static char buf[16384];
+        FILE *f = fopen(log, "re");
+        size_t n;
+
+        ASSERT_TRUE(f);
+        n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        return buf;
+}
+
+/* Exact line control on ttyUSB1 (DTR: nRST, RTS: BOOT0): a step that changes both lines
+ * is one TIOCMSET, a step with one line one TIOCMBIS/TIOCMBIC; the open clears HUPCL, and
+ * the close leaves the lines where the last step put them. */
+static void test_lines_one_ioctl(void) {
+        _cleanup_(link_freep) Link *l = NULL;
+        char dir[] = "/tmp/test-link-serial.XXXXXX", log[PATH_MAX];
+        const char *calls, *p;
+        uint16_t pid = 0;
+
+        ASSERT_TRUE(mkdtemp(dir));
+        snprintf(log, sizeof log, "%s/calls", dir);
+        ASSERT_OK(setenv("STM32SIM_SHIM_IOCTL_LOG", log, 1));
+
+        ASSERT_OK(link_open_serial("/dev/ttyUSB1", 115200, &l));
+        calls = read_calls(log);
+        /* the last termios the open set has HUPCL off */
+        p = strstr(calls, "TCSETS");
+        ASSERT_TRUE(p);
+        while (strstr(p + 1, "TCSETS"))
+                p = strstr(p + 1, "TCSETS");
+        ASSERT_TRUE(strncmp(p, "TCSETS HUPCL=0", 14) == 0);
+        /* The kernel raises DTR and RTS on open; libserialport 0.1.1's sp_open() raises
+         * them again (TIOCMBIS, a no-op then). Nothing lowers one: no pulse. */
+        ASSERT_TRUE(!strstr(calls, "TIOCMBIC") && !strstr(calls, "TIOCMSET"));
+        ASSERT_OK(truncate(log, 0));
+
+        ASSERT_OK(entry_run(l, "dtr-nrst,rts-boot0", false, pause_none, NULL));
+        ASSERT_STREQ(read_calls(log), "/dev/ttyUSB1 TIOCMSET DTR=1 RTS=1\n"
+                                      "/dev/ttyUSB1 TIOCMBIC DTR\n");
+        ASSERT_OK(sync_and_id(l, &pid));
+        ASSERT_EQ(pid, 0x444);
+        ASSERT_OK(truncate(log, 0));
+
+        ASSERT_OK(link_set_lines(l, 0, 0));
+        ASSERT_OK(link_set_lines(l, 1, -1));
+        ASSERT_OK(link_set_lines(l, -1, 1));
+        ASSERT_OK(link_set_lines(l, 1, 0));
+        ASSERT_STREQ(read_calls(log), "/dev/ttyUSB1 TIOCMSET DTR=0 RTS=0\n"
+                                      "/dev/ttyUSB1 TIOCMBIS DTR\n"
+                                      "/dev/ttyUSB1 TIOCMBIS RTS\n"
+                                      "/dev/ttyUSB1 TIOCMSET DTR=1 RTS=0\n");
+        ASSERT_OK(link_set_lines(l, 0, 1));
+        ASSERT_OK(truncate(log, 0));
+
+        /* no drop on close: RTS (BOOT0) stays up, DTR stays down */
+        l = link_free(l);
+        ASSERT_STREQ(read_calls(log), "/dev/ttyUSB1 close DTR=0 RTS=1\n");
+
+        ASSERT_OK(unsetenv("STM32SIM_SHIM_IOCTL_LOG"));
+        ASSERT_OK(unlink(log));
+        ASSERT_OK(rmdir(dir));
+}
+
 /* A break through libserialport reaches the simulator (the shim reports TIOCSBRK and
  * TIOCCBRK); to a bootloader without a wiring for it, it is a framing error to drop:
  * the session goes on without a new sync. tcsendbreak() and the raw ioctls count too. */
@@ -571,6 +642,7 @@ int main(int argc, char *argv[]) {
         TEST(test_open_errors);
         TEST(test_config_and_sync);
         TEST(test_modem_lines);
+        TEST(test_lines_one_ioctl);
         TEST(test_break);
         TEST(test_no_parity);
         TEST(test_hangup);

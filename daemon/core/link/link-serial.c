@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,21 +197,30 @@ static int serial_flush_input(Link *l) {
         return serial_error(s, sp_to_errno(sp_flush(s->port, SP_BUF_INPUT)));
 }
 
+/* One ioctl per step, so both lines change at the same instant: a step that changes DTR
+ * and RTS together is one TIOCMSET (libserialport would make it two calls, and some
+ * adapters, CP210x among them, show the state between them as a glitch on the board's
+ * NRST/BOOT0). A single line is one TIOCMBIS/TIOCMBIC, which leaves the other alone. */
 static int serial_set_lines(Link *l, int dtr, int rts) {
         LinkSerial *s = to_serial(l);
+        int bits = (dtr >= 0 ? TIOCM_DTR : 0) | (rts >= 0 ? TIOCM_RTS : 0);
         int r;
 
-        if (dtr >= 0) {
-                r = sp_to_errno(sp_set_dtr(s->port, dtr ? SP_DTR_ON : SP_DTR_OFF));
-                if (r < 0)
-                        return serial_error(s, r);
-        }
-        if (rts >= 0) {
-                r = sp_to_errno(sp_set_rts(s->port, rts ? SP_RTS_ON : SP_RTS_OFF));
-                if (r < 0)
-                        return serial_error(s, r);
-        }
-        return 0;
+        if (dtr >= 0 && rts >= 0) {
+                int state;
+
+                if (ioctl(s->fd, TIOCMGET, &state) < 0)
+                        return serial_error(s, -errno);
+                state &= ~(TIOCM_DTR | TIOCM_RTS);
+                state |= (dtr ? TIOCM_DTR : 0) | (rts ? TIOCM_RTS : 0);
+                r = ioctl(s->fd, TIOCMSET, &state);
+        } else if (dtr > 0 || rts > 0)
+                r = ioctl(s->fd, TIOCMBIS, &bits);
+        else if (bits)
+                r = ioctl(s->fd, TIOCMBIC, &bits);
+        else
+                return 0;
+        return r < 0 ? serial_error(s, -errno) : 0;
 }
 
 /* sp_start_break/sp_end_break: TIOCSBRK/TIOCCBRK on Linux. */
@@ -220,6 +230,22 @@ static int serial_set_break(Link *l, bool on) {
 
         r = sp_to_errno(on ? sp_start_break(s->port) : sp_end_break(s->port));
         return r < 0 ? serial_error(s, r) : 0;
+}
+
+/* HUPCL off: closing the port leaves DTR and RTS as the last step left them. A drop on
+ * close resets boards whose NRST hangs on a line (through an inverter or a capacitor);
+ * the exit sequence is the one that resets into the application, when asked for. */
+static int serial_clear_hupcl(LinkSerial *s) {
+        struct termios t;
+
+        if (tcgetattr(s->fd, &t) < 0)
+                return serial_error(s, -errno);
+        if (!(t.c_cflag & HUPCL))
+                return 0;
+        t.c_cflag &= ~HUPCL;
+        if (tcsetattr(s->fd, TCSANOW, &t) < 0)
+                return serial_error(s, -errno);
+        return 0;
 }
 
 /* One sp_set_config() call, so the driver sees a single line change. DTR/RTS stay
@@ -455,6 +481,9 @@ int link_open_serial(const char *device, unsigned baud, Link **ret) {
         }
 
         r = serial_configure(s, baud);
+        if (r < 0)
+                goto fail;
+        r = serial_clear_hupcl(s);
         if (r < 0)
                 goto fail;
 

@@ -15,17 +15,17 @@
 #include <sys/socket.h>
 
 #include "link.h"
-#include "string-util.h"
 
 #define CONNECT_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
 int link_tcp_parse_url(const char *url, char **ret_host, char **ret_port) {
-        const char *h, *colon, *end;
+        const char *h, *colon, *end, *scheme;
         char *host, *port;
 
-        if (!url || !startswith(url, LINK_TCP_SCHEME))
+        scheme = url ? link_transport_scheme(link_transport_from_url(url)) : NULL;
+        if (!scheme)
                 return -EINVAL;
-        h = url + strlen(LINK_TCP_SCHEME);
+        h = url + strlen(scheme);
         if (*h == '[') {
                 end = strchr(h, ']');
                 if (!end || end[1] != ':')
@@ -83,16 +83,13 @@ static int connect_deadline(const struct addrinfo *ai, uint64_t deadline_usec) {
         return TAKE_FD(fd);
 }
 
-int link_open_tcp(const char *url, unsigned baud, Link **ret) {
+int link_tcp_connect(const char *url, Link **ret) {
         _cleanup_free_ char *host = NULL, *port = NULL;
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
         struct addrinfo *res = NULL;
         uint64_t deadline = now_usec() + CONNECT_TIMEOUT_USEC;
-        Link *l;
         int r, fd = -ECONNREFUSED;
 
-        if (baud == 0)
-                return -EINVAL;
         r = link_tcp_parse_url(url, &host, &port);
         if (r < 0)
                 return r;
@@ -107,12 +104,21 @@ int link_open_tcp(const char *url, unsigned baud, Link **ret) {
         freeaddrinfo(res);
         if (fd < 0)
                 return fd;
+        return link_open_fd(fd, url, ret);
+}
+
+int link_open_tcp(const char *url, unsigned baud, Link **ret) {
+        Link *l;
+        int r;
+
+        if (baud == 0 || link_transport_from_url(url) != LINK_TRANSPORT_TCP)
+                return -EINVAL;
 
         /* Once connected, the stream is the UART: the fd backend does the rest (reads
          * with deadlines, hang-up as -ENODEV, no SIGPIPE). The server owns the line
          * settings, so the baud is only recorded (DTR/RTS and breaks do nothing: raw
          * mode has no way to ask for them). */
-        r = link_open_fd(fd, url, &l);
+        r = link_tcp_connect(url, &l);
         if (r < 0)
                 return r;
         l->baud = baud;

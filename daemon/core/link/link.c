@@ -7,23 +7,35 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "link-rfc2217.h"
 #include "link.h"
 #include "string-util.h"
 
+/* The one list of port name schemes: AddPort, the client and profiles go through
+ * link_transport_from_url() and link_url_check(). */
 static const struct {
         const char *name;
+        const char *scheme;     /* NULL: a device node */
         unsigned caps;
 } transports[_LINK_TRANSPORT_MAX] = {
-        [LINK_TRANSPORT_SERIAL] = { "serial", LINK_CAP_LINE_SETTINGS | LINK_CAP_DEVICE_NODE },
-        [LINK_TRANSPORT_TCP]    = { "tcp",    0 },
+        [LINK_TRANSPORT_SERIAL]  = { "serial",  NULL,         LINK_CAP_LINE_SETTINGS | LINK_CAP_DEVICE_NODE },
+        [LINK_TRANSPORT_TCP]     = { "tcp",     "tcp://",     0 },
+        [LINK_TRANSPORT_RFC2217] = { "rfc2217", "rfc2217://", LINK_CAP_LINE_SETTINGS },
 };
 
 LinkTransport link_transport_from_url(const char *url) {
-        return startswith(url, LINK_TCP_SCHEME) ? LINK_TRANSPORT_TCP : LINK_TRANSPORT_SERIAL;
+        for (LinkTransport t = 0; t < _LINK_TRANSPORT_MAX; t++)
+                if (transports[t].scheme && url && startswith(url, transports[t].scheme))
+                        return t;
+        return LINK_TRANSPORT_SERIAL;
 }
 
 const char *link_transport_to_string(LinkTransport t) {
         return t >= 0 && t < _LINK_TRANSPORT_MAX ? transports[t].name : "unknown";
+}
+
+const char *link_transport_scheme(LinkTransport t) {
+        return t >= 0 && t < _LINK_TRANSPORT_MAX ? transports[t].scheme : NULL;
 }
 
 unsigned link_transport_caps(LinkTransport t) {
@@ -35,6 +47,7 @@ int link_url_check(const char *url) {
 
         switch (link_transport_from_url(url)) {
         case LINK_TRANSPORT_TCP:
+        case LINK_TRANSPORT_RFC2217:
                 return link_tcp_parse_url(url, &host, &port);
         default:
                 return url[0] == '/' ? 0 : -EINVAL;
@@ -45,6 +58,8 @@ int link_open_url(const char *url, unsigned baud, Link **ret) {
         switch (link_transport_from_url(url)) {
         case LINK_TRANSPORT_TCP:
                 return link_open_tcp(url, baud, ret);
+        case LINK_TRANSPORT_RFC2217:
+                return link_open_rfc2217(url, baud, ret);
         default:
                 return link_open_serial(url, baud, ret);
         }

@@ -2,7 +2,8 @@
 #pragma once
 
 /* A byte transport to one bootloader: a local UART (libserialport), a raw TCP serial
- * server (tcp://), a plain file descriptor (socketpair/pty, used by tests). A port is
+ * server (tcp://), an RFC 2217 serial server (rfc2217://), a plain file descriptor
+ * (socketpair/pty, used by tests). A port is
  * opened from its name with link_open_url(); the transport's capabilities say what the
  * host controls, so callers ask for a capability rather than for a scheme.
  * Every call returns 0 (or a byte count) on success and a negative errno on failure:
@@ -47,10 +48,14 @@ struct Link {
 typedef enum LinkTransport {
         LINK_TRANSPORT_SERIAL,  /* a local UART: a device node, "/dev/ttyUSB0" */
         LINK_TRANSPORT_TCP,     /* a raw TCP serial server: "tcp://HOST:PORT" */
+        LINK_TRANSPORT_RFC2217, /* a Telnet COM-PORT-OPTION server: "rfc2217://HOST:PORT" */
         _LINK_TRANSPORT_MAX,
 } LinkTransport;
 
-#define LINK_TCP_SCHEME "tcp://"
+/* -LINK_ENOPARITY: the port did not take even parity (an RFC 2217 server that refused
+ * or ignored SET-PARITY EVEN). No other link failure returns this errno, so the caller
+ * can say "parity" (the AN3155 bootloader ignores bytes without it). */
+#define LINK_ENOPARITY EMEDIUMTYPE
 
 enum {
         /* The host sets the rate, the parity and the modem lines (a raw TCP server owns
@@ -61,14 +66,17 @@ enum {
         LINK_CAP_DEVICE_NODE   = 1 << 1,
 };
 
-/* The transport a port name's scheme names: "tcp://..." a TCP server, anything else a
- * device node. The name is not checked here: link_url_check() does. */
+/* The transport a port name's scheme names: "tcp://..." a TCP server, "rfc2217://..." an
+ * RFC 2217 server, anything else a device node. The name is not checked here:
+ * link_url_check() does. */
 LinkTransport link_transport_from_url(const char *url);
-/* "serial", "tcp" (the Port object's Transport property). */
+/* "serial", "tcp", "rfc2217" (the Port object's Transport property). */
 const char *link_transport_to_string(LinkTransport t);
+/* "tcp://", "rfc2217://"; NULL for a device node. */
+const char *link_transport_scheme(LinkTransport t);
 unsigned link_transport_caps(LinkTransport t);
 /* 0 if url is a port name link_open_url() can open (an absolute device path, a
- * well-formed tcp://HOST:PORT), else -EINVAL; -ENOMEM. */
+ * well-formed SCHEME://HOST:PORT), else -EINVAL; -ENOMEM. */
 int link_url_check(const char *url);
 /* Opens the port named url at baud, with the backend its transport names. */
 int link_open_url(const char *url, unsigned baud, Link **ret);
@@ -87,8 +95,12 @@ int link_open_fd(int fd, const char *name, Link **ret);
  * set_baud only records the rate and set_lines/set_break succeed and do nothing. The peer
  * closing the connection reads as -ENODEV. -EINVAL: not a tcp:// URL. (link-tcp.c) */
 int link_open_tcp(const char *url, unsigned baud, Link **ret);
-/* Splits "tcp://HOST:PORT" into malloc'd host and port strings; -EINVAL if malformed. */
+/* Splits "SCHEME://HOST:PORT" (a network transport's scheme) into malloc'd host and
+ * port strings; -EINVAL if malformed. */
 int link_tcp_parse_url(const char *url, char **ret_host, char **ret_port);
+/* Connects to the HOST:PORT of a network URL (any network scheme) within a few
+ * seconds: the connected stream as an fd link named url, its baud and caps unset. */
+int link_tcp_connect(const char *url, Link **ret);
 
 Link *link_free(Link *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Link *, link_free);

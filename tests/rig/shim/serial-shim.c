@@ -23,7 +23,13 @@
  * where <device> is the path the program opened. The report is synchronous: the shim
  * waits (up to 500 ms) for a 1-byte ack sent back to the sender's address, so the
  * simulator knows the line state before the next byte reaches it (a listener that never
- * acks is then given only 10 ms a report). Without the variable nothing is reported. */
+ * acks is then given only 10 ms a report). Without the variable nothing is reported.
+ *
+ * With $STM32SIM_SHIM_IOCTL_LOG naming a file, every call that sets a tracked port's
+ * modem lines, breaks or termios is appended to it as one line, so a test can count
+ * calls: "<device> TIOCMSET DTR=1 RTS=1", "<device> TIOCMBIS DTR", "<device> TIOCMBIC
+ * RTS", "<device> TIOCSBRK", "<device> TCSETS HUPCL=0", "<device> close DTR=1 RTS=0"
+ * (the lines the last close leaves, after any HUPCL drop). */
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -189,6 +195,50 @@ static void report_locked(const char *path, const char *fmt, ...) {
                 acks_missing = false;
         else
                 acks_missing = true;
+}
+
+/* One line to $STM32SIM_SHIM_IOCTL_LOG (opened per call: a test may truncate it). */
+static void log_call_locked(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_call_locked(const char *path, const char *fmt, ...) {
+        _cleanup_errno_ int saved_errno = errno;
+        const char *log = getenv("STM32SIM_SHIM_IOCTL_LOG");
+        char msg[512];
+        va_list ap;
+        int n, k, fd;
+
+        if (!log || !*log)
+                return;
+        n = snprintf(msg, sizeof(msg), "%s ", path);
+        if (n < 0 || (size_t) n >= sizeof(msg))
+                return;
+        va_start(ap, fmt);
+        k = vsnprintf(msg + n, sizeof(msg) - (size_t) n - 1, fmt, ap);
+        va_end(ap);
+        if (k < 0 || (size_t) (n + k) >= sizeof(msg) - 1)
+                return;
+        msg[n + k] = '\n';
+        fd = (int) syscall(SYS_openat, AT_FDCWD, log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        (void) syscall(SYS_write, fd, msg, (size_t) (n + k + 1));
+        syscall(SYS_close, fd);
+}
+
+static void log_modem_locked(Tracked *t, unsigned long req, int arg) {
+        const char *lines = (arg & TIOCM_DTR) && (arg & TIOCM_RTS) ? "DTR RTS" : arg & TIOCM_DTR ? "DTR" :
+                            arg & TIOCM_RTS ? "RTS" : "";
+
+        switch (req) {
+        case TIOCMSET:
+                log_call_locked(t->path, "TIOCMSET DTR=%d RTS=%d", !!(arg & TIOCM_DTR), !!(arg & TIOCM_RTS));
+                break;
+        case TIOCMBIS:
+                log_call_locked(t->path, "TIOCMBIS %s", lines);
+                break;
+        case TIOCMBIC:
+                log_call_locked(t->path, "TIOCMBIC %s", lines);
+                break;
+        }
 }
 
 static void report_lines_locked(Tracked *t) {
@@ -435,6 +485,8 @@ int close(int fd) {
                         /* Nobody is left to end a break: the driver does on close. */
                         if (last && t->brk)
                                 report_locked(t->path, "BRK=0");
+                        if (last)
+                                log_call_locked(t->path, "close DTR=%d RTS=%d", t->dtr, t->rts);
                         untrack_locked(fd);
                 }
                 pthread_mutex_unlock(&lock);
@@ -462,8 +514,10 @@ int tcsetattr(int fd, int action, const struct termios *tio) {
         copy = *tio;
         copy.c_cflag = (copy.c_cflag & ~SHADOW_MASK) | CS8 | (tio->c_cflag & CSTOPB);
         r = real(fd, action, &copy);
-        if (r >= 0)
+        if (r >= 0) {
                 set_shadow_locked(t, tio->c_cflag, speed_to_baud(cfgetospeed(tio)));
+                log_call_locked(t->path, "TCSETS HUPCL=%d", !!(tio->c_cflag & HUPCL));
+        }
         pthread_mutex_unlock(&lock);
         return r;
 }
@@ -562,6 +616,8 @@ static int modem_ioctl_locked(Tracked *t, int fd, unsigned long req, int *arg) {
                 return -1;
         }
 
+        if (req != TIOCMGET)
+                log_modem_locked(t, req, *arg);
         switch (req) {
         case TIOCMGET:
                 *arg = (dtr ? TIOCM_DTR : 0) | (rts ? TIOCM_RTS : 0) | TIOCM_CTS | TIOCM_DSR | TIOCM_CAR;
@@ -631,8 +687,10 @@ static int tty_ioctl_locked(Tracked *t, int fd, unsigned long req, void *arg) {
         case TIOCSBRK: case TIOCCBRK: {
                 int r = kernel_ioctl(fd, req, arg);
 
-                if (r >= 0)
+                if (r >= 0) {
                         set_break_locked(t, req == TIOCSBRK);
+                        log_call_locked(t->path, "%s", req == TIOCSBRK ? "TIOCSBRK" : "TIOCCBRK");
+                }
                 return r;
         }
         case TCSBRK:
@@ -670,6 +728,7 @@ static int tty_ioctl_locked(Tracked *t, int fd, unsigned long req, void *arg) {
                 if (r >= 0) {
                         k.c_cflag = want;
                         set_shadow_locked(t, want, cflag_baud(&k, two));
+                        log_call_locked(t->path, "TCSETS HUPCL=%d", !!(want & HUPCL));
                 }
                 return r;
         }

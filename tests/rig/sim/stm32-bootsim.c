@@ -11,7 +11,9 @@
  * the slave open itself, so a host may open and close it many times. It serves until
  * SIGTERM/SIGINT (or, with --fd, until the fd hangs up), then writes --dump: the whole
  * flash. --line-socket binds a Unix datagram socket for the test shim's line reports
- * ("CFG=115200-8E1", "DTR=1 RTS=0"). --max-baud: the highest baud the autobaud measures
+ * ("CFG=115200-8E1", "DTR=1 RTS=0"), each acknowledged once applied: a program opening
+ * the pty with the shim preloaded (a serial server: ser2net, pyserial's RFC 2217 server)
+ * then sets the board's lines and framing. --max-baud: the highest baud the autobaud measures
  * (default 115200, at most 3000000). --id: Get ID answers this PID instead of --pid's.
  * --tcp: a raw TCP serial server on 127.0.0.1:PORT (0: any; the port is printed on the first
  * line), one connection at a time to the same board, which stays powered between them as
@@ -435,11 +437,17 @@ int main(int argc, char **argv) {
                 if (p[0].revents)
                         break;
                 if (lsock >= 0 && p[1].revents & POLLIN) {
+                        struct sockaddr_un from;
+                        socklen_t fromlen = sizeof from;
                         char msg[256];
-                        ssize_t k = recv(lsock, msg, sizeof msg - 1, 0);
+                        ssize_t k = recvfrom(lsock, msg, sizeof msg - 1, 0, (struct sockaddr *) &from, &fromlen);
                         if (k > 0) {
                                 msg[k] = 0;
                                 sim_line_message(sim, msg);
+                                /* the shim waits for this: the line is set before its
+                                 * next byte reaches the board */
+                                (void) sendto(lsock, "A", 1, MSG_DONTWAIT | MSG_NOSIGNAL,
+                                              (struct sockaddr *) &from, fromlen);
                         }
                 }
         }
