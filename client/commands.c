@@ -443,12 +443,19 @@ int cmd_flash(ClientBus *c, const Args *a) {
                 json_object_object_del(result, "start_method");
         }
         int64_t written = json_get_int(result, "bytes_written"), verified = json_get_int(result, "bytes_verified");
-        int64_t usec = json_get_int(result, "duration_usec");
-        char b[32];
+        int64_t usec = json_get_int(result, "duration_usec"), kept = json_get_int(result, "preserved_bytes");
+        char b[32], k[80] = "";
+        if (kept > 0) {
+                char kb[32];
+
+                /* an image that starts or ends inside a page: the rest of it was kept */
+                snprintf(k, sizeof k, ", %s of its pages kept as they were",
+                         format_bytes(kb, sizeof kb, (uint64_t) kept));
+        }
         if (written >= 0)
-                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s: %s written%s%s, in %.2f s.", file,
+                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s: %s written%s%s%s, in %.2f s.", file,
                               port, format_bytes(b, sizeof b, (uint64_t) written),
-                              verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "",
+                              verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "", k,
                               usec >= 0 ? usec / 1e6 : 0.0);
         else
                 print_resultf(a, "flash", port, "result", result, "Flashed %s to %s.", file, port);

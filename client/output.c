@@ -351,6 +351,7 @@ static const char *key_label(const char *key) {
                 { "timestamp_usec", "Finished at" },
                 { "bytes_written", "Written" },
                 { "bytes_verified", "Verified" },
+                { "preserved_bytes", "Kept around the image" },
                 { "bytes_read", "Read" },
                 { "address", "Address" },
                 { "pages_erased", "Pages erased" },

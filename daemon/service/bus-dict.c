@@ -127,7 +127,8 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                                           "started", "b", (int) (f->started || l->started_by_reset),
                                           "write_retries", "u", f->write_retries);
                 if (r >= 0)
-                        r = sd_bus_message_append(m, "{sv}", "write_unprotected", "b", (int) f->write_unprotected);
+                        r = sd_bus_message_append(m, "{sv}{sv}", "write_unprotected", "b", (int) f->write_unprotected,
+                                                  "preserved_bytes", "t", f->preserved_bytes);
                 /* how the code was started: Go leaves the ROM's context (VTOR), a reset
                  * with BOOT0 low (the exit sequence) does not */
                 if (r >= 0 && (f->started || l->started_by_reset))

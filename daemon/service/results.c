@@ -286,6 +286,7 @@ json_object *results_entry_new(const ResultsPort *where, const Job *j, uint64_t 
         if (j->op == JOB_FLASH && error == 0) {
                 r |= json_add(o, "bytes_written", json_object_new_uint64(j->result.bytes_written));
                 r |= json_add(o, "bytes_verified", json_object_new_uint64(j->result.bytes_verified));
+                r |= json_add(o, "preserved_bytes", json_object_new_uint64(j->result.preserved_bytes));
                 r |= json_add(o, "started", json_object_new_boolean(j->result.started || j->started_by_reset));
                 if (j->result.started || j->started_by_reset)
                         r |= json_add(o, "start_method", json_object_new_string(j->started_by_reset ? "reset" : "go"));
