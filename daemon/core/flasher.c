@@ -333,6 +333,59 @@ static int read_info(Flasher *f, const ChipInfo *info, uint32_t address, uint8_t
 
 /* ---- probe ---- */
 
+/* The UID into uid once: -EREMOTEIO (uid zeroed) when the bootloader does not let it
+ * be read (F030: RM0360 documents no UID). */
+static int read_uid_once(Flasher *f, const ChipInfo *info, uint8_t uid[static 12]) {
+        int r;
+
+        if (info->uid[1] == info->uid[0] + 4 && info->uid[2] == info->uid[0] + 8) {
+                /* contiguous (C0, F0, G0): one read */
+                r = read_info(f, info, info->uid[0], uid, 12);
+                if (r == -EREMOTEIO)
+                        memset(uid, 0, 12);
+                else if (r < 0)
+                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[0]);
+                return r;
+        }
+        for (size_t i = 0; i < 3; i++) {
+                r = read_info(f, info, info->uid[i], uid + 4 * i, 4);
+                if (r == -EREMOTEIO) {
+                        memset(uid, 0, 12);
+                        return r;
+                }
+                if (r < 0)
+                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[i]);
+        }
+        return 0;
+}
+
+/* The UID names the board in the results log: a wrong one would put another board's
+ * name on this job. Read Memory data has no checksum (AN3155 §3.4) and reading changes
+ * nothing, so it is read twice, and when the two differ once more: a third read must
+ * agree with one of them, else the probe fails rather than log a UID that may be
+ * wrong. */
+static int read_uid(Flasher *f, const ChipInfo *info, uint8_t uid[static 12]) {
+        uint8_t second[12], third[12];
+        int r;
+
+        r = read_uid_once(f, info, uid);
+        if (r < 0)
+                return r;
+        r = read_uid_once(f, info, second);
+        if (r < 0)
+                return r;
+        if (memcmp(uid, second, 12) == 0)
+                return 0;
+        r = read_uid_once(f, info, third);
+        if (r < 0)
+                return r;
+        if (memcmp(third, uid, 12) != 0 && memcmp(third, second, 12) != 0)
+                return fail(f, -EILSEQ, "the UID at 0x%08X read differently three times: the line is not reliable "
+                            "(check the wiring, or try a lower baud rate); no UID was taken", info->uid[0]);
+        memcpy(uid, third, 12);
+        return 0;
+}
+
 /* After a successful sync: Get, Get ID, then what is readable. No Get Version: Get
  * already gave the protocol version, and every command is a round trip. */
 static int probe_synced(Flasher *f, FlasherChip *ret) {
@@ -396,28 +449,10 @@ static int probe_synced(Flasher *f, FlasherChip *ret) {
                         c.flash_size = info->flash_size;
         }
 
-        c.have_uid = true;
-        if (info->uid[1] == info->uid[0] + 4 && info->uid[2] == info->uid[0] + 8) {
-                /* contiguous (C0, F0, G0): one read */
-                r = read_info(f, info, info->uid[0], c.uid, 12);
-                if (r == -EREMOTEIO) {
-                        c.have_uid = false;
-                        memset(c.uid, 0, sizeof(c.uid));
-                } else if (r < 0)
-                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[0]);
-                goto done;
-        }
-        for (size_t i = 0; i < 3; i++) {
-                r = read_info(f, info, info->uid[i], c.uid + 4 * i, 4);
-                if (r == -EREMOTEIO) {
-                        /* F030: RM0360 documents no UID */
-                        c.have_uid = false;
-                        memset(c.uid, 0, sizeof(c.uid));
-                        break;
-                }
-                if (r < 0)
-                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[i]);
-        }
+        r = read_uid(f, info, c.uid);
+        if (r < 0 && r != -EREMOTEIO)
+                return r;
+        c.have_uid = r >= 0;
 
 done:
         if (c.have_option_bytes)
@@ -966,14 +1001,25 @@ static int verify_runs(Flasher *f, const Image *img, const Run *runs, size_t n_r
                         b = (uint32_t) MIN((uint64_t) runs[i].end, (uint64_t) ALIGN_DOWN(a, READ_CHUNK) + READ_CHUNK);
                         if (cancelled(f))
                                 return fail_cancelled(f, FLASHER_STAGE_VERIFYING, done, total);
-                        r = transfer_block(f, false, a, got, b - a, NULL);
-                        if (r < 0)
-                                return r;
                         fill_range(img, a, b - a, info->erased, want, owned);
-                        for (uint32_t k = 0; k < b - a; k++)
-                                if (owned[k] && got[k] != want[k])
-                                        return fail(f, -EILSEQ, "verify failed at 0x%08X: read 0x%02X, expected 0x%02X",
-                                                    a + k, got[k], want[k]);
+                        /* A mismatch is read once more before it is believed: Read Memory
+                         * data has no checksum (AN3155 §3.4), a glitch the parity check
+                         * missed garbles one read, a wrong cell every read. */
+                        for (unsigned pass = 0;; pass++) {
+                                uint32_t bad = UINT32_MAX;
+
+                                r = transfer_block(f, false, a, got, b - a, NULL);
+                                if (r < 0)
+                                        return r;
+                                for (uint32_t k = 0; k < b - a && bad == UINT32_MAX; k++)
+                                        if (owned[k] && got[k] != want[k])
+                                                bad = k;
+                                if (bad == UINT32_MAX)
+                                        break;
+                                if (pass > 0)
+                                        return fail(f, -EILSEQ, "verify failed at 0x%08X: read 0x%02X, expected 0x%02X "
+                                                    "(read twice)", a + bad, got[bad], want[bad]);
+                        }
                         done += b - a;
                         res->bytes_verified += runs_overlap(counted, n_counted, a, b);
                         progress(f, FLASHER_STAGE_VERIFYING, done, total);

@@ -191,6 +191,25 @@ static void test_probe(uint16_t pid) {
         ASSERT_EQ(flasher_chip(r.f)->pid, pid);
         rig_stop(&r);
 
+        /* the UID (reads 3.. of a probe: option bytes, flash size, UID) meets a glitch:
+         * read again, the right one is taken */
+        FlasherChip g;
+        rig_start(&r, pid);
+        sim_set_uid_seed(r.sim, 42);
+        sim_inject(r.sim, SIM_FAULT_GLITCH_READ, 3);
+        ASSERT_OK(flasher_probe(r.f, &g));
+        ASSERT_MEMEQ(g.uid, c.uid, 12);
+        rig_stop(&r);
+        /* a line where no two reads agree: no UID is taken, the probe fails */
+        rig_start(&r, pid);
+        sim_set_uid_seed(r.sim, 42);
+        sim_inject(r.sim, SIM_FAULT_GLITCH_READS, 3);
+        ASSERT_ERR(flasher_probe(r.f, &g), EILSEQ);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "the UID at 0x"));
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "no UID was taken"));
+        ASSERT_TRUE(!flasher_chip(r.f));
+        rig_stop(&r);
+
         /* another board, another UID */
         FlasherChip c2;
         rig_start(&r, pid);
@@ -249,7 +268,7 @@ static void test_full_flash(uint16_t pid) {
         /* 256-byte blocks on every family (L0 too), 256-byte verify reads, and nothing
          * else but the probe's few reads and, on C0/G0, the option bytes read back */
         ASSERT_EQ(cnt.writes, size / 256 + (r.info->boot_rule == CHIP_BOOT_NBOOT_SEL));
-        ASSERT_TRUE(cnt.reads >= size / 256 && cnt.reads <= size / 256 + 6);
+        ASSERT_TRUE(cnt.reads >= size / 256 && cnt.reads <= size / 256 + 9);  /* the UID twice: L0 six reads */
 
         check_progress(p, FLASHER_STAGE_ERASING, size / r.info->page_size);
         check_progress(p, FLASHER_STAGE_WRITING, size);
@@ -500,7 +519,7 @@ static void test_keep_neighbours(uint16_t pid) {
         /* the first read of the rest (after the first word's, for the way-back check)
          * comes back with a bit flipped: read again, the right bytes go back */
         ASSERT_OK(flasher_probe(r.f, NULL));
-        sim_inject(r.sim, SIM_FAULT_CORRUPT_READ, 2);
+        sim_inject(r.sim, SIM_FAULT_GLITCH_READ, 2);
         ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
         ASSERT_EQ(res.pages_erased, 2);
         ASSERT_EQ(res.preserved_bytes, 2 * ps - len - 24);     /* the erased run is not counted */
@@ -866,15 +885,28 @@ static void test_faults(uint16_t pid) {
         ASSERT_EQ(res.bytes_written, 0);
         rig_stop(&r);
 
-        /* a bit flipped in the read-back (a mass erase: no page rest to read first) */
+        /* a glitch in the read-back: that block is read again, and passes (a mass
+         * erase: no page rest to read first) */
         rig_start(&r, pid);
         ASSERT_OK(flasher_probe(r.f, NULL));
         o.erase = FLASHER_ERASE_MASS;
+        sim_inject(r.sim, SIM_FAULT_GLITCH_READ, 2);
+        SimCounters before, after;
+        sim_counters(r.sim, &before);
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        sim_counters(r.sim, &after);
+        ASSERT_EQ(after.reads - before.reads, size / 256 + 1);  /* one block read twice */
+        ASSERT_EQ(res.bytes_verified, size);
+        free(flash);
+        flash = sim_flash_copy(r.sim, &n);
+        ASSERT_MEMEQ(flash, d, size);
+
+        /* a byte that reads wrong every time: VerifyFailed after the second read */
         sim_inject(r.sim, SIM_FAULT_CORRUPT_READ, 2);
         ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EILSEQ);
         const char *m = flasher_error_message(r.f);
         ASSERT_TRUE(strncmp(m, "verify failed at 0x0800", 23) == 0);
-        ASSERT_TRUE(strstr(m, ": read 0x") && strstr(m, ", expected 0x"));
+        ASSERT_TRUE(strstr(m, ": read 0x") && strstr(m, ", expected 0x") && strstr(m, "(read twice)"));
         /* the flash itself is right; only the reply was corrupted */
         free(flash);
         flash = sim_flash_copy(r.sim, &n);
