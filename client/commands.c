@@ -444,7 +444,7 @@ int cmd_flash(ClientBus *c, const Args *a) {
         }
         int64_t written = json_get_int(result, "bytes_written"), verified = json_get_int(result, "bytes_verified");
         int64_t usec = json_get_int(result, "duration_usec"), kept = json_get_int(result, "preserved_bytes");
-        char b[32], k[80] = "";
+        char b[32], k[160] = "";
         if (kept > 0) {
                 char kb[32];
 
@@ -452,6 +452,10 @@ int cmd_flash(ClientBus *c, const Args *a) {
                 snprintf(k, sizeof k, ", %s of its pages kept as they were",
                          format_bytes(kb, sizeof kb, (uint64_t) kept));
         }
+        json_object *remembered = json_get(result, "baudrate_remembered");
+        if (remembered && json_object_get_boolean(remembered))
+                snprintf(k + strlen(k), sizeof k - strlen(k), ", at %" PRId64 " baud (the rate an earlier job left the chip at)",
+                         json_get_int(result, "baudrate"));
         if (written >= 0)
                 print_resultf(a, "flash", port, "result", result, "Flashed %s to %s: %s written%s%s%s, in %.2f s.", file,
                               port, format_bytes(b, sizeof b, (uint64_t) written),

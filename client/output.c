@@ -365,6 +365,7 @@ static const char *key_label(const char *key) {
                 { "started", "Started" },
                 { "write_retries", "Write retries" },
                 { "baudrate", "Baud rate" },
+                { "baudrate_remembered", "Baud rate from an earlier job" },
         };
         for (size_t i = 0; i < ELEMENTSOF(labels); i++)
                 if (streq(labels[i][0], key))

@@ -113,6 +113,11 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                 if (r < 0)
                         return r;
         }
+        if (l->baudrate_remembered) {
+                r = sd_bus_message_append(m, "{sv}", "baudrate_remembered", "b", 1);
+                if (r < 0)
+                        return r;
+        }
         if (l->op == JOB_FLASH && l->error == 0) {
                 const FlasherResult *f = &l->result;
 
