@@ -62,6 +62,7 @@ static const OptionSpec autoflash_specs[] = {
         { "id-path",    "s", AUTOFLASH_OPTION_ID_PATH },
         { "chip",       "q", AUTOFLASH_OPTION_CHIP },
         { "force",      "b", AUTOFLASH_OPTION_FORCE },
+        { "port",       "s", AUTOFLASH_OPTION_PORT },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };

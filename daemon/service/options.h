@@ -137,6 +137,7 @@ typedef enum AutoFlashOptionId {
         AUTOFLASH_OPTION_ID_PATH,
         AUTOFLASH_OPTION_CHIP,
         AUTOFLASH_OPTION_FORCE,
+        AUTOFLASH_OPTION_PORT,
         _AUTOFLASH_OPTION_MAX,
 } AutoFlashOptionId;
 
