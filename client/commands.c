@@ -525,8 +525,10 @@ int cmd_read(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *result = NULL;
         _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
+        _cleanup_(replace_file_done) ReplaceFile out = { .fd = -1 };
+        _cleanup_close_ int stdout_fd = -1;
         const char *port = a->pos[0], *file = a->pos[1];
+        int fd;
         struct stat st;
         int r;
 
@@ -534,8 +536,14 @@ int cmd_read(ClientBus *c, const Args *a) {
         if (r != 0)
                 return r;
 
-        fd = streq(file, "-") ? dup(STDOUT_FILENO)
-                              : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+        /* The old file stays as it was until the read is complete: a failed or
+         * cancelled read leaves it (and no temporary) behind. */
+        if (streq(file, "-"))
+                fd = stdout_fd = dup(STDOUT_FILENO);
+        else {
+                r = replace_file_open(file, &out);
+                fd = r < 0 ? (errno = -r, -1) : out.fd;
+        }
         if (fd < 0) {
                 fprintf(stderr, "stm32ispctl: cannot create %s: %m\n", file);
                 return EXIT_FAILURE_GENERIC;
@@ -566,6 +574,11 @@ int cmd_read(ClientBus *c, const Args *a) {
         if (r != 0)
                 return r;
         if (!streq(file, "-") && fstat(fd, &st) == 0) {
+                r = replace_file_commit(&out);
+                if (r < 0) {
+                        fprintf(stderr, "stm32ispctl: cannot write %s: %s\n", file, strerror(-r));
+                        return EXIT_FAILURE_GENERIC;
+                }
                 if (!result)
                         result = json_object_new_object();
                 if (json_object_is_type(result, json_type_object)) {

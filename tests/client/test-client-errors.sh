@@ -35,6 +35,12 @@ rc=0; ctl --json info ttyUSB1 >"$TMPDIR/e.json" 2>"$TMPDIR/err" || rc=$?
 [ $rc = 10 ] || fail "no bootloader: exit $rc ($(cat "$TMPDIR/err"))"
 err_json "$TMPDIR/e.json" NoBootloader 10
 grep -q "NoBootloader" "$TMPDIR/err" || fail "no bootloader: $(cat "$TMPDIR/err")"
+# A read that fails leaves the file it would replace as it was, and no temporary.
+mkdir "$TMPDIR/rd"
+echo "precious" >"$TMPDIR/rd/keep.bin"
+expect_rc 10 ctl read ttyUSB1 "$TMPDIR/rd/keep.bin" --length 16 -q
+[ "$(cat "$TMPDIR/rd/keep.bin")" = precious ] || fail "a failed read destroyed the output file"
+[ "$(ls -A "$TMPDIR/rd")" = keep.bin ] || fail "a failed read left: $(ls -A "$TMPDIR/rd")"
 # ... until the client asks for the entry sequence: BOOT0 high, reset, release
 ctl --json info ttyUSB1 --entry 'rts&dtr,-dtr' >"$TMPDIR/info.json" 2>/dev/null || fail "info --entry"
 json_check "$TMPDIR/info.json" 'j["chip"]["pid"] == 0x444'
@@ -127,6 +133,20 @@ grep -q "cancelled" "$TMPDIR/flash.err" || fail "SIGINT: $(cat "$TMPDIR/flash.er
 monitor_wait '"event":"finished".*"port":"'"$TCP_URL"'","operation":"flash","error":"io.github.Stm32Isp1.Error.Cancelled"'
 # the port is usable again
 ctl info "$TCP_URL" -q || fail "info after the cancel"
+# A cancelled read (Ctrl-C) leaves the old file and no temporary.
+env --default-signal=INT "$CTL" --bus-address="$BUS_ADDR" read "$TCP_URL" "$TMPDIR/rd/keep.bin" --length 16384 \
+        >"$TMPDIR/read.out" 2>"$TMPDIR/read.err" &
+READ_PID=$!
+monitor_wait '"port":"'"$TCP_URL"'","stage":"reading"'
+kill -INT $READ_PID
+rc=0; wait $READ_PID || rc=$?
+[ $rc = 130 ] || fail "SIGINT during read: exit $rc ($(cat "$TMPDIR/read.err"))"
+[ "$(cat "$TMPDIR/rd/keep.bin")" = precious ] || fail "a cancelled read destroyed the output file"
+[ "$(ls -A "$TMPDIR/rd")" = keep.bin ] || fail "a cancelled read left: $(ls -A "$TMPDIR/rd")"
+# A read that completes replaces it.
+ctl read "$TCP_URL" "$TMPDIR/rd/keep.bin" --length 256 -q || fail "read $TCP_URL"
+[ "$(stat -c %s "$TMPDIR/rd/keep.bin")" = 256 ] && [ "$(ls -A "$TMPDIR/rd")" = keep.bin ] ||
+        fail "read: $(ls -lA "$TMPDIR/rd")"
 
 # Cancelled by another client (20)
 ctl flash "$TCP_URL" "$TMPDIR/slow.bin" -q &
