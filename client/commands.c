@@ -33,8 +33,8 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
         return r;
 }
 
-/* The options of a method that takes only those, and Lock's force (--force is taken by
- * flash and lock alone). */
+/* The options of a method that takes only those, and Lock's and Unlock's force (--force
+ * is taken by flash, lock and unlock alone). */
 static int add_line_dict(sd_bus_message *m, const Args *a) {
         int r = sd_bus_message_open_container(m, 'a', "{sv}");
 
@@ -595,6 +595,27 @@ int cmd_read(ClientBus *c, const Args *a) {
 
 /* ---- lock, unlock, go, cancel ---- */
 
+/* Lock and Unlock reply with nothing (the contract's signatures stay): whether they did
+ * anything is in the LastResult the daemon set before it replied. True when it says the
+ * chip was as asked already. */
+static bool nothing_done(ClientBus *c, const char *path, const char *method, json_object **result) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        json_object *last = NULL, *v;
+
+        if (sd_bus_get_property(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "LastResult", NULL, &reply,
+                                "a{sv}") < 0 ||
+            json_from_bus_message(reply, &last) < 0)
+                return false;
+        if (!json_object_object_get_ex(last, "operation", &v) || !streq(json_object_get_string(v), method) ||
+            !json_object_object_get_ex(last, "nothing_done", &v) || !json_object_get_boolean(v)) {
+                json_object_put(last);
+                return false;
+        }
+        json_object_put(*result);
+        *result = last;
+        return true;
+}
+
 static int simple_job(ClientBus *c, const Args *a, const char *operation, const char *method, const char *verb,
                       const char *tail) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
@@ -617,6 +638,13 @@ static int simple_job(ClientBus *c, const Args *a, const char *operation, const 
         r = run_job(c, a, operation, port, path, call, &result);
         if (r != 0)
                 return r;
+        if (!streq(method, "Go") && nothing_done(c, path, method, &result)) {
+                print_resultf(a, operation, port, "result", result, "%s",
+                              streq(method, "Lock") ? "The chip is read-protected already: nothing done."
+                                                    : "The chip is not read-protected: nothing done (--force "
+                                                      "unlocks it anyway, erasing the flash).");
+                return EXIT_OK;
+        }
         print_resultf(a, operation, port, "result", result, "%s %s%s", verb, port, tail);
         return EXIT_OK;
 }

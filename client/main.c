@@ -58,7 +58,7 @@ static const Command commands[] = {
           "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N]" },
         { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]" },
         { "lock",    1, 1, OPT_FORCE | OPT_LINE, cmd_lock, "lock PORT [--force]" },
-        { "unlock",  1, 1, OPT_LINE, cmd_unlock, "unlock PORT" },
+        { "unlock",  1, 1, OPT_FORCE | OPT_LINE, cmd_unlock, "unlock PORT [--force]" },
         { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]" },
         { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL },
         { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT" },
@@ -104,7 +104,8 @@ static void help(void) {
                "                        code that does not set VTOR may hang: where the wiring allows,\n"
                "                        start it by a reset with BOOT0 low (the --entry exit sequence)\n"
                "      --force           flash, lock: accept an end state from which no BOOT0 level\n"
-               "                        brings back the bootloader (only a debugger then reaches it)\n"
+               "                        brings back the bootloader (only a debugger then reaches it);\n"
+               "                        unlock: unlock (and erase) a chip that is not read-protected\n"
                "      --mass            erase the whole flash (erase's default)\n"
                "      --pages=F[-L]     erase pages F to L\n"
                "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"

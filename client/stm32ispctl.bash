@@ -22,7 +22,7 @@ _stm32ispctl() {
                 [erase]="--mass --pages= --address= --length= $line"
                 [read]="--address= --length= $line"
                 [lock]="--force $line"
-                [unlock]="$line"
+                [unlock]="--force $line"
                 [go]="--address="
                 [run]="--address="
                 [cancel]=""

@@ -1435,7 +1435,7 @@ int flasher_lock(Flasher *f, bool force) {
         if (r < 0)
                 return r;
         if (f->chip.rdp_level >= 1)
-                return 0;       /* already; Readout Protect would be NACKed */
+                return 1;       /* already; Readout Protect would be NACKed */
         if (f->chip.have_option_bytes) {
                 r = first_word_empty_after(f, NULL, false, &empty);
                 if (r < 0)
@@ -1449,13 +1449,18 @@ int flasher_lock(Flasher *f, bool force) {
         return do_protect(f);
 }
 
-int flasher_unlock(Flasher *f) {
+int flasher_unlock(Flasher *f, bool force) {
         int r;
 
         f->message[0] = 0;
         r = ensure_probed(f, true);
         if (r < 0)
                 return r;
+        /* Readout Unprotect on a chip that is not protected mass-erases it all the same
+         * (AN3155 §3.13): not without force. rdp_level -1 (option bytes not readable,
+         * but not NACKed) is no protection either: under RDP every Read Memory is NACKed. */
+        if (f->chip.rdp_level < 1 && !force)
+                return 1;
         return do_unprotect(f);
 }
 

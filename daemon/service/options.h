@@ -98,6 +98,8 @@ typedef enum PortOptionId {
          OPTION_BIT(PORT_OPTION_UNPROTECT) | OPTION_BIT(PORT_OPTION_PROTECT) |                   \
          OPTION_BIT(PORT_OPTION_BOOT0) | OPTION_BIT(PORT_OPTION_GO) |                            \
          OPTION_BIT(PORT_OPTION_IMAGE_NAME) | OPTION_BIT(PORT_OPTION_FORCE))
+/* force: Lock, an end state with no way back; Unlock, even a chip that is not
+ * read-protected (the mass erase included). */
 #define PORT_OPTIONS_LOCK (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_FORCE))
 #define PORT_OPTIONS_ERASE                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_MODE) | OPTION_BIT(PORT_OPTION_ADDRESS) |    \

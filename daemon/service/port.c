@@ -315,7 +315,8 @@ static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *err
         Request q;
         int r;
 
-        r = request_parse(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE : op == JOB_LOCK ? PORT_OPTIONS_LOCK : PORT_OPTIONS_LINK,
+        r = request_parse(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE :
+                             op == JOB_LOCK || op == JOB_UNLOCK ? PORT_OPTIONS_LOCK : PORT_OPTIONS_LINK,
                           &q, error);
         if (r < 0)
                 return r;

@@ -135,7 +135,7 @@ int request_new_job(const Request *q, JobOp op, Job **ret) {
                         return -ENOMEM;
         }
         j->erase_mode = q->flash.erase;
-        j->flash.force = q->flash.force;        /* Lock's; Flash takes all of q->flash */
+        j->flash.force = q->flash.force;        /* Lock's, Unlock's; Flash takes all of q->flash */
         j->address = (uint32_t) q->address;
         j->length = (uint32_t) q->length;
         *ret = TAKE_PTR(j);
