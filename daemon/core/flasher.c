@@ -691,6 +691,15 @@ static int check_image(Flasher *f, const Image *img) {
                 if (s->address >= base && s->address < end && s_end > end)
                         return fail(f, -EFBIG, "image does not fit: it ends at 0x%08" PRIX64 ", the %u KiB flash ends at 0x%08" PRIX64,
                                     s_end - 1, size / 1024, end - 1);
+                /* A file linked at 0 (the flash's boot alias): its addresses moved by
+                 * the flash base would fit. A raw binary has no link address. */
+                if (s->address < base && img->format != IMAGE_FORMAT_BIN &&
+                    (uint64_t) img->segments[img->n_segments - 1].address +
+                    img->segments[img->n_segments - 1].size <= size)
+                        return fail(f, -ERANGE, "image at 0x%08X lies below the flash 0x%08X..0x%08" PRIX64
+                                    ": it is linked at 0; relocate it to the flash, e.g. objcopy "
+                                    "--change-addresses 0x%08X IN OUT",
+                                    s->address, base, end - 1, base);
                 if (s->address < base || s->address >= end)
                         return fail(f, -ERANGE, "image at 0x%08X lies outside the flash 0x%08X..0x%08" PRIX64,
                                     s->address, base, end - 1);

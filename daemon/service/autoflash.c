@@ -287,7 +287,7 @@ int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char 
         if (r < 0) {
                 a->data = mfree(a->data);
                 a->size = 0;
-                return r == -ENOMEM || r == -EFBIG ? r : -ERANGE;
+                return r == -ENOMEM || r == -EFBIG || r == -EDOM ? r : -ERANGE;
         }
         sha256_hex(a->data, a->size, a->sha256);
         if (!a->image_name && default_name)

@@ -163,7 +163,9 @@ int config_load(Config *c, const char *path) {
                 r = autoflash_load_image(c->config_autoflash, c->config_image);
                 if (r < 0) {
                         log_error(NULL, "%s: [AutoFlash] Image=%s: %s", path, c->config_image,
-                                  r == -ERANGE ? "not a valid image" : strerror(-r));
+                                  r == -ERANGE ? "not a valid image" :
+                                  r == -EDOM ? "Address= is for raw binaries, this file carries its own addresses" :
+                                  strerror(-r));
                         return r;
                 }
                 autoflash_free(c->autoflash);

@@ -629,6 +629,9 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
                 return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "The image is too large");
         if (r == -EINVAL)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image must be a regular file");
+        if (r == -EDOM)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option 'address' is for raw binaries: this image carries its own addresses");
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image cannot be parsed");
 

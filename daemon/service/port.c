@@ -454,6 +454,8 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 return sd_bus_error_set_errnof(error, -r, "Cannot read the image: %s", strerror(-r));
 
         r = request_new_flash_job(&q, data, size, NULL, "fd", &j, &ierr);
+        if (r == -EDOM)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", ierr.message);
         if (r == -EFBIG)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "%s",
                                          ierr.message[0] ? ierr.message : "The image is too large");

@@ -62,6 +62,29 @@ expect_rc 1 ctl flash ttyUSB0 "$TMPDIR/missing.bin" -q
 
 # InvalidArgs from the daemon (2): a bad entry sequence
 expect_rc 2 ctl info ttyUSB0 --entry 'no such sequence' -q
+# --address with a file that carries its own addresses (HEX, ELF, S-record): refused, not
+# ignored, whatever the format's name; nothing reaches the board
+make_hex "$TMPDIR/app.hex" 0x08000000 512 4
+writes=$(sim_field ttyUSB0 writes)
+for fmt in "" "--format hex"; do
+        rc=0
+        # shellcheck disable=SC2086 # the option's words
+        ctl flash ttyUSB0 "$TMPDIR/app.hex" --address 0x08001000 $fmt 2>"$TMPDIR/err" || rc=$?
+        [ $rc = 2 ] || fail "flash HEX --address $fmt: exit $rc"
+        grep -q "InvalidArgs" "$TMPDIR/err" && grep -q "this Intel HEX file carries its own addresses" "$TMPDIR/err" ||
+                fail "flash HEX --address: $(cat "$TMPDIR/err")"
+done
+printf 'S00600004844521B\nS1130000000102030405060708090A0B0C0D0E0F74\nS9030000FC\n' >"$TMPDIR/app.srec"
+rc=0; ctl flash ttyUSB0 "$TMPDIR/app.srec" --address 0x08000000 2>"$TMPDIR/err" || rc=$?
+[ $rc = 2 ] && grep -q "S-record file carries its own addresses" "$TMPDIR/err" || fail "srec --address: $rc $(cat "$TMPDIR/err")"
+[ "$(sim_field ttyUSB0 writes)" = "$writes" ] || fail "something was written"
+# A HEX linked at 0 (below the flash): how to relocate it
+make_hex "$TMPDIR/zero.hex" 0 512 4
+rc=0; ctl flash ttyUSB0 "$TMPDIR/zero.hex" 2>"$TMPDIR/err" || rc=$?
+[ $rc = 16 ] || fail "HEX at 0: exit $rc ($(cat "$TMPDIR/err"))"
+grep -q "linked at 0; relocate it to the flash, e.g. objcopy --change-addresses 0x08000000 IN OUT" "$TMPDIR/err" ||
+        fail "HEX at 0: $(cat "$TMPDIR/err")"
+[ "$(sim_field ttyUSB0 writes)" = "$writes" ] || fail "something was written"
 
 # WriteProtected (21): pages 1-2 of ttyUSB3; info shows them, a flash over them is refused
 # before anything is erased; with --unprotect it lifts the protection and flashes.
