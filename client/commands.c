@@ -30,6 +30,8 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
                 r = client_append_option(m, "baudrate", "u", a->baud);
         if (r >= 0 && a->entry)
                 r = client_append_option(m, "entry", "s", a->entry);
+        if (r >= 0 && a->detach)
+                r = client_append_option(m, "detach", "b", 1);
         return r;
 }
 
@@ -88,8 +90,12 @@ static int resolve(ClientBus *c, const Args *a, const char *name, char **ret) {
         return r;
 }
 
+_printf_(6, 7) static void print_resultf(const Args *a, const char *operation, const char *port, const char *key,
+                                        json_object *result, const char *fmt, ...);
+
 /* Runs one Port method; on success *ret_result holds the reply's first value as JSON
- * (NULL for an empty reply). Returns an exit code. */
+ * (NULL for an empty reply), or, with --detach once the job started, {"detached": true}
+ * (printed already). Returns an exit code. */
 static int run_job(ClientBus *c, const Args *a, const char *operation, const char *port, const char *path,
                    sd_bus_message *call, json_object **ret_result) {
         _cleanup_(progress_freep) Progress *progress = NULL;
@@ -101,8 +107,24 @@ static int run_job(ClientBus *c, const Args *a, const char *operation, const cha
         if (r < 0)
                 return EXIT_FAILURE_GENERIC;
 
-        r = client_run_job(c, path, call, progress, &j);
+        r = client_run_job(c, path, call, progress, a->detach, &j);
         progress = progress_free(progress);
+        if (r >= 0 && j.started) {
+                /* --detach: the job runs on in the daemon without us. The caller
+                 * prints nothing more (is_detached()). */
+                json_object *o = json_object_new_object();
+
+                if (!o)
+                        return EXIT_FAILURE_GENERIC;
+                json_object_object_add(o, "detached", json_object_new_boolean(true));
+                print_resultf(a, operation, port, "result", o,
+                              "Started %s on %s; it runs on without this client. Follow it with "
+                              "'stm32ispctl monitor', its result with 'stm32ispctl log %s --limit 1'.",
+                              operation, port, port);
+                job_result_done(&j);
+                *ret_result = o;
+                return EXIT_OK;
+        }
         if (r < 0 && !j.interrupted) {
                 code = client_report_error(c, operation, &j.error, r);
                 job_result_done(&j);
@@ -136,6 +158,13 @@ static int run_job(ClientBus *c, const Args *a, const char *operation, const cha
         }
         job_result_done(&j);
         return EXIT_OK;
+}
+
+static bool is_detached(json_object *result) {
+        json_object *v;
+
+        return json_object_is_type(result, json_type_object) && json_object_object_get_ex(result, "detached", &v) &&
+               json_object_get_boolean(v);
 }
 
 /* The chip's flash layout, from a Probe: what read and erase --pages need for their
@@ -429,7 +458,7 @@ int cmd_flash(ClientBus *c, const Args *a) {
         fd = safe_close(fd);    /* the message holds its own copy */
 
         r = run_job(c, a, "flash", port, path, call, &result);
-        if (r != 0)
+        if (r != 0 || is_detached(result))
                 return r;
 
         /* How the code was started says what state it starts in (JSON keeps the keys). */
@@ -512,7 +541,7 @@ int cmd_erase(ClientBus *c, const Args *a) {
                 return EXIT_FAILURE_GENERIC;
 
         r = run_job(c, a, "erase", port, path, call, &result);
-        if (r != 0)
+        if (r != 0 || is_detached(result))
                 return r;
         print_resultf(a, "erase", port, "result", result, "Erased %s on %s.",
                       a->pages ? "the pages" : a->have_address || a->have_length ? "the range" : "the flash", port);
@@ -636,7 +665,7 @@ static int simple_job(ClientBus *c, const Args *a, const char *operation, const 
                 return EXIT_FAILURE_GENERIC;
 
         r = run_job(c, a, operation, port, path, call, &result);
-        if (r != 0)
+        if (r != 0 || is_detached(result))
                 return r;
         if (!streq(method, "Go") && nothing_done(c, path, method, &result)) {
                 print_resultf(a, operation, port, "result", result, "%s",

@@ -28,6 +28,7 @@ static const OptionSpec port_specs[] = {
         { "length",     "t", PORT_OPTION_LENGTH },
         { "image-name", "s", PORT_OPTION_IMAGE_NAME },
         { "force",      "b", PORT_OPTION_FORCE },
+        { "detach",     "b", PORT_OPTION_DETACH },
 };
 
 const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };

@@ -87,11 +87,14 @@ typedef enum PortOptionId {
         PORT_OPTION_LENGTH,
         PORT_OPTION_IMAGE_NAME,
         PORT_OPTION_FORCE,
+        PORT_OPTION_DETACH,
         _PORT_OPTION_MAX,
 } PortOptionId;
 
-/* What each method takes. */
-#define PORT_OPTIONS_LINK (OPTION_BIT(PORT_OPTION_BAUDRATE) | OPTION_BIT(PORT_OPTION_ENTRY))
+/* What each method takes: every job the line's options and detach (keep running when
+ * the caller leaves the bus). */
+#define PORT_OPTIONS_LINK (OPTION_BIT(PORT_OPTION_BAUDRATE) | OPTION_BIT(PORT_OPTION_ENTRY) | \
+                           OPTION_BIT(PORT_OPTION_DETACH))
 #define PORT_OPTIONS_FLASH                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_ADDRESS) | OPTION_BIT(PORT_OPTION_FORMAT) |  \
          OPTION_BIT(PORT_OPTION_ERASE) | OPTION_BIT(PORT_OPTION_VERIFY) |                        \

@@ -107,6 +107,9 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
         case PORT_OPTION_GO:
         case PORT_OPTION_FORCE:
                 return flash_options_set_flag(&o->flash, v->spec->key, v->b);
+        case PORT_OPTION_DETACH:
+                o->detach = v->b;
+                return 0;
         default:
                 return -EINVAL;
         }
