@@ -235,6 +235,22 @@ static const char *chip_name(json_object *chip) {
         return n && *n ? n : NULL;
 }
 
+/* A configured auto-flash profile the daemon refused (a misspelt key) arms nothing: the
+ * station would wait for flashes that never come, so `list` says so, on stderr. */
+static void warn_autoflash_refused(ClientBus *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_json_ json_object *af = NULL;
+        const char *why;
+
+        if (sd_bus_get_property(c->bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE, "AutoFlash",
+                                NULL, &reply, "a{sv}") < 0 ||
+            json_from_bus_message(reply, &af) < 0)
+                return;
+        why = json_get_string(af, "error");
+        if (why)
+                fprintf(stderr, "stm32ispctl: the auto-flash profile is not armed: %s (see the daemon's log)\n", why);
+}
+
 int cmd_list(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_json_ json_object *objects = NULL, *ports = json_object_new_array();
@@ -271,6 +287,8 @@ int cmd_list(ClientBus *c, const Args *a) {
                 json_print(stdout, ports, false);
                 return EXIT_OK;
         }
+        if (!a->quiet)
+                warn_autoflash_refused(c);
 
         size_t n = json_object_array_length(ports);
         if (n == 0) {

@@ -33,6 +33,10 @@ grep -qF "stm32ispd.conf:3: unknown key [AutoFlash] MatchVendor=, the auto-flash
 grep -qF "stm32ispd.conf:4: unknown key [AutoFlash] ExpectedChip=" "$TMPDIR/daemon.log" ||
         fail "no word about ExpectedChip"
 ! grep -q "Auto-flash armed" "$TMPDIR/daemon.log" || fail "armed with a misspelt key"
+# The client says so.
+ctl list >"$TMPDIR/out" 2>"$TMPDIR/err" || fail "list"
+grep -qF "the auto-flash profile is not armed: line 3: unknown key MatchVendor=" "$TMPDIR/err" ||
+        fail "list: $(cat "$TMPDIR/err")"
 
 # A plugged board is left alone.
 monitor_start
@@ -55,6 +59,8 @@ grep -q "Auto-flash armed: fd (sha256 [0-9a-f]*) on every USB adapter" "$TMPDIR/
         fail "the armed line: $(grep armed "$TMPDIR/daemon.log")"
 busctl get-property -j "${M[@]}" AutoFlash >"$TMPDIR/af.json" || fail "AutoFlash"
 json_check "$TMPDIR/af.json" 'j["data"]["armed"]["data"] and "error" not in j["data"]'
+ctl list >"$TMPDIR/out" 2>"$TMPDIR/err" || fail "list"
+[ ! -s "$TMPDIR/err" ] || fail "list: $(cat "$TMPDIR/err")"
 
 # A network port named to look at it is probed, never flashed.
 start_tcp_board --pid 0x466
