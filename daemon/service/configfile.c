@@ -80,6 +80,7 @@ static int config_autoflash(Config *c, const char *name, const char *value) {
 typedef struct LineReader {
         FILE *f;
         unsigned line;
+        bool in_line;           /* the last read ended inside a line longer than inih's buffer */
         Config *c;
 } LineReader;
 
@@ -87,8 +88,11 @@ static char *read_line(char *buf, int size, void *stream) {
         LineReader *lr = stream;
         char *s = fgets(buf, size, lr->f);
 
-        if (s)
+        if (!s)
+                return NULL;
+        if (!lr->in_line)
                 lr->line++;
+        lr->in_line = !strchr(s, '\n');
         return s;
 }
 
