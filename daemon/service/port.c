@@ -273,8 +273,6 @@ static int port_check_idle(Port *p, sd_bus_error *error) {
         return 0;
 }
 
-/* Hands j (always taken) to the worker; m: the call to answer when it ends, NULL for
- * none. */
 /* The caller of the running job left the bus: nobody would see its result, so the job
  * is cancelled (a half-written flash is then reported, not left to look done). */
 static int on_caller_gone(sd_bus_track *t, void *userdata) {
@@ -290,8 +288,10 @@ static int on_caller_gone(sd_bus_track *t, void *userdata) {
         return 0;
 }
 
-/* m: the call (NULL: an auto-flash job, which has no caller and runs to its end);
- * detach: the caller may leave. */
+/* Hands j (always taken) to the worker; m: the call to answer when it ends, NULL for
+ * none (an auto-flash job: no caller, it runs to its end); unless detach, the job is
+ * cancelled when m's sender leaves the bus (a sender gone already: the job does not
+ * start). */
 static int port_start_job(Port *p, sd_bus_message *m, Job *j, bool detach) {
         _cleanup_(sd_bus_track_unrefp) sd_bus_track *caller = NULL;
         int r;
