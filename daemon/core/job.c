@@ -38,6 +38,7 @@ Job *job_new(JobOp op) {
                 return NULL;
         j->op = op;
         j->out_fd = -1;
+        j->trace_fd = -1;
         flasher_flash_options_init(&j->flash);
         return j;
 }
@@ -50,6 +51,9 @@ Job *job_free(Job *j) {
         free(j->entry);
         if (j->out_fd >= 0)
                 close(j->out_fd);
+        if (j->trace_fd >= 0)
+                close(j->trace_fd);
+        trace_free(j->trace);
         free(j);
         return NULL;
 }
@@ -63,6 +67,8 @@ static int open_job_link(Job *j, const char *device, Link **ret) {
         int r;
 
         r = link_open_url(device, DEFAULT_BAUD, &l);
+        if (r >= 0 && j->trace)
+                link_set_trace(l, trace_link_event, j->trace);
         if (r == -LINK_ENOPARITY) {
                 snprintf(j->message, sizeof j->message,
                          "Cannot open %s: the server did not set even parity (8E1), which the bootloader "
@@ -149,6 +155,32 @@ static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Li
         return r;
 }
 
+/* The trace's last line, then the trace to the caller's fd. */
+static void finish_trace(Job *j) {
+        _cleanup_free_ char *text = NULL;
+        char line[sizeof j->message + 64];
+        int r;
+
+        if (!j->trace)
+                goto done;
+        if (j->error < 0)
+                snprintf(line, sizeof line, "%s failed: %s", job_op_to_string(j->op), j->message);
+        else
+                snprintf(line, sizeof line, "%s done", job_op_to_string(j->op));
+        trace_note(j->trace, line);
+        if (j->trace_fd < 0)
+                return;
+        r = j->trace_json ? trace_to_json(j->trace, &text) : trace_to_text(j->trace, &text);
+        /* the trace is an extra: a caller's fd that fails does not fail the job */
+        if (r >= 0)
+                (void) write_all(j->trace_fd, text, strlen(text));
+done:
+        if (j->trace_fd >= 0) {
+                close(j->trace_fd);
+                j->trace_fd = -1;
+        }
+}
+
 void job_run(Job *j, const char *device, const JobHooks *h) {
         _cleanup_(link_freep) Link *l = NULL;
         _cleanup_(flasher_freep) Flasher *f = NULL;
@@ -157,6 +189,11 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         char wrong_chip[64], no_answer[512] = "";
         bool probed = false;
         int r;
+
+        /* out of memory leaves the job without a trace, nothing more */
+        trace_free(j->trace);
+        j->trace = NULL;
+        (void) trace_new(device, job_op_to_string(j->op), 0, &j->trace);
 
         r = open_job_link(j, device, &l);
         if (r < 0) {
@@ -268,4 +305,5 @@ finish:
                 close(j->out_fd);
                 j->out_fd = -1;
         }
+        finish_trace(j);
 }

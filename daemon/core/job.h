@@ -17,6 +17,7 @@
 #include "image.h"
 #include "macro.h"
 #include "sha256.h"
+#include "trace.h"
 
 typedef enum JobOp {
         JOB_PROBE,
@@ -52,6 +53,10 @@ typedef struct Job {
         uint32_t address, length;       /* Erase (AUTO), Read, Go (address) */
         /* Read: the caller's fd, owned by the job */
         int out_fd;
+        /* The wire trace goes here when the job ends (owned by the job; -1: nowhere),
+         * as JSON or as text. */
+        int trace_fd;
+        bool trace_json;
 
         /* Filled in by job_run(). */
         int error;                      /* 0 or a negative errno (flasher.h) */
@@ -63,6 +68,7 @@ typedef struct Job {
         FlasherChip chip;
         FlasherResult result;
         uint64_t duration_usec;
+        Trace *trace;                   /* every job's, from its start; NULL: out of memory */
 } Job;
 
 Job *job_new(JobOp op);
