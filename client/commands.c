@@ -30,6 +30,10 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
                 r = client_append_option(m, "baudrate", "u", a->baud);
         if (r >= 0 && a->entry)
                 r = client_append_option(m, "entry", "s", a->entry);
+        if (r >= 0 && a->trace_fd >= 0)
+                r = client_append_option(m, "trace-fd", "h", a->trace_fd);
+        if (r >= 0 && a->trace_fd >= 0 && a->json)
+                r = client_append_option(m, "trace-format", "s", STM32ISP_TRACE_FORMAT_JSON);
         return r;
 }
 

@@ -65,6 +65,13 @@ static inline int stm32isp_erase_mode_from_string(const char *s) {
         return -EINVAL;
 }
 
+/* "trace-fd" (h): the job's wire trace is written to this fd when the job ends, in
+ * "trace-format": text (the default, for a bug report) or json (for tools). A failed
+ * job's trace is also kept in the state directory (the daemon's TRACES_KEPT newest) and
+ * its path is the result's "trace_file". */
+#define STM32ISP_TRACE_FORMAT_TEXT "text"
+#define STM32ISP_TRACE_FORMAT_JSON "json"
+
 /* Strings that reach the results log and the journal (Flash "image-name", a profile's
  * "entry", "serial", "id-path"): one line of at most 255 bytes. */
 #define STM32ISP_TEXT_MAX 255

@@ -84,5 +84,6 @@ typedef struct JobHooks {
 } JobHooks;
 
 /* Runs j on the port named device (link_open_url()): fills in its error, message,
- * chip, result, baudrate_used and duration; closes j->out_fd. */
+ * chip, result, baudrate_used, duration and trace (the link's, from its opening, ending
+ * with the outcome); closes j->out_fd; writes the trace to j->trace_fd and closes it. */
 void job_run(Job *j, const char *device, const JobHooks *hooks);

@@ -26,6 +26,7 @@ typedef struct LastResult {
         uint64_t timestamp_usec;        /* CLOCK_REALTIME */
         uint64_t bytes_read;
         unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
+        char trace_file[256];           /* a failed job's kept wire trace; "": none */
 } LastResult;
 
 /* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the

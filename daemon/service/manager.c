@@ -22,6 +22,7 @@
 #include "port.h"
 #include "request.h"
 #include "results.h"
+#include "traces.h"
 #include "stm32isp.h"
 #include "string-util.h"
 
@@ -44,6 +45,7 @@ struct Manager {
         sd_event_source *shutdown_timer;
         char *last_status;
         ResultsLog *results;
+        char *state_dir;                /* failed jobs' traces go here; NULL: nowhere */
 
         Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
@@ -232,6 +234,15 @@ static void port_record(Port *p, const Job *j, json_object *entry, int error, vo
         manager_emit_autoflash(m);
 }
 
+/* A failed job's trace, kept next to the results log. */
+static int port_save_trace(Port *p, const Job *j, uint64_t timestamp_usec, char **ret, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->state_dir)
+                return 0;
+        return traces_save(m->state_dir, port_name(p), timestamp_usec, j->trace, ret);
+}
+
 static void registry_drop(Manager *m, Port *p);
 static void maybe_exit(Manager *m);
 
@@ -248,6 +259,7 @@ static void port_job_done(Port *p, bool drop, void *userdata) {
 static const PortHooks port_hooks = {
         .busy_changed = port_busy_changed,
         .record = port_record,
+        .save_trace = port_save_trace,
         .job_done = port_job_done,
 };
 
@@ -474,13 +486,21 @@ static int method_get_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
 
 int manager_set_state_dir(Manager *m, const char *dir, uint64_t max_size) {
         ResultsLog *l;
+        char *d;
         int r;
 
         r = results_log_new(dir, max_size, &l);
         if (r < 0)
                 return r;
+        d = strdup(dir);
+        if (!d) {
+                results_log_free(l);
+                return -ENOMEM;
+        }
         results_log_free(m->results);
         m->results = l;
+        free(m->state_dir);
+        m->state_dir = d;
         return 0;
 }
 
@@ -792,6 +812,7 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         free(m->last_status);
         results_log_free(m->results);
+        free(m->state_dir);
         polkit_free(m->polkit);
         autoflash_free(m->autoflash);
         config_done(&m->config);

@@ -536,6 +536,8 @@ static void port_record(Port *p, const Job *j, uint64_t timestamp_usec, int erro
                 log_error(p->name, "Cannot build the result entry: out of memory");
                 return;
         }
+        if (p->last.trace_file[0])
+                (void) json_object_object_add(entry, "trace_file", json_object_new_string(p->last.trace_file));
         log_job_result(p->name, job_op_to_string(j->op), entry, error, error_name, message);
         p->hooks->record(p, j, entry, error, p->userdata);
         json_object_put(entry);
@@ -579,6 +581,15 @@ static void port_on_done(Port *p, Job *j) {
         };
         snprintf(p->last.error_name, sizeof p->last.error_name, "%s", error_name);
         snprintf(p->last.message, sizeof p->last.message, "%s", message);
+        if (error < 0 && j->trace && p->hooks->save_trace) {
+                _cleanup_free_ char *path = NULL;
+                int r = p->hooks->save_trace(p, j, p->last.timestamp_usec, &path, p->userdata);
+
+                if (r < 0)
+                        log_warning(p->name, "Cannot keep the wire trace: %s", strerror(-r));
+                else if (path)
+                        snprintf(p->last.trace_file, sizeof p->last.trace_file, "%s", path);
+        }
 
         p->busy = false;
         p->inhibitor = inhibitor_free(p->inhibitor);
@@ -595,7 +606,10 @@ static void port_on_done(Port *p, Job *j) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 int r;
 
-                if (error < 0)
+                if (error < 0 && p->last.trace_file[0])
+                        r = sd_bus_reply_method_errorf(p->pending, error_name, "%s (wire trace: %s)", message,
+                                                       p->last.trace_file);
+                else if (error < 0)
                         r = sd_bus_reply_method_errorf(p->pending, error_name, "%s", message);
                 else {
                         r = sd_bus_message_new_method_return(p->pending, &reply);

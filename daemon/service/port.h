@@ -35,6 +35,9 @@ typedef struct PortHooks {
         /* A finished job's results entry (results.h), before the reply; error is how the
          * job ended (0 or a negative errno). */
         void (*record)(Port *p, const Job *j, json_object *entry, int error, void *userdata);
+        /* A failed job's wire trace, to keep: ret gets the file's path (malloc'd).
+         * Optional. */
+        int (*save_trace)(Port *p, const Job *j, uint64_t timestamp_usec, char **ret, void *userdata);
         /* The job ended and was answered. drop: the port's device is gone for good. The
          * port may be unreferenced from here: it lives until its handler returns. */
         void (*job_done)(Port *p, bool drop, void *userdata);
