@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "chips.h"
+#include "diagnose.h"
 #include "fileio.h"
 #include "job.h"
 #include "link.h"
@@ -81,6 +82,15 @@ static int open_job_link(Job *j, const char *device, Link **ret) {
                          "Cannot open %s: the server does not speak RFC 2217 (COM-PORT-OPTION); "
                          "for a raw TCP server use tcp://", device);
                 return r;
+        }
+        if (r == -EBUSY) {
+                /* Our own jobs never overlap on a port (one worker each): someone else's
+                 * lock or exclusive open. */
+                PortHolder h[DIAGNOSE_HOLDERS_MAX];
+                int n = diagnose_port_holders(device, getpid(), h, ELEMENTSOF(h));
+
+                diagnose_port_holders_message(device, h, n > 0 ? (size_t) n : 0, j->message, sizeof j->message);
+                return -EUSERS;
         }
         if (r < 0) {
                 snprintf(j->message, sizeof j->message, "Cannot open %s: %s", device, strerror(-r));
@@ -188,7 +198,7 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         const char *msg = NULL;
         char wrong_chip[64], no_answer[512] = "";
         bool probed = false;
-        int r;
+        int r, k;
 
         /* out of memory leaves the job without a trace, nothing more */
         trace_free(j->trace);
@@ -229,6 +239,20 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         r = probe_with_fallback(j, device, h, l, f, no_answer, sizeof no_answer);
         if (no_answer[0])
                 msg = no_answer;
+        if (r < 0 && j->trace && diagnose_parity_suspect(trace_stats(j->trace)) &&
+            !(h->cancel && atomic_load(h->cancel))) {
+                /* The sync was answered, Get (0x00 0xFF) was not: Get Version (0x01 0xFE,
+                 * odd bytes, read-only) tells an adapter that drops parity from a chip
+                 * that went quiet. */
+                k = diagnose_parity_probe(l);
+                if (k == -ENODEV)
+                        r = k;
+                else if (diagnose_parity_dropped(trace_stats(j->trace))) {
+                        diagnose_parity_message(device, no_answer, sizeof no_answer);
+                        msg = no_answer;
+                        r = -LINK_ENOPARITY;
+                }
+        }
         /* Read works on a chip missing from the table (the flasher allows it). */
         if (r < 0 && !(r == -EOPNOTSUPP && j->op == JOB_READ))
                 goto done;

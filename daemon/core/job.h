@@ -83,6 +83,11 @@ typedef struct JobHooks {
         const atomic_bool *cancel;      /* polled between blocks and before the fallback */
 } JobHooks;
 
+/* Beyond flasher.h's errors, a job's own (job_run()):
+ *   -EUSERS        another process holds the port (the message names it) -> PortInUse
+ *   -EMEDIUMTYPE   the link does not carry even parity: an RFC 2217 server that refused
+ *                  it, an adapter that drops it (diagnose.h)              -> AdapterParity */
+
 /* Runs j on the port named device (link_open_url()): fills in its error, message,
  * chip, result, baudrate_used, duration and trace (the link's, from its opening, ending
  * with the outcome); closes j->out_fd; writes the trace to j->trace_fd and closes it. */
