@@ -196,7 +196,7 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         _cleanup_(flasher_freep) Flasher *f = NULL;
         uint64_t start = now_usec();
         const char *msg = NULL;
-        char wrong_chip[64], no_answer[512] = "";
+        char wrong_chip[64], no_answer[1024] = "";
         bool probed = false;
         int r, k;
 

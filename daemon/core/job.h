@@ -62,7 +62,7 @@ typedef struct Job {
         int error;                      /* 0 or a negative errno (flasher.h) */
         unsigned baudrate_used;         /* the baud the last sync ran at (after a fallback:
                                          * 115200); 0: no sync was tried */
-        char message[512];
+        char message[1024];
         bool started_by_reset;          /* Flash: the exit sequence reset the chip into its code */
         bool have_chip;
         FlasherChip chip;

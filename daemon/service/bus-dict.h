@@ -19,7 +19,7 @@ typedef struct LastResult {
         JobOp op;
         int error;
         char error_name[128];
-        char message[512];
+        char message[1024];
         FlasherResult result;
         bool started_by_reset;          /* the exit sequence started the code */
         uint64_t duration_usec;
