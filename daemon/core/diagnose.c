@@ -32,6 +32,8 @@ void diagnose_parity_message(const char *device, char *buf, size_t size) {
                  device);
 }
 
+static void read_comm(pid_t pid, char *buf, size_t size);
+
 #define PROBE_REPLY_USEC (200 * USEC_PER_MSEC)
 
 int diagnose_parity_probe(Link *l) {
@@ -56,6 +58,68 @@ int diagnose_parity_probe(Link *l) {
         if (r > 0 && b == 0x79)
                 r = link_read_exact(l, rest, sizeof rest, now_usec() + link_wire_usec(l, 4) + PROBE_REPLY_USEC);
         return r == -ENODEV ? r : 0;
+}
+
+/* ---- brltty, ModemManager ---- */
+
+/* Where Debian, Fedora and Arch put brltty and its udev rules. */
+static const char *const brltty_paths[] = {
+        "/usr/bin/brltty",
+        "/bin/brltty",
+        "/usr/lib/udev/rules.d/85-brltty.rules",
+        "/lib/udev/rules.d/85-brltty.rules",
+        "/usr/lib/udev/rules.d/90-brltty-device.rules",
+        "/lib/udev/rules.d/90-brltty-device.rules",
+};
+
+bool diagnose_brltty_installed(const char *root) {
+        for (size_t i = 0; i < ELEMENTSOF(brltty_paths); i++) {
+                char path[512];
+
+                snprintf(path, sizeof path, "%s%s", root && !streq(root, "/") ? root : "", brltty_paths[i]);
+                if (access(path, F_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
+bool diagnose_vanished_port(const char *name, uint64_t lifetime_usec, const char *root, char *buf, size_t size) {
+        if (lifetime_usec >= DIAGNOSE_VANISH_USEC || !diagnose_brltty_installed(root))
+                return false;
+        snprintf(buf, size,
+                 "%s went away %.1f s after it appeared, and brltty is installed: its udev rules take some "
+                 "USB-serial adapters (CH340/CH341, CP210x) for braille displays and claim them. Remove it "
+                 "('apt remove brltty') or disable its udev rules (85-brltty.rules, 90-brltty-device.rules), "
+                 "then plug the adapter in again",
+                 name, (double) lifetime_usec / USEC_PER_SEC);
+        return true;
+}
+
+bool diagnose_modemmanager_running(void) {
+        DIR *proc = opendir("/proc");
+        struct dirent *de;
+        bool found = false;
+
+        if (!proc)
+                return false;
+        while (!found && (de = readdir(proc))) {
+                char comm[32];
+
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                read_comm(atoi(de->d_name), comm, sizeof comm);
+                found = streq(comm, "ModemManager");
+        }
+        closedir(proc);
+        return found;
+}
+
+void diagnose_modemmanager_message(const char *name, char *buf, size_t size) {
+        snprintf(buf, size,
+                 "ModemManager is running and %s is not tagged ID_MM_DEVICE_IGNORE: it may open the port to "
+                 "probe for a modem (AT commands) while a job runs. Install stm32ispd's udev rule "
+                 "(70-stm32ispd.rules sets ID_MM_DEVICE_IGNORE=1) and replug, or stop ModemManager",
+                 name);
 }
 
 /* ---- holders ---- */

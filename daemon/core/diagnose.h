@@ -31,6 +31,23 @@ bool diagnose_parity_suspect(const TraceStats *s);
  * to the end. Returns 0, or -ENODEV when the port went away. */
 int diagnose_parity_probe(Link *l);
 
+/* A USB-serial port that goes away this soon after it appeared, with brltty installed:
+ * brltty's udev rules claim some USB-serial bridges (CH340/CH341, CP210x, some FTDI IDs)
+ * as braille displays and its driver takes the interface from the tty driver. */
+#define DIAGNOSE_VANISH_USEC (2 * USEC_PER_SEC)
+
+/* True when brltty is installed under root ("/" on a live system): its program or its
+ * udev rules. */
+bool diagnose_brltty_installed(const char *root);
+/* For a port name that left lifetime_usec after it appeared: the sentence naming brltty
+ * and the fix when it fits (returns true), else false. */
+bool diagnose_vanished_port(const char *name, uint64_t lifetime_usec, const char *root, char *buf, size_t size);
+
+/* True when a process named ModemManager runs (one we may see in /proc). */
+bool diagnose_modemmanager_running(void);
+/* The warning for a port that ModemManager may probe (not tagged ID_MM_DEVICE_IGNORE). */
+void diagnose_modemmanager_message(const char *name, char *buf, size_t size);
+
 typedef struct PortHolder {
         pid_t pid;
         char comm[32];          /* /proc/PID/comm; "?" when unreadable */

@@ -13,6 +13,7 @@
 #include "autoflash.h"
 #include "bus-dict.h"
 #include "configfile.h"
+#include "diagnose.h"
 #include "hotplug.h"
 #include "link.h"
 #include "log.h"
@@ -46,6 +47,13 @@ struct Manager {
         char *last_status;
         ResultsLog *results;
         char *state_dir;                /* failed jobs' traces go here; NULL: nowhere */
+        /* The last ports that went away as soon as they appeared, and why (brltty), for
+         * a caller that asks for one of them: a ring. */
+        struct {
+                char name[64];
+                char message[512];
+        } vanished[4];
+        unsigned n_vanished;
 
         Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
@@ -352,14 +360,36 @@ static void hotplug_added(void *userdata, const PortInfo *info) {
         r = registry_add(m, info, NULL);
         if (r < 0)
                 log_error(info->name, "Cannot add port: %s", strerror(-r));
+        else if (!info->mm_ignored && diagnose_modemmanager_running()) {
+                char msg[512];
+
+                diagnose_modemmanager_message(info->device, msg, sizeof msg);
+                log_warning(info->name, "%s", msg);
+        }
+}
+
+/* Why a port that is not (or no longer) there went away, if known: "" otherwise. */
+static const char *vanished_reason(Manager *m, const char *name) {
+        for (unsigned i = 0; i < ELEMENTSOF(m->vanished); i++)
+                if (m->vanished[i].name[0] && streq(m->vanished[i].name, name))
+                        return m->vanished[i].message;
+        return "";
 }
 
 static void hotplug_removed(void *userdata, const char *name) {
         Manager *m = userdata;
         Port *p = find_port_by_name(m, name);
+        char msg[512];
 
         if (!p)
                 return;
+        if (diagnose_vanished_port(port_device(p), now_usec() - port_added_usec(p), "/", msg, sizeof msg)) {
+                unsigned k = m->n_vanished++ % ELEMENTSOF(m->vanished);
+
+                log_warning(name, "%s", msg);
+                snprintf(m->vanished[k].name, sizeof m->vanished[k].name, "%s", name);
+                snprintf(m->vanished[k].message, sizeof m->vanished[k].message, "%s", msg);
+        }
         /* A running job ends with Disconnected; the port is dropped when it does. */
         if (!port_unplug(p))
                 registry_drop(m, p);
@@ -477,8 +507,12 @@ static int method_get_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 p = find_port_by_name(m, key);
         if (!p)
                 p = find_port_by_path(m, device);
-        if (!p)
-                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND, "No port %s", device);
+        if (!p) {
+                const char *why = vanished_reason(m, key ?: device);
+
+                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND, "No port %s%s%s", device,
+                                         why[0] ? ": " : "", why);
+        }
         return sd_bus_reply_method_return(msg, "o", port_path(p));
 }
 

@@ -41,6 +41,7 @@ struct Port {
         uint16_t vendor_id, product_id;
         char *serial, *manufacturer, *product, *physical_path;
 
+        uint64_t added_usec;
         Worker *worker;
         sd_event_source *worker_source;
         sd_event_source *progress_timer;        /* sends a held-back value when the flasher goes quiet */
@@ -80,6 +81,10 @@ const char *port_device(const Port *p) {
 
 bool port_is_busy(const Port *p) {
         return p->busy;
+}
+
+uint64_t port_added_usec(const Port *p) {
+        return p->added_usec;
 }
 
 uint16_t port_vendor_id(const Port *p) {
@@ -705,6 +710,7 @@ int port_new(sd_bus *bus, sd_event *event, Polkit *polkit, bool verbose, const P
         if (!p)
                 return -ENOMEM;
         p->n_ref = 1;
+        p->added_usec = now_usec();
         p->bus = sd_bus_ref(bus);
         p->event = sd_event_ref(event);
         p->polkit = polkit;

@@ -26,6 +26,7 @@ typedef struct PortInfo {
         LinkTransport transport;
         uint16_t vendor_id, product_id;
         const char *serial, *manufacturer, *product, *physical_path;
+        bool mm_ignored;                /* udev's ID_MM_DEVICE_IGNORE=1: ModemManager leaves it alone */
 } PortInfo;
 
 /* How a port tells its owner what happened; userdata is port_new()'s. */
@@ -57,6 +58,8 @@ const char *port_name(const Port *p);
 const char *port_path(const Port *p);
 const char *port_device(const Port *p);
 bool port_is_busy(const Port *p);
+/* When the port was added (CLOCK_MONOTONIC, usec). */
+uint64_t port_added_usec(const Port *p);
 uint16_t port_vendor_id(const Port *p);
 uint16_t port_product_id(const Port *p);
 const char *port_serial(const Port *p);
