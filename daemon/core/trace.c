@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "an3155.h"
 #include "trace.h"
@@ -88,6 +89,7 @@ typedef struct Decoder {
 struct Trace {
         char *port, *op;
         uint64_t start_usec;
+        char started[32];               /* CLOCK_REALTIME at the start, ISO 8601 UTC */
         size_t max_bytes, size;
         TraceEvent *first, *last;
         TraceEvent *head_end;           /* the last event of the kept head; NULL while it grows */
@@ -107,6 +109,13 @@ int trace_new(const char *port, const char *op, size_t max_bytes, Trace **ret) {
                 return -ENOMEM;
         t->max_bytes = max_bytes ?: TRACE_MAX_BYTES;
         t->start_usec = now_usec();
+        {
+                time_t now = time(NULL);
+                struct tm tm;
+
+                if (gmtime_r(&now, &tm))
+                        strftime(t->started, sizeof t->started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        }
         t->dec.cmd = CMD_NONE;
         if ((port && !(t->port = strdup(port))) || (op && !(t->op = strdup(op))))
                 return -ENOMEM;
@@ -596,6 +605,7 @@ int trace_to_text(const Trace *t, char **ret) {
         Out o = {};
 
         out_printf(&o, "# stm32ispd wire trace: %s%s%s\n", t->port ?: "", t->op ? ", " : "", t->op ?: "");
+        out_printf(&o, "# started %s by stm32ispd %s\n", t->started, PACKAGE_VERSION);
         out_printf(&o, "# seconds since the job started; > host to chip, < chip to host, = the line, "
                        "! a wait that ended, # the job\n");
         for (const TraceEvent *e = t->first; e; e = e->next) {
@@ -630,6 +640,7 @@ int trace_to_json(const Trace *t, char **ret) {
         json_string(&o, t->port);
         out_printf(&o, ",\"op\":");
         json_string(&o, t->op);
+        out_printf(&o, ",\"started\":\"%s\",\"version\":\"%s\"", t->started, PACKAGE_VERSION);
         out_printf(&o, ",\"dropped_events\":%zu,\"dropped_bytes\":%zu,\"events\":[", t->n_dropped, t->dropped_bytes);
         for (const TraceEvent *e = t->first; e; e = e->next) {
                 out_printf(&o, "%s{\"t_usec\":%llu,\"dir\":\"%s\",\"bytes\":\"", e == t->first ? "" : ",",

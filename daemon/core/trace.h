@@ -49,5 +49,6 @@ size_t trace_size(const Trace *t);
 
 /* Readable text, one line per event ("+0.001234 > 7f  sync"); malloc'd, NUL-terminated. */
 int trace_to_text(const Trace *t, char **ret);
-/* {"port":..,"op":..,"dropped":N,"events":[{"t_usec":..,"dir":"tx","bytes":"7f","note":"sync"},...]} */
+/* {"port":..,"op":..,"started":"2026-12-06T02:36:14Z","version":..,"dropped_events":N,
+ *  "dropped_bytes":N,"events":[{"t_usec":..,"dir":"tx","bytes":"7f","length":1,"note":"sync"},...]} */
 int trace_to_json(const Trace *t, char **ret);

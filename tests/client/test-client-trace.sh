@@ -15,6 +15,7 @@ DAEMON_ARGS="--state-dir=$STATE" start_daemon --board ttyUSB0=0x466 --board ttyU
 # text: the first byte sent is the sync, each command follows with its bytes
 ctl flash ttyUSB0 "$TMPDIR/code.bin" -q --trace "$TMPDIR/t.txt" || fail "flash --trace"
 head -1 "$TMPDIR/t.txt" | grep -q '^# stm32ispd wire trace: /dev/ttyUSB0, Flash$' || fail "header: $(head -1 "$TMPDIR/t.txt")"
+sed -n 2p "$TMPDIR/t.txt" | grep -Eq '^# started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z by stm32ispd ' || fail "header: $(sed -n 2p "$TMPDIR/t.txt")"
 first=$(grep -m1 '^+[0-9.]* > ' "$TMPDIR/t.txt")
 echo "$first" | grep -Eq '^\+[0-9]+\.[0-9]{6} > 7f +sync$' || fail "the first byte sent: $first"
 line() { # line REGEX: a line of the trace matches
