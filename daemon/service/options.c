@@ -28,6 +28,7 @@ static const OptionSpec port_specs[] = {
         { "length",     "t", PORT_OPTION_LENGTH },
         { "image-name", "s", PORT_OPTION_IMAGE_NAME },
         { "force",      "b", PORT_OPTION_FORCE },
+        { "detach",     "b", PORT_OPTION_DETACH },
         { "trace-fd",   "h", PORT_OPTION_TRACE_FD },
         { "trace-format", "s", PORT_OPTION_TRACE_FORMAT },
 };
@@ -64,6 +65,7 @@ static const OptionSpec autoflash_specs[] = {
         { "id-path",    "s", AUTOFLASH_OPTION_ID_PATH },
         { "chip",       "q", AUTOFLASH_OPTION_CHIP },
         { "force",      "b", AUTOFLASH_OPTION_FORCE },
+        { "port",       "s", AUTOFLASH_OPTION_PORT },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };
