@@ -17,6 +17,7 @@
 #include "image.h"
 #include "macro.h"
 #include "sha256.h"
+#include "trace.h"
 
 typedef enum JobOp {
         JOB_PROBE,
@@ -57,6 +58,10 @@ typedef struct Job {
         uint32_t address, length;       /* Erase (AUTO), Read, Go (address) */
         /* Read: the caller's fd, owned by the job */
         int out_fd;
+        /* The wire trace goes here when the job ends (owned by the job; -1: nowhere),
+         * as JSON or as text. */
+        int trace_fd;
+        bool trace_json;
 
         /* Filled in by job_run(). */
         int error;                      /* 0 or a negative errno (flasher.h) */
@@ -66,12 +71,13 @@ typedef struct Job {
         unsigned baud_left;             /* the rate the chip is left synced at in its
                                          * bootloader; 0: not synced, or not there any more
                                          * (started, reset into its code, unknown) */
-        char message[512];
+        char message[1024];
         bool started_by_reset;          /* Flash: the exit sequence reset the chip into its code */
         bool have_chip;
         FlasherChip chip;
         FlasherResult result;
         uint64_t duration_usec;
+        Trace *trace;                   /* every job's, from its start; NULL: out of memory */
 } Job;
 
 Job *job_new(JobOp op);
@@ -86,6 +92,12 @@ typedef struct JobHooks {
         const atomic_bool *cancel;      /* polled between blocks and before the fallback */
 } JobHooks;
 
+/* Beyond flasher.h's errors, a job's own (job_run()):
+ *   -EUSERS        another process holds the port (the message names it) -> PortInUse
+ *   -EMEDIUMTYPE   the link does not carry even parity: an RFC 2217 server that refused
+ *                  it, an adapter that drops it (diagnose.h)              -> AdapterParity */
+
 /* Runs j on the port named device (link_open_url()): fills in its error, message,
- * chip, result, baudrate_used and duration; closes j->out_fd. */
+ * chip, result, baudrate_used, duration and trace (the link's, from its opening, ending
+ * with the outcome); closes j->out_fd; writes the trace to j->trace_fd and closes it. */
 void job_run(Job *j, const char *device, const JobHooks *hooks);

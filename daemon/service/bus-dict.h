@@ -19,7 +19,7 @@ typedef struct LastResult {
         JobOp op;
         int error;
         char error_name[128];
-        char message[512];
+        char message[1024];
         FlasherResult result;
         bool started_by_reset;          /* the exit sequence started the code */
         uint64_t duration_usec;
@@ -28,6 +28,7 @@ typedef struct LastResult {
         unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
         bool baudrate_remembered;       /* baudrate is the port's remembered rate, tried
                                          * after the asked one met silence */
+        char trace_file[256];           /* a failed job's kept wire trace; "": none */
 } LastResult;
 
 /* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the

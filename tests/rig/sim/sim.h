@@ -85,6 +85,14 @@ void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsign
  * which keeps them from the pty): the simulator then delivers what such a tty would,
  * a data byte 0xFF doubled under PARMRK included. All off by default (a socketpair). */
 void sim_set_input_checks(Sim *s, bool inpck, bool parmrk, bool ignpar);
+/* The host's adapter ignores the parity it is asked for (some CH340/CH341 drivers, CDC
+ * bridges) and sends 8N1 (added): with gaps between bytes the chip reads the stop bit as
+ * the parity bit, so bytes with an odd number of ones (0x7F, Get ID 0x02 0xFD) arrive and
+ * bytes with an even number (Get 0x00 0xFF, Read Memory 0x11 0xEE) fail the parity check
+ * and are dropped (as the field reports say: "never arrive"). Back-to-back frames would
+ * also put the next start bit where the stop bit belongs (a framing error): not modelled.
+ * The chip's replies are untouched. */
+void sim_set_adapter_drops_parity(Sim *s, bool on);
 /* The highest baud the chip's autobaud measures (added; default SIM_MAX_BAUD_DEFAULT,
  * the highest rate AN3155 gives for its baud detection; 0 restores it; at most SIM_MAX_BAUD_LIMIT). A host
  * whose line report says more gets no answer to its 0x7F (the chip keeps waiting for a
