@@ -163,7 +163,7 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                 j->error = r;
                 goto finish;
         }
-        if (j->entry) {
+        if (j->entry && !j->poll_syncs) {
                 r = entry_run(l, j->entry, false, h->pause, h->userdata);
                 if (r < 0) {
                         j->error = r;
@@ -189,7 +189,11 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         if (h->trace)
                 an3155_set_trace(flasher_protocol(f), h->trace, h->userdata);
 
-        r = probe_with_fallback(j, device, h, l, f, no_answer, sizeof no_answer);
+        if (j->poll_syncs) {
+                j->baudrate_used = l->baud;
+                r = flasher_poll(f, j->poll_syncs, &j->chip);
+        } else
+                r = probe_with_fallback(j, device, h, l, f, no_answer, sizeof no_answer);
         if (no_answer[0])
                 msg = no_answer;
         /* Read works on a chip missing from the table (the flasher allows it). */

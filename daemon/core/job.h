@@ -47,6 +47,9 @@ typedef struct Job {
         uint16_t hint_pid;              /* the chip the port last saw, for a NoBootloader
                                          * message (expect_pid first); 0: none */
         bool automatic;                 /* started by an auto-flash profile, not a caller (for the log) */
+        /* Probe: a station's poll when > 0: that many 0x7F (1 or 2, flasher_poll()), no
+         * entry sequence, no baud fallback, no recovery. */
+        unsigned poll_syncs;
         /* Erase */
         FlasherErase erase_mode;
         uint32_t address, length;       /* Erase (AUTO), Read, Go (address) */

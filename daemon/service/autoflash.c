@@ -27,6 +27,7 @@ int autoflash_new(const char *source, AutoFlash **ret) {
                 return -ENOMEM;
         flasher_flash_options_init(&a->flash);
         a->format = IMAGE_FORMAT_AUTO;
+        a->poll_ms = STM32ISP_POLL_MS_DEFAULT;
         a->source = source;
         *ret = a;
         return 0;
@@ -65,6 +66,8 @@ static const char *const config_names[_AUTOFLASH_OPTION_MAX + 1] = {
         [AUTOFLASH_OPTION_ID_PATH]    = "MatchIdPath",
         [AUTOFLASH_OPTION_CHIP]       = "ExpectChip",
         [AUTOFLASH_OPTION_FORCE]      = "Force",
+        [AUTOFLASH_OPTION_DETECT]     = "Detect",
+        [AUTOFLASH_OPTION_POLL_MS]    = "PollMs",
         [SETTING_MATCH_USB]           = "MatchUSB",
 };
 
@@ -191,6 +194,19 @@ static int apply(AutoFlash *a, unsigned setting, const AutoFlashValue *v) {
                         a->match_any_pid = false;
                 } else
                         a->expect_chip = (uint16_t) v->u;
+                return 0;
+        case AUTOFLASH_OPTION_DETECT:
+                if (streq(v->s, "plug"))
+                        a->detect_poll = false;
+                else if (streq(v->s, "poll"))
+                        a->detect_poll = true;
+                else
+                        return -EINVAL;
+                return 0;
+        case AUTOFLASH_OPTION_POLL_MS:
+                if (v->u < STM32ISP_POLL_MS_MIN || v->u > STM32ISP_POLL_MS_MAX)
+                        return -EINVAL;
+                a->poll_ms = (unsigned) v->u;
                 return 0;
         case AUTOFLASH_OPTION_SERIAL:
                 return set_string(&a->match_serial, v->s, true);

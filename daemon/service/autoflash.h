@@ -37,6 +37,12 @@ typedef struct AutoFlash {
         char *match_id_path;
         uint16_t expect_chip;           /* 0: any */
 
+        /* How a board is found: when its adapter appears (plug), or by asking every
+         * idle matching port for a bootloader every poll_ms (poll: adapters that stay
+         * plugged into a fixture while boards are swapped; station.h). */
+        bool detect_poll;
+        unsigned poll_ms;
+
         const char *source;             /* "config" or "bus" */
         uint64_t n_started, n_passed, n_failed;
 } AutoFlash;
@@ -47,8 +53,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(AutoFlash *, autoflash_free);
 
 /* Sets one setting from its config name (case-insensitive: ImageName, Format, Address,
  * Erase, Verify, Unprotect, Protect, Boot0, Go, Force, Baudrate, Entry, MatchUSB=VVVV:PPPP
- * (PPPP may be *), MatchSerial, MatchIdPath, ExpectChip) or its bus name (image-name,
- * format, address, erase, verify, ..., vid, pid, serial, id-path, chip), value as text.
+ * (PPPP may be *), MatchSerial, MatchIdPath, ExpectChip, Detect, PollMs) or its bus name
+ * (image-name, format, address, erase, verify, ..., vid, pid, serial, id-path, chip,
+ * detect, poll-ms), value as text.
  * -ENOENT for an unknown key, -EINVAL for a bad value. Image= is not handled here: the
  * caller reads the file and calls autoflash_set_image(). */
 int autoflash_set(AutoFlash *a, const char *key, const char *value);

@@ -47,10 +47,12 @@ struct Manager {
 
         Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
+        sd_event_source *poll_timer;    /* detect=poll: asks idle ports for a bootloader */
         bool started;                   /* enumeration done: new ports are plugged boards */
 };
 
 static void manager_update_status(Manager *m);
+static void manager_update_poll(Manager *m);
 
 bool manager_abandoned(Manager *m) {
         return m->abandoned;
@@ -181,19 +183,12 @@ static void manager_emit_autoflash(Manager *m) {
                                                       "AutoFlash", NULL);
 }
 
-/* A port appeared: flash it when the armed profile matches. Ports present at startup
- * are not plugged boards: they are left alone. */
-static void manager_autoflash_port(Manager *m, Port *p) {
+/* Starts the armed profile's flash on p. */
+static void manager_autoflash_start(Manager *m, Port *p) {
         _cleanup_(job_freep) Job *j = NULL;
         AutoFlash *a = m->autoflash;
         int r;
 
-        if (!a || !m->started || m->exiting)
-                return;
-        if (!autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p))) {
-                log_debug(port_name(p), "The auto-flash profile does not match, leaving the port alone");
-                return;
-        }
         r = autoflash_new_job(a, &j);
         if (r >= 0) {
                 log_info(port_name(p), "Auto-flashing %s", j->image_name);
@@ -204,7 +199,99 @@ static void manager_autoflash_port(Manager *m, Port *p) {
                 return;
         }
         a->n_started++;
+        station_flash_started(port_station(p));
+        port_station_changed(p);
         manager_emit_autoflash(m);
+}
+
+/* A port appeared: flash it when the armed profile matches (detect=plug). Ports present
+ * at startup are not plugged boards: they are left alone. */
+static void manager_autoflash_port(Manager *m, Port *p) {
+        AutoFlash *a = m->autoflash;
+
+        if (!a || !m->started || m->exiting)
+                return;
+        if (!autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p))) {
+                log_debug(port_name(p), "The auto-flash profile does not match, leaving the port alone");
+                return;
+        }
+        if (a->detect_poll)
+                return;                 /* the poll timer finds the boards */
+        manager_autoflash_start(m, p);
+}
+
+/* ---- detect=poll: boards swapped on adapters that stay (station.h) ---- */
+
+static bool poll_armed(const Manager *m) {
+        return m->autoflash && m->autoflash->detect_poll && m->started && !m->exiting;
+}
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        const AutoFlash *a = m->autoflash;
+        int r;
+
+        if (!poll_armed(m))
+                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        /* Idle ports only: none while a job (or the last poll) runs. */
+        for (size_t i = 0; i < m->n_ports; i++) {
+                Port *p = m->ports[i];
+
+                if (port_is_busy(p) || port_is_polling(p) ||
+                    !autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p)))
+                        continue;
+                r = port_poll(p, station_poll_syncs(port_station(p)));
+                if (r < 0 && r != -EBUSY)
+                        log_warning(port_name(p), "Cannot poll for a board: %s", strerror(-r));
+        }
+        r = sd_event_source_set_time_relative(s, (uint64_t) a->poll_ms * USEC_PER_MSEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return r;
+}
+
+/* The timer runs only while a detect=poll profile is armed: no wake-ups otherwise. */
+static void manager_update_poll(Manager *m) {
+        int r;
+
+        if (!poll_armed(m)) {
+                if (m->poll_timer)
+                        (void) sd_event_source_set_enabled(m->poll_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (m->poll_timer) {
+                r = sd_event_source_get_enabled(m->poll_timer, NULL);
+                if (r > 0)
+                        return;
+                r = sd_event_source_set_time_relative(m->poll_timer, (uint64_t) m->autoflash->poll_ms * USEC_PER_MSEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->poll_timer, SD_EVENT_ON);
+        } else
+                r = sd_event_add_time_relative(m->event, &m->poll_timer, CLOCK_MONOTONIC,
+                                               (uint64_t) m->autoflash->poll_ms * USEC_PER_MSEC,
+                                               (uint64_t) m->autoflash->poll_ms * USEC_PER_MSEC / 20,
+                                               on_poll_timer, m);
+        if (r < 0)
+                log_error(NULL, "Cannot start polling for boards: %s", strerror(-r));
+}
+
+/* A poll's answer: a board to flash, one to leave alone, or an empty slot. */
+static void port_polled(Port *p, const Job *j, void *userdata) {
+        Manager *m = userdata;
+        Station *st = port_station(p);
+        StationState before = st->state;
+        const uint8_t *uid = j->error == 0 && j->have_chip && j->chip.have_uid ? j->chip.uid : NULL;
+        bool flash;
+
+        /* A method call took the port meanwhile, or the profile changed. */
+        if (!poll_armed(m) || port_is_busy(p))
+                return;
+        flash = station_polled(st, j->error, uid);
+        if (flash) {
+                log_info(port_name(p), "A board answered the poll (0x%03x)", j->chip.pid);
+                manager_autoflash_start(m, p);
+        } else if (st->state != before)
+                port_station_changed(p);
 }
 
 /* ---- what ports report ---- */
@@ -225,6 +312,8 @@ static void port_record(Port *p, const Job *j, json_object *entry, int error, vo
         }
         if (!j->automatic || !m->autoflash)
                 return;
+        station_flash_done(port_station(p), error, error < 0 ? j->message : NULL);
+        port_station_changed(p);
         if (error == 0)
                 m->autoflash->n_passed++;
         else
@@ -249,6 +338,7 @@ static const PortHooks port_hooks = {
         .busy_changed = port_busy_changed,
         .record = port_record,
         .job_done = port_job_done,
+        .polled = port_polled,
 };
 
 static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
@@ -609,8 +699,10 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
 
         autoflash_free(m->autoflash);
         m->autoflash = TAKE_PTR(a);
-        log_info(NULL, "Auto-flash armed: %s (sha256 %s)", m->autoflash->image_name, m->autoflash->sha256);
+        log_info(NULL, "Auto-flash armed: %s (sha256 %s)%s", m->autoflash->image_name, m->autoflash->sha256,
+                 m->autoflash->detect_poll ? ", polling idle ports for boards" : "");
         manager_emit_autoflash(m);
+        manager_update_poll(m);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -625,6 +717,7 @@ static int method_clear_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_e
                 m->autoflash = autoflash_free(m->autoflash);
                 log_info(NULL, "Auto-flash disarmed");
                 manager_emit_autoflash(m);
+                manager_update_poll(m);
         }
         return sd_bus_reply_method_return(msg, NULL);
 }
@@ -665,6 +758,11 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                                   "force", "b", (int) a->flash.force,
                                   "baudrate", "u", (uint32_t) a->baudrate,
                                   "entry", "s", a->entry ?: "");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}",
+                                  "detect", "s", a->detect_poll ? "poll" : "plug",
+                                  "poll_ms", "u", (uint32_t) a->poll_ms);
         if (r < 0)
                 return r;
         /* The match, as SetAutoFlash takes it; absent keys match anything. */
@@ -746,6 +844,7 @@ int manager_start(Manager *m) {
                 return r;
         m->started = true;
         manager_update_status(m);
+        manager_update_poll(m);
         return 0;
 }
 
@@ -765,6 +864,7 @@ void manager_shutdown(Manager *m) {
         if (m->exiting)
                 return;
         m->exiting = true;
+        manager_update_poll(m);
         for (size_t i = 0; i < m->n_ports; i++)
                 busy |= port_shutdown(m->ports[i]);
         if (!busy) {
@@ -786,6 +886,7 @@ Manager *manager_free(Manager *m) {
                 port_unref(m->ports[--m->n_ports]);
         free(m->ports);
         sd_event_source_disable_unref(m->shutdown_timer);
+        sd_event_source_disable_unref(m->poll_timer);
         sd_bus_slot_unref(m->vtable_slot);
         sd_bus_slot_unref(m->object_manager_slot);
         sd_bus_unref(m->bus);

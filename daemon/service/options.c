@@ -62,6 +62,8 @@ static const OptionSpec autoflash_specs[] = {
         { "id-path",    "s", AUTOFLASH_OPTION_ID_PATH },
         { "chip",       "q", AUTOFLASH_OPTION_CHIP },
         { "force",      "b", AUTOFLASH_OPTION_FORCE },
+        { "detect",     "s", AUTOFLASH_OPTION_DETECT },
+        { "poll-ms",    "u", AUTOFLASH_OPTION_POLL_MS },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };

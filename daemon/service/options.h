@@ -137,6 +137,8 @@ typedef enum AutoFlashOptionId {
         AUTOFLASH_OPTION_ID_PATH,
         AUTOFLASH_OPTION_CHIP,
         AUTOFLASH_OPTION_FORCE,
+        AUTOFLASH_OPTION_DETECT,
+        AUTOFLASH_OPTION_POLL_MS,
         _AUTOFLASH_OPTION_MAX,
 } AutoFlashOptionId;
 
