@@ -649,7 +649,6 @@ static void port_on_done(Port *p, Job *j) {
         p->busy = false;
         p->inhibitor = inhibitor_free(p->inhibitor);
         p->state = "idle";
-        station_init(&p->station);
         p->hooks->busy_changed(p, p->userdata);
         (void) sd_bus_emit_properties_changed(bus, p->path, STM32ISP_PORT_INTERFACE,
                                               "State", "Progress", "LastResult",
@@ -769,6 +768,7 @@ int port_new(sd_bus *bus, sd_event *event, Polkit *polkit, bool verbose, const P
         p->hooks = hooks;
         p->userdata = userdata;
         p->state = "idle";
+        station_init(&p->station);
         p->transport = info->transport;
         p->vendor_id = info->vendor_id;
         p->product_id = info->product_id;

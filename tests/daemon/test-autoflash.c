@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "autoflash.h"
+#include "stm32isp.h"
 #include "test-util.h"
 
 static void test_settings(void) {
@@ -128,8 +129,33 @@ static void test_load_file(void) {
         ASSERT_ERR(autoflash_load_image(a, "/dev/null"), EINVAL);
 }
 
+/* detect=plug|poll and poll-ms: the default, the range, both spellings. */
+static void test_detect(void) {
+        _cleanup_(autoflash_freep) AutoFlash *a = NULL;
+
+        ASSERT_OK(autoflash_new("config", &a));
+        ASSERT_TRUE(!a->detect_poll);
+        ASSERT_EQ(a->poll_ms, STM32ISP_POLL_MS_DEFAULT);
+        ASSERT_OK(autoflash_set(a, "Detect", "poll"));
+        ASSERT_TRUE(a->detect_poll);
+        ASSERT_OK(autoflash_set(a, "detect", "plug"));
+        ASSERT_TRUE(!a->detect_poll);
+        ASSERT_ERR(autoflash_set(a, "Detect", "Poll"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "Detect", ""), EINVAL);
+        ASSERT_OK(autoflash_set(a, "PollMs", "100"));
+        ASSERT_EQ(a->poll_ms, 100);
+        ASSERT_OK(autoflash_set(a, "poll-ms", "10000"));
+        ASSERT_EQ(a->poll_ms, 10000);
+        ASSERT_ERR(autoflash_set(a, "PollMs", "99"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "PollMs", "10001"), EINVAL);
+        ASSERT_EQ(a->poll_ms, 10000);
+        ASSERT_EQ(autoflash_bus_type("detect"), 's');
+        ASSERT_EQ(autoflash_bus_type("poll-ms"), 'u');
+}
+
 int main(void) {
         TEST(test_settings);
+        TEST(test_detect);
         TEST(test_image_and_match);
         TEST(test_load_file);
         return 0;

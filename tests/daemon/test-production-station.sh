@@ -1,0 +1,135 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A fixture station (auto-flash detect=poll, umockdev-sim's "swap"): the adapter stays
+# plugged in and boards are swapped behind it. Each board is flashed exactly once (one
+# left in place is not flashed again), a failed board is retried once and then left
+# alone, an empty slot is polled with 0x7F alone, and nothing is polled once disarmed.
+. "$(dirname "$0")/../client/test-client-lib.sh"
+need_daemon
+need_gi_python
+start_bus
+STATE="$TMPDIR/state"
+mkdir -p "$STATE"
+M=(--address="$BUS_ADDR" "$BUS_NAME" /io/github/Stm32Isp1 io.github.Stm32Isp1.Manager)
+
+make_hex "$TMPDIR/fw.hex" 0x08000000 3000 7
+# info_field BOARD FIELD: one of the simulator's counters.
+info_field() {
+        control "info $1" | sed -n "s/.* $2=\([0-9a-fx]*\).*/\1/p"
+}
+# wait_polled BOARD N: N more polls reached the board in the slot. A chip a poll left
+# waiting for a command answers the next poll's second 0x7F with a NACK, so its NACK
+# count is the number of polls (there is no event for a poll that changes nothing: the
+# counter is read until it gets there).
+wait_polled() {
+        local i want=$(($(info_field "$1" nacks) + $2))
+        for ((i = 0; i < 300; i++)); do
+                [ "$(info_field "$1" nacks)" -ge "$want" ] && return 0
+                sleep 0.1
+        done
+        fail "$1: fewer than $2 polls after 30 s: $(control "info $1")"
+}
+# wait_flash ERROR: the next Flash on the fixture ends with ERROR ("" for success).
+wait_flash() {
+        monitor_wait '"event":"finished".*ttyUSB1.*"flash".*"error":"'"$1"'"'
+}
+
+wait_station() {
+        local i
+        for ((i = 0; i < 300; i++)); do
+                busctl get-property -j "${P[@]}" Station >"$TMPDIR/st.json" || fail "Station"
+                python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["data"]["state"]["data"] != sys.argv[2])' \
+                        "$TMPDIR/st.json" "$1" && return 0
+                sleep 0.1
+        done
+        fail "the station never got to $1: $(cat "$TMPDIR/st.json")"
+}
+# swap_board SPEC: the operator takes the board out (the slot goes quiet for more than
+# one interval: the station says so) and puts the next one in. Taken out and put in at
+# the very instant of a poll, a board could hear the middle of the poll's exchange as
+# its first byte and stay deaf until it is reseated (facts §4); a hand is never that fast.
+swap_board() {
+        control "swap ttyUSB1 none" | grep -q "^ok" || fail "swap none"
+        wait_station waiting
+        json_check "$TMPDIR/st.json" 'j["data"]["text"]["data"] == "waiting for a board"'
+        control "swap ttyUSB1 $1" | grep -q "^ok" || fail "swap $1"
+}
+
+# The fixture's adapter is there from the start, with a board in it.
+DAEMON_ARGS="--state-dir=$STATE" start_daemon --board ttyUSB1=0x466,serial=FIXTURE1,uid=1 \
+        --board ttyUSB2=0x466,serial=OTHER2,uid=99
+monitor_start
+# Bad values are refused, naming the key.
+for bad in '"detect": ("s", "sometimes")' '"poll-ms": ("u", 99)' '"poll-ms": ("u", 10001)'; do
+        if set_auto_flash "$TMPDIR/fw.hex" "{$bad}" 2>"$TMPDIR/err"; then
+                fail "SetAutoFlash took $bad"
+        fi
+        grep -q "option '" "$TMPDIR/err" || fail "SetAutoFlash $bad: $(cat "$TMPDIR/err")"
+done
+set_auto_flash "$TMPDIR/fw.hex" '{"serial": ("s", "FIXTURE*"), "detect": ("s", "poll"), "poll-ms": ("u", 100),
+        "image-name": ("s", "fw.hex"), "chip": ("q", 0x466)}' || fail "SetAutoFlash"
+busctl get-property -j "${M[@]}" AutoFlash >"$TMPDIR/af.json" || fail "AutoFlash"
+json_check "$TMPDIR/af.json" 'j["data"]["detect"]["data"] == "poll" and j["data"]["poll_ms"]["data"] == 100'
+
+# The board present at arming is found by the poll and flashed.
+wait_flash ""
+P=(--address="$BUS_ADDR" "$BUS_NAME" /io/github/Stm32Isp1/port/ttyUSB1 io.github.Stm32Isp1.Port)
+busctl get-property -j "${P[@]}" Station >"$TMPDIR/st.json" || fail "Station"
+json_check "$TMPDIR/st.json" 'j["data"]["state"]["data"] == "passed" and
+        j["data"]["text"]["data"] == "PASS — take the board out"'
+# Left in place: polled (two 0x7F: the chip waits for a command), never flashed again.
+writes=$(info_field ttyUSB1 writes)
+wait_polled ttyUSB1 5
+[ "$(info_field ttyUSB1 writes)" = "$writes" ] || fail "a board left in place was written again: $(control "info ttyUSB1")"
+
+# Two more boards swapped in one after another: each flashed once.
+for uid in 2 3; do
+        swap_board 0x466,uid=$uid
+        wait_flash ""
+        control "dump ttyUSB1 $TMPDIR/dump.bin" >/dev/null
+        cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "board $uid does not hold the image"
+        writes=$(info_field ttyUSB1 writes)
+        wait_polled ttyUSB1 4
+        [ "$(info_field ttyUSB1 writes)" = "$writes" ] || fail "board $uid was written again"
+done
+
+# A board that fails (another chip than the profile expects): FAIL, one automatic
+# retry, then left alone.
+swap_board 0x444,uid=4
+wait_flash "io.github.Stm32Isp1.Error.UnsupportedChip"
+busctl get-property -j "${P[@]}" Station >"$TMPDIR/st.json" || fail "Station"
+json_check "$TMPDIR/st.json" 'j["data"]["state"]["data"] == "failed" and
+        j["data"]["text"]["data"].startswith("FAIL: ") and j["data"]["text"]["data"].endswith(" — take the board out")'
+wait_flash "io.github.Stm32Isp1.Error.UnsupportedChip"
+writes=$(info_field ttyUSB1 writes)
+wait_polled ttyUSB1 5
+[ "$(info_field ttyUSB1 writes)" = "$writes" ] || fail "a board that failed twice was written again"
+# A board that passes after it (the failed one taken out).
+swap_board 0x466,uid=5
+wait_flash ""
+# The first board again: a new insertion, flashed again.
+swap_board 0x466,uid=1
+wait_flash ""
+busctl call "${M[@]}" ClearAutoFlash || fail "ClearAutoFlash"
+monitor_stop
+
+# Disarmed: no more polls (a last one may have been on its way).
+nacks=$(info_field ttyUSB1 nacks)
+ctl list >/dev/null || fail "list"
+ctl list >/dev/null || fail "list"
+[ "$(info_field ttyUSB1 nacks)" -le $((nacks + 1)) ] || fail "polled after ClearAutoFlash"
+# The other adapter matched no profile: never opened.
+[ "$(info_field ttyUSB2 syncs)" = 0 ] || fail "ttyUSB2 was polled: $(control "info ttyUSB2")"
+
+# The log: one pass per good board (UIDs 1, 2, 3, 5, 1 again), two failures of board 4.
+python3 - "$STATE/results.jsonl" <<'PY' || fail "the results log: $(cat "$STATE/results.jsonl")"
+import json, sys
+f = [json.loads(l) for l in open(sys.argv[1])]
+assert all(x["auto"] and x["port"] == "/dev/ttyUSB1" and x["operation"].lower() == "flash" for x in f), f
+good = [x["uid"] for x in f if x["result"] == "pass"]
+bad = [x["uid"] for x in f if x["result"] == "fail"]
+assert len(good) == 5 and len(set(good)) == 4 and good[0] == good[4], good
+assert len(bad) == 2 and len(set(bad)) == 1 and bad[0] not in good, bad
+assert [x["result"] for x in f] == ["pass", "pass", "pass", "fail", "fail", "pass", "pass"], f
+PY
+stop_daemon
