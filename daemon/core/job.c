@@ -45,6 +45,8 @@ Job *job_new(JobOp op) {
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
+        if (j->board.free)
+                j->board.free(j->board.userdata);
         image_free(j->image);
         free(j->image_name);
         free(j->entry);
@@ -154,8 +156,8 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         _cleanup_(flasher_freep) Flasher *f = NULL;
         uint64_t start = now_usec();
         const char *msg = NULL;
-        char wrong_chip[64], no_answer[512] = "";
-        bool probed = false;
+        char wrong_chip[64], no_answer[512] = "", board_msg[256] = "";
+        bool probed = false, prepared = false;
         int r;
 
         r = open_job_link(j, device, &l);
@@ -215,6 +217,14 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                         r = -EOPNOTSUPP;
                         break;
                 }
+                if (j->board.prepare) {
+                        r = j->board.prepare(j, board_msg, sizeof board_msg, j->board.userdata);
+                        if (r < 0) {
+                                msg = board_msg[0] ? board_msg : NULL;
+                                break;
+                        }
+                        prepared = true;
+                }
                 r = flasher_flash(f, j->image, &j->flash, &j->result);
                 break;
         case JOB_ERASE:
@@ -252,6 +262,9 @@ done:
         if (r < 0)
                 snprintf(j->message, sizeof j->message, "%s",
                          msg ?: (flasher_error_message(f)[0] ? flasher_error_message(f) : strerror(-r)));
+        /* the board's number: kept when anything may have been written */
+        if (prepared && j->board.finish)
+                j->board.finish(j, j->board.userdata);
         /* A flashed board is reset into its application by the exit sequence; one that
          * failed stays in the bootloader. The flash is written and verified either way: a
          * failed reset only leaves the board in the bootloader until it is powered up.

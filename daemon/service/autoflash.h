@@ -16,6 +16,7 @@
 #include "image.h"
 #include "job.h"
 #include "macro.h"
+#include "serialjob.h"
 #include "sha256.h"
 
 typedef struct AutoFlash {
@@ -43,6 +44,8 @@ typedef struct AutoFlash {
         bool detect_poll;
         unsigned poll_ms;
 
+        SerialSpec serial;              /* a number for every board (sn-address given) */
+
         const char *source;             /* "config" or "bus" */
         uint64_t n_started, n_passed, n_failed;
 } AutoFlash;
@@ -55,7 +58,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(AutoFlash *, autoflash_free);
  * Erase, Verify, Unprotect, Protect, Boot0, Go, Force, Baudrate, Entry, MatchUSB=VVVV:PPPP
  * (PPPP may be *), MatchSerial, MatchIdPath, ExpectChip, Detect, PollMs) or its bus name
  * (image-name, format, address, erase, verify, ..., vid, pid, serial, id-path, chip,
- * detect, poll-ms), value as text.
+ * detect, poll-ms, sn-address, sn-first, sn-step, sn-format, sn-counter; in the file
+ * SnAddress, SnFirst, SnStep, SnFormat, SnCounter), value as text.
  * -ENOENT for an unknown key, -EINVAL for a bad value. Image= is not handled here: the
  * caller reads the file and calls autoflash_set_image(). */
 int autoflash_set(AutoFlash *a, const char *key, const char *value);

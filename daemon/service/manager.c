@@ -22,6 +22,7 @@
 #include "port.h"
 #include "request.h"
 #include "results.h"
+#include "serialstore.h"
 #include "stm32isp.h"
 #include "string-util.h"
 
@@ -44,6 +45,7 @@ struct Manager {
         sd_event_source *shutdown_timer;
         char *last_status;
         ResultsLog *results;
+        SerialStore *serials;           /* in the state directory; NULL: none */
 
         Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
@@ -190,6 +192,8 @@ static void manager_autoflash_start(Manager *m, Port *p) {
         int r;
 
         r = autoflash_new_job(a, &j);
+        if (r >= 0 && a->serial.enabled)
+                r = m->serials ? serial_job_attach(j, m->serials, &a->serial) : -ENOMEDIUM;
         if (r >= 0) {
                 log_info(port_name(p), "Auto-flashing %s", j->image_name);
                 r = port_submit(p, TAKE_PTR(j));
@@ -405,6 +409,10 @@ int manager_load_config(Manager *m, const char *path) {
         r = config_load(&m->config, path);
         if (r < 0)
                 return r;
+        if (m->config.autoflash && m->config.autoflash->serial.enabled && !m->serials) {
+                log_error(NULL, "%s: serial numbers need the state directory (--state-dir): auto-flash not armed", path);
+                m->config.autoflash = autoflash_free(m->config.autoflash);
+        }
         if (m->config.autoflash) {
                 autoflash_free(m->autoflash);
                 m->autoflash = TAKE_PTR(m->config.autoflash);
@@ -571,6 +579,13 @@ int manager_set_state_dir(Manager *m, const char *dir, uint64_t max_size) {
                 return r;
         results_log_free(m->results);
         m->results = l;
+        /* A counter file that cannot be trusted leaves serial numbers off (the daemon
+         * still runs): guessing could give one number to two chips. */
+        m->serials = serial_store_free(m->serials);
+        r = serial_store_new(dir, &m->serials);
+        if (r < 0)
+                log_error(NULL, "Cannot use %s/" SERIAL_STORE_NAME " (%s): serial numbers are off until it is repaired",
+                          dir, strerror(-r));
         return 0;
 }
 
@@ -697,6 +712,10 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image cannot be parsed");
 
+        if (a->serial.enabled && !m->serials)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Serial numbers need the daemon's state directory (--state-dir), where the "
+                                         "counters are kept");
         autoflash_free(m->autoflash);
         m->autoflash = TAKE_PTR(a);
         log_info(NULL, "Auto-flash armed: %s (sha256 %s)%s", m->autoflash->image_name, m->autoflash->sha256,
@@ -763,6 +782,13 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
         r = sd_bus_message_append(reply, "{sv}{sv}",
                                   "detect", "s", a->detect_poll ? "poll" : "plug",
                                   "poll_ms", "u", (uint32_t) a->poll_ms);
+        if (r >= 0 && a->serial.enabled)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}",
+                                          "sn_address", "t", (uint64_t) a->serial.address,
+                                          "sn_first", "t", a->serial.first,
+                                          "sn_step", "t", a->serial.step,
+                                          "sn_format", "s", a->serial.format,
+                                          "sn_counter", "s", a->serial.counter);
         if (r < 0)
                 return r;
         /* The match, as SetAutoFlash takes it; absent keys match anything. */
@@ -893,6 +919,7 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         free(m->last_status);
         results_log_free(m->results);
+        serial_store_free(m->serials);
         polkit_free(m->polkit);
         autoflash_free(m->autoflash);
         config_done(&m->config);

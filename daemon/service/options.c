@@ -64,6 +64,11 @@ static const OptionSpec autoflash_specs[] = {
         { "force",      "b", AUTOFLASH_OPTION_FORCE },
         { "detect",     "s", AUTOFLASH_OPTION_DETECT },
         { "poll-ms",    "u", AUTOFLASH_OPTION_POLL_MS },
+        { "sn-address", "t", AUTOFLASH_OPTION_SN_ADDRESS },
+        { "sn-first",   "t", AUTOFLASH_OPTION_SN_FIRST },
+        { "sn-step",    "t", AUTOFLASH_OPTION_SN_STEP },
+        { "sn-format",  "s", AUTOFLASH_OPTION_SN_FORMAT },
+        { "sn-counter", "s", AUTOFLASH_OPTION_SN_COUNTER },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };

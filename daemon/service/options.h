@@ -139,6 +139,11 @@ typedef enum AutoFlashOptionId {
         AUTOFLASH_OPTION_FORCE,
         AUTOFLASH_OPTION_DETECT,
         AUTOFLASH_OPTION_POLL_MS,
+        AUTOFLASH_OPTION_SN_ADDRESS,    /* the five in SerialKey's order (serialjob.h) */
+        AUTOFLASH_OPTION_SN_FIRST,
+        AUTOFLASH_OPTION_SN_STEP,
+        AUTOFLASH_OPTION_SN_FORMAT,
+        AUTOFLASH_OPTION_SN_COUNTER,
         _AUTOFLASH_OPTION_MAX,
 } AutoFlashOptionId;
 

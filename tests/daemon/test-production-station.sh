@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # A fixture station (auto-flash detect=poll, umockdev-sim's "swap"): the adapter stays
 # plugged in and boards are swapped behind it. Each board is flashed exactly once (one
-# left in place is not flashed again), a failed board is retried once and then left
-# alone, an empty slot is polled with 0x7F alone, and nothing is polled once disarmed.
+# left in place is not flashed again) with the next serial number, a failed board is
+# retried once and then left alone and consumes no number, a board put back gets its
+# own number again, the counter goes on after a restart of the daemon, nothing is
+# polled once disarmed, and the log pairs each UID with its number.
 . "$(dirname "$0")/../client/test-client-lib.sh"
 need_daemon
 need_gi_python
@@ -28,6 +30,16 @@ wait_polled() {
                 sleep 0.1
         done
         fail "$1: fewer than $2 polls after 30 s: $(control "info $1")"
+}
+# check_number N: the board in the slot holds the image with N at 0x100 (le32).
+check_number() {
+        control "dump ttyUSB1 $TMPDIR/dump.bin" >/dev/null
+        python3 - "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" "$1" <<'PY' || fail "the board does not hold the image with $1"
+import struct, sys
+dump, image, n = open(sys.argv[1], "rb").read(), bytearray(open(sys.argv[2], "rb").read()), int(sys.argv[3])
+image[0x100:0x104] = struct.pack("<I", n)
+assert dump[:len(image)] == bytes(image), (dump[0x100:0x104].hex(), n)
+PY
 }
 # wait_flash ERROR: the next Flash on the fixture ends with ERROR ("" for success).
 wait_flash() {
@@ -67,12 +79,16 @@ for bad in '"detect": ("s", "sometimes")' '"poll-ms": ("u", 99)' '"poll-ms": ("u
         grep -q "option '" "$TMPDIR/err" || fail "SetAutoFlash $bad: $(cat "$TMPDIR/err")"
 done
 set_auto_flash "$TMPDIR/fw.hex" '{"serial": ("s", "FIXTURE*"), "detect": ("s", "poll"), "poll-ms": ("u", 100),
-        "image-name": ("s", "fw.hex"), "chip": ("q", 0x466)}' || fail "SetAutoFlash"
+        "image-name": ("s", "fw.hex"), "chip": ("q", 0x466), "sn-address": ("t", 0x08000100),
+        "sn-first": ("t", 1000)}' || fail "SetAutoFlash"
 busctl get-property -j "${M[@]}" AutoFlash >"$TMPDIR/af.json" || fail "AutoFlash"
-json_check "$TMPDIR/af.json" 'j["data"]["detect"]["data"] == "poll" and j["data"]["poll_ms"]["data"] == 100'
+json_check "$TMPDIR/af.json" 'j["data"]["detect"]["data"] == "poll" and j["data"]["poll_ms"]["data"] == 100 and
+        j["data"]["sn_address"]["data"] == 0x08000100 and j["data"]["sn_format"]["data"] == "le32"'
 
-# The board present at arming is found by the poll and flashed.
+# The board present at arming is found by the poll and flashed, with the first number.
 wait_flash ""
+check_number 1000
+cmp -s "$TMPDIR/fw.hex.bin" <(head -c 3000 "$TMPDIR/dump.bin") && fail "the caller's image, not a numbered one"
 P=(--address="$BUS_ADDR" "$BUS_NAME" /io/github/Stm32Isp1/port/ttyUSB1 io.github.Stm32Isp1.Port)
 busctl get-property -j "${P[@]}" Station >"$TMPDIR/st.json" || fail "Station"
 json_check "$TMPDIR/st.json" 'j["data"]["state"]["data"] == "passed" and
@@ -86,8 +102,7 @@ wait_polled ttyUSB1 5
 for uid in 2 3; do
         swap_board 0x466,uid=$uid
         wait_flash ""
-        control "dump ttyUSB1 $TMPDIR/dump.bin" >/dev/null
-        cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "board $uid does not hold the image"
+        check_number $((999 + uid))
         writes=$(info_field ttyUSB1 writes)
         wait_polled ttyUSB1 4
         [ "$(info_field ttyUSB1 writes)" = "$writes" ] || fail "board $uid was written again"
@@ -97,19 +112,22 @@ done
 # retry, then left alone.
 swap_board 0x444,uid=4
 wait_flash "io.github.Stm32Isp1.Error.UnsupportedChip"
+wait_flash "io.github.Stm32Isp1.Error.UnsupportedChip"
 busctl get-property -j "${P[@]}" Station >"$TMPDIR/st.json" || fail "Station"
 json_check "$TMPDIR/st.json" 'j["data"]["state"]["data"] == "failed" and
-        j["data"]["text"]["data"].startswith("FAIL: ") and j["data"]["text"]["data"].endswith(" — take the board out")'
-wait_flash "io.github.Stm32Isp1.Error.UnsupportedChip"
+        j["data"]["text"]["data"].startswith("FAIL: Chip 0x444 is not the expected 0x466") and
+        j["data"]["text"]["data"].endswith(" — take the board out")'
 writes=$(info_field ttyUSB1 writes)
 wait_polled ttyUSB1 5
 [ "$(info_field ttyUSB1 writes)" = "$writes" ] || fail "a board that failed twice was written again"
-# A board that passes after it (the failed one taken out).
+# A board that passes after it (the failed one taken out): the failure took no number.
 swap_board 0x466,uid=5
 wait_flash ""
-# The first board again: a new insertion, flashed again.
+check_number 1003
+# The first board again: a new insertion, flashed again, with its own number.
 swap_board 0x466,uid=1
 wait_flash ""
+check_number 1000
 busctl call "${M[@]}" ClearAutoFlash || fail "ClearAutoFlash"
 monitor_stop
 
@@ -121,10 +139,28 @@ ctl list >/dev/null || fail "list"
 # The other adapter matched no profile: never opened.
 [ "$(info_field ttyUSB2 syncs)" = 0 ] || fail "ttyUSB2 was polled: $(control "info ttyUSB2")"
 
-# The log: one pass per good board (UIDs 1, 2, 3, 5, 1 again), two failures of board 4.
+stop_daemon
+
+# The counter goes on after a restart: the next new board gets 1004.
+DAEMON_ARGS="--state-dir=$STATE" start_daemon --board ttyUSB1=0x466,serial=FIXTURE1,uid=6
+monitor_start
+set_auto_flash "$TMPDIR/fw.hex" '{"serial": ("s", "FIXTURE*"), "detect": ("s", "poll"), "poll-ms": ("u", 100),
+        "image-name": ("s", "fw.hex"), "chip": ("q", 0x466), "sn-address": ("t", 0x08000100),
+        "sn-first": ("t", 1000)}' || fail "SetAutoFlash after the restart"
+wait_flash ""
+check_number 1004
+monitor_stop
+
+# The log: one pass per good board (UIDs 1, 2, 3, 5, 1 again, 6), two failures of board 4,
+# each pass with its board's number.
 python3 - "$STATE/results.jsonl" <<'PY' || fail "the results log: $(cat "$STATE/results.jsonl")"
 import json, sys
 f = [json.loads(l) for l in open(sys.argv[1])]
+numbers = [(x["uid"], x.get("serial_number")) for x in f]
+u = [x["uid"] for x in f]
+assert [n for _, n in numbers] == [1000, 1001, 1002, None, None, 1003, 1000, 1004], numbers
+assert u[0] == u[6] and len({u[0], u[1], u[2], u[3], u[5], u[7]}) == 6, u
+f = f[:7]
 assert all(x["auto"] and x["port"] == "/dev/ttyUSB1" and x["operation"].lower() == "flash" for x in f), f
 good = [x["uid"] for x in f if x["result"] == "pass"]
 bad = [x["uid"] for x in f if x["result"] == "fail"]
@@ -132,4 +168,6 @@ assert len(good) == 5 and len(set(good)) == 4 and good[0] == good[4], good
 assert len(bad) == 2 and len(set(bad)) == 1 and bad[0] not in good, bad
 assert [x["result"] for x in f] == ["pass", "pass", "pass", "fail", "fail", "pass", "pass"], f
 PY
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); c=j["counters"]["default"]; assert c["next"] == 1005 and c["free"] == [] and len(c["chips"]) == 5 and all(v["written"] for v in c["chips"].values()), j' "$STATE/serials.json" ||
+        fail "serials.json: $(cat "$STATE/serials.json")"
 stop_daemon
