@@ -26,6 +26,8 @@ typedef struct LastResult {
         uint64_t timestamp_usec;        /* CLOCK_REALTIME */
         uint64_t bytes_read;
         unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
+        bool have_serial_number;        /* Flash: the number the board got */
+        uint64_t serial_number;
 } LastResult;
 
 /* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the

@@ -356,6 +356,7 @@ static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         r = port_new(m->bus, m->event, m->polkit, m->verbose, info, &port_hooks, m, &p);
         if (r < 0)
                 return r;
+        port_set_serial_store(p, m->serials);
         m->ports[m->n_ports++] = p;
         log_info(info->name, "Port added (%s, %04x:%04x)", info->device, info->vendor_id, info->product_id);
         manager_update_status(m);
@@ -586,6 +587,8 @@ int manager_set_state_dir(Manager *m, const char *dir, uint64_t max_size) {
         if (r < 0)
                 log_error(NULL, "Cannot use %s/" SERIAL_STORE_NAME " (%s): serial numbers are off until it is repaired",
                           dir, strerror(-r));
+        for (size_t i = 0; i < m->n_ports; i++)
+                port_set_serial_store(m->ports[i], m->serials);
         return 0;
 }
 
@@ -600,6 +603,10 @@ static int results_filter(const OptionValue *v, void *userdata, sd_bus_error *er
                 return 0;
         case RESULTS_FILTER_UID:
                 f->uid = v->s;
+                return 0;
+        case RESULTS_FILTER_SERIAL_NUMBER:
+                f->serial_number = v->t;
+                f->have_serial_number = true;
                 return 0;
         case RESULTS_FILTER_PORT:
                 f->port = v->s;

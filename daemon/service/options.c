@@ -28,6 +28,11 @@ static const OptionSpec port_specs[] = {
         { "length",     "t", PORT_OPTION_LENGTH },
         { "image-name", "s", PORT_OPTION_IMAGE_NAME },
         { "force",      "b", PORT_OPTION_FORCE },
+        { "sn-address", "t", PORT_OPTION_SN_ADDRESS },
+        { "sn-first",   "t", PORT_OPTION_SN_FIRST },
+        { "sn-step",    "t", PORT_OPTION_SN_STEP },
+        { "sn-format",  "s", PORT_OPTION_SN_FORMAT },
+        { "sn-counter", "s", PORT_OPTION_SN_COUNTER },
 };
 
 const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };
@@ -35,6 +40,7 @@ const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_sp
 static const OptionSpec results_filter_specs[] = {
         { "result", "s", RESULTS_FILTER_RESULT },
         { "uid",    "s", RESULTS_FILTER_UID },
+        { "serial-number", "t", RESULTS_FILTER_SERIAL_NUMBER },
         { "port",   "s", RESULTS_FILTER_PORT },
         { "since",  "t", RESULTS_FILTER_SINCE },
         { "until",  "t", RESULTS_FILTER_UNTIL },

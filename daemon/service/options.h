@@ -87,6 +87,11 @@ typedef enum PortOptionId {
         PORT_OPTION_LENGTH,
         PORT_OPTION_IMAGE_NAME,
         PORT_OPTION_FORCE,
+        PORT_OPTION_SN_ADDRESS,         /* the five in SerialKey's order (serialjob.h) */
+        PORT_OPTION_SN_FIRST,
+        PORT_OPTION_SN_STEP,
+        PORT_OPTION_SN_FORMAT,
+        PORT_OPTION_SN_COUNTER,
         _PORT_OPTION_MAX,
 } PortOptionId;
 
@@ -97,7 +102,11 @@ typedef enum PortOptionId {
          OPTION_BIT(PORT_OPTION_ERASE) | OPTION_BIT(PORT_OPTION_VERIFY) |                        \
          OPTION_BIT(PORT_OPTION_UNPROTECT) | OPTION_BIT(PORT_OPTION_PROTECT) |                   \
          OPTION_BIT(PORT_OPTION_BOOT0) | OPTION_BIT(PORT_OPTION_GO) |                            \
-         OPTION_BIT(PORT_OPTION_IMAGE_NAME) | OPTION_BIT(PORT_OPTION_FORCE))
+         OPTION_BIT(PORT_OPTION_IMAGE_NAME) | OPTION_BIT(PORT_OPTION_FORCE) | PORT_OPTIONS_SERIAL)
+#define PORT_OPTIONS_SERIAL                                                                     \
+        (OPTION_BIT(PORT_OPTION_SN_ADDRESS) | OPTION_BIT(PORT_OPTION_SN_FIRST) |                 \
+         OPTION_BIT(PORT_OPTION_SN_STEP) | OPTION_BIT(PORT_OPTION_SN_FORMAT) |                   \
+         OPTION_BIT(PORT_OPTION_SN_COUNTER))
 #define PORT_OPTIONS_LOCK (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_FORCE))
 #define PORT_OPTIONS_ERASE                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_MODE) | OPTION_BIT(PORT_OPTION_ADDRESS) |    \
@@ -113,6 +122,7 @@ typedef enum ResultsFilterId {
         RESULTS_FILTER_SINCE,
         RESULTS_FILTER_UNTIL,
         RESULTS_FILTER_LIMIT,
+        RESULTS_FILTER_SERIAL_NUMBER,
         _RESULTS_FILTER_MAX,
 } ResultsFilterId;
 

@@ -65,6 +65,7 @@ struct Port {
         FlasherChip chip;
         LastResult last;
 
+        SerialStore *serials;           /* borrowed */
         bool polling;                   /* a poll job is with the worker */
         Station station;
 };
@@ -465,6 +466,10 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = request_parse(m, PORT_OPTIONS_FLASH, &q, error);
         if (r < 0)
                 return r;
+        if (q.serial.enabled && !p->serials)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Serial numbers need the daemon's state directory (--state-dir), where the "
+                                         "counters are kept");
         r = port_authorize(p, m, JOB_FLASH, q.flash.unprotect || q.flash.protect, error);
         if (r != 0)
                 return r;
@@ -498,6 +503,13 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "%s",
                                          ierr.message[0] ? ierr.message : "The image cannot be parsed");
+        if (q.serial.enabled) {
+                r = serial_job_attach(j, p->serials, &q.serial);
+                if (r < 0) {
+                        job_free(j);
+                        return r;
+                }
+        }
         return port_start_job(p, m, j);
 }
 
@@ -522,6 +534,10 @@ int port_poll(Port *p, unsigned syncs) {
 
 bool port_is_polling(const Port *p) {
         return p->polling;
+}
+
+void port_set_serial_store(Port *p, SerialStore *store) {
+        p->serials = store;
 }
 
 Station *port_station(Port *p) {
@@ -642,6 +658,8 @@ static void port_on_done(Port *p, Job *j) {
                 .bytes_read = j->op == JOB_READ && error == 0 ? j->length : 0,
                 .baudrate = j->baudrate_used,
                 .started_by_reset = j->started_by_reset,
+                .have_serial_number = j->have_serial_number,
+                .serial_number = j->serial_number,
         };
         snprintf(p->last.error_name, sizeof p->last.error_name, "%s", error_name);
         snprintf(p->last.message, sizeof p->last.message, "%s", message);

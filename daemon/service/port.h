@@ -16,6 +16,7 @@
 #include "link.h"
 #include "macro.h"
 #include "polkit.h"
+#include "serialstore.h"
 #include "station.h"
 
 typedef struct Port Port;
@@ -77,6 +78,10 @@ bool port_is_polling(const Port *p);
  * change, port_station_changed() announces the Station property. */
 Station *port_station(Port *p);
 void port_station_changed(Port *p);
+
+/* Where Flash calls with sn-address take their numbers (borrowed: must outlive the
+ * port); NULL: such calls are refused. */
+void port_set_serial_store(Port *p, SerialStore *store);
 
 /* The adapter went away: a running job ends with Disconnected (then job_done asks for
  * the drop). Returns true if a job is still running. */

@@ -58,6 +58,7 @@ void request_init(Request *q) {
                 .format = IMAGE_FORMAT_AUTO,
         };
         flasher_flash_options_init(&q->flash);
+        serial_spec_init(&q->serial);
 }
 
 /* One key of a Port method's options (options_parse() checked key and type). */
@@ -107,6 +108,14 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
         case PORT_OPTION_GO:
         case PORT_OPTION_FORCE:
                 return flash_options_set_flag(&o->flash, v->spec->key, v->b);
+        case PORT_OPTION_SN_ADDRESS:
+        case PORT_OPTION_SN_FIRST:
+        case PORT_OPTION_SN_STEP:
+        case PORT_OPTION_SN_FORMAT:
+        case PORT_OPTION_SN_COUNTER:
+                r = serial_spec_set(&o->serial, (SerialKey) (v->spec->id - PORT_OPTION_SN_ADDRESS),
+                                    v->type == 't' ? v->t : 0, v->type == 's' ? v->s : NULL);
+                break;
         default:
                 return -EINVAL;
         }

@@ -12,6 +12,7 @@
 #include "flasher.h"
 #include "image.h"
 #include "job.h"
+#include "serialjob.h"
 
 typedef struct Request {
         bool have_address, have_length;
@@ -24,6 +25,7 @@ typedef struct Request {
         const char *image_name;         /* borrowed; NULL: the caller's default */
         uint16_t expect_chip;           /* Flash: refuse another chip; 0: any */
         bool automatic;                 /* an auto-flash profile's, not a caller's */
+        SerialSpec serial;              /* Flash: a serial number (sn-address given) */
 } Request;
 
 /* The Flash method's defaults (flasher_flash_options_init(): erase auto, verify,

@@ -92,6 +92,9 @@ static bool entry_matches(json_object *e, const ResultsFilter *f) {
         if (f->result && !(json_object_object_get_ex(e, "result", &v) &&
                            strcmp(json_object_get_string(v), f->result) == 0))
                 return false;
+        if (f->have_serial_number && !(json_object_object_get_ex(e, "serial_number", &v) &&
+                                       json_object_get_uint64(v) == f->serial_number))
+                return false;
         if (f->uid && !(json_object_object_get_ex(e, "uid", &v) &&
                         strcasecmp(json_object_get_string(v), f->uid) == 0))
                 return false;

@@ -149,7 +149,20 @@ set_auto_flash "$TMPDIR/fw.hex" '{"serial": ("s", "FIXTURE*"), "detect": ("s", "
         "sn-first": ("t", 1000)}' || fail "SetAutoFlash after the restart"
 wait_flash ""
 check_number 1004
+busctl call "${M[@]}" ClearAutoFlash || fail "ClearAutoFlash"
 monitor_stop
+# By hand, without naming the port (the daemon knows one): the chip keeps its number;
+# another counter gives it that counter's first.
+ctl flash "$TMPDIR/fw.hex" --sn-address 0x08000100 --sn-first 1000 --json >"$TMPDIR/flash.json" ||
+        fail "flash with a serial number: $(cat "$TMPDIR/flash.json")"
+json_check "$TMPDIR/flash.json" 'j["result"]["serial_number"] == 1004'
+check_number 1004
+ctl flash "$TMPDIR/fw.hex" --sn-address 0x08000100 --sn-first 7 --sn-counter rev-b --sn-format be32 -q ||
+        fail "flash with another counter"
+control "dump ttyUSB1 $TMPDIR/dump.bin" >/dev/null
+[ "$(od -An -tx1 -j256 -N4 "$TMPDIR/dump.bin" | tr -d ' ')" = 00000007 ] || fail "rev-b: $(od -An -tx1 -j256 -N4 "$TMPDIR/dump.bin")"
+expect_rc 2 ctl flash "$TMPDIR/fw.hex" --sn-first 7
+expect_rc 2 ctl flash ttyUSB1 "$TMPDIR/fw.hex" --sn-address 0x08000100 --sn-format text:%s
 
 # The log: one pass per good board (UIDs 1, 2, 3, 5, 1 again, 6), two failures of board 4,
 # each pass with its board's number.
@@ -158,8 +171,9 @@ import json, sys
 f = [json.loads(l) for l in open(sys.argv[1])]
 numbers = [(x["uid"], x.get("serial_number")) for x in f]
 u = [x["uid"] for x in f]
-assert [n for _, n in numbers] == [1000, 1001, 1002, None, None, 1003, 1000, 1004], numbers
+assert [n for _, n in numbers] == [1000, 1001, 1002, None, None, 1003, 1000, 1004, 1004, 7], numbers
 assert u[0] == u[6] and len({u[0], u[1], u[2], u[3], u[5], u[7]}) == 6, u
+assert not f[8]["auto"] and not f[9]["auto"] and f[7]["uid"] == f[8]["uid"] == f[9]["uid"], f
 f = f[:7]
 assert all(x["auto"] and x["port"] == "/dev/ttyUSB1" and x["operation"].lower() == "flash" for x in f), f
 good = [x["uid"] for x in f if x["result"] == "pass"]
@@ -168,6 +182,32 @@ assert len(good) == 5 and len(set(good)) == 4 and good[0] == good[4], good
 assert len(bad) == 2 and len(set(bad)) == 1 and bad[0] not in good, bad
 assert [x["result"] for x in f] == ["pass", "pass", "pass", "fail", "fail", "pass", "pass"], f
 PY
-python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); c=j["counters"]["default"]; assert c["next"] == 1005 and c["free"] == [] and len(c["chips"]) == 5 and all(v["written"] for v in c["chips"].values()), j' "$STATE/serials.json" ||
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); c=j["counters"]["default"]; assert c["next"] == 1005 and c["free"] == [] and len(c["chips"]) == 5 and j["counters"]["rev-b"]["next"] == 8 and all(v["written"] for v in c["chips"].values()), j' "$STATE/serials.json" ||
         fail "serials.json: $(cat "$STATE/serials.json")"
+# The log finds a board by its number and shows the number next to the UID.
+ctl log --serial 1001 --json >"$TMPDIR/log.json" || fail "log --serial"
+json_check "$TMPDIR/log.json" 'j["serial_number"] == 1001 and j["result"] == "pass"'
+uid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["uid"])' "$TMPDIR/log.json")
+ctl log --uid "$uid" >"$TMPDIR/log.txt" || fail "log --uid"
+grep -q "SERIAL" "$TMPDIR/log.txt" && grep -q "$uid  *1001 " "$TMPDIR/log.txt" || fail "log --uid: $(cat "$TMPDIR/log.txt")"
+ctl log --serial 999 >"$TMPDIR/log.txt" || fail "log --serial 999"
+grep -q "^No results" "$TMPDIR/log.txt" || fail "log --serial 999: $(cat "$TMPDIR/log.txt")"
+# The engineer's numbers: per slot and in total, failures ranked.
+ctl log --stats --json >"$TMPDIR/stats.json" || fail "log --stats"
+json_check "$TMPDIR/stats.json" 'j["total"]["passed"] == 8 and j["total"]["failed"] == 2 and
+        abs(j["total"]["yield"] - 0.8) < 1e-9 and j["total"]["failures"] == [{"reason": "UnsupportedChip", "count": 2}] and
+        len(j["slots"]) == 1 and j["slots"][0]["port"] == "/dev/ttyUSB1"'
+ctl log --stats >"$TMPDIR/stats.txt" || fail "log --stats"
+grep -q "^Total: 8 passed, 2 failed, yield 80.0%" "$TMPDIR/stats.txt" && grep -q "  *2  UnsupportedChip" "$TMPDIR/stats.txt" ||
+        fail "log --stats: $(cat "$TMPDIR/stats.txt")"
+ctl log --stats --since @$(( $(date +%s) + 3600 )) --json >"$TMPDIR/stats.json" || fail "log --stats --since"
+json_check "$TMPDIR/stats.json" 'j["total"]["passed"] == 0 and j["slots"] == []'
+stop_daemon
+
+# flash IMAGE with several ports: they are listed, exit 2.
+DAEMON_ARGS="--state-dir=$STATE" start_daemon --board ttyUSB1=0x466 --board ttyUSB2=0x466
+expect_rc 2 ctl flash "$TMPDIR/fw.hex" 2>"$TMPDIR/err"
+grep -q "several ports" "$TMPDIR/err" && grep -q "/dev/ttyUSB1" "$TMPDIR/err" && grep -q "/dev/ttyUSB2" "$TMPDIR/err" ||
+        fail "flash without a port: $(cat "$TMPDIR/err")"
+[ "$(info_field ttyUSB1 syncs)" = 0 ] && [ "$(info_field ttyUSB2 syncs)" = 0 ] || fail "a port was touched"
 stop_daemon
