@@ -254,9 +254,24 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return r;
 }
 
+/* Tells each port what the armed profile does with it (its Station property). */
+static void manager_mark_port(Manager *m, Port *p) {
+        const AutoFlash *a = m->autoflash;
+
+        if (!a)
+                port_set_station_profile(p, "");
+        else if (!autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p)))
+                port_set_station_profile(p, "unmatched");
+        else
+                port_set_station_profile(p, a->detect_poll ? "poll" : "plug");
+}
+
 /* The timer runs only while a detect=poll profile is armed: no wake-ups otherwise. */
 static void manager_update_poll(Manager *m) {
         int r;
+
+        for (size_t i = 0; i < m->n_ports; i++)
+                manager_mark_port(m, m->ports[i]);
 
         if (!poll_armed(m)) {
                 if (m->poll_timer)
@@ -357,6 +372,7 @@ static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         if (r < 0)
                 return r;
         port_set_serial_store(p, m->serials);
+        manager_mark_port(m, p);
         m->ports[m->n_ports++] = p;
         log_info(info->name, "Port added (%s, %04x:%04x)", info->device, info->vendor_id, info->product_id);
         manager_update_status(m);

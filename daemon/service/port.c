@@ -68,6 +68,7 @@ struct Port {
         SerialStore *serials;           /* borrowed */
         bool polling;                   /* a poll job is with the worker */
         Station station;
+        const char *station_profile;
 };
 
 const char *port_name(const Port *p) {
@@ -268,11 +269,12 @@ static int prop_station(sd_bus *bus, const char *path, const char *interface, co
         Port *p = userdata;
         char text[STATION_REASON_MAX + 64];
 
-        return sd_bus_message_append(reply, "a{sv}", 4,
+        return sd_bus_message_append(reply, "a{sv}", 5,
                                      "state", "s", station_state_to_string(p->station.state),
                                      "text", "s", station_describe(&p->station, text, sizeof text),
                                      "percent", "u", (uint32_t) p->station.percent,
-                                     "reason", "s", p->station.reason);
+                                     "reason", "s", p->station.reason,
+                                     "profile", "s", p->station_profile ?: "");
 }
 
 static int prop_last_result(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -542,6 +544,13 @@ void port_set_serial_store(Port *p, SerialStore *store) {
 
 Station *port_station(Port *p) {
         return &p->station;
+}
+
+void port_set_station_profile(Port *p, const char *profile) {
+        if (streq_ptr(p->station_profile, profile))
+                return;
+        p->station_profile = profile;
+        port_station_changed(p);
 }
 
 void port_station_changed(Port *p) {

@@ -78,6 +78,9 @@ bool port_is_polling(const Port *p);
  * change, port_station_changed() announces the Station property. */
 Station *port_station(Port *p);
 void port_station_changed(Port *p);
+/* What the armed auto-flash profile does with this port, for station views: "" (none
+ * armed), "plug", "poll" or "unmatched". A constant string. */
+void port_set_station_profile(Port *p, const char *profile);
 
 /* Where Flash calls with sn-address take their numbers (borrowed: must outlive the
  * port); NULL: such calls are refused. */

@@ -93,6 +93,20 @@ P=(--address="$BUS_ADDR" "$BUS_NAME" /io/github/Stm32Isp1/port/ttyUSB1 io.github
 busctl get-property -j "${P[@]}" Station >"$TMPDIR/st.json" || fail "Station"
 json_check "$TMPDIR/st.json" 'j["data"]["state"]["data"] == "passed" and
         j["data"]["text"]["data"] == "PASS — take the board out"'
+# The station view: the slot in the operator's words, the other port marked as matching
+# no profile, the armed profile named, the columns aligned.
+ctl monitor station --once --json >"$TMPDIR/view.json" || fail "monitor station --once --json"
+json_check "$TMPDIR/view.json" '{r["device"]: (r["station"], r["profile"]) for r in j} ==
+        {"/dev/ttyUSB1": ("PASS — take the board out", "poll"), "/dev/ttyUSB2": ("no profile matches this port", "unmatched")}'
+ctl monitor station --once >"$TMPDIR/view.txt" || fail "monitor station --once"
+python3 - "$TMPDIR/view.txt" <<'PY' || fail "station view: $(cat "$TMPDIR/view.txt")"
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+col = lines[0].index("STATION")
+assert lines[1][col:].startswith("PASS — take the board out"), lines
+assert lines[2][col:].startswith("no profile matches this port"), lines
+assert "Armed: fw.hex (SHA-256 " in lines[-1] and "detect poll, serial numbers from counter default." in lines[-1], lines
+PY
 # Left in place: polled (two 0x7F: the chip waits for a command), never flashed again.
 writes=$(info_field ttyUSB1 writes)
 wait_polled ttyUSB1 5
