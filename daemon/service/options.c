@@ -40,11 +40,11 @@ const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_sp
 static const OptionSpec results_filter_specs[] = {
         { "result", "s", RESULTS_FILTER_RESULT },
         { "uid",    "s", RESULTS_FILTER_UID },
-        { "serial-number", "t", RESULTS_FILTER_SERIAL_NUMBER },
         { "port",   "s", RESULTS_FILTER_PORT },
         { "since",  "t", RESULTS_FILTER_SINCE },
         { "until",  "t", RESULTS_FILTER_UNTIL },
         { "limit",  "u", RESULTS_FILTER_LIMIT },
+        { "serial-number", "t", RESULTS_FILTER_SERIAL_NUMBER },
 };
 
 const OptionTable results_filter_table = { "filter", results_filter_specs, ELEMENTSOF(results_filter_specs) };
