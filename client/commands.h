@@ -29,6 +29,7 @@ typedef struct Args {
         bool mass;
         int verify, unprotect, protect, boot0, go;      /* -1: daemon default */
         bool force;             /* flash, lock: accept an end state with no way back */
+        bool detach;            /* return once the job started; it outlives the client */
         /* flash: a serial number (sn-address given) */
         bool have_sn_address, have_sn_first, have_sn_step;
         uint64_t sn_address, sn_first, sn_step;

@@ -34,9 +34,10 @@ enum {
         OPT_LIMIT     = 1 << 17,
         OPT_ONCE      = 1 << 18,
         OPT_FORCE     = 1 << 19,
-        OPT_SN        = 1 << 20,        /* the --sn-* family */
-        OPT_SERIAL    = 1 << 21,
-        OPT_STATS     = 1 << 22,
+        OPT_DETACH    = 1 << 20,
+        OPT_SN        = 1 << 21,        /* the --sn-* family */
+        OPT_SERIAL    = 1 << 22,
+        OPT_STATS     = 1 << 23,
 };
 #define OPT_LAST OPT_STATS
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY)
@@ -53,16 +54,16 @@ static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
         { "info",    1, 1, OPT_LINE, cmd_info, "info PORT" },
         { "flash",   1, 2, OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT |
-                           OPT_BOOT0 | OPT_GO | OPT_FORCE | OPT_LINE | OPT_SN, cmd_flash,
+                           OPT_BOOT0 | OPT_GO | OPT_FORCE | OPT_DETACH | OPT_LINE | OPT_SN, cmd_flash,
           "flash [PORT] FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
           "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--force] [--baud B]\n"
-          "                    [--entry SEQ] [--sn-address A [--sn-first N] [--sn-step N] [--sn-format F]\n"
-          "                    [--sn-counter NAME]]" },
-        { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_erase,
-          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N]" },
+          "                    [--entry SEQ] [--detach] [--sn-address A [--sn-first N] [--sn-step N]\n"
+          "                    [--sn-format F] [--sn-counter NAME]]" },
+        { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_DETACH | OPT_LINE, cmd_erase,
+          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N] [--detach]" },
         { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]" },
-        { "lock",    1, 1, OPT_FORCE | OPT_LINE, cmd_lock, "lock PORT [--force]" },
-        { "unlock",  1, 1, OPT_LINE, cmd_unlock, "unlock PORT" },
+        { "lock",    1, 1, OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_lock, "lock PORT [--force] [--detach]" },
+        { "unlock",  1, 1, OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_unlock, "unlock PORT [--force] [--detach]" },
         { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]" },
         { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL },
         { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT" },
@@ -109,7 +110,11 @@ static void help(void) {
                "                        code that does not set VTOR may hang: where the wiring allows,\n"
                "                        start it by a reset with BOOT0 low (the --entry exit sequence)\n"
                "      --force           flash, lock: accept an end state from which no BOOT0 level\n"
-               "                        brings back the bootloader (only a debugger then reaches it)\n"
+               "                        brings back the bootloader (only a debugger then reaches it);\n"
+               "                        unlock: unlock (and erase) a chip that is not read-protected\n"
+               "      --detach          flash, erase, lock, unlock: return once the job started; it\n"
+               "                        runs on without this client (follow it: stm32ispctl monitor).\n"
+               "                        Without it, a job whose client is gone is cancelled\n"
                "      --mass            erase the whole flash (erase's default)\n"
                "      --pages=F[-L]     erase pages F to L\n"
                "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"
@@ -153,7 +158,7 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit", "--once", "--force", "--sn-*", "--serial", "--stats",
+                "--since", "--until", "--limit", "--once", "--force", "--detach", "--sn-*", "--serial", "--stats",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -172,7 +177,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         enum {
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
-                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_NO_ASK_PASSWORD,
+                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_DETACH, ARG_NO_ASK_PASSWORD,
                 ARG_SN_ADDRESS, ARG_SN_FIRST, ARG_SN_STEP, ARG_SN_FORMAT, ARG_SN_COUNTER, ARG_SERIAL, ARG_STATS,
         };
         static const struct option options[] = {
@@ -208,6 +213,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "limit",       required_argument, NULL, 'n' },
                 { "once",        no_argument,       NULL, ARG_ONCE },
                 { "force",       no_argument,       NULL, ARG_FORCE },
+                { "detach",      no_argument,       NULL, ARG_DETACH },
                 { "sn-address",  required_argument, NULL, ARG_SN_ADDRESS },
                 { "sn-first",    required_argument, NULL, ARG_SN_FIRST },
                 { "sn-step",     required_argument, NULL, ARG_SN_STEP },
@@ -349,6 +355,10 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ARG_FORCE:
                         a->force = true;
                         given |= OPT_FORCE;
+                        break;
+                case ARG_DETACH:
+                        a->detach = true;
+                        given |= OPT_DETACH;
                         break;
                 case ARG_SN_ADDRESS:
                         if (parse_address(optarg, &a->sn_address) < 0 || a->sn_address > UINT32_MAX)

@@ -18,12 +18,12 @@ _stm32ispctl() {
         local -A opts=(
                 [list]=""
                 [info]="$line"
-                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force $line
+                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force --detach $line
                          --sn-address= --sn-first= --sn-step= --sn-format= --sn-counter="
-                [erase]="--mass --pages= --address= --length= $line"
+                [erase]="--mass --pages= --address= --length= --detach $line"
                 [read]="--address= --length= $line"
-                [lock]="--force $line"
-                [unlock]="$line"
+                [lock]="--force --detach $line"
+                [unlock]="--force --detach $line"
                 [go]="--address="
                 [run]="--address="
                 [cancel]=""

@@ -50,6 +50,7 @@ struct Manager {
         Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
         sd_event_source *poll_timer;    /* detect=poll: asks idle ports for a bootloader */
+        char *autoflash_error;          /* why the configured profile is not armed */
         bool started;                   /* enumeration done: new ports are plugged boards */
 };
 
@@ -185,6 +186,26 @@ static void manager_emit_autoflash(Manager *m) {
                                                       "AutoFlash", NULL);
 }
 
+/* What the profile's match sees of a port. plugged: a USB adapter udev reported (at
+ * startup or as it appeared), not one added by name. */
+static AutoFlashCandidate port_candidate(Port *p) {
+        return (AutoFlashCandidate) {
+                .name = port_name(p),
+                .device = port_device(p),
+                .plugged = port_plugged(p),
+                .vid = port_vendor_id(p),
+                .pid = port_product_id(p),
+                .serial = port_serial(p),
+                .id_path = port_physical_path(p),
+        };
+}
+
+static bool port_matches(const Manager *m, Port *p) {
+        AutoFlashCandidate c = port_candidate(p);
+
+        return m->autoflash && autoflash_matches(m->autoflash, &c);
+}
+
 /* Starts the armed profile's flash on p. */
 static void manager_autoflash_start(Manager *m, Port *p) {
         _cleanup_(job_freep) Job *j = NULL;
@@ -215,7 +236,7 @@ static void manager_autoflash_port(Manager *m, Port *p) {
 
         if (!a || !m->started || m->exiting)
                 return;
-        if (!autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p))) {
+        if (!port_matches(m, p)) {
                 log_debug(port_name(p), "The auto-flash profile does not match, leaving the port alone");
                 return;
         }
@@ -241,8 +262,7 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         for (size_t i = 0; i < m->n_ports; i++) {
                 Port *p = m->ports[i];
 
-                if (port_is_busy(p) || port_is_polling(p) ||
-                    !autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p)))
+                if (port_is_busy(p) || port_is_polling(p) || !port_matches(m, p))
                         continue;
                 r = port_poll(p, station_poll_syncs(port_station(p)));
                 if (r < 0 && r != -EBUSY)
@@ -260,7 +280,7 @@ static void manager_mark_port(Manager *m, Port *p) {
 
         if (!a)
                 port_set_station_profile(p, "");
-        else if (!autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p)))
+        else if (!port_matches(m, p))
                 port_set_station_profile(p, "unmatched");
         else
                 port_set_station_profile(p, a->detect_poll ? "poll" : "plug");
@@ -360,7 +380,8 @@ static const PortHooks port_hooks = {
         .polled = port_polled,
 };
 
-static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
+/* plugged: udev reported the adapter as it appeared (not AddPort). */
+static int registry_add(Manager *m, const PortInfo *info, bool plugged, Port **ret) {
         Port **a, *p;
         int r;
 
@@ -372,6 +393,7 @@ static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         if (r < 0)
                 return r;
         port_set_serial_store(p, m->serials);
+        port_set_plugged(p, plugged);
         manager_mark_port(m, p);
         m->ports[m->n_ports++] = p;
         log_info(info->name, "Port added (%s, %04x:%04x)", info->device, info->vendor_id, info->product_id);
@@ -420,6 +442,16 @@ static void manager_update_status(Manager *m) {
 
 /* ---- configuration ---- */
 
+static void manager_log_armed(Manager *m, const char *from) {
+        _cleanup_free_ char *match = NULL;
+
+        if (autoflash_describe_match(m->autoflash, &match) < 0)
+                return;
+        log_info(NULL, "Auto-flash armed%s%s: %s (sha256 %s) on %s%s", from ? " from " : "", from ?: "",
+                 m->autoflash->image_name, m->autoflash->sha256, match,
+                 m->autoflash->detect_poll ? ", polling the idle ones for boards" : "");
+}
+
 int manager_load_config(Manager *m, const char *path) {
         int r;
 
@@ -429,12 +461,19 @@ int manager_load_config(Manager *m, const char *path) {
         if (m->config.autoflash && m->config.autoflash->serial.enabled && !m->serials) {
                 log_error(NULL, "%s: serial numbers need the state directory (--state-dir): auto-flash not armed", path);
                 m->config.autoflash = autoflash_free(m->config.autoflash);
+                free(m->config.autoflash_error);
+                m->config.autoflash_error = strdup("SnAddress= needs the daemon's state directory (--state-dir)");
+        }
+        if (m->config.autoflash_error) {
+                free(m->autoflash_error);
+                m->autoflash_error = TAKE_PTR(m->config.autoflash_error);
+                m->autoflash = autoflash_free(m->autoflash);
+                return 0;
         }
         if (m->config.autoflash) {
                 autoflash_free(m->autoflash);
                 m->autoflash = TAKE_PTR(m->config.autoflash);
-                log_info(NULL, "Auto-flash armed from %s: %s (sha256 %s)", path, m->autoflash->image_name,
-                         m->autoflash->sha256);
+                manager_log_armed(m, path);
         }
         return 0;
 }
@@ -452,7 +491,7 @@ static void hotplug_added(void *userdata, const PortInfo *info) {
                          info->vendor_id, info->product_id);
                 return;
         }
-        r = registry_add(m, info, NULL);
+        r = registry_add(m, info, true, NULL);
         if (r < 0)
                 log_error(info->name, "Cannot add port: %s", strerror(-r));
 }
@@ -535,7 +574,7 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
                                                          "%s is not a character device", device);
                         info.device = node;
                 }
-                r = registry_add(m, &info, &p);
+                r = registry_add(m, &info, false, &p);
                 if (r < 0)
                         return r;
         }
@@ -732,6 +771,9 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
                 return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "The image is too large");
         if (r == -EINVAL)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image must be a regular file");
+        if (r == -EDOM)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option 'address' is for raw binaries: this image carries its own addresses");
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image cannot be parsed");
 
@@ -741,8 +783,8 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
                                          "counters are kept");
         autoflash_free(m->autoflash);
         m->autoflash = TAKE_PTR(a);
-        log_info(NULL, "Auto-flash armed: %s (sha256 %s)%s", m->autoflash->image_name, m->autoflash->sha256,
-                 m->autoflash->detect_poll ? ", polling idle ports for boards" : "");
+        m->autoflash_error = mfree(m->autoflash_error);
+        manager_log_armed(m, NULL);
         manager_emit_autoflash(m);
         manager_update_poll(m);
         return sd_bus_reply_method_return(msg, NULL);
@@ -755,8 +797,9 @@ static int method_clear_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_e
         r = polkit_authorize(m->polkit, msg, POLKIT_ACTIONS(STM32ISP_ACTION_CONFIGURE), NULL, error);
         if (r != 0)
                 return r;
-        if (m->autoflash) {
+        if (m->autoflash || m->autoflash_error) {
                 m->autoflash = autoflash_free(m->autoflash);
+                m->autoflash_error = mfree(m->autoflash_error);
                 log_info(NULL, "Auto-flash disarmed");
                 manager_emit_autoflash(m);
                 manager_update_poll(m);
@@ -775,6 +818,8 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
         if (r < 0)
                 return r;
         r = sd_bus_message_append(reply, "{sv}", "armed", "b", (int) !!a);
+        if (r >= 0 && !a && m->autoflash_error)
+                r = sd_bus_message_append(reply, "{sv}", "error", "s", m->autoflash_error);
         if (r < 0)
                 return r;
         if (!a)
@@ -826,6 +871,8 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                 r = sd_bus_message_append(reply, "{sv}", "serial", "s", a->match_serial);
         if (r >= 0 && a->match_id_path)
                 r = sd_bus_message_append(reply, "{sv}", "id-path", "s", a->match_id_path);
+        if (r >= 0 && a->match_port)
+                r = sd_bus_message_append(reply, "{sv}", "port", "s", a->match_port);
         if (r >= 0 && a->expect_chip)
                 r = sd_bus_message_append(reply, "{sv}", "chip", "q", a->expect_chip);
         if (r >= 0)
@@ -945,6 +992,7 @@ Manager *manager_free(Manager *m) {
         serial_store_free(m->serials);
         polkit_free(m->polkit);
         autoflash_free(m->autoflash);
+        free(m->autoflash_error);
         config_done(&m->config);
         free(m);
         return NULL;

@@ -87,6 +87,7 @@ typedef enum PortOptionId {
         PORT_OPTION_LENGTH,
         PORT_OPTION_IMAGE_NAME,
         PORT_OPTION_FORCE,
+        PORT_OPTION_DETACH,
         PORT_OPTION_SN_ADDRESS,         /* the five in SerialKey's order (serialjob.h) */
         PORT_OPTION_SN_FIRST,
         PORT_OPTION_SN_STEP,
@@ -95,8 +96,10 @@ typedef enum PortOptionId {
         _PORT_OPTION_MAX,
 } PortOptionId;
 
-/* What each method takes. */
-#define PORT_OPTIONS_LINK (OPTION_BIT(PORT_OPTION_BAUDRATE) | OPTION_BIT(PORT_OPTION_ENTRY))
+/* What each method takes: every job the line's options and detach (keep running when
+ * the caller leaves the bus). */
+#define PORT_OPTIONS_LINK (OPTION_BIT(PORT_OPTION_BAUDRATE) | OPTION_BIT(PORT_OPTION_ENTRY) | \
+                           OPTION_BIT(PORT_OPTION_DETACH))
 #define PORT_OPTIONS_FLASH                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_ADDRESS) | OPTION_BIT(PORT_OPTION_FORMAT) |  \
          OPTION_BIT(PORT_OPTION_ERASE) | OPTION_BIT(PORT_OPTION_VERIFY) |                        \
@@ -107,6 +110,8 @@ typedef enum PortOptionId {
         (OPTION_BIT(PORT_OPTION_SN_ADDRESS) | OPTION_BIT(PORT_OPTION_SN_FIRST) |                 \
          OPTION_BIT(PORT_OPTION_SN_STEP) | OPTION_BIT(PORT_OPTION_SN_FORMAT) |                   \
          OPTION_BIT(PORT_OPTION_SN_COUNTER))
+/* force: Lock, an end state with no way back; Unlock, even a chip that is not
+ * read-protected (the mass erase included). */
 #define PORT_OPTIONS_LOCK (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_FORCE))
 #define PORT_OPTIONS_ERASE                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_MODE) | OPTION_BIT(PORT_OPTION_ADDRESS) |    \
@@ -147,6 +152,7 @@ typedef enum AutoFlashOptionId {
         AUTOFLASH_OPTION_ID_PATH,
         AUTOFLASH_OPTION_CHIP,
         AUTOFLASH_OPTION_FORCE,
+        AUTOFLASH_OPTION_PORT,
         AUTOFLASH_OPTION_DETECT,
         AUTOFLASH_OPTION_POLL_MS,
         AUTOFLASH_OPTION_SN_ADDRESS,    /* the five in SerialKey's order (serialjob.h) */

@@ -85,6 +85,10 @@ void port_set_station_profile(Port *p, const char *profile);
 /* Where Flash calls with sn-address take their numbers (borrowed: must outlive the
  * port); NULL: such calls are refused. */
 void port_set_serial_store(Port *p, SerialStore *store);
+/* A USB adapter udev reported (at startup or as it appeared), not a port added by
+ * name: what an auto-flash profile without a port glob may touch. */
+void port_set_plugged(Port *p, bool plugged);
+bool port_plugged(const Port *p);
 
 /* The adapter went away: a running job ends with Disconnected (then job_done asks for
  * the drop). Returns true if a job is still running. */

@@ -25,6 +25,7 @@ typedef struct Request {
         const char *image_name;         /* borrowed; NULL: the caller's default */
         uint16_t expect_chip;           /* Flash: refuse another chip; 0: any */
         bool automatic;                 /* an auto-flash profile's, not a caller's */
+        bool detach;                    /* the job outlives its caller on the bus */
         SerialSpec serial;              /* Flash: a serial number (sn-address given) */
 } Request;
 
