@@ -172,6 +172,11 @@ for r in rows:
     assert r["station"] in ("passed", "PASS — take the board out") if r["last_result"] == "pass" else \
         r["station"].startswith("FAIL: ") or r["station"].startswith("failed: "), r
 assert lines["usb-0:3:1.0"][1] == "ttyUSB5", text
+# aligned, the long TCP URL included: every row's state starts under STATE
+col = text[0].index("STATE")
+assert any(len(l.split()[0]) > 11 for l in text[1:-1]), text
+for l in text[1:-1]:
+    assert l[col - 1] == " " and l[col] != " " and l[col:].split()[0] == l.split()[2], (l, text)
 assert text[-1].startswith("6 slots: 7 passed, 2 failed since "), text[-1]
 PY
         fail "station rows: $(cat "$TMPDIR/once.json" "$TMPDIR/once.txt")"

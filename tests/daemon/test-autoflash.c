@@ -212,6 +212,22 @@ static void test_detect(void) {
         ASSERT_ERR(autoflash_set(a, "PollMs", "99"), EINVAL);
         ASSERT_ERR(autoflash_set(a, "PollMs", "10001"), EINVAL);
         ASSERT_EQ(a->poll_ms, 10000);
+        /* serial numbers: the file's names, checked as the bus's */
+        ASSERT_TRUE(!a->serial.enabled);
+        ASSERT_OK(autoflash_set(a, "SnAddress", "0x0800F800"));
+        ASSERT_TRUE(a->serial.enabled);
+        ASSERT_EQ(a->serial.address, 0x0800F800);
+        ASSERT_OK(autoflash_set(a, "SnFirst", "100000"));
+        ASSERT_EQ(a->serial.first, 100000);
+        ASSERT_OK(autoflash_set(a, "SnFormat", "text:SN%06u"));
+        ASSERT_EQ(a->serial.layout.format, SERIAL_FORMAT_TEXT);
+        ASSERT_ERR(autoflash_set(a, "SnFormat", "text:%s"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "SnStep", "0"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "SnCounter", "a/b"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "SnAddress", "0x100000000"), EINVAL);
+        ASSERT_OK(autoflash_set(a, "sn-counter", "rev-b"));
+        ASSERT_STREQ(a->serial.counter, "rev-b");
+        ASSERT_EQ(autoflash_bus_type("sn-address"), 't');
         ASSERT_EQ(autoflash_bus_type("detect"), 's');
         ASSERT_EQ(autoflash_bus_type("poll-ms"), 'u');
 }
