@@ -29,6 +29,8 @@ typedef struct LastResult {
         bool baudrate_remembered;       /* baudrate is the port's remembered rate, tried
                                          * after the asked one met silence */
         char trace_file[256];           /* a failed job's kept wire trace; "": none */
+        bool have_serial_number;        /* Flash: the number the board got */
+        uint64_t serial_number;
 } LastResult;
 
 /* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the
