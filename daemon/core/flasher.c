@@ -330,6 +330,12 @@ static int read_info(Flasher *f, const ChipInfo *info, uint32_t address, uint8_t
         return 0;
 }
 
+int flasher_read_info(Flasher *f, uint32_t address, void *buf, size_t n) {
+        if (!f->have_chip || !f->chip.info)
+                return -EINVAL;
+        return read_info(f, f->chip.info, address, buf, n);
+}
+
 /* ---- probe ---- */
 
 /* After a successful sync: Get, Get ID, then what is readable. No Get Version: Get
