@@ -26,6 +26,7 @@ typedef struct PortInfo {
         LinkTransport transport;
         uint16_t vendor_id, product_id;
         const char *serial, *manufacturer, *product, *physical_path;
+        const char *driver;             /* the kernel driver (udev ID_USB_DRIVER), NULL: unknown */
 } PortInfo;
 
 /* How a port tells its owner what happened; userdata is port_new()'s. */
