@@ -30,6 +30,7 @@ typedef struct Args {
         int verify, unprotect, protect, boot0, go;      /* -1: daemon default */
         bool force;             /* flash, lock: accept an end state with no way back */
         bool detach;            /* return once the job started; it outlives the client */
+        const char *report;     /* diagnose --report FILE */
 
         /* log */
         const char *result;     /* pass|fail */
@@ -43,6 +44,7 @@ typedef struct Args {
 
 int cmd_list(ClientBus *c, const Args *a);
 int cmd_info(ClientBus *c, const Args *a);
+int cmd_diagnose(ClientBus *c, const Args *a);
 int cmd_flash(ClientBus *c, const Args *a);
 int cmd_erase(ClientBus *c, const Args *a);
 int cmd_read(ClientBus *c, const Args *a);

@@ -35,8 +35,9 @@ enum {
         OPT_ONCE      = 1 << 18,
         OPT_FORCE     = 1 << 19,
         OPT_DETACH    = 1 << 20,
+        OPT_REPORT    = 1 << 21,
 };
-#define OPT_LAST OPT_DETACH
+#define OPT_LAST OPT_REPORT
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY)
 
 typedef struct Command {
@@ -50,6 +51,7 @@ typedef struct Command {
 static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
         { "info",    1, 1, OPT_LINE, cmd_info, "info PORT" },
+        { "diagnose", 1, 1, OPT_REPORT | OPT_LINE, cmd_diagnose, "diagnose PORT [--report FILE]" },
         { "flash",   2, 2, OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT |
                            OPT_BOOT0 | OPT_GO | OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_flash,
           "flash PORT FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
@@ -110,6 +112,8 @@ static void help(void) {
                "      --detach          flash, erase, lock, unlock: return once the job started; it\n"
                "                        runs on without this client (follow it: stm32ispctl monitor).\n"
                "                        Without it, a job whose client is gone is cancelled\n"
+               "      --report=FILE     diagnose: also write the diagnosis to FILE (JSON), to attach to\n"
+               "                        a bug report\n"
                "      --mass            erase the whole flash (erase's default)\n"
                "      --pages=F[-L]     erase pages F to L\n"
                "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"
@@ -144,7 +148,7 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit", "--once", "--force", "--detach",
+                "--since", "--until", "--limit", "--once", "--force", "--detach", "--report",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -164,6 +168,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
                 ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_DETACH, ARG_NO_ASK_PASSWORD,
+                ARG_REPORT,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
@@ -199,6 +204,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "once",        no_argument,       NULL, ARG_ONCE },
                 { "force",       no_argument,       NULL, ARG_FORCE },
                 { "detach",      no_argument,       NULL, ARG_DETACH },
+                { "report",      required_argument, NULL, ARG_REPORT },
                 {}
         };
         static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
@@ -337,6 +343,12 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ARG_DETACH:
                         a->detach = true;
                         given |= OPT_DETACH;
+                        break;
+                case ARG_REPORT:
+                        if (!*optarg)
+                                return usage_error("%s", "--report needs a file name");
+                        a->report = optarg;
+                        given |= OPT_REPORT;
                         break;
                 case ARG_NO_ASK_PASSWORD:
                         a->ask_password = false;

@@ -18,6 +18,7 @@
  * max-baud=N (the highest baud the chip's autobaud measures, default 115200, at most
  * 3000000: a host above it gets no answer to its sync), id=0xNNN (Get ID answers this
  * PID; the board otherwise behaves as its own PID: a chip the host does not know),
+ * protocol=0xNN (Get and Get Version answer this bootloader protocol version, not 3.1),
  * ob-ack=drop|garble (the first option-byte programming's final ACK is lost, or arrives
  * as 0x7B), ob-program-ms=N (how long option-byte programming lasts: a reset then locks
  * a C0/G0; default 20), wrp=FIRST-LAST (pages write-protected, per family),
@@ -150,6 +151,7 @@ typedef struct BoardSpec {
         uint32_t wrp_first, wrp_last;
         int l0_empty_check;             /* -1: the simulator's default */
         uint16_t id;                    /* Get ID answer, 0: the board's PID */
+        uint8_t protocol;               /* Get/Get Version protocol version, 0: the simulator's */
         unsigned usb_port;              /* the hub port (slot), 0: the next in plug order */
         size_t n_images;
         char *image_files[MAX_IMAGES];
@@ -429,6 +431,10 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
                         if (parse_uint(val, 0xffff, &v) < 0 || v == 0)
                                 goto bad;
                         spec->id = (uint16_t) v;
+                } else if (strcmp(tok, "protocol") == 0) {
+                        if (parse_uint(val, 0xff, &v) < 0 || v == 0)
+                                goto bad;
+                        spec->protocol = (uint8_t) v;
                 } else if (strcmp(tok, "usb-port") == 0) {
                         /* a hub has at most 127 ports (devpath 1-N) */
                         if (parse_uint(val, 127, &v) < 0 || v == 0)
@@ -797,6 +803,8 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 sim_set_l0_empty_check(b->sim, spec->l0_empty_check);
         if (spec->id)
                 sim_set_id(b->sim, spec->id);
+        if (spec->protocol)
+                sim_set_protocol_version(b->sim, spec->protocol);
         if (spec->timing)
                 sim_set_timing(b->sim, &(SimTiming) { .enabled = true, .latency_usec = spec->latency_us, .speed = 1.0 });
         if (spec->nboot_sel >= 0) {
