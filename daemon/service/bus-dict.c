@@ -45,12 +45,10 @@ static int append_wrp_pages(sd_bus_message *m, const FlasherChip *c) {
         return append_array_entry(m, "write_protected_pages", "au", pages, n * sizeof(uint32_t));
 }
 
-int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
+/* The Chip keys, inside an open a{sv}. */
+static int append_chip_entries(sd_bus_message *m, const FlasherChip *c) {
         int r;
 
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
         r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}",
                                   "pid", "q", c->pid,
                                   "name", "s", c->info ? c->info->name : "",
@@ -88,10 +86,15 @@ int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
                 if (r < 0)
                         return r;
         }
-        r = append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
+        return append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
+}
+
+int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
+        int r = sd_bus_message_open_container(m, 'a', "{sv}");
+
+        if (r >= 0)
+                r = append_chip_entries(m, c);
+        return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
 static int append_adapter(sd_bus_message *m, const Job *j, const Diagnosis *d, const BusAdapter *a) {
@@ -133,20 +136,13 @@ static int append_diagnosed_chip(sd_bus_message *m, const DiagnosisSample *s) {
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
                 return r;
-        /* the probe's keys, unwrapped: bus_append_chip() writes a whole a{sv} */
-        r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}",
-                                  "pid", "q", c->pid,
-                                  "name", "s", c->info ? c->info->name : "",
-                                  "protocol_version", "y", c->protocol_version,
-                                  "flash_size", "u", c->flash_size,
-                                  "rdp_level", "i", (int32_t) c->rdp_level);
+        r = append_chip_entries(m, c);
         if (r < 0)
                 return r;
         snprintf(version, sizeof version, "%u.%u", c->protocol_version >> 4, c->protocol_version & 0xF);
         r = sd_bus_message_append(m, "{sv}", "bootloader_version", "s", version);
         if (r >= 0 && c->info)
-                r = sd_bus_message_append(m, "{sv}{sv}{sv}",
-                                          "family", "s", chip_family_to_string(c->info->family),
+                r = sd_bus_message_append(m, "{sv}{sv}",
                                           "flash_size_table", "u", c->info->flash_size,
                                           "bootloader_id_table", "y", c->info->bootloader_id);
         if (r >= 0 && s->have_version)
@@ -159,21 +155,6 @@ static int append_diagnosed_chip(sd_bus_message *m, const DiagnosisSample *s) {
                 r = sd_bus_message_append(m, "{sv}", "first_word", "u",
                                           (uint32_t) (s->first_word[0] | s->first_word[1] << 8 |
                                                       s->first_word[2] << 16 | (uint32_t) s->first_word[3] << 24));
-        if (r >= 0 && c->have_uid) {
-                char hex[sizeof c->uid * 2 + 1];
-
-                for (size_t i = 0; i < sizeof c->uid; i++)
-                        snprintf(hex + 2 * i, 3, "%02x", c->uid[i]);
-                r = sd_bus_message_append(m, "{sv}", "uid", "s", hex);
-        }
-        if (r >= 0 && c->have_option_bytes) {
-                r = append_array_entry(m, "option_bytes", "ay", c->option_bytes,
-                                       MIN(c->option_bytes_size, sizeof c->option_bytes));
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "{sv}", "optr", "u", c->optr);
-        }
-        if (r >= 0)
-                r = append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
         if (r >= 0)
                 r = bus_open_entry(m, "command_names", "as");
         if (r >= 0)
