@@ -412,7 +412,10 @@ static void print_diagnosis(const char *port, json_object *d) {
                 print_kv_line("usb", "%04" PRIx64 ":%04" PRIx64 " %s %s, serial %s", json_get_int(adapter, "vendor_id"),
                               json_get_int(adapter, "product_id"), str_or(adapter, "manufacturer", ""),
                               str_or(adapter, "product", ""), str_or(adapter, "serial", "none"));
-        print_kv_line("baud", "%" PRId64, json_get_int(adapter, "baudrate"));
+        print_kv_line("baud", "%" PRId64 "; driver low-latency mode %s", json_get_int(adapter, "baudrate"),
+                      json_object_get_boolean(json_get(adapter, "low_latency")) ? "on" : "not available");
+        if (json_get_int(adapter, "latency_timer_ms") > 0)
+                print_kv_line("", "FTDI latency_timer %" PRId64 " ms", json_get_int(adapter, "latency_timer_ms"));
         if (latency >= 0)
                 print_kv_line("latency", "%.2f ms per reply (median of %" PRId64 " Get ID round trips); a 32 KiB flash "
                               "+ verify takes %" PRId64 " round trips: %.2f s of waiting", latency / 1000.0,

@@ -431,6 +431,21 @@ static void add_warnings(const DiagnosisSample *s, Diagnosis *d) {
                         "disputed; the host never relies on it.");
 }
 
+/* An adapter that holds every reply back costs each round trip (link-serial.c lowers
+ * what it can: ASYNC_LOW_LATENCY, the FTDI latency_timer). */
+#define LATENCY_SLOW_USEC 4000u
+
+static void add_adapter_warnings(const DiagnosisSample *s, Diagnosis *d) {
+        if (s->latency_timer_ms > 1)
+                warn(d, "The FTDI latency_timer stays at %u ms (the daemon could not lower it to 1): every reply "
+                        "waits that long; give the service write access to the port's latency_timer in sysfs.",
+                     s->latency_timer_ms);
+        if (d->latency_usec > LATENCY_SLOW_USEC)
+                warn(d, "Each reply takes %.1f ms: a 32 KiB flash with verify spends %.1f s waiting for replies; "
+                        "an adapter with a lower latency (or its driver's low-latency mode) is faster.",
+                     d->latency_usec / 1000.0, d->flash_verify_latency_usec / 1e6);
+}
+
 void diagnosis_build(const DiagnosisSample *s, Diagnosis *d) {
         const ChipInfo *c = s->chip.info;
         uint64_t lat[DIAGNOSIS_ROUND_TRIPS];
@@ -443,6 +458,7 @@ void diagnosis_build(const DiagnosisSample *s, Diagnosis *d) {
         d->latency_usec = diagnosis_median(lat, n);
         d->flash_verify_round_trips = diagnosis_round_trips(c, 32 * 1024);
         d->flash_verify_latency_usec = d->latency_usec * d->flash_verify_round_trips;
+        add_adapter_warnings(s, d);
         if (!c) {
                 snprintf(d->boot_summary, sizeof d->boot_summary, "unknown: product ID 0x%03X is not in the chip table",
                          s->chip.pid);

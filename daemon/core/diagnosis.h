@@ -29,6 +29,8 @@ typedef struct DiagnosisSample {
         uint8_t first_word[4];
         bool have_bootloader_id;        /* the byte at bootloader_id_addr (AN2606) */
         uint8_t bootloader_id;
+        bool low_latency;               /* the driver took ASYNC_LOW_LATENCY (Link) */
+        unsigned latency_timer_ms;      /* FTDI latency_timer as the job ran, 0: none */
         unsigned n_latency;             /* Get ID round trips timed */
         uint64_t latency_usec[DIAGNOSIS_ROUND_TRIPS];
 } DiagnosisSample;

@@ -154,7 +154,7 @@ static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Li
  * Version/Get ID are sent: nothing is written or erased. A read the chip refuses (read
  * protection, an area its bootloader does not serve) is left out of the sample; a lost
  * line ends the job. */
-static int diagnose_read(Flasher *f, Job *j) {
+static int diagnose_read(Link *l, Flasher *f, Job *j) {
         An3155 *p = flasher_protocol(f);
         const ChipInfo *info = j->chip.info;
         DiagnosisSample *s = &j->diagnosis;
@@ -162,6 +162,8 @@ static int diagnose_read(Flasher *f, Job *j) {
         int r;
 
         s->chip = j->chip;
+        s->low_latency = l->low_latency;
+        s->latency_timer_ms = l->latency_timer_ms;
         r = an3155_get_version(p, &s->version);
         if (r >= 0)
                 s->have_version = true;
@@ -296,7 +298,7 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                 r = flasher_go(f, j->address);
                 break;
         case JOB_DIAGNOSE:
-                r = diagnose_read(f, j);
+                r = diagnose_read(l, f, j);
                 break;
         default:
                 r = -EINVAL;

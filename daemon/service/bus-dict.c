@@ -113,6 +113,9 @@ static int append_adapter(sd_bus_message *m, const Job *j, const Diagnosis *d, c
                                           "manufacturer", "s", a->manufacturer ?: "",
                                           "product", "s", a->product ?: "");
         if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}{sv}", "low_latency", "b", (int) j->diagnosis.low_latency,
+                                          "latency_timer_ms", "u", j->diagnosis.latency_timer_ms);
+        if (r >= 0)
                 r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}",
                                           "baudrate", "u", (uint32_t) j->baudrate_used,
                                           "latency_usec", "t", d->latency_usec,

@@ -48,6 +48,7 @@ for spec in ttyUSB0:0x443:C0 ttyUSB1:0x453:C0 ttyUSB2:0x444:F0 ttyUSB3:0x466:G0 
                 j['diagnosis']['adapter']['latency_usec'] > 0 and j['diagnosis']['adapter']['latency_round_trips'] == 5 and \
                 j['diagnosis']['adapter']['flash_verify_32k_round_trips'] > 0 and \
                 j['diagnosis']['adapter']['driver'] == 'ftdi_sio' and j['diagnosis']['adapter']['vendor_id'] == 0x0403 and \
+                j['diagnosis']['adapter']['latency_timer_ms'] == 1 and \
                 j['diagnosis']['adapter']['serial'] != ''"
         json_check "$TMPDIR/d.json" "j['diagnosis']['boot']['known'] and \
                 j['diagnosis']['boot']['power_on_boot0_high'] == 'system memory (the bootloader)'"
@@ -91,7 +92,7 @@ json_check "$TMPDIR/d.json" "j['diagnosis']['chip']['rdp_level'] == 1 and not j[
         'option_bytes' not in j['diagnosis']['chip'] and j['diagnosis']['options'] == [] and \
         all(c['verdict'] != 'differs' for c in j['diagnosis']['checks']) and \
         any('read-protected (level 1)' in w for w in j['diagnosis']['warnings']) and \
-        j['diagnosis']['adapter']['driver'] == 'ch341'"
+        j['diagnosis']['adapter']['driver'] == 'ch341' and j['diagnosis']['adapter']['latency_timer_ms'] == 0"
 
 # A report that cannot be written: a failure, the old file kept.
 echo keep >"$TMPDIR/old.json"

@@ -293,6 +293,18 @@ static void test_latency(void) {
         ASSERT_EQ(d.latency_usec, 1100);
         ASSERT_EQ(d.flash_verify_round_trips, 770);
         ASSERT_EQ(d.flash_verify_latency_usec, 770 * 1100);
+        ASSERT_TRUE(!has_warning(&d, "latency_timer"));
+        ASSERT_TRUE(!has_warning(&d, "Each reply takes"));
+
+        /* an FTDI adapter left at 16 ms: both warnings */
+        s.latency_timer_ms = 16;
+        s.latency_usec[0] = s.latency_usec[1] = s.latency_usec[2] = 16500;
+        diagnosis_build(&s, &d);
+        ASSERT_TRUE(has_warning(&d, "latency_timer stays at 16 ms"));
+        ASSERT_TRUE(has_warning(&d, "Each reply takes 16.5 ms"));
+        s.latency_timer_ms = 1;
+        diagnosis_build(&s, &d);
+        ASSERT_TRUE(!has_warning(&d, "latency_timer"));
 }
 
 int main(void) {
