@@ -33,6 +33,10 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
                 r = client_append_option(m, "entry", "s", a->entry);
         if (r >= 0 && a->detach)
                 r = client_append_option(m, "detach", "b", 1);
+        if (r >= 0 && a->trace_fd >= 0)
+                r = client_append_option(m, "trace-fd", "h", a->trace_fd);
+        if (r >= 0 && a->trace_fd >= 0 && a->json)
+                r = client_append_option(m, "trace-format", "s", STM32ISP_TRACE_FORMAT_JSON);
         return r;
 }
 
@@ -474,9 +478,10 @@ static void print_diagnosis(const char *port, json_object *d) {
                n_differ ? " Please send the report (stm32ispctl diagnose PORT --report FILE) to the project." : "");
 }
 
-/* --report FILE: the diagnosis with what the project needs to read it, written whole
- * (a temporary renamed over FILE). */
-static int write_report(const char *path, const char *port, json_object *diagnosis) {
+/* --report FILE: the diagnosis with what the project needs to read it (and the job's wire
+ * trace: trace_fd is the memfd the daemon wrote it to, JSON; -1 when --trace sent it to
+ * the user's file), written whole (a temporary renamed over FILE). */
+static int write_report(const Args *a, const char *port, json_object *diagnosis, int trace_fd) {
         _cleanup_json_ json_object *o = json_object_new_object();
         ReplaceFile f = { .fd = -1 };
         const char *text;
@@ -493,12 +498,25 @@ static int write_report(const char *path, const char *port, json_object *diagnos
         json_object_object_add(o, "created", json_object_new_string(ts));
         json_object_object_add(o, "port", json_object_new_string(port));
         json_object_object_add(o, "diagnosis", json_object_get(diagnosis));
-        /* The wire trace of the job goes here once the daemon offers one (trace-fd). */
-        json_object_object_add(o, "trace_note",
-                               json_object_new_string("this version cannot record the wire trace of the job"));
+        if (trace_fd >= 0) {
+                _cleanup_free_ uint8_t *buf = NULL;
+                size_t n = 0;
+                json_object *trace = NULL;
+
+                /* the trace is an extra: without it the report still goes out */
+                if (read_regular_fd(trace_fd, 16 * 1024 * 1024, &buf, &n) >= 0 && n > 0) {
+                        _cleanup_free_ char *str = strndup((const char *) buf, n);
+
+                        trace = str ? json_tokener_parse(str) : NULL;
+                        if (!trace && str)
+                                trace = json_object_new_string(str);
+                }
+                json_object_object_add(o, "trace", trace);
+        } else
+                json_object_object_add(o, "trace_note", json_object_new_string(a->trace ? a->trace : "no trace"));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
 
-        r = replace_file_open(path, &f);
+        r = replace_file_open(a->report, &f);
         if (r >= 0)
                 r = write_all(f.fd, text, strlen(text));
         if (r >= 0)
@@ -513,19 +531,32 @@ int cmd_diagnose(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *diagnosis = NULL;
         _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int trace_fd = -1;
         const char *port = a->pos[0];
+        Args line = *a;
         int r;
 
+        /* --report bundles the job's wire trace (as JSON), unless --trace asked for it in a
+         * file of its own */
+        if (a->report && a->trace_fd < 0) {
+                trace_fd = memfd_create("stm32ispctl-trace", MFD_CLOEXEC);
+                if (trace_fd < 0) {
+                        fprintf(stderr, "stm32ispctl: memfd_create: %m\n");
+                        return EXIT_FAILURE_GENERIC;
+                }
+                line.trace_fd = trace_fd;
+                line.json = true;       /* the trace's format */
+        }
         r = resolve(c, a, port, &path);
         if (r != 0)
                 return r;
-        if (new_port_call(c, path, "Diagnose", &call) < 0 || add_line_dict(call, a) < 0)
+        if (new_port_call(c, path, "Diagnose", &call) < 0 || add_line_dict(call, &line) < 0)
                 return EXIT_FAILURE_GENERIC;
         r = run_job(c, a, "diagnose", port, path, call, &diagnosis);
         if (r != 0)
                 return r;
         if (a->report) {
-                r = write_report(a->report, port, diagnosis);
+                r = write_report(a, port, diagnosis, trace_fd);
                 if (r < 0) {
                         fprintf(stderr, "stm32ispctl: diagnose: cannot write %s: %s\n", a->report, strerror(-r));
                         return EXIT_FAILURE_GENERIC;

@@ -31,6 +31,8 @@ typedef struct Args {
         bool force;             /* flash, lock: accept an end state with no way back */
         bool detach;            /* return once the job started; it outlives the client */
         const char *report;     /* diagnose --report FILE */
+        const char *trace;      /* --trace FILE */
+        int trace_fd;           /* FILE opened for writing, -1: none */
 
         /* log */
         const char *result;     /* pass|fail */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* stm32ispctl: the command-line client of stm32ispd. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,10 +36,11 @@ enum {
         OPT_ONCE      = 1 << 18,
         OPT_FORCE     = 1 << 19,
         OPT_DETACH    = 1 << 20,
-        OPT_REPORT    = 1 << 21,
+        OPT_TRACE     = 1 << 21,
+        OPT_REPORT    = 1 << 22,
 };
 #define OPT_LAST OPT_REPORT
-#define OPT_LINE (OPT_BAUD | OPT_ENTRY)
+#define OPT_LINE (OPT_BAUD | OPT_ENTRY | OPT_TRACE)
 
 typedef struct Command {
         const char *name;
@@ -119,6 +121,9 @@ static void help(void) {
                "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"
                "                        tried first, then 115200 if the chip does not answer\n"
                "      --entry=SEQ       DTR/RTS sequence that enters the bootloader\n"
+               "      --trace=FILE      write the job's wire trace (every byte, decoded) to FILE, as\n"
+               "                        text, or JSON with --json; a failed job's trace is also kept\n"
+               "                        by the daemon (its message names the file)\n"
                "      --result=pass|fail  log: only passed or failed operations\n"
                "      --uid=UID         log: only this chip (hex UID)\n"
                "      --since=DATE, --until=DATE  log: a time window (YYYY-MM-DD[ HH:MM[:SS]] local\n"
@@ -148,7 +153,7 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit", "--once", "--force", "--detach", "--report",
+                "--since", "--until", "--limit", "--once", "--force", "--detach", "--trace", "--report",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -168,6 +173,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
                 ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_DETACH, ARG_NO_ASK_PASSWORD,
+                ARG_TRACE,
                 ARG_REPORT,
         };
         static const struct option options[] = {
@@ -204,6 +210,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "once",        no_argument,       NULL, ARG_ONCE },
                 { "force",       no_argument,       NULL, ARG_FORCE },
                 { "detach",      no_argument,       NULL, ARG_DETACH },
+                { "trace",       required_argument, NULL, ARG_TRACE },
                 { "report",      required_argument, NULL, ARG_REPORT },
                 {}
         };
@@ -212,7 +219,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         uint64_t v;
         int c;
 
-        *a = (Args) { .ask_password = true, .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
+        *a = (Args) { .trace_fd = -1, .ask_password = true, .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:H:", options, NULL)) >= 0) {
                 switch (c) {
@@ -353,6 +360,12 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ARG_NO_ASK_PASSWORD:
                         a->ask_password = false;
                         break;
+                case ARG_TRACE:
+                        if (!*optarg)
+                                return usage_error("%s", "--trace needs a file name");
+                        a->trace = optarg;
+                        given |= OPT_TRACE;
+                        break;
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);
                 default:
@@ -423,16 +436,28 @@ int main(int argc, char *argv[]) {
         (void) sd_bus_set_allow_interactive_authorization(c.bus, a.ask_password);
         if (a.ask_password && a.bus_kind == BUS_KIND_SYSTEM && cmd->run != cmd_list && cmd->run != cmd_monitor)
                 agent = agent_open();
-        /* Images and outputs travel as file descriptors, which an ssh pipe cannot carry. */
-        if ((cmd->run == cmd_flash || cmd->run == cmd_read) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
+        /* Images, outputs and traces travel as file descriptors, which an ssh pipe cannot carry. */
+        if ((cmd->run == cmd_flash || cmd->run == cmd_read || a.trace) &&
+            sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
                 fprintf(stderr, "stm32ispctl: %s cannot pass the %s file over %s: copy it there and run 'ssh %s "
                                 "stm32ispctl %s ...', or arm auto-flash in the station's configuration.\n",
-                        cmd->name, cmd->run == cmd_flash ? "image" : "output",
+                        cmd->name, a.trace ? "trace" : cmd->run == cmd_flash ? "image" : "output",
                         a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST", cmd->name);
                 client_bus_close(&c);
                 return EXIT_USAGE;
         }
+        if (a.trace) {
+                a.trace_fd = open(a.trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+                if (a.trace_fd < 0) {
+                        fprintf(stderr, "stm32ispctl: cannot open %s: %m\n", a.trace);
+                        client_bus_close(&c);
+                        agent_close(agent);
+                        return EXIT_USAGE;
+                }
+        }
         r = cmd->run(&c, &a);
+        if (a.trace_fd >= 0)
+                close(a.trace_fd);
         fflush(stdout);
         client_bus_close(&c);
         agent_close(agent);

@@ -14,7 +14,7 @@ _stm32ispctl() {
 
         local commands="list info diagnose flash erase read lock unlock go run cancel monitor log help"
         local global="--system --session --user --bus-address= --host= --no-ask-password --json --quiet --help --version"
-        local line="--baud= --entry="
+        local line="--baud= --entry= --trace="
         local -A opts=(
                 [list]=""
                 [info]="$line"
@@ -38,13 +38,14 @@ _stm32ispctl() {
                 --uid|--since|--until|--limit|-n) return ;;
                 --baud|-b) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "$cur")); return ;;
                 --bus-address|--host|-H|--address|-a|--length|-l|--pages|--entry) return ;;
-                --report) _filedir; return ;;
+                --report|--trace) _filedir; return ;;
         esac
         case $cur in
                 --format=*) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "${cur#*=}")); return ;;
                 --erase=*) COMPREPLY=($(compgen -W "auto mass none" -- "${cur#*=}")); return ;;
                 --result=*) COMPREPLY=($(compgen -W "pass fail" -- "${cur#*=}")); return ;;
                 --baud=*) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "${cur#*=}")); return ;;
+                --trace=*) cur=${cur#*=}; _filedir; return ;;
                 *=*) return ;;
         esac
 
@@ -52,7 +53,7 @@ _stm32ispctl() {
         local i cmd="" npos=0
         for ((i = 1; i < cword; i++)); do
                 case ${words[i]} in
-                        --bus-address|--host|--address|--length|--format|--erase|--baud|--entry|--pages|--report|-H|-a|-l|-f|-e|-b) ((i++)) ;;
+                        --bus-address|--host|--address|--length|--format|--erase|--baud|--entry|--trace|--report|--pages|-H|-a|-l|-f|-e|-b) ((i++)) ;;
                         -*) ;;
                         *) if [ -z "$cmd" ]; then cmd=${words[i]}; else ((npos++)); fi ;;
                 esac

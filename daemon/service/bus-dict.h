@@ -19,13 +19,14 @@ typedef struct LastResult {
         JobOp op;
         int error;
         char error_name[128];
-        char message[512];
+        char message[1024];
         FlasherResult result;
         bool started_by_reset;          /* the exit sequence started the code */
         uint64_t duration_usec;
         uint64_t timestamp_usec;        /* CLOCK_REALTIME */
         uint64_t bytes_read;
         unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
+        char trace_file[256];           /* a failed job's kept wire trace; "": none */
 } LastResult;
 
 /* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the

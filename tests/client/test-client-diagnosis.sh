@@ -81,10 +81,15 @@ grep -q "1 differ" "$TMPDIR/d.txt" || fail "text summary: $(cat "$TMPDIR/d.txt")
 # (pretty-printed for people: json_check reads one object per line)
 python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$TMPDIR/report.json" \
         >"$TMPDIR/report1.json" || fail "the report is no JSON: $(cat "$TMPDIR/report.json")"
-json_check "$TMPDIR/report1.json" "j['report'] == 'stm32ispctl diagnose' and j['port'] == 'ttyUSB6' and 'trace_note' in j and \
+json_check "$TMPDIR/report1.json" "j['report'] == 'stm32ispctl diagnose' and j['port'] == 'ttyUSB6' and \
+        'Get Version' in json.dumps(j['trace']) and 'Read Memory' in json.dumps(j['trace']) and \
         [c['id'] for c in j['diagnosis']['checks'] if c['verdict'] == 'differs'] == ['protocol_version'] and \
         'Get: 3.0' in [c['found'] for c in j['diagnosis']['checks'] if c['id'] == 'protocol_version'][0]"
 [ "$(ls -A "$TMPDIR" | grep -c '^\.report')" = 0 ] || fail "a temporary report was left behind"
+# With --trace the trace goes to its own file, and the report says where.
+ctl diagnose ttyUSB6 --report "$TMPDIR/report.json" --trace "$TMPDIR/t.txt" -q || fail "diagnose --trace"
+grep -q "Get ID" "$TMPDIR/t.txt" || fail "trace: $(cat "$TMPDIR/t.txt")"
+grep -q "\"trace_note\": \"$TMPDIR/t.txt\"" "$TMPDIR/report.json" || fail "report: $(cat "$TMPDIR/report.json")"
 
 # Read-protected: nothing readable, nothing differs, the warning says how to unlock.
 ctl --json diagnose ttyUSB7 >"$TMPDIR/d.json" || fail "diagnose ttyUSB7"
