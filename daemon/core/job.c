@@ -216,6 +216,7 @@ static int diagnose_read(Link *l, Flasher *f, Job *j) {
         else if (r != -EREMOTEIO)
                 return r;
         return 0;
+}
 
 /* The trace's last line, then the trace to the caller's fd. */
 static void finish_trace(Job *j) {
