@@ -514,7 +514,7 @@ static int write_report(const Args *a, const char *port, json_object *diagnosis,
                 json_object_object_add(o, "trace", trace);
         } else
                 json_object_object_add(o, "trace_note", json_object_new_string(a->trace ? a->trace : "no trace"));
-        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 
         r = replace_file_open(a->report, &f);
         if (r >= 0)
