@@ -19,7 +19,8 @@ _stm32ispctl() {
                 [list]=""
                 [info]="$line"
                 [diagnose]="--report= $line"
-                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force --detach $line"
+                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force --detach $line
+                         --sn-address= --sn-first= --sn-step= --sn-format= --sn-counter="
                 [erase]="--mass --pages= --address= --length= --detach $line"
                 [read]="--address= --length= $line"
                 [lock]="--force --detach $line"
@@ -28,14 +29,16 @@ _stm32ispctl() {
                 [run]="--address="
                 [cancel]=""
                 [monitor]="--once --since="
-                [log]="--result= --uid= --since= --until= --limit="
+                [log]="--result= --uid= --serial= --since= --until= --limit= --stats"
         )
 
         case $prev in
                 --format|-f) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "$cur")); return ;;
                 --erase|-e) COMPREPLY=($(compgen -W "auto mass none" -- "$cur")); return ;;
                 --result) COMPREPLY=($(compgen -W "pass fail" -- "$cur")); return ;;
-                --uid|--since|--until|--limit|-n) return ;;
+                --uid|--serial|--since|--until|--limit|-n) return ;;
+                --sn-format) COMPREPLY=($(compgen -W "le32 le64 be32 be64 text:" -- "$cur")); return ;;
+                --sn-address|--sn-first|--sn-step|--sn-counter) return ;;
                 --baud|-b) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "$cur")); return ;;
                 --bus-address|--host|-H|--address|-a|--length|-l|--pages|--entry) return ;;
                 --report|--trace) _filedir; return ;;

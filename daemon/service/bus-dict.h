@@ -27,6 +27,8 @@ typedef struct LastResult {
         uint64_t bytes_read;
         unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
         char trace_file[256];           /* a failed job's kept wire trace; "": none */
+        bool have_serial_number;        /* Flash: the number the board got */
+        uint64_t serial_number;
 } LastResult;
 
 /* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the

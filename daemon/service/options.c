@@ -31,6 +31,11 @@ static const OptionSpec port_specs[] = {
         { "detach",     "b", PORT_OPTION_DETACH },
         { "trace-fd",   "h", PORT_OPTION_TRACE_FD },
         { "trace-format", "s", PORT_OPTION_TRACE_FORMAT },
+        { "sn-address", "t", PORT_OPTION_SN_ADDRESS },
+        { "sn-first",   "t", PORT_OPTION_SN_FIRST },
+        { "sn-step",    "t", PORT_OPTION_SN_STEP },
+        { "sn-format",  "s", PORT_OPTION_SN_FORMAT },
+        { "sn-counter", "s", PORT_OPTION_SN_COUNTER },
 };
 
 const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };
@@ -42,6 +47,7 @@ static const OptionSpec results_filter_specs[] = {
         { "since",  "t", RESULTS_FILTER_SINCE },
         { "until",  "t", RESULTS_FILTER_UNTIL },
         { "limit",  "u", RESULTS_FILTER_LIMIT },
+        { "serial-number", "t", RESULTS_FILTER_SERIAL_NUMBER },
 };
 
 const OptionTable results_filter_table = { "filter", results_filter_specs, ELEMENTSOF(results_filter_specs) };
@@ -66,6 +72,13 @@ static const OptionSpec autoflash_specs[] = {
         { "chip",       "q", AUTOFLASH_OPTION_CHIP },
         { "force",      "b", AUTOFLASH_OPTION_FORCE },
         { "port",       "s", AUTOFLASH_OPTION_PORT },
+        { "detect",     "s", AUTOFLASH_OPTION_DETECT },
+        { "poll-ms",    "u", AUTOFLASH_OPTION_POLL_MS },
+        { "sn-address", "t", AUTOFLASH_OPTION_SN_ADDRESS },
+        { "sn-first",   "t", AUTOFLASH_OPTION_SN_FIRST },
+        { "sn-step",    "t", AUTOFLASH_OPTION_SN_STEP },
+        { "sn-format",  "s", AUTOFLASH_OPTION_SN_FORMAT },
+        { "sn-counter", "s", AUTOFLASH_OPTION_SN_COUNTER },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };
