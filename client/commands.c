@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "commands.h"
 #include "exit-codes.h"
@@ -376,6 +377,198 @@ int cmd_info(ClientBus *c, const Args *a) {
 
         const char *name = chip_name(chip);
         print_resultf(a, "info", port, "chip", chip, "%s on %s:", name ? name : "Chip", port);
+        return EXIT_OK;
+}
+
+/* ---- diagnose ---- */
+
+static void print_kv_line(const char *label, const char *fmt, ...) _printf_(2, 3);
+static void print_kv_line(const char *label, const char *fmt, ...) {
+        va_list ap;
+
+        printf("  %-12s ", label);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+}
+
+static const char *str_or(json_object *o, const char *key, const char *fallback) {
+        const char *v = json_get_string(o, key);
+
+        return v && *v ? v : fallback;
+}
+
+/* The diagnosis for people: adapter, chip, option fields, boot, checks, warnings. */
+static void print_diagnosis(const char *port, json_object *d) {
+        json_object *adapter = json_get(d, "adapter"), *chip = json_get(d, "chip"), *boot = json_get(d, "boot");
+        json_object *options = json_get(d, "options"), *checks = json_get(d, "checks"), *warnings = json_get(d, "warnings");
+        json_object *names = json_get(chip, "command_names");
+        int64_t latency = json_get_int(adapter, "latency_usec"), trips = json_get_int(adapter, "flash_verify_32k_round_trips");
+        size_t n_hold = 0, n_differ = 0, n_unchecked = 0;
+        char size[32];
+
+        printf("Diagnosis of %s: %s (product ID 0x%03" PRIx64 ")\n\nAdapter\n", port, str_or(chip, "name", "unknown chip"),
+               json_get_int(chip, "pid"));
+        print_kv_line("device", "%s (%s), driver %s", str_or(adapter, "device", "?"), str_or(adapter, "transport", "?"),
+                      str_or(adapter, "driver", "unknown"));
+        if (json_get_int(adapter, "vendor_id") > 0)
+                print_kv_line("usb", "%04" PRIx64 ":%04" PRIx64 " %s %s, serial %s", json_get_int(adapter, "vendor_id"),
+                              json_get_int(adapter, "product_id"), str_or(adapter, "manufacturer", ""),
+                              str_or(adapter, "product", ""), str_or(adapter, "serial", "none"));
+        print_kv_line("baud", "%" PRId64 "; driver low-latency mode %s", json_get_int(adapter, "baudrate"),
+                      json_object_get_boolean(json_get(adapter, "low_latency")) ? "on" : "not available");
+        if (json_get_int(adapter, "latency_timer_ms") > 0)
+                print_kv_line("", "FTDI latency_timer %" PRId64 " ms", json_get_int(adapter, "latency_timer_ms"));
+        if (latency >= 0)
+                print_kv_line("latency", "%.2f ms per reply (median of %" PRId64 " Get ID round trips); a 32 KiB flash "
+                              "+ verify takes %" PRId64 " round trips: %.2f s of waiting", latency / 1000.0,
+                              json_get_int(adapter, "latency_round_trips"), trips,
+                              (double) json_get_int(adapter, "flash_verify_32k_latency_usec") / 1e6);
+
+        printf("\nChip\n");
+        print_kv_line("family", "%s", str_or(chip, "family", "?"));
+        print_kv_line("bootloader", "protocol %s (Get Version 0x%02" PRIx64 "), ID byte 0x%02" PRIx64 " (table 0x%02" PRIx64 ")",
+                      str_or(chip, "bootloader_version", "?"), json_get_int(chip, "get_version"),
+                      json_get_int(chip, "bootloader_id"), json_get_int(chip, "bootloader_id_table"));
+        if (json_object_is_type(names, json_type_array)) {
+                printf("  %-12s ", "commands");
+                for (size_t i = 0; i < json_object_array_length(names); i++)
+                        printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(names, i)));
+                printf("\n");
+        }
+        print_kv_line("flash", "%s (register %" PRId64 " KiB, table at most %" PRId64 " KiB)",
+                      format_bytes(size, sizeof size, (uint64_t) MAX(json_get_int(chip, "flash_size"), 0)),
+                      json_get_int(chip, "flash_size_register_kib"), MAX(json_get_int(chip, "flash_size_table"), 0) / 1024);
+        print_kv_line("uid", "%s", str_or(chip, "uid", "not readable"));
+        print_kv_line("protection", "read protection level %" PRId64, json_get_int(chip, "rdp_level"));
+        if (json_get_int(chip, "first_word") >= 0)
+                print_kv_line("first word", "0x%08" PRIx64, json_get_int(chip, "first_word"));
+
+        if (json_object_is_type(options, json_type_array) && json_object_array_length(options) > 0) {
+                printf("\nOption bytes (OPTR 0x%08" PRIx64 ")\n", json_get_int(chip, "optr"));
+                for (size_t i = 0; i < json_object_array_length(options); i++) {
+                        json_object *o = json_object_array_get_idx(options, i);
+
+                        printf("  %-12s 0x%-8" PRIx64 " %s\n", str_or(o, "name", "?"), json_get_int(o, "value"),
+                               str_or(o, "meaning", ""));
+                }
+        }
+        printf("\nBoot\n  %s\n", str_or(boot, "summary", "unknown"));
+
+        if (json_object_is_type(checks, json_type_array)) {
+                printf("\nWhat the project infers, checked on this chip\n");
+                for (size_t i = 0; i < json_object_array_length(checks); i++) {
+                        json_object *k = json_object_array_get_idx(checks, i);
+                        const char *verdict = str_or(k, "verdict", "?");
+
+                        n_hold += streq(verdict, "holds");
+                        n_differ += streq(verdict, "differs");
+                        n_unchecked += streq(verdict, "not_checked");
+                        printf("  %-11s %s\n  %-11s   %s: %s\n", verdict, str_or(k, "inference", "?"), "",
+                               streq(verdict, "differs") ? "the chip said" : "found", str_or(k, "found", ""));
+                }
+        }
+        if (json_object_is_type(warnings, json_type_array) && json_object_array_length(warnings) > 0) {
+                printf("\nWarnings\n");
+                for (size_t i = 0; i < json_object_array_length(warnings); i++)
+                        printf("  ! %s\n", json_object_get_string(json_object_array_get_idx(warnings, i)));
+        }
+        printf("\n%zu hold, %zu differ, %zu not checked read-only.%s\n", n_hold, n_differ, n_unchecked,
+               n_differ ? " Please send the report (stm32ispctl diagnose PORT --report FILE) to the project." : "");
+}
+
+/* --report FILE: the diagnosis with what the project needs to read it (and the job's wire
+ * trace: trace_fd is the memfd the daemon wrote it to, JSON; -1 when --trace sent it to
+ * the user's file), written whole (a temporary renamed over FILE). */
+static int write_report(const Args *a, const char *port, json_object *diagnosis, int trace_fd) {
+        _cleanup_json_ json_object *o = json_object_new_object();
+        ReplaceFile f = { .fd = -1 };
+        const char *text;
+        char ts[64];
+        time_t now = time(NULL);
+        struct tm tm;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+        json_object_object_add(o, "report", json_object_new_string("stm32ispctl diagnose"));
+        json_object_object_add(o, "client_version", json_object_new_string(PACKAGE_VERSION));
+        json_object_object_add(o, "created", json_object_new_string(ts));
+        json_object_object_add(o, "port", json_object_new_string(port));
+        json_object_object_add(o, "diagnosis", json_object_get(diagnosis));
+        if (trace_fd >= 0) {
+                _cleanup_free_ uint8_t *buf = NULL;
+                size_t n = 0;
+                json_object *trace = NULL;
+
+                /* the trace is an extra: without it the report still goes out */
+                if (read_regular_fd(trace_fd, 16 * 1024 * 1024, &buf, &n) >= 0 && n > 0) {
+                        _cleanup_free_ char *str = strndup((const char *) buf, n);
+
+                        trace = str ? json_tokener_parse(str) : NULL;
+                        if (!trace && str)
+                                trace = json_object_new_string(str);
+                }
+                json_object_object_add(o, "trace", trace);
+        } else
+                json_object_object_add(o, "trace_note", json_object_new_string(a->trace ? a->trace : "no trace"));
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+        r = replace_file_open(a->report, &f);
+        if (r >= 0)
+                r = write_all(f.fd, text, strlen(text));
+        if (r >= 0)
+                r = write_all(f.fd, "\n", 1);
+        if (r >= 0)
+                r = replace_file_commit(&f);
+        replace_file_done(&f);
+        return r;
+}
+
+int cmd_diagnose(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_json_ json_object *diagnosis = NULL;
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int trace_fd = -1;
+        const char *port = a->pos[0];
+        Args line = *a;
+        int r;
+
+        /* --report bundles the job's wire trace (as JSON), unless --trace asked for it in a
+         * file of its own */
+        if (a->report && a->trace_fd < 0) {
+                trace_fd = memfd_create("stm32ispctl-trace", MFD_CLOEXEC);
+                if (trace_fd < 0) {
+                        fprintf(stderr, "stm32ispctl: memfd_create: %m\n");
+                        return EXIT_FAILURE_GENERIC;
+                }
+                line.trace_fd = trace_fd;
+                line.json = true;       /* the trace's format */
+        }
+        r = resolve(c, a, port, &path);
+        if (r != 0)
+                return r;
+        if (new_port_call(c, path, "Diagnose", &call) < 0 || add_line_dict(call, &line) < 0)
+                return EXIT_FAILURE_GENERIC;
+        r = run_job(c, a, "diagnose", port, path, call, &diagnosis);
+        if (r != 0)
+                return r;
+        if (a->report) {
+                r = write_report(a, port, diagnosis, trace_fd);
+                if (r < 0) {
+                        fprintf(stderr, "stm32ispctl: diagnose: cannot write %s: %s\n", a->report, strerror(-r));
+                        return EXIT_FAILURE_GENERIC;
+                }
+        }
+        if (a->json)
+                print_result(a, "diagnose", port, "diagnosis", diagnosis, NULL);
+        else if (!a->quiet) {
+                print_diagnosis(port, diagnosis);
+                if (a->report)
+                        printf("The report is in %s: attach it to an issue.\n", a->report);
+        }
         return EXIT_OK;
 }
 

@@ -30,6 +30,7 @@ typedef struct Args {
         int verify, unprotect, protect, boot0, go;      /* -1: daemon default */
         bool force;             /* flash, lock: accept an end state with no way back */
         bool detach;            /* return once the job started; it outlives the client */
+        const char *report;     /* diagnose --report FILE */
         const char *trace;      /* --trace FILE */
         int trace_fd;           /* FILE opened for writing, -1: none */
         /* flash: a serial number (sn-address given) */
@@ -52,6 +53,7 @@ typedef struct Args {
 
 int cmd_list(ClientBus *c, const Args *a);
 int cmd_info(ClientBus *c, const Args *a);
+int cmd_diagnose(ClientBus *c, const Args *a);
 int cmd_flash(ClientBus *c, const Args *a);
 int cmd_erase(ClientBus *c, const Args *a);
 int cmd_read(ClientBus *c, const Args *a);

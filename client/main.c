@@ -40,8 +40,9 @@ enum {
         OPT_SN        = 1 << 22,        /* the --sn-* family */
         OPT_SERIAL    = 1 << 23,
         OPT_STATS     = 1 << 24,
+        OPT_REPORT    = 1 << 25,
 };
-#define OPT_LAST OPT_STATS
+#define OPT_LAST OPT_REPORT
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY | OPT_TRACE)
 
 typedef struct Command {
@@ -55,6 +56,7 @@ typedef struct Command {
 static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
         { "info",    1, 1, OPT_LINE, cmd_info, "info PORT" },
+        { "diagnose", 1, 1, OPT_REPORT | OPT_LINE, cmd_diagnose, "diagnose PORT [--report FILE]" },
         { "flash",   1, 2, OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT |
                            OPT_BOOT0 | OPT_GO | OPT_FORCE | OPT_DETACH | OPT_LINE | OPT_SN, cmd_flash,
           "flash [PORT] FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
@@ -118,6 +120,8 @@ static void help(void) {
                "      --detach          flash, erase, lock, unlock: return once the job started; it\n"
                "                        runs on without this client (follow it: stm32ispctl monitor).\n"
                "                        Without it, a job whose client is gone is cancelled\n"
+               "      --report=FILE     diagnose: also write the diagnosis to FILE (JSON), to attach to\n"
+               "                        a bug report\n"
                "      --mass            erase the whole flash (erase's default)\n"
                "      --pages=F[-L]     erase pages F to L\n"
                "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"
@@ -165,7 +169,7 @@ static const char *option_name(unsigned bit) {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
                 "--since", "--until", "--limit", "--once", "--force", "--detach", "--trace", "--sn-*", "--serial",
-                "--stats",
+                "--stats", "--report",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -186,7 +190,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
                 ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_DETACH, ARG_NO_ASK_PASSWORD,
                 ARG_TRACE, ARG_SN_ADDRESS, ARG_SN_FIRST, ARG_SN_STEP, ARG_SN_FORMAT, ARG_SN_COUNTER, ARG_SERIAL,
-                ARG_STATS,
+                ARG_STATS, ARG_REPORT,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
@@ -230,6 +234,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "sn-counter",  required_argument, NULL, ARG_SN_COUNTER },
                 { "serial",      required_argument, NULL, ARG_SERIAL },
                 { "stats",       no_argument,       NULL, ARG_STATS },
+                { "report",      required_argument, NULL, ARG_REPORT },
                 {}
         };
         static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
@@ -406,6 +411,12 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ARG_STATS:
                         a->stats = true;
                         given |= OPT_STATS;
+                        break;
+                case ARG_REPORT:
+                        if (!*optarg)
+                                return usage_error("%s", "--report needs a file name");
+                        a->report = optarg;
+                        given |= OPT_REPORT;
                         break;
                 case ARG_NO_ASK_PASSWORD:
                         a->ask_password = false;

@@ -12,12 +12,13 @@ _stm32ispctl() {
         local cur prev words cword
         _init_completion -n = || return
 
-        local commands="list info flash erase read lock unlock go run cancel monitor log help"
+        local commands="list info diagnose flash erase read lock unlock go run cancel monitor log help"
         local global="--system --session --user --bus-address= --host= --no-ask-password --json --quiet --help --version"
         local line="--baud= --entry= --trace="
         local -A opts=(
                 [list]=""
                 [info]="$line"
+                [diagnose]="--report= $line"
                 [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force --detach $line
                          --sn-address= --sn-first= --sn-step= --sn-format= --sn-counter="
                 [erase]="--mass --pages= --address= --length= --detach $line"
@@ -40,7 +41,7 @@ _stm32ispctl() {
                 --sn-address|--sn-first|--sn-step|--sn-counter) return ;;
                 --baud|-b) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "$cur")); return ;;
                 --bus-address|--host|-H|--address|-a|--length|-l|--pages|--entry) return ;;
-                --trace) _filedir; return ;;
+                --report|--trace) _filedir; return ;;
         esac
         case $cur in
                 --format=*) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "${cur#*=}")); return ;;
@@ -55,7 +56,7 @@ _stm32ispctl() {
         local i cmd="" npos=0
         for ((i = 1; i < cword; i++)); do
                 case ${words[i]} in
-                        --bus-address|--host|--address|--length|--format|--erase|--baud|--entry|--trace|--pages|-H|-a|-l|-f|-e|-b) ((i++)) ;;
+                        --bus-address|--host|--address|--length|--format|--erase|--baud|--entry|--trace|--report|--pages|-H|-a|-l|-f|-e|-b) ((i++)) ;;
                         -*) ;;
                         *) if [ -z "$cmd" ]; then cmd=${words[i]}; else ((npos++)); fi ;;
                 esac
@@ -71,7 +72,7 @@ _stm32ispctl() {
                 return
         fi
         case $cmd in
-                info|flash|erase|read|lock|unlock|go|run|cancel)
+                info|diagnose|flash|erase|read|lock|unlock|go|run|cancel)
                         if [ $npos = 0 ]; then
                                 COMPREPLY=($(compgen -W "$(_stm32ispctl_ports)" -- "$cur"))
                         elif [ $npos = 1 ] && [[ $cmd == flash || $cmd == read ]]; then

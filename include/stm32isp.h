@@ -95,7 +95,7 @@ static inline bool stm32isp_text_valid(const char *s) {
 /* polkit actions (dbus/io.github.stm32isp.policy): what a method call needs. */
 #define STM32ISP_ACTION_PREFIX     "io.github.stm32isp."
 #define STM32ISP_ACTION_FLASH      STM32ISP_ACTION_PREFIX "flash"      /* Flash, Go */
-#define STM32ISP_ACTION_READ       STM32ISP_ACTION_PREFIX "read"       /* Read, Probe, GetResults */
+#define STM32ISP_ACTION_READ       STM32ISP_ACTION_PREFIX "read"       /* Read, Probe, Diagnose, GetResults */
 #define STM32ISP_ACTION_ERASE      STM32ISP_ACTION_PREFIX "erase"
 #define STM32ISP_ACTION_PROTECT    STM32ISP_ACTION_PREFIX "protect"    /* Lock, Unlock, Flash with unprotect/protect */
 #define STM32ISP_ACTION_CONFIGURE  STM32ISP_ACTION_PREFIX "configure"  /* Add/RemovePort, Set/ClearAutoFlash */

@@ -846,3 +846,24 @@ int an3155_readout_unprotect(An3155 *p) {
         /* The second ACK comes after a mass erase. */
         return two_ack_command(p, AN3155_CMD_READOUT_UNPROTECT, p ? p->timeouts.mass_erase_usec : 0);
 }
+
+const char *an3155_command_name(uint8_t cmd) {
+        switch (cmd) {
+        case AN3155_CMD_GET:               return "Get";
+        case AN3155_CMD_GET_VERSION:       return "Get Version";
+        case AN3155_CMD_GET_ID:            return "Get ID";
+        case AN3155_CMD_READ_MEMORY:       return "Read Memory";
+        case AN3155_CMD_GO:                return "Go";
+        case AN3155_CMD_WRITE_MEMORY:      return "Write Memory";
+        case AN3155_CMD_ERASE:             return "Erase";
+        case AN3155_CMD_EXTENDED_ERASE:    return "Extended Erase";
+        case 0x50:                         return "Special";
+        case 0x51:                         return "Extended Special";
+        case AN3155_CMD_WRITE_PROTECT:     return "Write Protect";
+        case AN3155_CMD_WRITE_UNPROTECT:   return "Write Unprotect";
+        case AN3155_CMD_READOUT_PROTECT:   return "Readout Protect";
+        case AN3155_CMD_READOUT_UNPROTECT: return "Readout Unprotect";
+        case 0xA1:                         return "Get Checksum";
+        }
+        return NULL;
+}

@@ -42,6 +42,9 @@ enum {
 
 #define AN3155_MAX_BLOCK 256u
 
+/* "Get", "Extended Erase", ... (AN3155's names); NULL for a byte AN3155 does not name. */
+const char *an3155_command_name(uint8_t cmd);
+
 typedef struct An3155 An3155;
 
 typedef struct An3155Timeouts {

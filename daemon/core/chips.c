@@ -221,10 +221,6 @@ uint32_t chip_optr(const ChipInfo *c, const uint8_t *ob) {
         return 0;
 }
 
-/* G0/C0 OPTR bits (CMSIS). */
-#define OPTR_NBOOT_SEL (UINT32_C(1) << 24)
-#define OPTR_NBOOT1    (UINT32_C(1) << 25)
-#define OPTR_NBOOT0    (UINT32_C(1) << 26)
 
 int chip_ob_enable_boot0(const ChipInfo *c, uint8_t *ob) {
         uint32_t optr;
@@ -237,7 +233,7 @@ int chip_ob_enable_boot0(const ChipInfo *c, uint8_t *ob) {
          * configuration): do not program over what the chip did not load */
         if ((optr ^ le32(ob + 4)) != UINT32_MAX)
                 return -EBADMSG;
-        if (!(optr & OPTR_NBOOT_SEL))
+        if (!(optr & CHIP_OPTR_NBOOT_SEL))
                 return 0;
 
         /* What stm32isp does on silicon (enablebootpin): byte 3 = (b3 & 0xF8) | 0x06, i.e.
@@ -364,47 +360,56 @@ const char *chip_ob_field_name(const ChipInfo *c, uint32_t off) {
         return "reserved";
 }
 
-bool chip_boots_bootloader(const ChipInfo *c, const uint8_t *ob, bool boot0_pin, bool flash_empty) {
+const char *chip_boot_target_to_string(ChipBootTarget t) {
+        switch (t) {
+        case CHIP_BOOT_MAIN_FLASH:    return "main flash";
+        case CHIP_BOOT_SYSTEM_MEMORY: return "system memory (the bootloader)";
+        case CHIP_BOOT_SRAM:          return "SRAM";
+        }
+        return NULL;
+}
+
+ChipBootTarget chip_boot_target(const ChipInfo *c, const uint8_t *ob, bool boot0_pin, bool flash_empty) {
         if (!ob)
                 ob = c->ob_factory;
 
         /* Level 2 disables the bootloader on every family. */
         if (chip_rdp_level(c, ob) == 2)
-                return false;
+                return CHIP_BOOT_MAIN_FLASH;
 
         switch (c->ob_layout) {
         case CHIP_OB_F0:
                 /* BOOT0 high with nBOOT1 (USER bit 4) = 1; no empty check on 0x444 (RM0360 as
                  * stm32flash quotes it: only the F070x6 and F030xC have one) */
-                return boot0_pin && (ob[2] & 0x10);
+                if (!boot0_pin)
+                        return CHIP_BOOT_MAIN_FLASH;
+                return ob[2] & 0x10 ? CHIP_BOOT_SYSTEM_MEMORY : CHIP_BOOT_SRAM;
         case CHIP_OB_L0:
                 /* BOOT0 high with nBOOT1 (w1 bit 15 = OPTR bit 31) = 1 */
-                return boot0_pin && (ob[5] & 0x80);
+                if (!boot0_pin)
+                        return CHIP_BOOT_MAIN_FLASH;
+                return ob[5] & 0x80 ? CHIP_BOOT_SYSTEM_MEMORY : CHIP_BOOT_SRAM;
         case CHIP_OB_G0: {
                 /* AN5096 Table 3 / RM0490 Table 9 */
                 uint32_t optr = le32(ob);
-                bool main_flash;
 
                 /* SECR.BOOT_LOCK (bit 16, SECR pair at +0x70): always main flash, and no
                  * empty-check exception in that row */
                 if (c->ob_size >= 0x78 && (le32(ob + 0x70) ^ le32(ob + 0x74)) == UINT32_MAX &&
                     (le32(ob + 0x70) & (UINT32_C(1) << 16)))
-                        return false;
+                        return CHIP_BOOT_MAIN_FLASH;
 
-                if (!(optr & OPTR_NBOOT_SEL)) {
-                        if (boot0_pin)
-                                return optr & OPTR_NBOOT1;      /* else SRAM */
-                        main_flash = true;
-                } else {
-                        if (!(optr & OPTR_NBOOT0))
-                                return optr & OPTR_NBOOT1;      /* else SRAM */
-                        main_flash = true;
-                }
+                if (!(optr & CHIP_OPTR_NBOOT_SEL) ? boot0_pin : !(optr & CHIP_OPTR_NBOOT0))
+                        return optr & CHIP_OPTR_NBOOT1 ? CHIP_BOOT_SYSTEM_MEMORY : CHIP_BOOT_SRAM;
                 /* a "main flash" boot turns into a bootloader boot while EMPTY is set */
-                return main_flash && flash_empty;
+                return flash_empty ? CHIP_BOOT_SYSTEM_MEMORY : CHIP_BOOT_MAIN_FLASH;
         }
         }
-        return false;
+        return CHIP_BOOT_MAIN_FLASH;
+}
+
+bool chip_boots_bootloader(const ChipInfo *c, const uint8_t *ob, bool boot0_pin, bool flash_empty) {
+        return chip_boot_target(c, ob, boot0_pin, flash_empty) == CHIP_BOOT_SYSTEM_MEMORY;
 }
 
 bool chip_bootloader_reachable(const ChipInfo *c, const uint8_t *ob, bool flash_empty) {

@@ -77,6 +77,11 @@ int chip_rdp_level(const ChipInfo *c, const uint8_t *ob);
 /* G0/C0: the OPTR word (ob[0..3] little endian); F0/L0: the user option byte(s). */
 uint32_t chip_optr(const ChipInfo *c, const uint8_t *ob);
 
+/* G0/C0 OPTR boot bits (CMSIS). */
+#define CHIP_OPTR_NBOOT_SEL (UINT32_C(1) << 24)
+#define CHIP_OPTR_NBOOT1    (UINT32_C(1) << 25)
+#define CHIP_OPTR_NBOOT0    (UINT32_C(1) << 26)
+
 /* C0/G0: the one option-byte write form proven on silicon is 8 bytes at ob_base, OPTR
  * and its complement (stm32isp). CHIP_OB_OPTR_FORM_SIZE is that length. */
 #define CHIP_OB_OPTR_FORM_SIZE 8u
@@ -107,6 +112,22 @@ int chip_wrp_pages(const ChipInfo *c, const uint8_t *ob, uint32_t flash_size, ui
 /* C0/G0: the name of the option register stored at offset off of the area ("OPTR",
  * "WRP1AR", ... or "reserved"); F0/L0: "RDP", "USER", "WRP", ... For messages. */
 const char *chip_ob_field_name(const ChipInfo *c, uint32_t off);
+
+/* Where a device starts after a reset (AN5096 Table 3, RM0490 Table 9; F0/L0: BOOT0
+ * pin and nBOOT1/BOOT1). */
+typedef enum ChipBootTarget {
+        CHIP_BOOT_MAIN_FLASH,
+        CHIP_BOOT_SYSTEM_MEMORY,        /* the bootloader */
+        CHIP_BOOT_SRAM,
+} ChipBootTarget;
+
+/* "main flash", "system memory (the bootloader)", "SRAM". */
+const char *chip_boot_target_to_string(ChipBootTarget t);
+
+/* Where the device starts after a reset with these option bytes (NULL: the factory
+ * ones), the given BOOT0 pin level and the EMPTY flag (C0/G0: set when the first flash
+ * word read erased at the last option-byte load). */
+ChipBootTarget chip_boot_target(const ChipInfo *c, const uint8_t *ob, bool boot0_pin, bool flash_empty);
 
 /* True when the device, after a reset with these option bytes, the given BOOT0 pin
  * level and the given first flash word, starts the bootloader. Used by the flasher

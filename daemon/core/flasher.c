@@ -331,6 +331,12 @@ static int read_info(Flasher *f, const ChipInfo *info, uint32_t address, uint8_t
         return 0;
 }
 
+int flasher_read_info(Flasher *f, uint32_t address, void *buf, size_t n) {
+        if (!f->have_chip || !f->chip.info)
+                return -EINVAL;
+        return read_info(f, f->chip.info, address, buf, n);
+}
+
 /* ---- probe ---- */
 
 /* The UID into uid once: -EREMOTEIO (uid zeroed) when the bootloader does not let it

@@ -156,6 +156,9 @@ int flasher_flash(Flasher *f, const Image *img, const FlasherFlashOptions *opts,
 /* Whole flash (mode MASS) or the pages covering [address, address+length) (mode AUTO). */
 int flasher_erase(Flasher *f, FlasherErase mode, uint32_t address, uint32_t length);
 int flasher_read(Flasher *f, uint32_t address, void *buf, size_t length);
+/* A factory value outside the flash (flash-size register, UID) of the probed chip, as the
+ * probe reads it (with the L0 info-area workaround). -EREMOTEIO: NACKed. */
+int flasher_read_info(Flasher *f, uint32_t address, void *buf, size_t n);
 /* RDP level 1. The chip resets; on C0/G0 with factory option bytes it then runs user code.
  * -ENOLINK (nothing sent) when that leaves no way back into the bootloader over UART
  * (C0/G0 with nBOOT_SEL = 1, nBOOT0 = 1 and code in flash), unless force. 1 (nothing

@@ -26,6 +26,7 @@ static const char *const op_names[_JOB_OP_MAX] = {
         [JOB_LOCK] = "Lock",
         [JOB_UNLOCK] = "Unlock",
         [JOB_GO] = "Go",
+        [JOB_DIAGNOSE] = "Diagnose",
 };
 
 const char *job_op_to_string(JobOp op) {
@@ -201,6 +202,58 @@ static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Li
         return r;
 }
 
+/* Diagnose: what a probe does not read, and the latency. Only reads and Get/Get
+ * Version/Get ID are sent: nothing is written or erased. A read the chip refuses (read
+ * protection, an area its bootloader does not serve) is left out of the sample; a lost
+ * line ends the job. */
+static int diagnose_read(Link *l, Flasher *f, Job *j) {
+        An3155 *p = flasher_protocol(f);
+        const ChipInfo *info = j->chip.info;
+        DiagnosisSample *s = &j->diagnosis;
+        uint8_t b[4];
+        int r;
+
+        s->chip = j->chip;
+        s->low_latency = l->low_latency;
+        s->latency_timer_ms = l->latency_timer_ms;
+        r = an3155_get_version(p, &s->version);
+        if (r >= 0)
+                s->have_version = true;
+        else if (r != -EREMOTEIO && r != -EPROTO)
+                return r;
+        /* the median of a few whole round trips: command out, ACK + 3 bytes + ACK back */
+        for (unsigned i = 0; i < DIAGNOSIS_ROUND_TRIPS; i++) {
+                uint64_t t = now_usec();
+                uint16_t pid;
+
+                r = an3155_get_id(p, &pid);
+                if (r < 0)
+                        return r;
+                s->latency_usec[s->n_latency++] = now_usec() - t;
+        }
+        /* under level 1 every read is NACKed (AN3155) */
+        if (!info || j->chip.rdp_level == 1)
+                return 0;
+
+        r = flasher_read_info(f, info->flash_size_reg, b, 2);
+        if (r >= 0) {
+                s->have_size_reg = true;
+                s->size_reg_kib = (uint16_t) (b[0] | b[1] << 8);
+        } else if (r != -EREMOTEIO)
+                return r;
+        r = an3155_read_memory(p, info->flash_base, s->first_word, sizeof s->first_word);
+        if (r >= 0)
+                s->have_first_word = true;
+        else if (r != -EREMOTEIO)
+                return r;
+        r = an3155_read_memory(p, info->bootloader_id_addr, &s->bootloader_id, 1);
+        if (r >= 0)
+                s->have_bootloader_id = true;
+        else if (r != -EREMOTEIO)
+                return r;
+        return 0;
+}
+
 /* The trace's last line, then the trace to the caller's fd. */
 static void finish_trace(Job *j) {
         _cleanup_free_ char *text = NULL;
@@ -352,6 +405,9 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                 break;
         case JOB_GO:
                 r = flasher_go(f, j->address);
+                break;
+        case JOB_DIAGNOSE:
+                r = diagnose_read(l, f, j);
                 break;
         default:
                 r = -EINVAL;

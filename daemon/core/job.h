@@ -4,7 +4,7 @@
 /* One operation on one port, from opening the link to closing it: the link at the
  * asked rate, the entry sequence, a probe (with one fallback to 115200 for a chip that
  * does not answer a faster rate), the operation (probe, flash, erase, read, lock,
- * unlock, go), and the exit sequence after a good flash. Runs on the caller's thread
+ * unlock, go, diagnose), and the exit sequence after a good flash. Runs on the caller's thread
  * (a port's worker) and reports through the hooks it is given: progress, the protocol
  * trace, the entry sequences' pauses, a cancel flag. No D-Bus. */
 
@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "diagnosis.h"
 #include "entry.h"
 #include "flasher.h"
 #include "image.h"
@@ -27,6 +28,7 @@ typedef enum JobOp {
         JOB_LOCK,
         JOB_UNLOCK,
         JOB_GO,
+        JOB_DIAGNOSE,           /* read-only: the probe, a few reads, the latency */
         _JOB_OP_MAX,
 } JobOp;
 
@@ -96,6 +98,7 @@ struct Job {
         bool have_chip;
         FlasherChip chip;
         FlasherResult result;
+        DiagnosisSample diagnosis;      /* Diagnose: what was read (diagnosis_build() decodes it) */
         uint64_t duration_usec;
         Trace *trace;                   /* every job's, from its start; NULL: out of memory */
 };

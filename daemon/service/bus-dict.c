@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
 
+#include "an3155.h"
 #include "bus-dict.h"
 #include "chips.h"
+#include "diagnosis.h"
 #include "macro.h"
 
 int bus_open_entry(sd_bus_message *m, const char *key, const char *contents) {
@@ -43,12 +45,10 @@ static int append_wrp_pages(sd_bus_message *m, const FlasherChip *c) {
         return append_array_entry(m, "write_protected_pages", "au", pages, n * sizeof(uint32_t));
 }
 
-int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
+/* The Chip keys, inside an open a{sv}. */
+static int append_chip_entries(sd_bus_message *m, const FlasherChip *c) {
         int r;
 
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
         r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}",
                                   "pid", "q", c->pid,
                                   "name", "s", c->info ? c->info->name : "",
@@ -86,10 +86,169 @@ int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
                 if (r < 0)
                         return r;
         }
-        r = append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
+        return append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
+}
+
+int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
+        int r = sd_bus_message_open_container(m, 'a', "{sv}");
+
+        if (r >= 0)
+                r = append_chip_entries(m, c);
+        return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+static int append_adapter(sd_bus_message *m, const Job *j, const Diagnosis *d, const BusAdapter *a) {
+        int r = bus_open_entry(m, "adapter", "a{sv}");
+
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                          "device", "s", a->device ?: "",
+                                          "transport", "s", a->transport ?: "",
+                                          "driver", "s", a->driver ?: "",
+                                          "vendor_id", "q", a->vendor_id,
+                                          "product_id", "q", a->product_id,
+                                          "serial", "s", a->serial ?: "",
+                                          "manufacturer", "s", a->manufacturer ?: "",
+                                          "product", "s", a->product ?: "");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}{sv}", "low_latency", "b", (int) j->diagnosis.low_latency,
+                                          "latency_timer_ms", "u", j->diagnosis.latency_timer_ms);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}",
+                                          "baudrate", "u", (uint32_t) j->baudrate_used,
+                                          "latency_usec", "t", d->latency_usec,
+                                          "latency_round_trips", "u", (uint32_t) j->diagnosis.n_latency,
+                                          "flash_verify_32k_round_trips", "u", d->flash_verify_round_trips,
+                                          "flash_verify_32k_latency_usec", "t", d->flash_verify_latency_usec);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r < 0 ? r : bus_close_entry(m);
+}
+
+/* The probe's chip (bus_append_chip()) with what Diagnose adds. */
+static int append_diagnosed_chip(sd_bus_message *m, const DiagnosisSample *s) {
+        const FlasherChip *c = &s->chip;
+        char version[8];
+        int r;
+
+        r = bus_open_entry(m, "chip", "a{sv}");
         if (r < 0)
                 return r;
-        return sd_bus_message_close_container(m);
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = append_chip_entries(m, c);
+        if (r < 0)
+                return r;
+        snprintf(version, sizeof version, "%u.%u", c->protocol_version >> 4, c->protocol_version & 0xF);
+        r = sd_bus_message_append(m, "{sv}", "bootloader_version", "s", version);
+        if (r >= 0 && c->info)
+                r = sd_bus_message_append(m, "{sv}{sv}",
+                                          "flash_size_table", "u", c->info->flash_size,
+                                          "bootloader_id_table", "y", c->info->bootloader_id);
+        if (r >= 0 && s->have_version)
+                r = sd_bus_message_append(m, "{sv}", "get_version", "y", s->version);
+        if (r >= 0 && s->have_size_reg)
+                r = sd_bus_message_append(m, "{sv}", "flash_size_register_kib", "q", s->size_reg_kib);
+        if (r >= 0 && s->have_bootloader_id)
+                r = sd_bus_message_append(m, "{sv}", "bootloader_id", "y", s->bootloader_id);
+        if (r >= 0 && s->have_first_word)
+                r = sd_bus_message_append(m, "{sv}", "first_word", "u",
+                                          (uint32_t) (s->first_word[0] | s->first_word[1] << 8 |
+                                                      s->first_word[2] << 16 | (uint32_t) s->first_word[3] << 24));
+        if (r >= 0)
+                r = bus_open_entry(m, "command_names", "as");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < c->n_commands; i++) {
+                char unknown[8];
+                const char *name = an3155_command_name(c->commands[i]);
+
+                if (!name) {
+                        snprintf(unknown, sizeof unknown, "0x%02X", c->commands[i]);
+                        name = unknown;
+                }
+                r = sd_bus_message_append(m, "s", name);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = bus_close_entry(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r < 0 ? r : bus_close_entry(m);
+}
+
+int bus_append_diagnosis(sd_bus_message *m, const Job *j, const BusAdapter *a) {
+        Diagnosis d;
+        int r;
+
+        diagnosis_build(&j->diagnosis, &d);
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0)
+                r = append_adapter(m, j, &d, a);
+        if (r >= 0)
+                r = append_diagnosed_chip(m, &j->diagnosis);
+
+        if (r >= 0)
+                r = bus_open_entry(m, "options", "aa{sv}");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "a{sv}");
+        for (size_t i = 0; r >= 0 && i < d.n_options; i++)
+                r = sd_bus_message_append(m, "a{sv}", 3,
+                                          "name", "s", d.options[i].name,
+                                          "value", "u", d.options[i].value,
+                                          "meaning", "s", d.options[i].meaning);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = bus_close_entry(m);
+
+        if (r >= 0)
+                r = bus_open_entry(m, "boot", "a{sv}");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}{sv}", "known", "b", (int) d.have_boot, "summary", "s", d.boot_summary);
+        if (r >= 0 && d.have_boot)
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}",
+                                          "flash_empty", "b", (int) d.flash_empty,
+                                          "power_on_boot0_low", "s", chip_boot_target_to_string(d.power_on_boot0_low),
+                                          "power_on_boot0_high", "s", chip_boot_target_to_string(d.power_on_boot0_high));
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = bus_close_entry(m);
+
+        if (r >= 0)
+                r = bus_open_entry(m, "checks", "aa{sv}");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "a{sv}");
+        for (size_t i = 0; r >= 0 && i < d.n_checks; i++)
+                r = sd_bus_message_append(m, "a{sv}", 5,
+                                          "id", "s", d.checks[i].id,
+                                          "inference", "s", d.checks[i].inference,
+                                          "source", "s", d.checks[i].source,
+                                          "verdict", "s", diagnosis_verdict_to_string(d.checks[i].verdict),
+                                          "found", "s", d.checks[i].found);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = bus_close_entry(m);
+
+        if (r >= 0)
+                r = bus_open_entry(m, "warnings", "as");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < d.n_warnings; i++)
+                r = sd_bus_message_append(m, "s", d.warnings[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = bus_close_entry(m);
+        return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
 int bus_append_last_result(sd_bus_message *m, const LastResult *l) {

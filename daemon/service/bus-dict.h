@@ -39,6 +39,16 @@ int bus_open_entry(sd_bus_message *m, const char *key, const char *contents);
 int bus_close_entry(sd_bus_message *m);
 
 int bus_append_chip(sd_bus_message *m, const FlasherChip *c);
+/* The adapter a Diagnose ran on, as the port knows it (udev). */
+typedef struct BusAdapter {
+        const char *device, *transport, *driver, *serial, *manufacturer, *product;
+        uint16_t vendor_id, product_id;
+} BusAdapter;
+
+/* Diagnose's reply: adapter, chip, options, boot, checks, warnings (the XML documents
+ * each key). j is a finished Diagnose job. */
+int bus_append_diagnosis(sd_bus_message *m, const Job *j, const BusAdapter *a);
+
 /* An empty dictionary before the first job. */
 int bus_append_last_result(sd_bus_message *m, const LastResult *l);
 /* JSON values as variants: strings s, booleans b, non-negative integers t, negative x,

@@ -39,7 +39,7 @@ struct Port {
         char *name, *device, *path;
         LinkTransport transport;
         uint16_t vendor_id, product_id;
-        char *serial, *manufacturer, *product, *physical_path;
+        char *serial, *manufacturer, *product, *physical_path, *driver;
 
         uint64_t added_usec;
         Worker *worker;
@@ -300,7 +300,7 @@ static int prop_last_result(sd_bus *bus, const char *path, const char *interface
 
 /* What the caller needs polkit's yes for (include/stm32isp.h names the actions). */
 static int port_authorize(Port *p, sd_bus_message *m, JobOp op, bool protection, sd_bus_error *error) {
-        const char *action = op == JOB_PROBE || op == JOB_READ ? STM32ISP_ACTION_READ :
+        const char *action = op == JOB_PROBE || op == JOB_READ || op == JOB_DIAGNOSE ? STM32ISP_ACTION_READ :
                              op == JOB_ERASE ? STM32ISP_ACTION_ERASE :
                              op == JOB_LOCK || op == JOB_UNLOCK ? STM32ISP_ACTION_PROTECT :
                              STM32ISP_ACTION_FLASH;     /* Flash, Go */
@@ -423,6 +423,12 @@ static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *err
 
 static int method_probe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return method_simple(m, userdata, JOB_PROBE, error);
+}
+
+/* Read-only: the probe, a few reads, Get ID round trips (job.c); the reply is decoded
+ * by diagnosis.c. */
+static int method_diagnose(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return method_simple(m, userdata, JOB_DIAGNOSE, error);
 }
 
 static int method_erase(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -781,6 +787,20 @@ static void port_on_done(Port *p, Job *j) {
                                 r = bus_append_chip(reply, &j->chip);
                         else if (r >= 0 && j->op == JOB_FLASH)
                                 r = bus_append_last_result(reply, &p->last);
+                        else if (r >= 0 && j->op == JOB_DIAGNOSE) {
+                                const BusAdapter a = {
+                                        .device = p->device,
+                                        .transport = link_transport_to_string(p->transport),
+                                        .driver = p->driver,
+                                        .serial = p->serial,
+                                        .manufacturer = p->manufacturer,
+                                        .product = p->product,
+                                        .vendor_id = p->vendor_id,
+                                        .product_id = p->product_id,
+                                };
+
+                                r = bus_append_diagnosis(reply, j, &a);
+                        }
                         if (r >= 0)
                                 r = sd_bus_send(NULL, reply, NULL);
                 }
@@ -840,6 +860,8 @@ static const sd_bus_vtable port_vtable[] = {
         SD_BUS_PROPERTY("Station", "a{sv}", prop_station, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Probe", "a{sv}", SD_BUS_PARAM(options), "a{sv}", SD_BUS_PARAM(chip),
                                  method_probe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Diagnose", "a{sv}", SD_BUS_PARAM(options), "a{sv}", SD_BUS_PARAM(diagnosis),
+                                 method_diagnose, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Flash", "ha{sv}", SD_BUS_PARAM(image) SD_BUS_PARAM(options),
                                  "a{sv}", SD_BUS_PARAM(result), method_flash, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Erase", "a{sv}", SD_BUS_PARAM(options), "", ,
@@ -890,7 +912,8 @@ int port_new(sd_bus *bus, sd_event *event, Polkit *polkit, bool verbose, const P
             strdup_or_empty(info->serial, &p->serial) < 0 ||
             strdup_or_empty(info->manufacturer, &p->manufacturer) < 0 ||
             strdup_or_empty(info->product, &p->product) < 0 ||
-            strdup_or_empty(info->physical_path, &p->physical_path) < 0)
+            strdup_or_empty(info->physical_path, &p->physical_path) < 0 ||
+            strdup_or_empty(info->driver, &p->driver) < 0)
                 return -ENOMEM;
         r = sd_bus_path_encode(STM32ISP_PORT_PATH_PREFIX, p->name, &p->path);
         if (r < 0)
@@ -938,6 +961,7 @@ static Port *port_free(Port *p) {
         free(p->manufacturer);
         free(p->product);
         free(p->physical_path);
+        free(p->driver);
         free(p);
         return NULL;
 }

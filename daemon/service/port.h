@@ -28,6 +28,7 @@ typedef struct PortInfo {
         LinkTransport transport;
         uint16_t vendor_id, product_id;
         const char *serial, *manufacturer, *product, *physical_path;
+        const char *driver;             /* the kernel driver (udev ID_USB_DRIVER), NULL: unknown */
         bool mm_ignored;                /* udev's ID_MM_DEVICE_IGNORE=1: ModemManager leaves it alone */
 } PortInfo;
 

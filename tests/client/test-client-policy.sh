@@ -66,6 +66,12 @@ rc=0; as_user "" "$CTL" --bus-address="$BUS_ADDR" --json info ttyUSB0 >"$TMPDIR/
 [ $rc = 4 ] || fail "info as nobody: exit $rc ($(cat "$TMPDIR/err"))"
 grep -q "dialout" "$TMPDIR/err" || fail "no hint: $(cat "$TMPDIR/err")"
 json_check "$TMPDIR/e.json" 'j["error"] == "org.freedesktop.DBus.Error.AccessDenied" and j["exit_code"] == 4'
+# diagnose only reads, and needs the same right as info
+rc=0; as_user "" "$CTL" --bus-address="$BUS_ADDR" diagnose ttyUSB0 >/dev/null 2>"$TMPDIR/err" || rc=$?
+[ $rc = 4 ] || fail "diagnose as nobody: exit $rc ($(cat "$TMPDIR/err"))"
+as_user dialout "$CTL" --bus-address="$BUS_ADDR" --json diagnose ttyUSB0 >"$TMPDIR/d.json" 2>"$TMPDIR/err" ||
+        fail "diagnose as a dialout member: $(cat "$TMPDIR/err")"
+json_check "$TMPDIR/d.json" 'j["diagnosis"]["chip"]["pid"] == 0x466'
 
 # Another user's job: nobody may not cancel it; it goes on and ends well.
 start_tcp_board --pid 0x466

@@ -9,7 +9,7 @@
 
 # --help and --version
 "$CTL" --help >"$TMPDIR/help" || fail "--help"
-for c in list info flash erase read lock unlock go cancel monitor; do
+for c in list info diagnose flash erase read lock unlock go cancel monitor; do
         grep -q "^  $c" "$TMPDIR/help" || fail "--help lacks $c"
 done
 "$CTL" --version | grep -q '^stm32ispctl [0-9]' || fail "--version"
@@ -104,11 +104,15 @@ out=$(bash -c '
         comp stm32ispctl flash --format ""
         comp stm32ispctl erase ttyUSB0 --ma
         comp stm32ispctl --js
-        comp stm32ispctl --json info ttyUSB0 --ba' _ "$TOP_SRCDIR/client/stm32ispctl.bash" 2>&1)
+        comp stm32ispctl --json info ttyUSB0 --ba
+        comp stm32ispctl diag
+        comp stm32ispctl diagnose ttyUSB0 --rep' _ "$TOP_SRCDIR/client/stm32ispctl.bash" 2>&1)
 [ "$(echo "$out" | sed -n 1p)" = "flash" ] || fail "completion of 'fl': $out"
 [ "$(echo "$out" | sed -n 2p)" = "--no-verify" ] || fail "completion of '--no-v': $out"
 [ "$(echo "$out" | sed -n 3p)" = "auto bin hex elf srec" ] || fail "completion of --format: $out"
 [ "$(echo "$out" | sed -n 4p)" = "--mass" ] || fail "completion of --ma: $out"
 [ "$(echo "$out" | sed -n 5p)" = "--json" ] || fail "completion of --js: $out"
 [ "$(echo "$out" | sed -n 6p)" = "--baud=" ] || fail "completion of --ba: $out"
+[ "$(echo "$out" | sed -n 7p)" = "diagnose" ] || fail "completion of 'diag': $out"
+[ "$(echo "$out" | sed -n 8p)" = "--report=" ] || fail "completion of --rep: $out"
 echo "PASS"

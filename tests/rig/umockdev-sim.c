@@ -20,6 +20,7 @@
  * sends 8N1 whatever the host asks: the chip never hears bytes with an even number of
  * ones, sim_set_adapter_drops_parity()), id=0xNNN (Get ID answers this
  * PID; the board otherwise behaves as its own PID: a chip the host does not know),
+ * protocol=0xNN (Get and Get Version answer this bootloader protocol version, not 3.1),
  * ob-ack=drop|garble (the first option-byte programming's final ACK is lost, or arrives
  * as 0x7B), ob-program-ms=N (how long option-byte programming lasts: a reset then locks
  * a C0/G0; default 20), wrp=FIRST-LAST (pages write-protected, per family),
@@ -161,6 +162,7 @@ typedef struct BoardSpec {
         uint32_t wrp_first, wrp_last;
         int l0_empty_check;             /* -1: the simulator's default */
         uint16_t id;                    /* Get ID answer, 0: the board's PID */
+        uint8_t protocol;               /* Get/Get Version protocol version, 0: the simulator's */
         unsigned usb_port;              /* the hub port (slot), 0: the next in plug order */
         size_t n_images;
         char *image_files[MAX_IMAGES];
@@ -444,6 +446,10 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
                         if (parse_uint(val, 0xffff, &v) < 0 || v == 0)
                                 goto bad;
                         spec->id = (uint16_t) v;
+                } else if (strcmp(tok, "protocol") == 0) {
+                        if (parse_uint(val, 0xff, &v) < 0 || v == 0)
+                                goto bad;
+                        spec->protocol = (uint8_t) v;
                 } else if (strcmp(tok, "usb-port") == 0) {
                         /* a hub has at most 127 ports (devpath 1-N) */
                         if (parse_uint(val, 127, &v) < 0 || v == 0)
@@ -835,6 +841,8 @@ static int board_make_sim(const BoardSpec *spec, unsigned index, Sim **ret, char
                 sim_set_l0_empty_check(sim, spec->l0_empty_check);
         if (spec->id)
                 sim_set_id(sim, spec->id);
+        if (spec->protocol)
+                sim_set_protocol_version(sim, spec->protocol);
         if (spec->timing)
                 sim_set_timing(sim, &(SimTiming) { .enabled = true, .latency_usec = spec->latency_us, .speed = 1.0 });
         if (spec->nboot_sel >= 0) {

@@ -64,6 +64,7 @@ if command == "methods":
         (MANAGER, MANAGER_IFACE, "RemovePort", "(o)", (port,), ()),
         (MANAGER, MANAGER_IFACE, "GetPort", "(s)", ("ttyUSB0",), ()),
         (port, PORT_IFACE, "Probe", "(a{sv})", ({},), ()),
+        (port, PORT_IFACE, "Diagnose", "(a{sv})", ({},), ()),
         (port, PORT_IFACE, "Flash", "(ha{sv})", (0, {}), (null,)),
         (port, PORT_IFACE, "Erase", "(a{sv})", ({},), ()),
         (port, PORT_IFACE, "Read", "(htta{sv})", (0, 0x08000000, 16, {}), (null,)),

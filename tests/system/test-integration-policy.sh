@@ -82,8 +82,8 @@ expect_flash "$SHARED/dialout.bin"
 # nobody: the bus passes the calls, the daemon refuses them; the board is untouched
 call_as "$NOBODY" methods "$PORT" >"$TMPDIR/methods" || fail "nobody: calls"
 cat "$TMPDIR/methods"
-[ "$(wc -l <"$TMPDIR/methods")" = 12 ] || fail "nobody: not every method was called"
-for m in Manager.AddPort Manager.RemovePort Port.Probe Port.Flash Port.Erase Port.Read Port.Lock \
+[ "$(wc -l <"$TMPDIR/methods")" = 13 ] || fail "nobody: not every method was called"
+for m in Manager.AddPort Manager.RemovePort Port.Probe Port.Diagnose Port.Flash Port.Erase Port.Read Port.Lock \
          Port.Unlock Port.Go Properties.Set; do
         grep -qx "$m org\.freedesktop\.DBus\.Error\.AccessDenied" "$TMPDIR/methods" || fail "nobody was not denied $m"
 done

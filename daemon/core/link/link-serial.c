@@ -405,11 +405,13 @@ static void serial_set_low_latency(LinkSerial *s) {
 
         if (ioctl(s->fd, TIOCGSERIAL, &ss) < 0)
                 return;
-        if (ss.flags & ASYNC_LOW_LATENCY)
+        if (ss.flags & ASYNC_LOW_LATENCY) {
+                s->link.low_latency = true;
                 return;
+        }
         ss.flags |= ASYNC_LOW_LATENCY;
         if (ioctl(s->fd, TIOCSSERIAL, &ss) >= 0)
-                s->restore_low_latency = true;
+                s->restore_low_latency = s->link.low_latency = true;
 }
 
 static void serial_restore_low_latency(LinkSerial *s) {
@@ -449,10 +451,14 @@ static void serial_set_latency_timer(LinkSerial *s, const char *device) {
 
         if (latency_timer_path(device, &path) < 0)
                 return;
-        if (read_int_file(path, &old) < 0 || old <= FTDI_LATENCY_MS)
+        if (read_int_file(path, &old) < 0 || old < 0)
+                return;
+        s->link.latency_timer_ms = (unsigned) old;
+        if (old <= FTDI_LATENCY_MS)
                 return;
         if (write_int_file(path, FTDI_LATENCY_MS) < 0)
                 return;
+        s->link.latency_timer_ms = FTDI_LATENCY_MS;
         s->latency_timer_path = TAKE_PTR(path);
         s->latency_timer_old = old;
 }

@@ -58,6 +58,11 @@ struct Link {
         unsigned baud;
         char *name;     /* for messages: "/dev/ttyUSB0", "fd:5" */
         unsigned caps;  /* LINK_CAP_* of its transport */
+        /* A local UART's latency settings as opened (for Diagnose): the driver took
+         * ASYNC_LOW_LATENCY (or had it), and the FTDI latency_timer in ms now (0: the
+         * adapter has none). */
+        bool low_latency;
+        unsigned latency_timer_ms;
         link_trace_t trace;     /* link_set_trace(); NULL: none */
         void *trace_userdata;
 };

@@ -85,6 +85,7 @@ struct Sim {
         unsigned baud, measured_baud;
         unsigned max_baud;              /* the highest baud the autobaud measures */
         uint16_t id_override;           /* Get ID answers this PID when non-zero */
+        uint8_t version_override;       /* Get and Get Version answer this protocol version when non-zero */
 
         bool fault_armed[_SIM_FAULT_MAX];
         unsigned fault_arg[_SIM_FAULT_MAX];
@@ -986,16 +987,27 @@ static int tx_ob_ack(Sim *s) {
 
 static const uint8_t get_reply[] = { 0x0B, 0x31, 0x00, 0x01, 0x02, 0x11, 0x21, 0x31, 0x44, 0x63, 0x73, 0x82, 0x92 };
 
+static uint8_t protocol_version(Sim *s) {
+        pthread_mutex_lock(&s->mutex);
+        uint8_t v = s->version_override ? s->version_override : get_reply[1];
+        pthread_mutex_unlock(&s->mutex);
+        return v;
+}
+
 static int cmd_get(Sim *s) {
+        uint8_t version = protocol_version(s);
+
         tx_ack(s);
         for (size_t i = 0; i < sizeof get_reply; i++)
-                tx_put(s, get_reply[i]);
+                tx_put(s, i == 1 ? version : get_reply[i]);
         return tx_ack(s);
 }
 
 static int cmd_get_version(Sim *s) {
+        uint8_t version = protocol_version(s);
+
         tx_ack(s);
-        tx_put(s, 0x31);
+        tx_put(s, version);
         tx_put(s, 0x00);
         tx_put(s, 0x00);
         return tx_ack(s);
@@ -1736,6 +1748,12 @@ unsigned sim_measured_baud(Sim *s) {
 void sim_set_id(Sim *s, uint16_t pid) {
         pthread_mutex_lock(&s->mutex);
         s->id_override = pid;
+        pthread_mutex_unlock(&s->mutex);
+}
+
+void sim_set_protocol_version(Sim *s, uint8_t version) {
+        pthread_mutex_lock(&s->mutex);
+        s->version_override = version;
         pthread_mutex_unlock(&s->mutex);
 }
 

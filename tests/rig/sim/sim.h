@@ -106,6 +106,9 @@ unsigned sim_measured_baud(Sim *s);
 /* Get ID answers pid instead of the device's (added; 0 restores it). Everything else
  * behaves as the device given to sim_new(): a chip the host does not know. */
 void sim_set_id(Sim *s, uint16_t pid);
+/* Get and Get Version answer this protocol version instead of 0x31 (added; 0 restores
+ * it): a bootloader other than the one the host's tables expect. */
+void sim_set_protocol_version(Sim *s, uint8_t version);
 /* Modem lines from the host. Wiring decides what they do (see sim_set_wiring). */
 void sim_set_modem(Sim *s, bool dtr, bool rts);
 /* Feeds one datagram of the shim's protocol ("DTR=1 RTS=0", "CFG=115200-8E1", "BRK=1"). */
