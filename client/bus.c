@@ -72,33 +72,32 @@ void client_bus_close(ClientBus *c) {
 
 int client_report_error(const ClientBus *c, const char *what, const sd_bus_error *e, int r) {
         int code = exit_code_from_bus_error(e, r);
+        const char *name = e && sd_bus_error_is_set(e) ? e->name : NULL;
 
         if (code == EXIT_DAEMON_UNAVAILABLE) {
                 /* One line: what is wrong and how to fix it. */
                 if (c->kind == BUS_KIND_SYSTEM)
-                        fprintf(stderr, "stm32ispctl: the stm32ispd daemon is not running on the system bus and "
-                                        "cannot be activated; start it with 'systemctl start stm32ispd'.\n");
-                else if (c->kind == BUS_KIND_REMOTE)
-                        fprintf(stderr, "stm32ispctl: cannot reach stm32ispd on %s over ssh; check that 'ssh %s' logs in "
-                                        "and that the station runs it: 'systemctl -H %s status stm32ispd'.\n",
-                                c->address, c->address, c->address);
-                else if (c->kind == BUS_KIND_USER)
-                        fprintf(stderr, "stm32ispctl: the stm32ispd daemon is not running on the session bus and "
-                                        "cannot be activated; start it with 'stm32ispd --session &'.\n");
-                else
-                        fprintf(stderr, "stm32ispctl: the stm32ispd daemon is not reachable at %s; start it with "
-                                        "'stm32ispd --bus-address=%s &'.\n", c->address, c->address);
-                return code;
+                        return failure_printf(code, "the stm32ispd daemon is not running on the system bus and "
+                                                    "cannot be activated; start it with 'systemctl start stm32ispd'.");
+                if (c->kind == BUS_KIND_REMOTE)
+                        return failure_printf(code, "cannot reach stm32ispd on %s over ssh; check that 'ssh %s' logs in "
+                                                    "and that the station runs it: 'systemctl -H %s status stm32ispd'.",
+                                              c->address, c->address, c->address);
+                if (c->kind == BUS_KIND_USER)
+                        return failure_printf(code, "the stm32ispd daemon is not running on the session bus and "
+                                                    "cannot be activated; start it with 'stm32ispd --session &'.");
+                return failure_printf(code, "the stm32ispd daemon is not reachable at %s; start it with "
+                                            "'stm32ispd --bus-address=%s &'.", c->address, c->address);
         }
 
-        const char *msg = e && sd_bus_error_is_set(e) && e->message && *e->message ? e->message : NULL;
-        const char *name = e && sd_bus_error_is_set(e) ? e->name : NULL;
+        const char *msg = name && e->message && *e->message ? e->message : NULL;
+        const char *shortname = name;
         const char *hint = "";
 
         if (name && startswith(name, STM32ISP_ERROR_PREFIX))
-                name += strlen(STM32ISP_ERROR_PREFIX);
+                shortname += strlen(STM32ISP_ERROR_PREFIX);
         else if (name && startswith(name, "org.freedesktop.DBus.Error."))
-                name += strlen("org.freedesktop.DBus.Error.");
+                shortname += strlen("org.freedesktop.DBus.Error.");
         /* The daemon's refusals say what to do; the bus's do not. */
         if (code == EXIT_ACCESS_DENIED && !(msg && strstr(msg, STM32ISP_GROUP)))
                 hint = " (root and members of the " STM32ISP_GROUP " group may use the ports)";
@@ -106,11 +105,10 @@ int client_report_error(const ClientBus *c, const char *what, const sd_bus_error
                 hint = " (see 'stm32ispctl list')";
 
         if (msg)
-                fprintf(stderr, "stm32ispctl: %s: %s [%s]%s\n", what, msg, name, hint);
-        else if (name)
-                fprintf(stderr, "stm32ispctl: %s: %s%s\n", what, name, hint);
+                fprintf(stderr, "stm32ispctl: %s: %s [%s]%s\n", what, msg, shortname, hint);
         else
-                fprintf(stderr, "stm32ispctl: %s: %s%s\n", what, strerror(-r), hint);
+                fprintf(stderr, "stm32ispctl: %s: %s%s\n", what, shortname ?: strerror(-r), hint);
+        failure_record(code, name, msg ?: shortname ?: strerror(-r));
         return code;
 }
 

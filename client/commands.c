@@ -58,21 +58,6 @@ static json_object *json_header(const char *operation, const char *port) {
         return o;
 }
 
-/* --json: failures are objects on stdout too, for scripts. */
-static void json_print_error(const Args *a, const char *port, const sd_bus_error *e, const char *fallback,
-                             int code) {
-        _cleanup_json_ json_object *o = NULL;
-
-        if (!a->json)
-                return;
-        o = json_header(a->command, port);
-        json_object_object_add(o, "error", json_object_new_string(sd_bus_error_is_set(e) ? e->name : fallback));
-        if (e && e->message)
-                json_object_object_add(o, "message", json_object_new_string(e->message));
-        json_object_object_add(o, "exit_code", json_object_new_int(code));
-        json_print(stdout, o, false);
-}
-
 static int resolve(ClientBus *c, const Args *a, const char *name, char **ret) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
@@ -82,7 +67,6 @@ static int resolve(ClientBus *c, const Args *a, const char *name, char **ret) {
                 _cleanup_free_ char *what = NULL;
 
                 r = client_report_error(c, asprintf(&what, "port %s", name) < 0 ? name : what, &error, r);
-                json_print_error(a, name, &error, "failed", r);
         }
         sd_bus_error_free(&error);
         return r;
@@ -116,10 +100,10 @@ static int run_job(ClientBus *c, const Args *a, const char *operation, const cha
                         code = EXIT_INTERRUPTED;
                         if (!a->quiet)
                                 fprintf(stderr, "stm32ispctl: %s %s: cancelled.\n", operation, port);
+                        failure_record(code, NULL, "cancelled");
                 } else
                         code = client_report_error(c, asprintf(&what, "%s %s", operation, port) < 0 ? operation : what,
                                                    &j.error, j.r);
-                json_print_error(a, port, &j.error, "interrupted", code);
                 job_result_done(&j);
                 return code;
         }
@@ -129,9 +113,9 @@ static int run_job(ClientBus *c, const Args *a, const char *operation, const cha
         if (sd_bus_message_at_end(j.reply, true) == 0) {
                 r = json_from_bus_message(j.reply, ret_result);
                 if (r < 0) {
-                        fprintf(stderr, "stm32ispctl: %s: cannot parse the reply: %s\n", operation, strerror(-r));
                         job_result_done(&j);
-                        return EXIT_FAILURE_GENERIC;
+                        return failure_printf(EXIT_FAILURE_GENERIC, "%s: cannot parse the reply: %s", operation,
+                                              strerror(-r));
                 }
         }
         job_result_done(&j);
@@ -156,9 +140,9 @@ static int probe_layout(ClientBus *c, const Args *a, const char *operation, cons
         size = json_get_int(chip, "flash_size");
         page = json_get_int(chip, "page_size");
         if (base < 0 || size <= 0 || page <= 0) {
-                fprintf(stderr, "stm32ispctl: %s %s: the chip's flash layout is unknown; give --address and --length\n",
-                        operation, port);
-                return EXIT_UNSUPPORTED_CHIP;
+                return failure_printf(EXIT_UNSUPPORTED_CHIP,
+                                      "%s %s: the chip's flash layout is unknown; give --address and --length",
+                                      operation, port);
         }
         *ret_base = (uint64_t) base;
         *ret_size = (uint64_t) size;
@@ -221,8 +205,7 @@ int cmd_list(ClientBus *c, const Args *a) {
         }
         r = json_from_bus_message(reply, &objects);
         if (r < 0) {
-                fprintf(stderr, "stm32ispctl: list: cannot parse the reply: %s\n", strerror(-r));
-                return EXIT_FAILURE_GENERIC;
+                return failure_printf(EXIT_FAILURE_GENERIC, "list: cannot parse the reply: %s", strerror(-r));
         }
 
         json_object_object_foreach(objects, path, ifaces) {
@@ -336,8 +319,7 @@ static int copy_to_memfd(int in, const char *name) {
         int r;
 
         if (mfd < 0) {
-                fprintf(stderr, "stm32ispctl: memfd_create: %m\n");
-                return -errno;
+                return -failure_printf(EXIT_FAILURE_GENERIC, "memfd_create: %m");
         }
         for (;;) {
                 ssize_t n = read(in, buf, sizeof buf);
@@ -345,48 +327,50 @@ static int copy_to_memfd(int in, const char *name) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
-                        fprintf(stderr, "stm32ispctl: cannot read %s: %m\n", name);
-                        return -errno;
+                        return -failure_printf(EXIT_FILE_ERROR, "cannot read %s: %m", name);
                 }
                 if (n == 0)
                         break;
                 r = write_all(mfd, buf, (size_t) n);
                 if (r < 0) {
-                        fprintf(stderr, "stm32ispctl: memfd: %s\n", strerror(-r));
-                        return r;
+                        return -failure_printf(EXIT_FAILURE_GENERIC, "memfd: %s", strerror(-r));
                 }
         }
         return TAKE_FD(mfd);
+}
+
+int cmd_flash_open_image(Args *a) {
+        _cleanup_close_ int fd = -1;
+        const char *file = a->pos[1];
+        struct stat st;
+        int r;
+
+        /* The client opens the image: the daemon never opens a path a caller names. */
+        fd = streq(file, "-") ? dup(STDIN_FILENO) : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return failure_printf(EXIT_FILE_ERROR, "cannot open %s: %m", file);
+        if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode))
+                return failure_printf(EXIT_FILE_ERROR, "%s is a directory", file);
+        /* The daemon reads a regular file from its start: a pipe (stdin, <(...)) goes
+         * through a memfd. */
+        if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode)) {
+                r = copy_to_memfd(fd, file);
+                if (r < 0)
+                        return -r;
+                safe_close(fd);
+                fd = r;
+        }
+        a->image_fd = TAKE_FD(fd);
+        return 0;
 }
 
 int cmd_flash(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *result = NULL;
         _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int fd = a->image_fd;
         const char *port = a->pos[0], *file = a->pos[1];
-        struct stat st;
         int r;
-
-        /* The client opens the image: the daemon never opens a path a caller names. */
-        fd = streq(file, "-") ? dup(STDIN_FILENO) : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                fprintf(stderr, "stm32ispctl: cannot open %s: %m\n", file);
-                return EXIT_FAILURE_GENERIC;
-        }
-        if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "stm32ispctl: %s is a directory\n", file);
-                return EXIT_USAGE;
-        }
-        /* The daemon reads a regular file from its start: a pipe (stdin, <(...)) goes
-         * through a memfd. */
-        if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode)) {
-                r = copy_to_memfd(fd, file);
-                if (r < 0)
-                        return EXIT_FAILURE_GENERIC;
-                safe_close(fd);
-                fd = r;
-        }
 
         r = resolve(c, a, port, &path);
         if (r != 0)
@@ -474,16 +458,15 @@ int cmd_erase(ClientBus *c, const Args *a) {
 
                 if (!f || parse_address(f, &first) < 0 || parse_address(dash ? dash + 1 : f, &last) < 0 ||
                     last < first || last > UINT32_MAX) {
-                        fprintf(stderr, "stm32ispctl: --pages wants FIRST or FIRST-LAST, not '%s'\n", a->pages);
-                        return EXIT_USAGE;
+                        return failure_printf(EXIT_USAGE, "--pages wants FIRST or FIRST-LAST, not '%s'", a->pages);
                 }
                 /* Pages -> a range: the page size comes from the chip. */
                 r = probe_layout(c, a, "erase", port, path, &base, &size, &page);
                 if (r != 0)
                         return r;
                 if ((last + 1) * page > size) {
-                        fprintf(stderr, "stm32ispctl: erase %s: the flash has %" PRIu64 " pages\n", port, size / page);
-                        return EXIT_USAGE;
+                        return failure_printf(EXIT_USAGE, "erase %s: the flash has %" PRIu64 " pages", port,
+                                              size / page);
                 }
         }
         if (new_port_call(c, path, "Erase", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0)
@@ -496,8 +479,7 @@ int cmd_erase(ClientBus *c, const Args *a) {
                         r = client_append_option(call, "length", "t", (last - first + 1) * page);
         } else if (a->have_address || a->have_length) {
                 if (!a->have_address || !a->have_length) {
-                        fprintf(stderr, "stm32ispctl: erase: --address and --length go together\n");
-                        return EXIT_USAGE;
+                        return failure_printf(EXIT_USAGE, "erase: --address and --length go together");
                 }
                 r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
@@ -537,8 +519,7 @@ int cmd_read(ClientBus *c, const Args *a) {
         fd = streq(file, "-") ? dup(STDOUT_FILENO)
                               : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
         if (fd < 0) {
-                fprintf(stderr, "stm32ispctl: cannot create %s: %m\n", file);
-                return EXIT_FAILURE_GENERIC;
+                return failure_printf(EXIT_FILE_ERROR, "cannot create %s: %m", file);
         }
         uint64_t address = a->address, length = a->length;
         if (!a->have_address || !a->have_length) {
@@ -552,8 +533,8 @@ int cmd_read(ClientBus *c, const Args *a) {
                         address = base;
                 if (!a->have_length) {
                         if (address < base || address >= base + size) {
-                                fprintf(stderr, "stm32ispctl: read: give --length for an address outside the flash\n");
-                                return EXIT_USAGE;
+                                return failure_printf(EXIT_USAGE,
+                                                      "read: give --length for an address outside the flash");
                         }
                         length = base + size - address;
                 }

@@ -29,6 +29,7 @@ typedef struct Args {
         bool mass;
         int verify, unprotect, protect, boot0, go;      /* -1: daemon default */
         bool force;             /* flash, lock: accept an end state with no way back */
+        int image_fd;           /* flash: the image, opened before the bus (cmd_flash_open_image()) */
 
         /* log */
         const char *result;     /* pass|fail */
@@ -42,6 +43,9 @@ typedef struct Args {
 
 int cmd_list(ClientBus *c, const Args *a);
 int cmd_info(ClientBus *c, const Args *a);
+/* Opens the image of flash (a->pos[1]) into a->image_fd: file errors come before the bus
+ * is touched. Returns 0 or an exit code. */
+int cmd_flash_open_image(Args *a);
 int cmd_flash(ClientBus *c, const Args *a);
 int cmd_erase(ClientBus *c, const Args *a);
 int cmd_read(ClientBus *c, const Args *a);

@@ -90,8 +90,7 @@ int cmd_log(ClientBus *c, const Args *a) {
         }
         r = json_from_bus_message(reply, &entries);
         if (r < 0 || !json_object_is_type(entries, json_type_array)) {
-                fprintf(stderr, "stm32ispctl: log: cannot read the reply\n");
-                return EXIT_FAILURE_GENERIC;
+                return failure_printf(EXIT_FAILURE_GENERIC, "log: cannot read the reply");
         }
 
         if (a->json) {

@@ -44,27 +44,28 @@ typedef struct Command {
         unsigned options;
         int (*run)(ClientBus *c, const Args *a);
         const char *usage;
+        bool takes_port;        /* the first positional argument is a PORT */
 } Command;
 
 static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
-        { "info",    1, 1, OPT_LINE, cmd_info, "info PORT" },
+        { "info",    1, 1, OPT_LINE, cmd_info, "info PORT", true },
         { "flash",   2, 2, OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT |
                            OPT_BOOT0 | OPT_GO | OPT_FORCE | OPT_LINE, cmd_flash,
           "flash PORT FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
           "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--force] [--baud B]\n"
-          "                    [--entry SEQ]" },
+          "                    [--entry SEQ]", true },
         { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_erase,
-          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N]" },
-        { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]" },
-        { "lock",    1, 1, OPT_FORCE | OPT_LINE, cmd_lock, "lock PORT [--force]" },
-        { "unlock",  1, 1, OPT_LINE, cmd_unlock, "unlock PORT" },
-        { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]" },
-        { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL },
-        { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT" },
+          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N]", true },
+        { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]", true },
+        { "lock",    1, 1, OPT_FORCE | OPT_LINE, cmd_lock, "lock PORT [--force]", true },
+        { "unlock",  1, 1, OPT_LINE, cmd_unlock, "unlock PORT", true },
+        { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]", true },
+        { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL, true },
+        { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT", true },
         { "monitor", 0, 1, OPT_SINCE | OPT_ONCE, cmd_monitor, "monitor [station [--once] [--since DATE]]" },
         { "log",     0, 1, OPT_RESULT | OPT_UID | OPT_SINCE | OPT_UNTIL | OPT_LIMIT, cmd_log,
-          "log [PORT] [--result pass|fail] [--uid UID] [--since DATE] [--until DATE] [--limit N]" },
+          "log [PORT] [--result pass|fail] [--uid UID] [--since DATE] [--until DATE] [--limit N]", true },
 };
 
 static void help(void) {
@@ -125,13 +126,15 @@ static void help(void) {
 }
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
+        _cleanup_free_ char *m = NULL;
         va_list ap;
+        int r;
 
-        fprintf(stderr, "stm32ispctl: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        r = vasprintf(&m, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nTry 'stm32ispctl --help'.\n");
+        fprintf(stderr, "stm32ispctl: %s\nTry 'stm32ispctl --help'.\n", r < 0 ? "usage error" : m);
+        failure_record(EXIT_USAGE, NULL, r < 0 ? NULL : m);
         return EXIT_USAGE;
 }
 
@@ -200,7 +203,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         uint64_t v;
         int c;
 
-        *a = (Args) { .ask_password = true, .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
+        *a = (Args) { .image_fd = -1, .ask_password = true, .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:H:", options, NULL)) >= 0) {
                 switch (c) {
@@ -360,11 +363,8 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         if (a->n_pos > cmd->max_pos)
                 return usage_error("unexpected argument '%s'", a->pos[cmd->max_pos]);
         for (unsigned bit = 1; bit <= OPT_LAST; bit <<= 1)
-                if ((given & bit) && !(cmd->options & bit)) {
-                        fprintf(stderr, "stm32ispctl: %s does not take %s\nTry 'stm32ispctl --help'.\n", cmd->name,
-                                option_name(bit));
-                        return EXIT_USAGE;
-                }
+                if ((given & bit) && !(cmd->options & bit))
+                        return usage_error("%s does not take %s", cmd->name, option_name(bit));
         if (a->mass + !!a->pages + (a->have_address || a->have_length) > 1 && streq(cmd->name, "erase"))
                 return usage_error("%s", "erase: --mass, --pages and --address/--length exclude each other");
         if (cmd->run == cmd_go && a->n_pos == 2) {
@@ -390,29 +390,47 @@ int main(int argc, char *argv[]) {
         int r;
 
         r = parse_args(argc, argv, &a, &cmd);
-        if (r != 0)
+        if (r != 0) {
+                /* A usage error may come before getopt() reached --json. */
+                for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+                        if (streq(argv[i], "--json") || streq(argv[i], "-j"))
+                                a.json = true;
+                if (a.json)
+                        failure_print_json(stdout, cmd ? cmd->name : NULL, NULL, r);
                 return r;
+        }
 
+        if (cmd->run == cmd_flash) {
+                r = cmd_flash_open_image(&a);
+                if (r != 0)
+                        goto finish;
+        }
         r = client_bus_open(&c, a.bus_kind, a.bus_address);
-        if (r < 0)
-                return client_report_error(&(ClientBus) { .kind = a.bus_kind, .address = a.bus_address }, cmd->name,
-                                           NULL, r);
+        if (r < 0) {
+                r = client_report_error(&(ClientBus) { .kind = a.bus_kind, .address = a.bus_address }, cmd->name,
+                                        NULL, r);
+                goto finish;
+        }
         /* A caller outside dialout may be asked to authenticate (polkit). */
         (void) sd_bus_set_allow_interactive_authorization(c.bus, a.ask_password);
         if (a.ask_password && a.bus_kind == BUS_KIND_SYSTEM && cmd->run != cmd_list && cmd->run != cmd_monitor)
                 agent = agent_open();
         /* Images and outputs travel as file descriptors, which an ssh pipe cannot carry. */
-        if ((cmd->run == cmd_flash || cmd->run == cmd_read) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
-                fprintf(stderr, "stm32ispctl: %s cannot pass the %s file over %s: copy it there and run 'ssh %s "
-                                "stm32ispctl %s ...', or arm auto-flash in the station's configuration.\n",
-                        cmd->name, cmd->run == cmd_flash ? "image" : "output",
-                        a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST", cmd->name);
-                client_bus_close(&c);
-                return EXIT_USAGE;
-        }
-        r = cmd->run(&c, &a);
-        fflush(stdout);
+        if ((cmd->run == cmd_flash || cmd->run == cmd_read) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0)
+                r = failure_printf(EXIT_USAGE, "%s cannot pass the %s file over %s: copy it there and run 'ssh %s "
+                                               "stm32ispctl %s ...', or arm auto-flash in the station's configuration.",
+                                   cmd->name, cmd->run == cmd_flash ? "image" : "output",
+                                   a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST",
+                                   cmd->name);
+        else
+                r = cmd->run(&c, &a);
         client_bus_close(&c);
         agent_close(agent);
+finish:
+        /* --json: every failure is an object on stdout too, for scripts. */
+        if (r != 0 && a.json)
+                failure_print_json(stdout, cmd->name,
+                                   cmd->takes_port && a.n_pos > 0 ? a.pos[0] : NULL, r);
+        fflush(stdout);
         return r;
 }

@@ -51,8 +51,12 @@ expect_rc 16 ctl flash ttyUSB0 "$TMPDIR/bad.hex" -q
 expect_rc 16 ctl flash ttyUSB0 "$TMPDIR/bad.hex" --format hex -q
 : >"$TMPDIR/empty.bin"
 expect_rc 16 ctl flash ttyUSB0 "$TMPDIR/empty.bin" -q
-# the client cannot open the file: a generic failure, and nothing was sent
-expect_rc 1 ctl flash ttyUSB0 "$TMPDIR/missing.bin" -q
+# the client cannot open the file: a file error (6), and nothing was sent
+expect_rc 6 ctl flash ttyUSB0 "$TMPDIR/missing.bin" -q
+# An output that cannot be written: the same exit code, FileError in JSON.
+rc=0; ctl read ttyUSB0 "$TMPDIR/no-such-dir/dump.bin" --length 16 --json >"$TMPDIR/e.json" 2>/dev/null || rc=$?
+[ $rc = 6 ] || fail "unwritable output: exit $rc"
+json_check "$TMPDIR/e.json" 'j["error"] == "FileError" and j["exit_code"] == 6 and "no-such-dir" in j["message"]'
 
 # InvalidArgs from the daemon (2): a bad entry sequence
 expect_rc 2 ctl info ttyUSB0 --entry 'no such sequence' -q

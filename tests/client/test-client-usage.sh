@@ -27,6 +27,37 @@ for args in "" "frobnicate" "flash" "flash ttyUSB0" "info" "info a b" "list extr
         [ -s "$TMPDIR/err" ] || fail "'$args' said nothing"
 done
 
+# --json: every failure, also those the client finds itself, is one error object on
+# stdout (error, message, exit_code), wherever --json stands.
+json_err() { # json_err ERROR CODE ARGS...: exit CODE and {"error": ERROR, "exit_code": CODE}
+        local want=$1 code=$2 rc=0
+        shift 2
+        "$CTL" --bus-address=unix:path=/nonexistent "$@" >"$TMPDIR/out" 2>"$TMPDIR/err" || rc=$?
+        [ $rc = "$code" ] || fail "'$*' exited $rc, expected $code"
+        python3 - "$TMPDIR/out" "$want" "$code" <<'PY' || fail "'$*': no JSON error object: $(cat "$TMPDIR/out")"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+j = json.loads(lines[-1])
+assert len(lines) == 1 and j["error"] == sys.argv[2] and j["exit_code"] == int(sys.argv[3]) and j["message"], j
+PY
+        [ -s "$TMPDIR/err" ] || fail "'$*' said nothing on stderr"
+}
+json_err org.freedesktop.DBus.Error.InvalidArgs 2 --json frobnicate
+json_err org.freedesktop.DBus.Error.InvalidArgs 2 --bogus list --json
+json_err org.freedesktop.DBus.Error.InvalidArgs 2 info --json
+json_err org.freedesktop.DBus.Error.InvalidArgs 2 -j info ttyUSB0 --pages 1
+json_err org.freedesktop.DBus.Error.ServiceUnknown 3 --json list
+# File errors: one exit code, 6 (FileError), before any bus is touched.
+json_err FileError 6 --json flash ttyUSB0 "$TMPDIR/no-such-image.bin"
+grep -q "no-such-image.bin" "$TMPDIR/out" || fail "the file error does not name the file: $(cat "$TMPDIR/out")"
+json_err FileError 6 --json flash ttyUSB0 "$TMPDIR"
+if [ "$(id -u)" != 0 ]; then
+        : >"$TMPDIR/unreadable.bin"; chmod 000 "$TMPDIR/unreadable.bin"
+        json_err FileError 6 --json flash ttyUSB0 "$TMPDIR/unreadable.bin"
+fi
+rc=0; "$CTL" flash ttyUSB0 "$TMPDIR/no-such-image.bin" >"$TMPDIR/out" 2>/dev/null || rc=$?
+[ $rc = 6 ] && [ ! -s "$TMPDIR/out" ] || fail "a missing image without --json: exit $rc, stdout '$(cat "$TMPDIR/out")'"
+
 # The daemon unavailable: a bus without it, a bus that is not there, the system bus.
 start_bus
 for where in "--bus-address=$BUS_ADDR" "--bus-address=unix:path=$TMPDIR/none"; do
