@@ -190,6 +190,14 @@ static const char *chip_name(json_object *chip) {
         return n && *n ? n : NULL;
 }
 
+static const char *port_sort_key(json_object *p) {
+        return json_get_string(p, "Device") ?: json_get_string(p, "object") ?: "";
+}
+
+static int compare_ports(const void *x, const void *y) {
+        return strverscmp(port_sort_key(*(json_object *const *) x), port_sort_key(*(json_object *const *) y));
+}
+
 int cmd_list(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_json_ json_object *objects = NULL, *ports = json_object_new_array();
@@ -221,6 +229,8 @@ int cmd_list(ClientBus *c, const Args *a) {
                 json_object_array_add(ports, o);
         }
 
+        /* By port name (ttyUSB2 before ttyUSB10), not in the daemon's order. */
+        json_object_array_sort(ports, compare_ports);
         if (a->json) {
                 json_print(stdout, ports, false);
                 return EXIT_OK;
@@ -339,9 +349,8 @@ static int copy_to_memfd(int in, const char *name) {
         return TAKE_FD(mfd);
 }
 
-int cmd_flash_open_image(Args *a) {
+int client_open_image(Args *a, const char *file) {
         _cleanup_close_ int fd = -1;
-        const char *file = a->pos[1];
         struct stat st;
         int r;
 
@@ -364,22 +373,9 @@ int cmd_flash_open_image(Args *a) {
         return 0;
 }
 
-int cmd_flash(ClientBus *c, const Args *a) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
-        _cleanup_json_ json_object *result = NULL;
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = a->image_fd;
-        const char *port = a->pos[0], *file = a->pos[1];
-        int r;
+int flash_append_options(sd_bus_message *call, const Args *a, const char *file) {
+        int r = 0;
 
-        r = resolve(c, a, port, &path);
-        if (r != 0)
-                return r;
-
-        if (new_port_call(c, path, "Flash", &call) < 0 || sd_bus_message_append(call, "h", fd) < 0 ||
-            sd_bus_message_open_container(call, 'a', "{sv}") < 0)
-                return EXIT_FAILURE_GENERIC;
-        r = 0;
         if (a->have_address)
                 r = client_append_option(call, "address", "t", a->address);
         if (r >= 0 && a->format)
@@ -408,6 +404,25 @@ int cmd_flash(ClientBus *c, const Args *a) {
                 if (*base && strlen(base) <= 255 && !strpbrk(base, "\n\r"))
                         r = client_append_option(call, "image-name", "s", base);
         }
+        return r;
+}
+
+int cmd_flash(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        _cleanup_json_ json_object *result = NULL;
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = a->image_fd;
+        const char *port = a->pos[0], *file = a->pos[1];
+        int r;
+
+        r = resolve(c, a, port, &path);
+        if (r != 0)
+                return r;
+
+        if (new_port_call(c, path, "Flash", &call) < 0 || sd_bus_message_append(call, "h", fd) < 0 ||
+            sd_bus_message_open_container(call, 'a', "{sv}") < 0)
+                return EXIT_FAILURE_GENERIC;
+        r = flash_append_options(call, a, file);
         if (r < 0 || sd_bus_message_close_container(call) < 0)
                 return EXIT_FAILURE_GENERIC;
         fd = safe_close(fd);    /* the message holds its own copy */
@@ -429,13 +444,18 @@ int cmd_flash(ClientBus *c, const Args *a) {
         int64_t written = json_get_int(result, "bytes_written"), verified = json_get_int(result, "bytes_verified");
         int64_t usec = json_get_int(result, "duration_usec");
         char b[32];
+        /* Which board got it: the chip and its UID (the results log's keys). */
+        const char *chip = json_get_string(result, "chip_name"), *uid = json_get_string(result, "uid");
+        _cleanup_free_ char *board = NULL;
+        if (chip && *chip && asprintf(&board, " (%s%s%s)", chip, uid && *uid ? ", UID " : "", uid ?: "") < 0)
+                board = NULL;
         if (written >= 0)
-                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s: %s written%s%s, in %.2f s.", file,
-                              port, format_bytes(b, sizeof b, (uint64_t) written),
+                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s%s: %s written%s%s, in %.2f s.",
+                              file, port, board ?: "", format_bytes(b, sizeof b, (uint64_t) written),
                               verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "",
                               usec >= 0 ? usec / 1e6 : 0.0);
         else
-                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s.", file, port);
+                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s%s.", file, port, board ?: "");
         return EXIT_OK;
 }
 
@@ -604,20 +624,60 @@ int cmd_go(ClientBus *c, const Args *a) {
 }
 
 int cmd_cancel(ClientBus *c, const Args *a) {
+        _cleanup_json_ json_object *result = json_object_new_object();
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *state = NULL;
         const char *port = a->pos[0];
         int r;
 
         r = resolve(c, a, port, &path);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Cancel", &error, NULL, "");
+        /* What runs now: the answer says what was cancelled (Cancel itself says nothing). */
+        r = sd_bus_get_property_string(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "State", &error,
+                                       &state);
+        if (r >= 0)
+                r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Cancel", &error,
+                                       NULL, "");
         if (r < 0) {
                 r = client_report_error(c, "cancel", &error, r);
                 sd_bus_error_free(&error);
                 return r;
         }
-        print_result(a, "cancel", port, "result", NULL, NULL);
+        bool running = !streq(state, "idle");
+        json_object_object_add(result, "cancelled", json_object_new_boolean(running));
+        if (running)
+                json_object_object_add(result, "state", json_object_new_string(state));
+        if (a->json)
+                print_result(a, "cancel", port, "result", result, NULL);
+        else if (!a->quiet) {
+                if (running)
+                        printf("Cancelled the job on %s (it was %s).\n", port, state);
+                else
+                        printf("Nothing ran on %s: nothing to cancel.\n", port);
+        }
+        return EXIT_OK;
+}
+
+int cmd_remove(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        const char *port = a->pos[0];
+        int r;
+
+        /* Looked up only: a URL or device the daemon does not know is not added first. */
+        r = client_find_port(c, port, &path, &error);
+        if (r >= 0)
+                r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE,
+                                       "RemovePort", &error, &reply, "o", path);
+        if (r < 0) {
+                _cleanup_free_ char *what = NULL;
+
+                r = client_report_error(c, asprintf(&what, "remove %s", port) < 0 ? "remove" : what, &error, r);
+                sd_bus_error_free(&error);
+                return r;
+        }
+        print_resultf(a, "remove", port, "result", NULL, "Removed %s.", port);
         return EXIT_OK;
 }

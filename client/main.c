@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "autoflash.h"
 #include "commands.h"
 #include "exit-codes.h"
 #include "stm32isp.h"
@@ -34,9 +35,12 @@ enum {
         OPT_LIMIT     = 1 << 17,
         OPT_ONCE      = 1 << 18,
         OPT_FORCE     = 1 << 19,
+        OPT_PROFILE   = 1 << 20,        /* any of profile_options[] */
 };
-#define OPT_LAST OPT_FORCE
+#define OPT_LAST OPT_PROFILE
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY)
+#define OPT_FLASH (OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT | OPT_BOOT0 | \
+                   OPT_GO | OPT_FORCE | OPT_LINE)
 
 typedef struct Command {
         const char *name;
@@ -50,8 +54,7 @@ typedef struct Command {
 static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
         { "info",    1, 1, OPT_LINE, cmd_info, "info PORT", true },
-        { "flash",   2, 2, OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT |
-                           OPT_BOOT0 | OPT_GO | OPT_FORCE | OPT_LINE, cmd_flash,
+        { "flash",   2, 2, OPT_FLASH, cmd_flash,
           "flash PORT FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
           "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--force] [--baud B]\n"
           "                    [--entry SEQ]", true },
@@ -63,6 +66,9 @@ static const Command commands[] = {
         { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]", true },
         { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL, true },
         { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT", true },
+        { "remove",  1, 1, 0, cmd_remove, "remove PORT", true },
+        { "autoflash", 0, 2, OPT_FLASH | OPT_PROFILE, cmd_autoflash,
+          "autoflash [show | set IMAGE [FLASH OPTIONS] [PROFILE OPTIONS] | clear]" },
         { "monitor", 0, 1, OPT_SINCE | OPT_ONCE, cmd_monitor, "monitor [station [--once] [--since DATE]]" },
         { "log",     0, 1, OPT_RESULT | OPT_UID | OPT_SINCE | OPT_UNTIL | OPT_LIMIT, cmd_log,
           "log [PORT] [--result pass|fail] [--uid UID] [--since DATE] [--until DATE] [--limit N]", true },
@@ -120,7 +126,16 @@ static void help(void) {
                "                        since --since, default the start of the day)\n"
                "  -h, --help            this text\n"
                "      --version         the version\n\n"
-               "Exit codes:\n");
+               "Profile options (autoflash set; absent match options match any port):\n");
+        for (size_t i = 0; i < profile_options_n; i++) {
+                char o[64];
+
+                snprintf(o, sizeof o, "--%s%s%s", profile_options[i].option, profile_options[i].arg ? "=" : "",
+                         profile_options[i].arg ?: "");
+                printf("      %-18s%s%s\n", o, strlen(o) > 17 ? "\n                        " : "",
+                       profile_options[i].help);
+        }
+        printf("\nExit codes:\n");
         for (size_t i = 0; i < n; i++)
                 printf("  %3d  %s\n", t[i].code, t[i].what);
 }
@@ -142,7 +157,7 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit", "--once", "--force",
+                "--since", "--until", "--limit", "--once", "--force", "profile options (--vid, ...)",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -162,8 +177,9 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
                 ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_NO_ASK_PASSWORD,
+                ARG_PROFILE, /* + the index in profile_options[]: keep last */
         };
-        static const struct option options[] = {
+        static const struct option fixed[] = {
                 { "help",        no_argument,       NULL, 'h' },
                 { "version",     no_argument,       NULL, ARG_VERSION },
                 { "system",      no_argument,       NULL, ARG_SYSTEM },
@@ -196,8 +212,15 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "limit",       required_argument, NULL, 'n' },
                 { "once",        no_argument,       NULL, ARG_ONCE },
                 { "force",       no_argument,       NULL, ARG_FORCE },
-                {}
         };
+        /* The fixed options, then one per profile option. */
+        struct option options[ELEMENTSOF(fixed) + PROFILE_OPTIONS_MAX + 1] = {};
+        memcpy(options, fixed, sizeof fixed);
+        for (size_t i = 0; i < profile_options_n; i++)
+                options[ELEMENTSOF(fixed) + i] = (struct option) {
+                        profile_options[i].option, profile_options[i].arg ? required_argument : no_argument, NULL,
+                        ARG_PROFILE + (int) i,
+                };
         static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
         unsigned given = 0;
         uint64_t v;
@@ -337,6 +360,12 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);
                 default:
+                        if (c >= ARG_PROFILE && c < ARG_PROFILE + (int) profile_options_n) {
+                                a->profile[c - ARG_PROFILE] = optarg ?: "";
+                                a->have_profile = true;
+                                given |= OPT_PROFILE;
+                                break;
+                        }
                         return usage_error("unknown option '%s'", argv[optind - 1]);
                 }
         }
@@ -365,6 +394,18 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         for (unsigned bit = 1; bit <= OPT_LAST; bit <<= 1)
                 if ((given & bit) && !(cmd->options & bit))
                         return usage_error("%s does not take %s", cmd->name, option_name(bit));
+        if (cmd->run == cmd_autoflash) {
+                const char *verb = a->n_pos > 0 ? a->pos[0] : "show";
+
+                if (!streq(verb, "show") && !streq(verb, "set") && !streq(verb, "clear"))
+                        return usage_error("autoflash: unknown verb '%s' (show, set IMAGE, clear)", verb);
+                if (streq(verb, "set") && a->n_pos < 2)
+                        return usage_error("%s", "autoflash set: which IMAGE?");
+                if (!streq(verb, "set") && a->n_pos > 1)
+                        return usage_error("unexpected argument '%s'", a->pos[1]);
+                if (!streq(verb, "set") && given)
+                        return usage_error("autoflash %s takes no options", verb);
+        }
         if (a->mass + !!a->pages + (a->have_address || a->have_length) > 1 && streq(cmd->name, "erase"))
                 return usage_error("%s", "erase: --mass, --pages and --address/--length exclude each other");
         if (cmd->run == cmd_go && a->n_pos == 2) {
@@ -400,8 +441,11 @@ int main(int argc, char *argv[]) {
                 return r;
         }
 
-        if (cmd->run == cmd_flash) {
-                r = cmd_flash_open_image(&a);
+        /* The image is opened first: a file error comes before the bus. */
+        const char *image = cmd->run == cmd_flash ? a.pos[1] :
+                            cmd->run == cmd_autoflash && a.n_pos == 2 ? a.pos[1] : NULL;
+        if (image) {
+                r = client_open_image(&a, image);
                 if (r != 0)
                         goto finish;
         }
@@ -416,10 +460,10 @@ int main(int argc, char *argv[]) {
         if (a.ask_password && a.bus_kind == BUS_KIND_SYSTEM && cmd->run != cmd_list && cmd->run != cmd_monitor)
                 agent = agent_open();
         /* Images and outputs travel as file descriptors, which an ssh pipe cannot carry. */
-        if ((cmd->run == cmd_flash || cmd->run == cmd_read) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0)
+        if ((image || cmd->run == cmd_read) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0)
                 r = failure_printf(EXIT_USAGE, "%s cannot pass the %s file over %s: copy it there and run 'ssh %s "
                                                "stm32ispctl %s ...', or arm auto-flash in the station's configuration.",
-                                   cmd->name, cmd->run == cmd_flash ? "image" : "output",
+                                   cmd->name, image ? "image" : "output",
                                    a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST",
                                    cmd->name);
         else

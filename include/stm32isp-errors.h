@@ -34,7 +34,7 @@ enum {
         EXIT_IMAGE_TOO_LARGE    = 17,   /* the image does not fit the flash */
         EXIT_BUSY               = 18,   /* another job runs on the port */
         EXIT_DISCONNECTED       = 19,   /* the adapter went away */
-        EXIT_CANCELLED          = 20,   /* the job was cancelled (by another client) */
+        EXIT_CANCELLED          = 20,   /* the job was cancelled (another client, the daemon stopping) */
         EXIT_WRITE_PROTECTED    = 21,   /* the job touches write-protected pages (use --unprotect) */
         EXIT_OPTION_BYTES_MISMATCH = 22, /* the option bytes read back other than written */
         EXIT_NEEDS_FORCE        = 23,   /* no way back into the bootloader after it (use --force) */
@@ -69,7 +69,7 @@ static const Stm32IspError stm32isp_errors[] = {
         { EXIT_IMAGE_TOO_LARGE,    STM32ISP_ERROR_IMAGE_TOO_LARGE,    { EFBIG },     NULL, "the image does not fit the flash" },
         { EXIT_BUSY,               STM32ISP_ERROR_BUSY,               { EBUSY },     NULL, "the port is busy with another job" },
         { EXIT_DISCONNECTED,       STM32ISP_ERROR_DISCONNECTED,       { ENODEV },    NULL, "the adapter was disconnected" },
-        { EXIT_CANCELLED,          STM32ISP_ERROR_CANCELLED,          { ECANCELED }, NULL, "the job was cancelled by another client" },
+        { EXIT_CANCELLED,          STM32ISP_ERROR_CANCELLED,          { ECANCELED }, NULL, "the job was cancelled: by another client, or stm32ispd stopped" },
         { EXIT_WRITE_PROTECTED,    STM32ISP_ERROR_WRITE_PROTECTED,    { EROFS },     NULL, "the job touches write-protected pages" },
         { EXIT_OPTION_BYTES_MISMATCH, STM32ISP_ERROR_OPTION_BYTES_MISMATCH, { ENOTRECOVERABLE }, NULL,
           "the option bytes read back other than written: check the chip with a debugger" },

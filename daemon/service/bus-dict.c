@@ -113,6 +113,13 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                 if (r < 0)
                         return r;
         }
+        /* Which board it was, as the results log names it. */
+        if (l->have_chip) {
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}", "chip_pid", "q", l->chip_pid, "chip_name", "s",
+                                          l->chip_name, "uid", "s", l->uid);
+                if (r < 0)
+                        return r;
+        }
         if (l->op == JOB_FLASH && l->error == 0) {
                 const FlasherResult *f = &l->result;
 

@@ -407,9 +407,21 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 if (r != 0)
                         return r;
 
-                if (!(link_transport_caps(transport) & LINK_CAP_DEVICE_NODE))
+                if (!(link_transport_caps(transport) & LINK_CAP_DEVICE_NODE)) {
+                        const char *reason;
+
+                        /* A host that does not resolve is a typo, not a port: say so now,
+                         * rather than keep a port whose every job fails. (This blocks the
+                         * loop for the resolver's time; AddPort of a new URL is rare.) */
+                        r = link_tcp_resolve(device, &reason);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND,
+                                                         "The host of %s does not resolve (%s): no port added",
+                                                         device, reason ?: strerror(-r));
                         info.device = device;
-                else {
+                } else {
                         struct stat st;
 
                         if (asprintf(&node, "/dev/%s", key) < 0)

@@ -545,6 +545,7 @@ static void port_on_done(Port *p, Job *j) {
         sd_bus *bus = p->bus;
         const char *error_name = "";
         const char *message = "";
+        char stopping[sizeof p->last.message];
         struct timespec ts;
         int error = j->error;
 
@@ -556,6 +557,11 @@ static void port_on_done(Port *p, Job *j) {
                 message = j->message[0] ? j->message : strerror(-error);
                 if (error == -ENODEV && p->unplugged)
                         message = "The adapter was unplugged";
+                /* Not another client's Cancel: the daemon itself is stopping (SIGTERM). */
+                if (error == -ECANCELED && p->exiting) {
+                        snprintf(stopping, sizeof stopping, "stm32ispd is stopping (SIGTERM): %.400s", message);
+                        message = stopping;
+                }
         }
 
         if (p->progress_unsent)
@@ -577,6 +583,13 @@ static void port_on_done(Port *p, Job *j) {
                 .baudrate = j->baudrate_used,
                 .started_by_reset = j->started_by_reset,
         };
+        if (j->have_chip) {
+                p->last.have_chip = true;
+                p->last.chip_pid = j->chip.pid;
+                snprintf(p->last.chip_name, sizeof p->last.chip_name, "%s", j->chip.info ? j->chip.info->name : "");
+                for (size_t i = 0; j->chip.have_uid && i < sizeof j->chip.uid; i++)
+                        snprintf(p->last.uid + 2 * i, 3, "%02x", j->chip.uid[i]);
+        }
         snprintf(p->last.error_name, sizeof p->last.error_name, "%s", error_name);
         snprintf(p->last.message, sizeof p->last.message, "%s", message);
 

@@ -136,7 +136,8 @@ ctl info "$TCP_URL" -q || fail "info after the cancel"
 ctl flash "$TCP_URL" "$TMPDIR/slow.bin" -q &
 FLASH_PID=$!
 monitor_wait "$TCPW"
-ctl cancel "$TCP_URL" || fail "cancel"
+ctl cancel "$TCP_URL" >"$TMPDIR/cancel.out" || fail "cancel"
+grep -q "^Cancelled the job on $TCP_URL (it was writing).$" "$TMPDIR/cancel.out" || fail "cancel: $(cat "$TMPDIR/cancel.out")"
 rc=0; wait $FLASH_PID || rc=$?
 [ $rc = 20 ] || fail "cancelled by another client: exit $rc"
 monitor_wait '"event":"finished".*"port":"'"$TCP_URL"'",.*"error":"io.github.Stm32Isp1.Error.Cancelled"'

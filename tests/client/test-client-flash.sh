@@ -40,7 +40,9 @@ ctl flash ttyUSB0 "$TMPDIR/fw.hex" >"$TMPDIR/out" 2>"$TMPDIR/err" || fail "flash
 grep -q '^writing: 3000/3000 bytes (100%)$' "$TMPDIR/err" || fail "no plain progress: $(cat "$TMPDIR/err")"
 grep -q '^verifying: ' "$TMPDIR/err" || fail "no verify progress: $(cat "$TMPDIR/err")"
 if grep -q $'\r' "$TMPDIR/err"; then fail "a progress bar without a terminal"; fi
-grep -q "^Flashed $TMPDIR/fw.hex to ttyUSB0: 2.9 KiB written, verified, in" "$TMPDIR/out" || fail "flash: $(cat "$TMPDIR/out")"
+# the result names the board: the chip and its UID
+grep -q "^Flashed $TMPDIR/fw.hex to ttyUSB0 (STM32G03x/04x, UID [0-9a-f]\{24\}): 2.9 KiB written, verified, in" \
+        "$TMPDIR/out" || fail "flash: $(cat "$TMPDIR/out")"
 control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
 cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "the flash does not hold the image"
 
@@ -103,12 +105,22 @@ grep -q "^Locked ttyUSB0" "$TMPDIR/out" || fail "lock: $(cat "$TMPDIR/out")"
 ctl --json info ttyUSB0 >"$TMPDIR/info.json" 2>/dev/null || fail "info after lock"
 json_check "$TMPDIR/info.json" 'j["chip"]["rdp_level"] == 1'
 expect_rc 14 ctl read ttyUSB0 "$TMPDIR/x.bin" --length 16 -q
+# the hints name the command line's flag and verb, not the D-Bus option
+rc=0; ctl read ttyUSB0 "$TMPDIR/x.bin" --length 16 2>"$TMPDIR/err" || rc=$?
+[ $rc = 14 ] && grep -q "'stm32ispctl unlock' first" "$TMPDIR/err" || fail "read-protected hint: $(cat "$TMPDIR/err")"
+rc=0; ctl --json flash ttyUSB0 "$TMPDIR/fw.hex" >"$TMPDIR/e.json" 2>"$TMPDIR/err" || rc=$?
+[ $rc = 14 ] || fail "flash of a locked chip: exit $rc"
+grep -q "flash with --unprotect to erase it.*stm32ispctl unlock" "$TMPDIR/err" || fail "flash hint: $(cat "$TMPDIR/err")"
+json_check "$TMPDIR/e.json" '"--unprotect" in j["message"] and "with unprotect" not in j["message"]'
 ctl unlock ttyUSB0 -q || fail "unlock"
 ctl --json info ttyUSB0 >"$TMPDIR/info.json" 2>/dev/null || fail "info after unlock"
 json_check "$TMPDIR/info.json" 'j["chip"]["rdp_level"] == 0'
 
-# cancel with nothing running: fine
-ctl cancel ttyUSB0 || fail "cancel"
+# cancel with nothing running: fine, and says so
+ctl cancel ttyUSB0 >"$TMPDIR/out" || fail "cancel"
+grep -q "^Nothing ran on ttyUSB0: nothing to cancel.$" "$TMPDIR/out" || fail "cancel: $(cat "$TMPDIR/out")"
+ctl cancel ttyUSB0 --json >"$TMPDIR/cancel.json" || fail "cancel --json"
+json_check "$TMPDIR/cancel.json" 'j["operation"] == "cancel" and j["result"]["cancelled"] is False'
 
 # go: the board runs its code, and the bootloader no longer answers (NoBootloader, 10)
 make_bin "$TMPDIR/small.bin" 256 3

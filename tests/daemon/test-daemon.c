@@ -769,6 +769,8 @@ static void test_shutdown(void) {
         ASSERT_TRUE(usec < 2 * USEC_PER_SEC);
         wait_call(&c);
         expect_error(&c, STM32ISP_ERROR_CANCELLED);
+        /* Said as the daemon stopping, not as another client's Cancel. */
+        ASSERT_TRUE(c.error.message && strstr(c.error.message, "stm32ispd is stopping"));
         daemon_call_clear(&c);
 }
 
