@@ -150,6 +150,26 @@ static int probe_layout(ClientBus *c, const Args *a, const char *operation, cons
         return 0;
 }
 
+/* The flash layout in the port's Chip property (the last probe's), without a job.
+ * Returns 0 when known. */
+static int known_layout(ClientBus *c, const char *path, uint64_t *ret_base, uint64_t *ret_size) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_json_ json_object *chip = NULL;
+        int64_t base, size;
+
+        if (sd_bus_get_property(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Chip", NULL, &reply,
+                                "a{sv}") < 0 ||
+            json_from_bus_message(reply, &chip) < 0)
+                return -ENODATA;
+        base = json_get_int(chip, "flash_base");
+        size = json_get_int(chip, "flash_size");
+        if (base < 0 || size <= 0)
+                return -ENODATA;
+        *ret_base = (uint64_t) base;
+        *ret_size = (uint64_t) size;
+        return 0;
+}
+
 /* Prints {operation, port, KEY: result} as JSON, or the text. */
 static void print_result(const Args *a, const char *operation, const char *port, const char *key, json_object *result,
                          const char *summary) {
@@ -315,6 +335,23 @@ int cmd_info(ClientBus *c, const Args *a) {
         if (r != 0)
                 return r;
         decode_boot_bits(chip);
+        /* The bootloader's commands by name for people (JSON keeps both keys). */
+        json_object *names = json_get(chip, "command_names");
+        if (!a->json && names && json_object_is_type(names, json_type_array)) {
+                _cleanup_free_ char *list = NULL;
+
+                for (size_t i = 0; i < json_object_array_length(names); i++) {
+                        const char *n = json_object_get_string(json_object_array_get_idx(names, i));
+                        char *l;
+
+                        if (asprintf(&l, "%s%s%s", list ?: "", list ? ", " : "", n ?: "?") < 0)
+                                return EXIT_FAILURE_GENERIC;
+                        free(list);
+                        list = l;
+                }
+                json_object_object_add(chip, "commands", json_object_new_string(list ?: "none"));
+                json_object_object_del(chip, "command_names");
+        }
 
         const char *name = chip_name(chip);
         print_resultf(a, "info", port, "chip", chip, "%s on %s:", name ? name : "Chip", port);
@@ -541,9 +578,12 @@ int cmd_read(ClientBus *c, const Args *a) {
         if (fd < 0) {
                 return failure_printf(EXIT_FILE_ERROR, "cannot create %s: %m", file);
         }
-        uint64_t address = a->address, length = a->length;
-        if (!a->have_address || !a->have_length) {
-                uint64_t base, size, page;
+        uint64_t address = a->address, length = a->length, base = 0, size = 0;
+        if (a->have_address && a->have_length)
+                /* The layout the last probe saw, if any: no traffic for it. */
+                (void) known_layout(c, path, &base, &size);
+        else {
+                uint64_t page;
 
                 /* The defaults: the whole flash, or from --address to its end. */
                 r = probe_layout(c, a, "read", port, path, &base, &size, &page);
@@ -559,6 +599,12 @@ int cmd_read(ClientBus *c, const Args *a) {
                         length = base + size - address;
                 }
         }
+        /* Past the end of the flash: a wrong length, refused before anything is sent (the
+         * daemon refuses it too, once it knows the chip). */
+        if (size > 0 && address >= base && address < base + size && address + length > base + size)
+                return failure_printf(EXIT_USAGE, "read %s: 0x%08" PRIx64 " + %" PRIu64 " runs past the end of the "
+                                      "flash (0x%08" PRIx64 "); the flash ends at 0x%08" PRIx64, port, address, length,
+                                      address + length - 1, base + size - 1);
         if (new_port_call(c, path, "Read", &call) < 0 || sd_bus_message_append(call, "htt", fd, address, length) < 0 ||
             add_line_dict(call, a) < 0)
                 return EXIT_FAILURE_GENERIC;

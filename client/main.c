@@ -2,6 +2,7 @@
 /* stm32ispctl: the command-line client of stm32ispd. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,6 +416,13 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         return usage_error("invalid address '%s'", a->pos[1]);
                 a->have_address = true;
         }
+        /* Go loads the stack pointer from ADDRESS and jumps to [ADDRESS + 4] (AN3155): a
+         * vector table's address. An odd one is a function's (Thumb) address. */
+        if (cmd->run == cmd_go && a->have_address && (a->address & 3))
+                return usage_error("go: 0x%08" PRIX64 " is %s: give the address of the vector table (the image's "
+                                   "start, e.g. 0x%08X), not of a function%s", a->address,
+                                   a->address & 1 ? "odd" : "not word-aligned", STM32ISP_FLASH_ADDRESS_DEFAULT,
+                                   a->address & 1 ? " (the Thumb bit)" : "");
         if (a->bus_kind == BUS_KIND_ADDRESS && (!a->bus_address || !*a->bus_address))
                 return usage_error("%s", "--bus-address needs an address");
         if (a->bus_kind == BUS_KIND_REMOTE && (!a->bus_address || !*a->bus_address))

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
 
+#include "an3155.h"
 #include "bus-dict.h"
 #include "chips.h"
 #include "macro.h"
@@ -87,6 +88,23 @@ int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
                         return r;
         }
         r = append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
+        if (r < 0)
+                return r;
+        /* The same by name, for people (unknown bytes as 0xNN). */
+        r = bus_open_entry(m, "command_names", "as");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < MIN(c->n_commands, sizeof c->commands); i++) {
+                const char *name = an3155_command_name(c->commands[i]);
+                char hex[8];
+
+                snprintf(hex, sizeof hex, "0x%02X", c->commands[i]);
+                r = sd_bus_message_append_basic(m, 's', name ?: hex);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = bus_close_entry(m);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);

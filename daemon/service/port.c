@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +365,14 @@ static int method_go(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return r;
         if (q.address > UINT32_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Address is out of range");
+        /* Go loads MSP from [address] and jumps to [address + 4] (AN3155 §3.5): the
+         * address of a vector table, word-aligned. An odd one is a function's Thumb
+         * address, which would start garbage. */
+        if (q.address & 3)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Go takes the address of a vector table (word-aligned), not 0x%08" PRIX64
+                                         "%s", q.address,
+                                         (q.address & 1) ? ": an odd address is a function's Thumb address" : "");
         r = port_authorize(p, m, JOB_GO, false, error);
         if (r != 0)
                 return r;

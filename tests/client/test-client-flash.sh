@@ -5,6 +5,7 @@
 # lines when stderr is not a terminal.
 . "$(dirname "$0")/test-client-lib.sh"
 need_daemon
+need_gi_python
 start_bus
 start_daemon --board ttyUSB0=0x466 --board ttyUSB1=0x444,adapter=ch340
 
@@ -31,6 +32,11 @@ for name in ttyUSB0 "$OBJ" "$TMPDIR/serial/by-id/usb-FTDI_FT232R_USB_UART_STSIM0
         json_check "$TMPDIR/info.json" 'j["operation"] == "info" and j["chip"]["pid"] == 0x466 and j["chip"]["flash_size"] == 65536 and
                 j["chip"]["rdp_level"] == 0 and j["chip"]["nBOOT_SEL"] == 1 and len(j["chip"]["uid"]) == 24'
 done
+# the bootloader's commands by name (JSON: the bytes and the names)
+grep -q 'Commands: *Get, Get Version, Get ID, Read Memory, Go, Write Memory, Extended Erase, Write Protect, Write Unprotect, Readout Protect, Readout Unprotect$' \
+        "$TMPDIR/out" || fail "info commands: $(cat "$TMPDIR/out")"
+json_check "$TMPDIR/info.json" 'j["chip"]["command_names"][:3] == ["Get", "Get Version", "Get ID"] and
+        len(j["chip"]["command_names"]) * 2 == len(j["chip"]["commands"])'
 ctl info ttyUSB1 --json >"$TMPDIR/info1.json" || fail "info ttyUSB1"
 json_check "$TMPDIR/info1.json" 'j["chip"]["pid"] == 0x444 and "nBOOT_SEL" not in j["chip"]'
 
@@ -54,6 +60,34 @@ if command -v script >/dev/null; then
         grep -q $'\r\e\[K' "$TMPDIR/tty.out" || grep -q 'ETA' "$TMPDIR/tty.out" || fail "no ETA: $(cat -A "$TMPDIR/tty.out")"
         grep -q '^Flashed ' "$TMPDIR/tty.out" || fail "flash on a terminal: no result"
 fi
+
+# a read past the end of the flash: refused by the client before anything is sent (the
+# layout of the last probe), and by the daemon (a Read the client did not check)
+rc=0; ctl read ttyUSB0 "$TMPDIR/x.bin" --address 0x0800FFF0 --length 32 2>"$TMPDIR/err" || rc=$?
+[ $rc = 2 ] && grep -q "runs past the end of the flash" "$TMPDIR/err" || fail "read past the end: $rc $(cat "$TMPDIR/err")"
+rc=0; "$GI_PYTHON" - "$BUS_ADDR" "$OBJ" <<'PY' 2>"$TMPDIR/err" || rc=$?
+import os, sys
+import gi
+gi.require_version("Gio", "2.0")
+from gi.repository import Gio, GLib
+bus = Gio.DBusConnection.new_for_address_sync(
+    sys.argv[1], Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+def call(method, args, fds=None):
+    try:
+        bus.call_with_unix_fd_list_sync("io.github.Stm32Isp1", sys.argv[2], "io.github.Stm32Isp1.Port", method, args,
+                                        None, Gio.DBusCallFlags.NONE, 30000, fds, None)
+    except GLib.Error as e:
+        return e.message
+    return "ok"
+fds = Gio.UnixFDList.new()
+fds.append(os.open("/dev/null", os.O_WRONLY))
+m = call("Read", GLib.Variant("(htta{sv})", (0, 0x0800FFF0, 32, {})), fds)
+assert "InvalidArgs" in m and "runs past the end" in m and "nothing was read" in m, m
+# Go: an odd (Thumb) address is refused by the daemon too
+m = call("Go", GLib.Variant("(t)", (0x08000001,)))
+assert "InvalidArgs" in m and "Thumb" in m, m
+PY
+[ $rc = 0 ] || fail "the daemon's refusals: $(cat "$TMPDIR/err")"
 
 # read it back through the client: a range, then (default) the whole flash
 ctl read ttyUSB0 "$TMPDIR/back.bin" --length 3000 >"$TMPDIR/out" || fail "read"

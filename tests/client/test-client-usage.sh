@@ -58,6 +58,11 @@ fi
 rc=0; "$CTL" flash ttyUSB0 "$TMPDIR/no-such-image.bin" >"$TMPDIR/out" 2>/dev/null || rc=$?
 [ $rc = 6 ] && [ ! -s "$TMPDIR/out" ] || fail "a missing image without --json: exit $rc, stdout '$(cat "$TMPDIR/out")'"
 
+# go: an odd address is a function's Thumb address, not a vector table: refused, with a hint
+rc=0; "$CTL" --bus-address=unix:path=/nonexistent go ttyUSB0 0x08000101 2>"$TMPDIR/err" || rc=$?
+[ $rc = 2 ] && grep -q "odd.*vector table.*Thumb bit" "$TMPDIR/err" || fail "go to an odd address: $rc $(cat "$TMPDIR/err")"
+expect_rc 2 "$CTL" --bus-address=unix:path=/nonexistent go ttyUSB0 --address 0x08000002 2>/dev/null
+
 # The daemon unavailable: a bus without it, a bus that is not there, the system bus.
 start_bus
 for where in "--bus-address=$BUS_ADDR" "--bus-address=unix:path=$TMPDIR/none"; do
