@@ -20,7 +20,7 @@ const ProfileOption profile_options[] = {
         { "pid",         "pid",     'q', "PID",  "match: the adapter's USB product ID (with --vid)" },
         { "serial",      "serial",  's', "GLOB", "match: the adapter's USB serial number" },
         { "id-path",     "id-path", 's', "GLOB", "match: the adapter's ID_PATH (where it is plugged in)" },
-        { "expect-chip", "chip",    'q', "PID",  "only flash this chip (its product ID, 0x466); others fail" },
+        { "expect-chip", "expect-chip", 'q', "PID",  "only flash this chip (its product ID, 0x466); others fail" },
 };
 const size_t profile_options_n = ELEMENTSOF(profile_options);
 _Static_assert(ELEMENTSOF(profile_options) <= PROFILE_OPTIONS_MAX, "PROFILE_OPTIONS_MAX too small");

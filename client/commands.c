@@ -307,16 +307,16 @@ int cmd_list(ClientBus *c, const Args *a) {
  * decode it. */
 static void decode_boot_bits(json_object *chip) {
         const char *name = chip_name(chip), *family = json_get_string(chip, "family");
-        int64_t optr = json_get_int(chip, "OPTR");
+        int64_t optr = json_get_int(chip, "optr");
 
-        if (optr < 0 || json_get(chip, "nBOOT_SEL"))
+        if (optr < 0 || json_get(chip, "nboot_sel"))
                 return;
         if (!(family && (strcasecmp(family, "g0") == 0 || strcasecmp(family, "c0") == 0)) &&
             !(name && (strcasestr(name, "STM32G0") || strcasestr(name, "STM32C0"))))
                 return;
-        json_object_object_add(chip, "nBOOT_SEL", json_object_new_int((optr >> 24) & 1));
-        json_object_object_add(chip, "nBOOT1", json_object_new_int((optr >> 25) & 1));
-        json_object_object_add(chip, "nBOOT0", json_object_new_int((optr >> 26) & 1));
+        json_object_object_add(chip, "nboot_sel", json_object_new_int((optr >> 24) & 1));
+        json_object_object_add(chip, "nboot1", json_object_new_int((optr >> 25) & 1));
+        json_object_object_add(chip, "nboot0", json_object_new_int((optr >> 26) & 1));
 }
 
 int cmd_info(ClientBus *c, const Args *a) {

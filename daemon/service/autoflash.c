@@ -70,7 +70,9 @@ static const char *const config_names[_AUTOFLASH_OPTION_MAX + 1] = {
 
 static const OptionSpec *bus_spec(const char *key, unsigned id) {
         for (size_t i = 0; i < autoflash_option_table.n_specs; i++)
-                if (key ? streq(autoflash_option_table.specs[i].key, key) : autoflash_option_table.specs[i].id == id)
+                if (key ? streq(autoflash_option_table.specs[i].key, key) ||
+                                  streq_ptr(autoflash_option_table.specs[i].alias, key) :
+                          autoflash_option_table.specs[i].id == id)
                         return &autoflash_option_table.specs[i];
         return NULL;
 }

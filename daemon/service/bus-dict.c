@@ -5,6 +5,7 @@
 #include "bus-dict.h"
 #include "chips.h"
 #include "macro.h"
+#include "stm32isp.h"
 
 int bus_open_entry(sd_bus_message *m, const char *key, const char *contents) {
         int r;
@@ -124,6 +125,11 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                                   "message", "s", l->message,
                                   "duration_usec", "t", l->duration_usec,
                                   "timestamp_usec", "t", l->timestamp_usec);
+        if (r < 0)
+                return r;
+        char ts[STM32ISP_TIMESTAMP_MAX];
+        stm32isp_format_timestamp(l->timestamp_usec, ts);
+        r = sd_bus_message_append(m, "{sv}", "timestamp", "s", ts);
         if (r < 0)
                 return r;
         if (l->baudrate > 0) {

@@ -690,13 +690,14 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
         if (r >= 0 && a->match_serial)
                 r = sd_bus_message_append(reply, "{sv}", "serial", "s", a->match_serial);
         if (r >= 0 && a->match_id_path)
-                r = sd_bus_message_append(reply, "{sv}", "id-path", "s", a->match_id_path);
-        if (r >= 0 && a->expect_chip)
-                r = sd_bus_message_append(reply, "{sv}", "chip", "q", a->expect_chip);
+                r = sd_bus_message_append(reply, "{sv}", "id_path", "s", a->match_id_path);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
                 r = bus_close_entry(reply);
+        /* Not a match: a board with another chip fails before anything is erased. */
+        if (r >= 0 && a->expect_chip)
+                r = sd_bus_message_append(reply, "{sv}", "expect_chip", "q", a->expect_chip);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);

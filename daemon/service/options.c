@@ -60,7 +60,7 @@ static const OptionSpec autoflash_specs[] = {
         { "pid",        "q", AUTOFLASH_OPTION_PID },
         { "serial",     "s", AUTOFLASH_OPTION_SERIAL },
         { "id-path",    "s", AUTOFLASH_OPTION_ID_PATH },
-        { "chip",       "q", AUTOFLASH_OPTION_CHIP },
+        { "expect-chip", "q", AUTOFLASH_OPTION_CHIP, "chip" },    /* "chip" until 2027-12 */
         { "force",      "b", AUTOFLASH_OPTION_FORCE },
 };
 
@@ -166,7 +166,7 @@ int options_error_invalid(sd_bus_error *error, const OptionValue *v) {
 
 static const OptionSpec *table_find(const OptionTable *t, const char *key, size_t *ret_index) {
         for (size_t i = 0; i < t->n_specs; i++)
-                if (strcmp(t->specs[i].key, key) == 0) {
+                if (strcmp(t->specs[i].key, key) == 0 || (t->specs[i].alias && strcmp(t->specs[i].alias, key) == 0)) {
                         *ret_index = i;
                         return &t->specs[i];
                 }

@@ -77,7 +77,7 @@ ctl --json flash ttyUSB3 "$TMPDIR/six.bin" --unprotect >"$TMPDIR/f3.json" 2>"$TM
 json_check "$TMPDIR/f3.json" 'j["result"]["write_unprotected"] and not j["result"]["unprotected"] and
         j["result"]["bytes_verified"] == 6144'
 # the results log records it (this daemon has no state directory: the log goes to its output)
-grep -q 'ttyUSB3: Flash passed: .*"write_unprotected":true' "$TMPDIR/daemon.log" ||
+grep -q 'ttyUSB3: flash passed: .*"write_unprotected":true' "$TMPDIR/daemon.log" ||
         fail "the results log does not record the Write Unprotect: $(grep ttyUSB3 "$TMPDIR/daemon.log")"
 ctl info ttyUSB3 | grep -q "Write-protected pages: *none$" || fail "still protected: $(ctl info ttyUSB3)"
 

@@ -30,7 +30,7 @@ ln -s /dev/ttyUSB0 "$TMPDIR/serial/by-id/usb-FTDI_FT232R_USB_UART_STSIM000-if00-
 for name in ttyUSB0 "$OBJ" "$TMPDIR/serial/by-id/usb-FTDI_FT232R_USB_UART_STSIM000-if00-port0"; do
         ctl --json info "$name" >"$TMPDIR/info.json" || fail "info $name"
         json_check "$TMPDIR/info.json" 'j["operation"] == "info" and j["chip"]["pid"] == 0x466 and j["chip"]["flash_size"] == 65536 and
-                j["chip"]["rdp_level"] == 0 and j["chip"]["nBOOT_SEL"] == 1 and len(j["chip"]["uid"]) == 24'
+                j["chip"]["rdp_level"] == 0 and j["chip"]["nboot_sel"] == 1 and len(j["chip"]["uid"]) == 24'
 done
 # the bootloader's commands by name (JSON: the bytes and the names)
 grep -q 'Commands: *Get, Get Version, Get ID, Read Memory, Go, Write Memory, Extended Erase, Write Protect, Write Unprotect, Readout Protect, Readout Unprotect$' \
@@ -38,7 +38,7 @@ grep -q 'Commands: *Get, Get Version, Get ID, Read Memory, Go, Write Memory, Ext
 json_check "$TMPDIR/info.json" 'j["chip"]["command_names"][:3] == ["Get", "Get Version", "Get ID"] and
         len(j["chip"]["command_names"]) * 2 == len(j["chip"]["commands"])'
 ctl info ttyUSB1 --json >"$TMPDIR/info1.json" || fail "info ttyUSB1"
-json_check "$TMPDIR/info1.json" 'j["chip"]["pid"] == 0x444 and "nBOOT_SEL" not in j["chip"]'
+json_check "$TMPDIR/info1.json" 'j["chip"]["pid"] == 0x444 and "nboot_sel" not in j["chip"]'
 
 # flash an Intel HEX image; stderr is not a terminal: plain progress lines
 make_hex "$TMPDIR/fw.hex" 0x08000000 3000 1

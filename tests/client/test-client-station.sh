@@ -124,7 +124,7 @@ live = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
 log = [json.loads(l) for l in open(sys.argv[4])]
 tcp = sys.argv[5]
 
-flashes = [e for e in log if e["operation"] == "Flash"]
+flashes = [e for e in log if e["operation"] == "flash"]
 by_port = {e["port"]: e for e in flashes}           # the last flash of each port
 slot_of = {e["port"]: e["physical_path"] or e["port"] for e in log}
 # ttyUSB2 and then ttyUSB5 sat in USB port 3: one slot, ttyUSB5's board the last flashed

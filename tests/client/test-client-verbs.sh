@@ -38,7 +38,7 @@ ctl autoflash --json >"$TMPDIR/af.json" || fail "autoflash show"
 json_check "$TMPDIR/af.json" 'a["armed"] and a["image_name"] == "auto.bin" and a["image_size"] == 2048 and
         a["verify"] is False and a["erase"] == "mass" and a["baudrate"] == 57600 and
         a["match"]["vid"] == 0x0403 and a["match"]["pid"] == 0x6001 and a["match"]["serial"] == "STSIM*" and
-        a["match"]["chip"] == 0x466 for a in [j["auto_flash"]]'
+        a["expect_chip"] == 0x466 for a in [j["auto_flash"]]'
 # a bad value is refused by the client, and nothing changes
 expect_rc 2 ctl autoflash set "$TMPDIR/auto.bin" --vid 0x10000 2>/dev/null
 ctl autoflash --json >"$TMPDIR/af.json" || fail "autoflash show"
