@@ -123,28 +123,37 @@ fi
 
 # The completion parses, and completes commands, options and values.
 bash -n "$TOP_SRCDIR/client/stm32ispctl.bash" || fail "completion syntax"
-# (Without bash-completion installed, minimal stand-ins for the two helpers it uses.)
-out=$(bash -c '
-        if [ -r /usr/share/bash-completion/bash_completion ]; then
-                . /usr/share/bash-completion/bash_completion
-        else
-                _init_completion() { words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
-                                     cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD - 1]}; }
-                _filedir() { COMPREPLY=(FILES); }
-        fi
+# Twice: in plain bash (no bash-completion: no _init_completion, no _filedir; nothing may
+# be said on stderr), and with bash-completion when it is installed.
+complete_all() { # complete_all WITH_BASH_COMPLETION
+        bash --norc --noprofile -c '
+        [ "$2" = yes ] && . /usr/share/bash-completion/bash_completion
         . "$1"
-        comp() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        comp() { COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
                  COMPREPLY=(); _stm32ispctl stm32ispctl "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"; echo "${COMPREPLY[*]}"; }
         comp stm32ispctl fl
         comp stm32ispctl flash /dev/ttyUSB0 fw.bin --no-v
         comp stm32ispctl flash --format ""
         comp stm32ispctl erase ttyUSB0 --ma
         comp stm32ispctl --js
-        comp stm32ispctl --json info ttyUSB0 --ba' _ "$TOP_SRCDIR/client/stm32ispctl.bash" 2>&1)
+        comp stm32ispctl --json info ttyUSB0 --ba
+        comp stm32ispctl autoflash ""
+        comp stm32ispctl autoflash set fw.bin --expect-c
+        comp stm32ispctl re' _ "$TOP_SRCDIR/client/stm32ispctl.bash" "$1" 2>"$TMPDIR/comp.err"
+        [ ! -s "$TMPDIR/comp.err" ] || fail "completion (bash-completion: $1) said: $(cat "$TMPDIR/comp.err")"
+}
+out=$(complete_all no)
+if [ -r /usr/share/bash-completion/bash_completion ]; then
+        out2=$(complete_all yes)
+        [ "$out" = "$out2" ] || fail "completion differs with bash-completion: $out2 / $out"
+fi
 [ "$(echo "$out" | sed -n 1p)" = "flash" ] || fail "completion of 'fl': $out"
 [ "$(echo "$out" | sed -n 2p)" = "--no-verify" ] || fail "completion of '--no-v': $out"
 [ "$(echo "$out" | sed -n 3p)" = "auto bin hex elf srec" ] || fail "completion of --format: $out"
 [ "$(echo "$out" | sed -n 4p)" = "--mass" ] || fail "completion of --ma: $out"
 [ "$(echo "$out" | sed -n 5p)" = "--json" ] || fail "completion of --js: $out"
 [ "$(echo "$out" | sed -n 6p)" = "--baud=" ] || fail "completion of --ba: $out"
+[ "$(echo "$out" | sed -n 7p)" = "show set clear" ] || fail "completion of autoflash: $out"
+[ "$(echo "$out" | sed -n 8p)" = "--expect-chip=" ] || fail "completion of --expect-c: $out"
+[ "$(echo "$out" | sed -n 9p)" = "read remove" ] || fail "completion of re: $out"
 echo "PASS"

@@ -16,6 +16,13 @@ ctl list >"$TMPDIR/out" || fail "list"
 ctl list --json >"$TMPDIR/list.json" || fail "list --json"
 json_check "$TMPDIR/list.json" '[p["Device"] for p in j] == ["/dev/ttyUSB2", "/dev/ttyUSB10"]'
 
+# the completion offers the daemon's ports (plain bash, no bash-completion)
+out=$(PATH="$(dirname "$CTL"):$PATH" bash --norc --noprofile -c '. "$1"
+        COMP_WORDS=(stm32ispctl "--bus-address=$2" info ""); COMP_CWORD=3; COMP_LINE="${COMP_WORDS[*]}"
+        COMP_POINT=${#COMP_LINE}; _stm32ispctl stm32ispctl "" info; printf "%s\n" "${COMPREPLY[@]}"' _ \
+        "$TOP_SRCDIR/client/stm32ispctl.bash" "$BUS_ADDR" 2>&1)
+grep -qx /dev/ttyUSB2 <<<"$out" && grep -qx /dev/ttyUSB10 <<<"$out" || fail "completion of the daemon's ports: $out"
+
 # autoflash: nothing armed
 ctl autoflash >"$TMPDIR/out" || fail "autoflash"
 grep -q "^Auto-flash is not armed.$" "$TMPDIR/out" || fail "autoflash show: $(cat "$TMPDIR/out")"
