@@ -288,6 +288,7 @@ int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char 
                 return r == -ENOMEM || r == -EFBIG ? r : -ERANGE;
         }
         sha256_hex(a->data, a->size, a->sha256);
+        a->payload_size = image_size(img);
         if (!a->image_name && default_name)
                 return set_string(&a->image_name, default_name, false);
         return 0;

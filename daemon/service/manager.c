@@ -661,7 +661,7 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                                   "source", "s", a->source,
                                   "image_name", "s", a->image_name ?: "",
                                   "sha256", "s", a->sha256,
-                                  "image_size", "t", (uint64_t) a->size,
+                                  "image_size", "t", a->payload_size,
                                   "started", "t", a->n_started,
                                   "passed", "t", a->n_passed,
                                   "failed", "t", a->n_failed);

@@ -96,6 +96,7 @@ set_auto_flash "$TMPDIR/fw.hex" '{"serial": ("s", "STATION*"), "chip": ("q", 0x4
 busctl get-property -j "${M[@]}" AutoFlash >"$TMPDIR/af.json" || fail "AutoFlash"
 json_check "$TMPDIR/af.json" 'j["data"]["armed"]["data"] and j["data"]["source"]["data"] == "bus" and
         j["data"]["sha256"]["data"] == "'"$SHA"'" and j["data"]["image_name"]["data"] == "fw-1.2.hex" and
+        j["data"]["image_size"]["data"] == 3000 and
         j["data"]["go"]["data"] and j["data"]["match"]["data"] == {"serial": {"type": "s", "data": "STATION*"}} and
         j["data"]["expect_chip"]["data"] == 0x466'
 
