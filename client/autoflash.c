@@ -11,16 +11,17 @@
 #include "commands.h"
 #include "exit-codes.h"
 #include "output.h"
+#include "stm32isp-keys.h"
 #include "stm32isp.h"
 #include "util.h"
 
 /* New profile keys: one row here (and the key's documentation in the Manager XML). */
 const ProfileOption profile_options[] = {
-        { "vid",         "vid",     'q', "VID",  "match: the adapter's USB vendor ID (0x0403)" },
-        { "pid",         "pid",     'q', "PID",  "match: the adapter's USB product ID (with --vid)" },
-        { "serial",      "serial",  's', "GLOB", "match: the adapter's USB serial number" },
-        { "id-path",     "id-path", 's', "GLOB", "match: the adapter's ID_PATH (where it is plugged in)" },
-        { "expect-chip", "expect-chip", 'q', "PID",  "only flash this chip (its product ID, 0x466); others fail" },
+        { "vid",         STM32ISP_KEY_VID,     'q', "VID",  "match: the adapter's USB vendor ID (0x0403)" },
+        { "pid",         STM32ISP_KEY_PID,     'q', "PID",  "match: the adapter's USB product ID (with --vid)" },
+        { "serial",      STM32ISP_KEY_SERIAL,  's', "GLOB", "match: the adapter's USB serial number" },
+        { "id-path",     STM32ISP_KEY_ID_PATH, 's', "GLOB", "match: the adapter's ID_PATH (where it is plugged in)" },
+        { "expect-chip", STM32ISP_KEY_EXPECT_CHIP, 'q', "PID",  "only flash this chip (its product ID, 0x466); others fail" },
 };
 const size_t profile_options_n = ELEMENTSOF(profile_options);
 _Static_assert(ELEMENTSOF(profile_options) <= PROFILE_OPTIONS_MAX, "PROFILE_OPTIONS_MAX too small");

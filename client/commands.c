@@ -15,6 +15,7 @@
 #include "exit-codes.h"
 #include "fileio.h"
 #include "output.h"
+#include "stm32isp-keys.h"
 #include "stm32isp.h"
 #include "util.h"
 
@@ -27,9 +28,9 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
         int r = 0;
 
         if (a->have_baud)
-                r = client_append_option(m, "baudrate", "u", a->baud);
+                r = client_append_option(m, STM32ISP_KEY_BAUDRATE, "u", a->baud);
         if (r >= 0 && a->entry)
-                r = client_append_option(m, "entry", "s", a->entry);
+                r = client_append_option(m, STM32ISP_KEY_ENTRY, "s", a->entry);
         return r;
 }
 
@@ -41,7 +42,7 @@ static int add_line_dict(sd_bus_message *m, const Args *a) {
         if (r >= 0)
                 r = add_line_opts(m, a);
         if (r >= 0 && a->force)
-                r = client_append_option(m, "force", "b", 1);
+                r = client_append_option(m, STM32ISP_KEY_FORCE, "b", 1);
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
@@ -414,23 +415,23 @@ int flash_append_options(sd_bus_message *call, const Args *a, const char *file) 
         int r = 0;
 
         if (a->have_address)
-                r = client_append_option(call, "address", "t", a->address);
+                r = client_append_option(call, STM32ISP_KEY_ADDRESS, "t", a->address);
         if (r >= 0 && a->format)
-                r = client_append_option(call, "format", "s", a->format);
+                r = client_append_option(call, STM32ISP_KEY_FORMAT, "s", a->format);
         if (r >= 0 && a->erase)
-                r = client_append_option(call, "erase", "s", a->erase);
+                r = client_append_option(call, STM32ISP_KEY_ERASE, "s", a->erase);
         if (r >= 0)
-                r = add_bool_opt(call, "verify", a->verify);
+                r = add_bool_opt(call, STM32ISP_KEY_VERIFY, a->verify);
         if (r >= 0)
-                r = add_bool_opt(call, "unprotect", a->unprotect);
+                r = add_bool_opt(call, STM32ISP_KEY_UNPROTECT, a->unprotect);
         if (r >= 0)
-                r = add_bool_opt(call, "protect", a->protect);
+                r = add_bool_opt(call, STM32ISP_KEY_PROTECT, a->protect);
         if (r >= 0)
-                r = add_bool_opt(call, "boot0", a->boot0);
+                r = add_bool_opt(call, STM32ISP_KEY_BOOT0, a->boot0);
         if (r >= 0)
-                r = add_bool_opt(call, "go", a->go);
+                r = add_bool_opt(call, STM32ISP_KEY_GO, a->go);
         if (r >= 0 && a->force)
-                r = client_append_option(call, "force", "b", 1);
+                r = client_append_option(call, STM32ISP_KEY_FORCE, "b", 1);
         if (r >= 0)
                 r = add_line_opts(call, a);
         /* The name the results log records next to the image's SHA-256. */
@@ -439,7 +440,7 @@ int flash_append_options(sd_bus_message *call, const Args *a, const char *file) 
 
                 base = streq(file, "-") ? "stdin" : base ? base + 1 : file;
                 if (*base && strlen(base) <= 255 && !strpbrk(base, "\n\r"))
-                        r = client_append_option(call, "image-name", "s", base);
+                        r = client_append_option(call, STM32ISP_KEY_IMAGE_NAME, "s", base);
         }
         return r;
 }
@@ -529,22 +530,22 @@ int cmd_erase(ClientBus *c, const Args *a) {
         if (new_port_call(c, path, "Erase", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0)
                 return EXIT_FAILURE_GENERIC;
         if (a->pages) {
-                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
+                r = client_append_option(call, STM32ISP_KEY_MODE, "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
-                        r = client_append_option(call, "address", "t", base + first * page);
+                        r = client_append_option(call, STM32ISP_KEY_ADDRESS, "t", base + first * page);
                 if (r >= 0)
-                        r = client_append_option(call, "length", "t", (last - first + 1) * page);
+                        r = client_append_option(call, STM32ISP_KEY_LENGTH, "t", (last - first + 1) * page);
         } else if (a->have_address || a->have_length) {
                 if (!a->have_address || !a->have_length) {
                         return failure_printf(EXIT_USAGE, "erase: --address and --length go together");
                 }
-                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
+                r = client_append_option(call, STM32ISP_KEY_MODE, "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
-                        r = client_append_option(call, "address", "t", a->address);
+                        r = client_append_option(call, STM32ISP_KEY_ADDRESS, "t", a->address);
                 if (r >= 0)
-                        r = client_append_option(call, "length", "t", a->length);
+                        r = client_append_option(call, STM32ISP_KEY_LENGTH, "t", a->length);
         } else
-                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_MASS]);
+                r = client_append_option(call, STM32ISP_KEY_MODE, "s", stm32isp_erase_modes[STM32ISP_ERASE_MASS]);
         if (r >= 0)
                 r = add_line_opts(call, a);
         if (r < 0 || sd_bus_message_close_container(call) < 0)

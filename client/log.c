@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "exit-codes.h"
 #include "output.h"
+#include "stm32isp-keys.h"
 #include "stm32isp.h"
 #include "util.h"
 
@@ -66,17 +67,17 @@ int cmd_log(ClientBus *c, const Args *a) {
         if (r >= 0)
                 r = sd_bus_message_open_container(call, 'a', "{sv}");
         if (r >= 0 && a->result)
-                r = client_append_option(call, "result", "s", a->result);
+                r = client_append_option(call, STM32ISP_KEY_RESULT, "s", a->result);
         if (r >= 0 && a->uid)
-                r = client_append_option(call, "uid", "s", a->uid);
+                r = client_append_option(call, STM32ISP_KEY_UID, "s", a->uid);
         if (r >= 0 && a->n_pos > 0)
-                r = client_append_option(call, "port", "s", a->pos[0]);
+                r = client_append_option(call, STM32ISP_KEY_PORT, "s", a->pos[0]);
         if (r >= 0 && a->since_usec)
-                r = client_append_option(call, "since", "t", a->since_usec);
+                r = client_append_option(call, STM32ISP_KEY_SINCE, "t", a->since_usec);
         if (r >= 0 && a->until_usec)
-                r = client_append_option(call, "until", "t", a->until_usec);
+                r = client_append_option(call, STM32ISP_KEY_UNTIL, "t", a->until_usec);
         if (r >= 0 && a->limit)
-                r = client_append_option(call, "limit", "u", a->limit);
+                r = client_append_option(call, STM32ISP_KEY_LIMIT, "u", a->limit);
         if (r >= 0)
                 r = sd_bus_message_close_container(call);
         if (r < 0)

@@ -11,12 +11,14 @@ MANAGER_XML=$top/dbus/io.github.Stm32Isp1.Manager.xml
 errors=0
 fail() { echo "FAIL: $*" >&2; errors=$((errors + 1)); }
 
-# specs NAME: the keys (and aliases) of options.c's table NAME.
+# specs NAME: the keys (and aliases) of options.c's table NAME, its STM32ISP_KEY_* macros
+# resolved through include/stm32isp-keys.h.
 specs() {
-        sed -n "/^static const OptionSpec $1\\[\\] = {/,/^};/p" "$top/daemon/service/options.c" |
-                grep -o '^ *{ "[^"]*"' | sed 's/.*"\([^"]*\)"/\1/'
-        sed -n "/^static const OptionSpec $1\\[\\] = {/,/^};/p" "$top/daemon/service/options.c" |
-                grep -o ', "[a-z-]*" *},' | sed 's/^, "\([^"]*\)".*/\1/'
+        local m
+        for m in $(sed -n "/^static const OptionSpec $1\\[\\] = {/,/^};/p" "$top/daemon/service/options.c" |
+                   grep -o 'STM32ISP_KEY_[A-Z0-9_]*'); do
+                sed -n "s/^#define $m  *\"\\([^\"]*\\)\".*/\\1/p" "$top/include/stm32isp-keys.h"
+        done
 }
 # dict_keys FILE [FUNCTION]: the keys appended as {sv} entries (or json_add'ed).
 dict_keys() {
