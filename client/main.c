@@ -133,7 +133,7 @@ static void help(void) {
 
                 snprintf(o, sizeof o, "--%s%s%s", profile_options[i].option, profile_options[i].arg ? "=" : "",
                          profile_options[i].arg ?: "");
-                printf("      %-18s%s%s\n", o, strlen(o) > 17 ? "\n                        " : "",
+                printf("      %-18s%s%s\n", o, strlen(o) > 16 ? "\n                        " : "",
                        profile_options[i].help);
         }
         printf("\nExit codes:\n");

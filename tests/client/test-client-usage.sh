@@ -9,7 +9,7 @@
 
 # --help and --version
 "$CTL" --help >"$TMPDIR/help" || fail "--help"
-for c in list info flash erase read lock unlock go cancel monitor; do
+for c in list info flash erase read lock unlock go cancel remove autoflash monitor; do
         grep -q "^  $c" "$TMPDIR/help" || fail "--help lacks $c"
 done
 "$CTL" --version | grep -q '^stm32ispctl [0-9]' || fail "--version"
