@@ -212,7 +212,7 @@ static const char *chip_name(json_object *chip) {
 }
 
 static const char *port_sort_key(json_object *p) {
-        return json_get_string(p, "Device") ?: json_get_string(p, "object") ?: "";
+        return json_get_string(p, "device") ?: json_get_string(p, "object") ?: "";
 }
 
 static int compare_ports(const void *x, const void *y) {
@@ -245,8 +245,13 @@ int cmd_list(ClientBus *c, const Args *a) {
                         continue;
                 o = json_object_new_object();
                 json_object_object_add(o, "object", json_object_new_string(path));
-                json_object_object_foreach(props, k, v)
-                        json_object_object_add(o, k, json_object_get(v));
+                /* Given out as snake_case, like every key the client prints (VendorId ->
+                 * vendor_id). */
+                json_object_object_foreach(props, k, v) {
+                        char key[64];
+
+                        json_object_object_add(o, snake_case(k, key, sizeof key), json_object_get(v));
+                }
                 json_object_array_add(ports, o);
         }
 
@@ -275,17 +280,17 @@ int cmd_list(ClientBus *c, const Args *a) {
                 width[k] = (int) strlen(headers[k]);
         for (size_t i = 0; i < n; i++) {
                 json_object *p = json_object_array_get_idx(ports, i);
-                int64_t vid = json_get_int(p, "VendorId"), pid = json_get_int(p, "ProductId");
-                const char *product = json_get_string(p, "Product"), *dev = json_get_string(p, "Device");
-                const char *serial = json_get_string(p, "Serial"), *phys = json_get_string(p, "PhysicalPath");
-                const char *state = json_get_string(p, "State"), *chip = chip_name(json_get(p, "Chip"));
+                int64_t vid = json_get_int(p, "vendor_id"), pid = json_get_int(p, "product_id");
+                const char *product = json_get_string(p, "product"), *dev = json_get_string(p, "device");
+                const char *serial = json_get_string(p, "serial"), *phys = json_get_string(p, "physical_path");
+                const char *state = json_get_string(p, "state"), *chip = chip_name(json_get(p, "chip"));
 
                 snprintf(cells[i][COL_DEVICE], 128, "%s", dev ?: json_get_string(p, "object"));
                 if (vid > 0 || pid > 0)
                         snprintf(cells[i][COL_ADAPTER], 128, "%04" PRIx64 ":%04" PRIx64 "%s%s", vid, pid,
                                  product && *product ? " " : "", product ? product : "");
                 else
-                        snprintf(cells[i][COL_ADAPTER], 128, "%s", json_get_string(p, "Transport") ?: "-");
+                        snprintf(cells[i][COL_ADAPTER], 128, "%s", json_get_string(p, "transport") ?: "-");
                 snprintf(cells[i][COL_SERIAL], 128, "%s", serial && *serial ? serial : "-");
                 snprintf(cells[i][COL_PATH], 128, "%s", phys && *phys ? phys : "-");
                 snprintf(cells[i][COL_STATE], 128, "%s", state ?: "-");

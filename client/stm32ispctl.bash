@@ -12,7 +12,7 @@ _stm32ispctl_ports() {
         done
         command -v stm32ispctl >/dev/null 2>&1 || return 0
         timeout 3 stm32ispctl "$@" --no-ask-password --json list 2>/dev/null |
-                grep -o '"Device":"[^"]*"' | sed 's/^"Device":"\(.*\)"$/\1/'
+                grep -o '"device":"[^"]*"' | sed 's/^"device":"\(.*\)"$/\1/'
 }
 
 _stm32ispctl_files() {

@@ -14,8 +14,9 @@ ctl list >"$TMPDIR/out" || fail "list"
 grep -q '^/dev/ttyUSB0  *0403:6001 FT232R USB UART  *STSIM000  .*  idle  *-$' "$TMPDIR/out" || fail "list: $(cat "$TMPDIR/out")"
 grep -q '^/dev/ttyUSB1 .*1a86:7523' "$TMPDIR/out" || fail "list: $(cat "$TMPDIR/out")"
 ctl list --json >"$TMPDIR/list.json" || fail "list --json"
-json_check "$TMPDIR/list.json" 'len(j) == 2 and sorted(p["Device"] for p in j) == ["/dev/ttyUSB0", "/dev/ttyUSB1"] and
-        [p for p in j if p["Device"] == "/dev/ttyUSB0"][0]["VendorId"] == 0x0403'
+json_check "$TMPDIR/list.json" 'len(j) == 2 and sorted(p["device"] for p in j) == ["/dev/ttyUSB0", "/dev/ttyUSB1"] and
+        [p for p in j if p["device"] == "/dev/ttyUSB0"][0]["vendor_id"] == 0x0403 and
+        all(k == k.lower() for p in j for k in p)'
 OBJ=/io/github/Stm32Isp1/port/ttyUSB0
 grep -q "\"object\":\"$OBJ\"" "$TMPDIR/list.json" || fail "list: no $OBJ"
 

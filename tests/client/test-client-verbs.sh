@@ -14,7 +14,7 @@ ctl list >"$TMPDIR/out" || fail "list"
 [ "$(sed -n '2s/ .*//p;3s/ .*//p' "$TMPDIR/out" | tr '\n' ' ')" = "/dev/ttyUSB2 /dev/ttyUSB10 " ] ||
         fail "list is not in port order: $(cat "$TMPDIR/out")"
 ctl list --json >"$TMPDIR/list.json" || fail "list --json"
-json_check "$TMPDIR/list.json" '[p["Device"] for p in j] == ["/dev/ttyUSB2", "/dev/ttyUSB10"]'
+json_check "$TMPDIR/list.json" '[p["device"] for p in j] == ["/dev/ttyUSB2", "/dev/ttyUSB10"]'
 
 # the completion offers the daemon's ports (plain bash, no bash-completion)
 out=$(PATH="$(dirname "$CTL"):$PATH" bash --norc --noprofile -c '. "$1"
@@ -69,7 +69,7 @@ json_check "$TMPDIR/list.json" 'len(j) == 4'
 ctl remove "$TCP_URL" >"$TMPDIR/out" || fail "remove"
 grep -q "^Removed $TCP_URL.$" "$TMPDIR/out" || fail "remove: $(cat "$TMPDIR/out")"
 ctl list --json >"$TMPDIR/list.json"
-json_check "$TMPDIR/list.json" 'len(j) == 3 and all(p["Transport"] != "tcp" for p in j)'
+json_check "$TMPDIR/list.json" 'len(j) == 3 and all(p["transport"] != "tcp" for p in j)'
 rc=0; ctl remove "$TCP_URL" --json >"$TMPDIR/e.json" 2>/dev/null || rc=$?
 [ $rc = 5 ] || fail "remove of an unknown port: exit $rc"
 json_check "$TMPDIR/e.json" 'j["error"].endswith("NotFound") and j["exit_code"] == 5'
