@@ -466,6 +466,10 @@ static json_object *slot_json(const Slot *s, const char *event) {
         json_object_object_add(o, "last_result", json_object_new_string(s->result));
         json_object_object_add(o, "last_error", json_object_new_string(s->error));
         json_object_object_add(o, "last_message", json_object_new_string(s->message));
+        char ts[STM32ISP_TIMESTAMP_MAX] = "";
+        if (s->result_usec > 0)
+                stm32isp_format_timestamp(s->result_usec, ts);
+        json_object_object_add(o, "last_timestamp", json_object_new_string(ts));       /* the one form */
         json_object_object_add(o, "last_timestamp_usec", json_object_new_uint64(s->result_usec));
         return o;
 }

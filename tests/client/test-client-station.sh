@@ -141,6 +141,7 @@ for port, (p, f, res, err) in want.items():
     assert r["uid"] == by_port[port]["uid"], (port, r, by_port[port])
     assert r["chip"] == by_port[port]["chip_name"], (port, r)
     assert r["last_timestamp_usec"] == by_port[port]["timestamp_usec"], (port, r)
+    assert r["last_timestamp"] == by_port[port]["timestamp"], (port, r)
 # slots are USB paths (ID_PATH), the TCP port its URL; port 3 holds ttyUSB5 now
 assert all(byslot[slot_of["/dev/ttyUSB%d" % n]]["slot"].startswith("pci-") for n in range(6))
 assert byslot[slot_of["/dev/ttyUSB5"]]["state"] == "idle" and byslot[slot_of["/dev/ttyUSB5"]]["device"] == "/dev/ttyUSB5"
