@@ -21,6 +21,8 @@ const ProfileOption profile_options[] = {
         { "pid",         STM32ISP_KEY_PID,     'q', "PID",  "match: the adapter's USB product ID (with --vid)" },
         { "serial",      STM32ISP_KEY_SERIAL,  's', "GLOB", "match: the adapter's USB serial number" },
         { "id-path",     STM32ISP_KEY_ID_PATH, 's', "GLOB", "match: the adapter's ID_PATH (where it is plugged in)" },
+        { "port",        STM32ISP_KEY_PORT,    's', "GLOB", "match: the port's device or name; ports added by name\n"
+          "                        (tcp://, rfc2217://) are flashed only when it names them" },
         { "expect-chip", STM32ISP_KEY_EXPECT_CHIP, 'q', "PID",  "only flash this chip (its product ID, 0x466); others fail" },
 };
 const size_t profile_options_n = ELEMENTSOF(profile_options);

@@ -302,7 +302,31 @@ typedef struct JobContext {
         JobResult *result;
         bool replied;
         bool gave_up;
+        bool detach;
 } JobContext;
+
+/* --detach: the port's State left idle, so the daemon took the job (errors such as Busy
+ * come as the reply instead, before any change). */
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        JobContext *j = userdata;
+        const char *iface, *key, *state;
+
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, STM32ISP_PORT_INTERFACE) ||
+            sd_bus_message_enter_container(m, 'a', "{sv}") <= 0)
+                return 0;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                if (sd_bus_message_read(m, "s", &key) < 0)
+                        return 0;
+                if (streq(key, "State")) {
+                        if (sd_bus_message_read(m, "v", "s", &state) >= 0 && !streq(state, "idle"))
+                                j->result->started = true;
+                        return 0;
+                }
+                if (sd_bus_message_skip(m, "v") < 0 || sd_bus_message_exit_container(m) < 0)
+                        return 0;
+        }
+        return 0;
+}
 
 static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         JobContext *j = userdata;
@@ -351,10 +375,11 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
-int client_run_job(ClientBus *c, const char *port_path, sd_bus_message *call, Progress *progress, JobResult *ret) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL, *slot = NULL;
+int client_run_job(ClientBus *c, const char *port_path, sd_bus_message *call, Progress *progress, bool detach,
+                   JobResult *ret) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL, *state_match = NULL, *slot = NULL;
         _cleanup_(sd_event_source_unrefp) sd_event_source *sigint = NULL, *sigterm = NULL;
-        JobContext j = { .c = c, .port_path = port_path, .progress = progress, .result = ret };
+        JobContext j = { .c = c, .port_path = port_path, .progress = progress, .result = ret, .detach = detach };
         sigset_t mask;
         int r;
 
@@ -365,6 +390,13 @@ int client_run_job(ClientBus *c, const char *port_path, sd_bus_message *call, Pr
                                 on_progress, &j);
         if (r < 0)
                 return r;
+        if (detach) {
+                r = sd_bus_match_signal(c->bus, &state_match, STM32ISP_BUS_NAME, port_path,
+                                        "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                        on_properties_changed, &j);
+                if (r < 0)
+                        return r;
+        }
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
@@ -383,7 +415,7 @@ int client_run_job(ClientBus *c, const char *port_path, sd_bus_message *call, Pr
                 goto out;
 
         /* Run the loop by hand (not sd_event_loop()): the next job reuses it. */
-        while (!j.replied && !j.gave_up) {
+        while (!j.replied && !j.gave_up && !ret->started) {
                 r = sd_event_run(c->event, UINT64_MAX);
                 if (r < 0)
                         goto out;
@@ -392,7 +424,7 @@ int client_run_job(ClientBus *c, const char *port_path, sd_bus_message *call, Pr
                         goto out;
                 }
         }
-        r = j.replied ? 0 : -EINTR;
+        r = j.replied || ret->started ? 0 : -EINTR;
 out:
         progress_end(progress);
         sigint = sd_event_source_unref(sigint);

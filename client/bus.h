@@ -49,6 +49,7 @@ typedef struct JobResult {
         sd_bus_error error;
         int r;
         bool interrupted;       /* Ctrl-C/SIGTERM: Cancel was sent */
+        bool started;           /* detach: the job started, no reply waited for */
 } JobResult;
 
 void job_result_done(JobResult *j);
@@ -56,5 +57,8 @@ void job_result_done(JobResult *j);
 /* Sends call (a Port method) without a timeout, showing Progress signals of port_path
  * on progress (may be NULL) while waiting. SIGINT/SIGTERM send Port.Cancel() and keep
  * waiting for the reply; a second one gives up at once. Returns 0 when the call got a
- * reply (success or error, see ret), negative errno on local failures. */
-int client_run_job(ClientBus *c, const char *port_path, sd_bus_message *call, Progress *progress, JobResult *ret);
+ * reply (success or error, see ret), negative errno on local failures. detach (the call
+ * carries detach=true): returns 0 as soon as the job started (ret->started, no reply),
+ * or when an error came first. */
+int client_run_job(ClientBus *c, const char *port_path, sd_bus_message *call, Progress *progress, bool detach,
+                   JobResult *ret);

@@ -31,11 +31,13 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
                 r = client_append_option(m, STM32ISP_KEY_BAUDRATE, "u", a->baud);
         if (r >= 0 && a->entry)
                 r = client_append_option(m, STM32ISP_KEY_ENTRY, "s", a->entry);
+        if (r >= 0 && a->detach)
+                r = client_append_option(m, STM32ISP_KEY_DETACH, "b", 1);
         return r;
 }
 
-/* The options of a method that takes only those, and Lock's force (--force is taken by
- * flash and lock alone). */
+/* The options of a method that takes only those, and Lock's and Unlock's force (--force
+ * is taken by flash, lock and unlock alone). */
 static int add_line_dict(sd_bus_message *m, const Args *a) {
         int r = sd_bus_message_open_container(m, 'a', "{sv}");
 
@@ -73,8 +75,12 @@ static int resolve(ClientBus *c, const Args *a, const char *name, char **ret) {
         return r;
 }
 
+_printf_(6, 7) static void print_resultf(const Args *a, const char *operation, const char *port, const char *key,
+                                        json_object *result, const char *fmt, ...);
+
 /* Runs one Port method; on success *ret_result holds the reply's first value as JSON
- * (NULL for an empty reply). Returns an exit code. */
+ * (NULL for an empty reply), or, with --detach once the job started, {"detached": true}
+ * (printed already). Returns an exit code. */
 static int run_job(ClientBus *c, const Args *a, const char *operation, const char *port, const char *path,
                    sd_bus_message *call, json_object **ret_result) {
         _cleanup_(progress_freep) Progress *progress = NULL;
@@ -86,8 +92,24 @@ static int run_job(ClientBus *c, const Args *a, const char *operation, const cha
         if (r < 0)
                 return EXIT_FAILURE_GENERIC;
 
-        r = client_run_job(c, path, call, progress, &j);
+        r = client_run_job(c, path, call, progress, a->detach, &j);
         progress = progress_free(progress);
+        if (r >= 0 && j.started) {
+                /* --detach: the job runs on in the daemon without us. The caller
+                 * prints nothing more (is_detached()). */
+                json_object *o = json_object_new_object();
+
+                if (!o)
+                        return EXIT_FAILURE_GENERIC;
+                json_object_object_add(o, "detached", json_object_new_boolean(true));
+                print_resultf(a, operation, port, "result", o,
+                              "Started %s on %s; it runs on without this client. Follow it with "
+                              "'stm32ispctl monitor', its result with 'stm32ispctl log %s --limit 1'.",
+                              operation, port, port);
+                job_result_done(&j);
+                *ret_result = o;
+                return EXIT_OK;
+        }
         if (r < 0 && !j.interrupted) {
                 code = client_report_error(c, operation, &j.error, r);
                 job_result_done(&j);
@@ -121,6 +143,13 @@ static int run_job(ClientBus *c, const Args *a, const char *operation, const cha
         }
         job_result_done(&j);
         return EXIT_OK;
+}
+
+static bool is_detached(json_object *result) {
+        json_object *v;
+
+        return json_object_is_type(result, json_type_object) && json_object_object_get_ex(result, "detached", &v) &&
+               json_object_get_boolean(v);
 }
 
 /* The chip's flash layout, from a Probe: what read and erase --pages need for their
@@ -219,6 +248,22 @@ static int compare_ports(const void *x, const void *y) {
         return strverscmp(port_sort_key(*(json_object *const *) x), port_sort_key(*(json_object *const *) y));
 }
 
+/* A configured auto-flash profile the daemon refused (a misspelt key) arms nothing: the
+ * station would wait for flashes that never come, so `list` says so, on stderr. */
+static void warn_autoflash_refused(ClientBus *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_json_ json_object *af = NULL;
+        const char *why;
+
+        if (sd_bus_get_property(c->bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE, "AutoFlash",
+                                NULL, &reply, "a{sv}") < 0 ||
+            json_from_bus_message(reply, &af) < 0)
+                return;
+        why = json_get_string(af, "error");
+        if (why)
+                fprintf(stderr, "stm32ispctl: the auto-flash profile is not armed: %s (see the daemon's log)\n", why);
+}
+
 int cmd_list(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_json_ json_object *objects = NULL, *ports = json_object_new_array();
@@ -261,6 +306,8 @@ int cmd_list(ClientBus *c, const Args *a) {
                 json_print(stdout, ports, false);
                 return EXIT_OK;
         }
+        if (!a->quiet)
+                warn_autoflash_refused(c);
 
         size_t n = json_object_array_length(ports);
         if (n == 0) {
@@ -471,7 +518,7 @@ int cmd_flash(ClientBus *c, const Args *a) {
         fd = safe_close(fd);    /* the message holds its own copy */
 
         r = run_job(c, a, "flash", port, path, call, &result);
-        if (r != 0)
+        if (r != 0 || is_detached(result))
                 return r;
 
         /* How the code was started says what state it starts in (JSON keeps the keys). */
@@ -557,7 +604,7 @@ int cmd_erase(ClientBus *c, const Args *a) {
                 return EXIT_FAILURE_GENERIC;
 
         r = run_job(c, a, "erase", port, path, call, &result);
-        if (r != 0)
+        if (r != 0 || is_detached(result))
                 return r;
         print_resultf(a, "erase", port, "result", result, "Erased %s on %s.",
                       a->pages ? "the pages" : a->have_address || a->have_length ? "the range" : "the flash", port);
@@ -570,8 +617,10 @@ int cmd_read(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *result = NULL;
         _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
+        _cleanup_(replace_file_done) ReplaceFile out = { .fd = -1 };
+        _cleanup_close_ int stdout_fd = -1;
         const char *port = a->pos[0], *file = a->pos[1];
+        int fd;
         struct stat st;
         int r;
 
@@ -579,11 +628,16 @@ int cmd_read(ClientBus *c, const Args *a) {
         if (r != 0)
                 return r;
 
-        fd = streq(file, "-") ? dup(STDOUT_FILENO)
-                              : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
-        if (fd < 0) {
-                return failure_printf(EXIT_FILE_ERROR, "cannot create %s: %m", file);
+        /* The old file stays as it was until the read is complete: a failed or
+         * cancelled read leaves it (and no temporary) behind. */
+        if (streq(file, "-"))
+                fd = stdout_fd = dup(STDOUT_FILENO);
+        else {
+                r = replace_file_open(file, &out);
+                fd = r < 0 ? (errno = -r, -1) : out.fd;
         }
+        if (fd < 0)
+                return failure_printf(EXIT_FILE_ERROR, "cannot create %s: %m", file);
         uint64_t address = a->address, length = a->length, base = 0, size = 0;
         if (a->have_address && a->have_length)
                 /* The layout the last probe saw, if any: no traffic for it. */
@@ -619,6 +673,9 @@ int cmd_read(ClientBus *c, const Args *a) {
         if (r != 0)
                 return r;
         if (!streq(file, "-") && fstat(fd, &st) == 0) {
+                r = replace_file_commit(&out);
+                if (r < 0)
+                        return failure_printf(EXIT_FILE_ERROR, "cannot write %s: %s", file, strerror(-r));
                 if (!result)
                         result = json_object_new_object();
                 if (json_object_is_type(result, json_type_object)) {
@@ -634,6 +691,27 @@ int cmd_read(ClientBus *c, const Args *a) {
 }
 
 /* ---- lock, unlock, go, cancel ---- */
+
+/* Lock and Unlock reply with nothing (the contract's signatures stay): whether they did
+ * anything is in the LastResult the daemon set before it replied. True when it says the
+ * chip was as asked already. */
+static bool nothing_done(ClientBus *c, const char *path, const char *method, json_object **result) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        json_object *last = NULL, *v;
+
+        if (sd_bus_get_property(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "LastResult", NULL, &reply,
+                                "a{sv}") < 0 ||
+            json_from_bus_message(reply, &last) < 0)
+                return false;
+        if (!json_object_object_get_ex(last, "operation", &v) || !streq(json_object_get_string(v), method) ||
+            !json_object_object_get_ex(last, "nothing_done", &v) || !json_object_get_boolean(v)) {
+                json_object_put(last);
+                return false;
+        }
+        json_object_put(*result);
+        *result = last;
+        return true;
+}
 
 static int simple_job(ClientBus *c, const Args *a, const char *operation, const char *method, const char *verb,
                       const char *tail) {
@@ -655,8 +733,15 @@ static int simple_job(ClientBus *c, const Args *a, const char *operation, const 
                 return EXIT_FAILURE_GENERIC;
 
         r = run_job(c, a, operation, port, path, call, &result);
-        if (r != 0)
+        if (r != 0 || is_detached(result))
                 return r;
+        if (!streq(method, "Go") && nothing_done(c, path, method, &result)) {
+                print_resultf(a, operation, port, "result", result, "%s",
+                              streq(method, "Lock") ? "The chip is read-protected already: nothing done."
+                                                    : "The chip is not read-protected: nothing done (--force "
+                                                      "unlocks it anyway, erasing the flash).");
+                return EXIT_OK;
+        }
         print_resultf(a, operation, port, "result", result, "%s %s%s", verb, port, tail);
         return EXIT_OK;
 }

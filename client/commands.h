@@ -33,6 +33,7 @@ typedef struct Args {
         const char *profile[PROFILE_OPTIONS_MAX];      /* autoflash set: the values of profile_options[] */
         bool have_profile;
         int image_fd;           /* flash: the image, opened before the bus (cmd_flash_open_image()) */
+        bool detach;            /* return once the job started; it outlives the client */
 
         /* log */
         const char *result;     /* pass|fail */

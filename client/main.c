@@ -36,7 +36,8 @@ enum {
         OPT_LIMIT     = 1 << 17,
         OPT_ONCE      = 1 << 18,
         OPT_FORCE     = 1 << 19,
-        OPT_PROFILE   = 1 << 20,        /* any of profile_options[] */
+        OPT_DETACH    = 1 << 20,
+        OPT_PROFILE   = 1 << 21,        /* any of profile_options[] */
 };
 #define OPT_LAST OPT_PROFILE
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY)
@@ -55,15 +56,15 @@ typedef struct Command {
 static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
         { "info",    1, 1, OPT_LINE, cmd_info, "info PORT", true },
-        { "flash",   2, 2, OPT_FLASH, cmd_flash,
+        { "flash",   2, 2, OPT_FLASH | OPT_DETACH, cmd_flash,
           "flash PORT FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
           "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--force] [--baud B]\n"
-          "                    [--entry SEQ]", true },
-        { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_erase,
-          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N]", true },
+          "                    [--entry SEQ] [--detach]", true },
+        { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_DETACH | OPT_LINE, cmd_erase,
+          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N] [--detach]", true },
         { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]", true },
-        { "lock",    1, 1, OPT_FORCE | OPT_LINE, cmd_lock, "lock PORT [--force]", true },
-        { "unlock",  1, 1, OPT_LINE, cmd_unlock, "unlock PORT", true },
+        { "lock",    1, 1, OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_lock, "lock PORT [--force] [--detach]", true },
+        { "unlock",  1, 1, OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_unlock, "unlock PORT [--force] [--detach]", true },
         { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]", true },
         { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL, true },
         { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT", true },
@@ -112,7 +113,11 @@ static void help(void) {
                "                        code that does not set VTOR may hang: where the wiring allows,\n"
                "                        start it by a reset with BOOT0 low (the --entry exit sequence)\n"
                "      --force           flash, lock: accept an end state from which no BOOT0 level\n"
-               "                        brings back the bootloader (only a debugger then reaches it)\n"
+               "                        brings back the bootloader (only a debugger then reaches it);\n"
+               "                        unlock: unlock (and erase) a chip that is not read-protected\n"
+               "      --detach          flash, erase, lock, unlock: return once the job started; it\n"
+               "                        runs on without this client (follow it: stm32ispctl monitor).\n"
+               "                        Without it, a job whose client is gone is cancelled\n"
                "      --mass            erase the whole flash (erase's default)\n"
                "      --pages=F[-L]     erase pages F to L\n"
                "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"
@@ -158,7 +163,7 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit", "--once", "--force", "profile options (--vid, ...)",
+                "--since", "--until", "--limit", "--once", "--force", "--detach", "profile options (--vid, ...)",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -177,7 +182,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         enum {
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
-                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_NO_ASK_PASSWORD,
+                ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_DETACH, ARG_NO_ASK_PASSWORD,
                 ARG_PROFILE, /* + the index in profile_options[]: keep last */
         };
         static const struct option fixed[] = {
@@ -213,6 +218,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "limit",       required_argument, NULL, 'n' },
                 { "once",        no_argument,       NULL, ARG_ONCE },
                 { "force",       no_argument,       NULL, ARG_FORCE },
+                { "detach",      no_argument,       NULL, ARG_DETACH },
         };
         /* The fixed options, then one per profile option. */
         struct option options[ELEMENTSOF(fixed) + PROFILE_OPTIONS_MAX + 1] = {};
@@ -354,6 +360,10 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ARG_FORCE:
                         a->force = true;
                         given |= OPT_FORCE;
+                        break;
+                case ARG_DETACH:
+                        a->detach = true;
+                        given |= OPT_DETACH;
                         break;
                 case ARG_NO_ASK_PASSWORD:
                         a->ask_password = false;

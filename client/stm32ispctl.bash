@@ -46,17 +46,17 @@ _stm32ispctl() {
         local -A opts=(
                 [list]=""
                 [info]="$line"
-                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force $line"
-                [erase]="--mass --pages= --address= --length= $line"
+                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force --detach $line"
+                [erase]="--mass --pages= --address= --length= --detach $line"
                 [read]="--address= --length= $line"
-                [lock]="--force $line"
-                [unlock]="$line"
+                [lock]="--force --detach $line"
+                [unlock]="--force --detach $line"
                 [go]="--address="
                 [run]="--address="
                 [cancel]=""
                 [remove]=""
                 [autoflash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force $line
-                             --vid= --pid= --serial= --id-path= --expect-chip="
+                             --vid= --pid= --serial= --id-path= --port= --expect-chip="
                 [monitor]="--once --since="
                 [log]="--result= --uid= --since= --until= --limit="
         )
@@ -68,7 +68,7 @@ _stm32ispctl() {
                 --uid|--since|--until|--limit|-n) return ;;
                 --baud|-b) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "$cur")); return ;;
                 --bus-address|--host|-H|--address|-a|--length|-l|--pages|--entry) return ;;
-                --vid|--pid|--serial|--id-path|--expect-chip) return ;;
+                --vid|--pid|--serial|--id-path|--port|--expect-chip) return ;;
         esac
         case $cur in
                 --format=*) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "${cur#*=}")); return ;;
@@ -85,7 +85,7 @@ _stm32ispctl() {
                         --system|--session|--user|--bus-address=*|--host=*) bus+=("${words[i]}") ;;
                         --bus-address|--host|-H) bus+=("${words[i]}" "${words[i + 1]}"); ((i++)) ;;
                         --address|--length|--format|--erase|--baud|--entry|--pages|-a|-l|-f|-e|-b) ((i++)) ;;
-                        --vid|--pid|--serial|--id-path|--expect-chip) ((i++)) ;;
+                        --vid|--pid|--serial|--id-path|--port|--expect-chip) ((i++)) ;;
                         -*) ;;
                         *) if [ -z "$cmd" ]; then cmd=${words[i]}; else [ $npos = 0 ] && pos0=${words[i]}; ((npos++)); fi ;;
                 esac

@@ -22,6 +22,7 @@
 #define STM32ISP_KEY_LENGTH      "length"
 #define STM32ISP_KEY_IMAGE_NAME  "image-name"
 #define STM32ISP_KEY_FORCE       "force"
+#define STM32ISP_KEY_DETACH      "detach"
 
 /* Manager.SetAutoFlash's match and check (besides the Flash keys above). */
 #define STM32ISP_KEY_VID         "vid"
@@ -30,6 +31,8 @@
 #define STM32ISP_KEY_ID_PATH     "id-path"
 #define STM32ISP_KEY_EXPECT_CHIP "expect-chip"
 #define STM32ISP_KEY_EXPECT_CHIP_ALIAS "chip"   /* until 2027-12 */
+/* and STM32ISP_KEY_PORT below: a glob on the port's name (tcp://, rfc2217:// ports
+ * are flashed only when it names them) */
 
 /* Manager.GetResults's filter. */
 #define STM32ISP_KEY_RESULT      "result"

@@ -691,6 +691,15 @@ static int check_image(Flasher *f, const Image *img) {
                 if (s->address >= base && s->address < end && s_end > end)
                         return fail(f, -EFBIG, "image does not fit: it ends at 0x%08" PRIX64 ", the %u KiB flash ends at 0x%08" PRIX64,
                                     s_end - 1, size / 1024, end - 1);
+                /* A file linked at 0 (the flash's boot alias): its addresses moved by
+                 * the flash base would fit. A raw binary has no link address. */
+                if (s->address < base && img->format != IMAGE_FORMAT_BIN &&
+                    (uint64_t) img->segments[img->n_segments - 1].address +
+                    img->segments[img->n_segments - 1].size <= size)
+                        return fail(f, -ERANGE, "image at 0x%08X lies below the flash 0x%08X..0x%08" PRIX64
+                                    ": it is linked at 0; relocate it to the flash, e.g. objcopy "
+                                    "--change-addresses 0x%08X IN OUT",
+                                    s->address, base, end - 1, base);
                 if (s->address < base || s->address >= end)
                         return fail(f, -ERANGE, "image at 0x%08X lies outside the flash 0x%08X..0x%08" PRIX64,
                                     s->address, base, end - 1);
@@ -1443,7 +1452,7 @@ int flasher_lock(Flasher *f, bool force) {
         if (r < 0)
                 return r;
         if (f->chip.rdp_level >= 1)
-                return 0;       /* already; Readout Protect would be NACKed */
+                return 1;       /* already; Readout Protect would be NACKed */
         if (f->chip.have_option_bytes) {
                 r = first_word_empty_after(f, NULL, false, &empty);
                 if (r < 0)
@@ -1457,13 +1466,18 @@ int flasher_lock(Flasher *f, bool force) {
         return do_protect(f);
 }
 
-int flasher_unlock(Flasher *f) {
+int flasher_unlock(Flasher *f, bool force) {
         int r;
 
         f->message[0] = 0;
         r = ensure_probed(f, true);
         if (r < 0)
                 return r;
+        /* Readout Unprotect on a chip that is not protected mass-erases it all the same
+         * (AN3155 §3.13): not without force. rdp_level -1 (option bytes not readable,
+         * but not NACKed) is no protection either: under RDP every Read Memory is NACKed. */
+        if (f->chip.rdp_level < 1 && !force)
+                return 1;
         return do_unprotect(f);
 }
 

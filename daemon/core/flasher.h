@@ -111,6 +111,7 @@ typedef struct FlasherResult {
         bool protected_;
         bool boot0_changed;             /* nBOOT_SEL was cleared */
         bool started;                   /* Go was sent */
+        bool nothing_done;              /* Lock/Unlock: the chip was as asked already */
         uint32_t write_retries;         /* blocks that succeeded on retry: after a NACK, or after a
                                          * lost reply and a recovery (found programmed or written again) */
         uint64_t duration_usec;
@@ -149,10 +150,14 @@ int flasher_erase(Flasher *f, FlasherErase mode, uint32_t address, uint32_t leng
 int flasher_read(Flasher *f, uint32_t address, void *buf, size_t length);
 /* RDP level 1. The chip resets; on C0/G0 with factory option bytes it then runs user code.
  * -ENOLINK (nothing sent) when that leaves no way back into the bootloader over UART
- * (C0/G0 with nBOOT_SEL = 1, nBOOT0 = 1 and code in flash), unless force. */
+ * (C0/G0 with nBOOT_SEL = 1, nBOOT0 = 1 and code in flash), unless force. 1 (nothing
+ * sent) when the chip is read-protected already: the bootloader would NACK Readout
+ * Protect (AN3155: under RDP only Get, Get Version, Get ID and Readout Unprotect). */
 int flasher_lock(Flasher *f, bool force);
-/* RDP level 0: mass-erases the flash; re-syncs after the reset. */
-int flasher_unlock(Flasher *f);
+/* RDP level 0: mass-erases the flash; re-syncs after the reset. 1 (nothing sent) when
+ * the probe found the chip not read-protected (its option bytes readable, or a Read
+ * Memory that was not NACKed), unless force: an unlock then only erases the flash. */
+int flasher_unlock(Flasher *f, bool force);
 /* 0: the flash base. The bootloader stops answering afterwards. Go leaves the ROM's
  * context on some parts (the vector table still in system memory; on F0, without VTOR,
  * system memory still mapped at 0): code that does not set its own VTOR can hang at its

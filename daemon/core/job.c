@@ -232,10 +232,14 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                 break;
         }
         case JOB_LOCK:
-                r = flasher_lock(f, j->flash.force);
-                break;
         case JOB_UNLOCK:
-                r = flasher_unlock(f);
+                r = j->op == JOB_LOCK ? flasher_lock(f, j->flash.force) : flasher_unlock(f, j->flash.force);
+                /* 1: the chip was as asked already, nothing was sent */
+                j->result.nothing_done = r > 0;
+                if (r == 0 && j->op == JOB_LOCK)
+                        j->result.protected_ = true;
+                else if (r == 0)
+                        j->result.unprotected = true;
                 break;
         case JOB_GO:
                 r = flasher_go(f, j->address);

@@ -40,6 +40,7 @@ AutoFlash *autoflash_free(AutoFlash *a) {
         free(a->entry);
         free(a->match_serial);
         free(a->match_id_path);
+        free(a->match_port);
         free(a);
         return NULL;
 }
@@ -65,6 +66,7 @@ static const char *const config_names[_AUTOFLASH_OPTION_MAX + 1] = {
         [AUTOFLASH_OPTION_ID_PATH]    = "MatchIdPath",
         [AUTOFLASH_OPTION_CHIP]       = "ExpectChip",
         [AUTOFLASH_OPTION_FORCE]      = "Force",
+        [AUTOFLASH_OPTION_PORT]       = "MatchPort",
         [SETTING_MATCH_USB]           = "MatchUSB",
 };
 
@@ -198,6 +200,8 @@ static int apply(AutoFlash *a, unsigned setting, const AutoFlashValue *v) {
                 return set_string(&a->match_serial, v->s, true);
         case AUTOFLASH_OPTION_ID_PATH:
                 return set_string(&a->match_id_path, v->s, true);
+        case AUTOFLASH_OPTION_PORT:
+                return set_string(&a->match_port, v->s, true);
         case SETTING_MATCH_USB: {
                 char vid[8], pid[8];
 
@@ -285,7 +289,7 @@ int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char 
         if (r < 0) {
                 a->data = mfree(a->data);
                 a->size = 0;
-                return r == -ENOMEM || r == -EFBIG ? r : -ERANGE;
+                return r == -ENOMEM || r == -EFBIG || r == -EDOM ? r : -ERANGE;
         }
         sha256_hex(a->data, a->size, a->sha256);
         a->payload_size = image_size(img);
@@ -335,14 +339,47 @@ int autoflash_new_job(const AutoFlash *a, Job **ret) {
         return request_new_flash_job(&q, a->data, a->size, a->sha256, "image", ret, NULL);
 }
 
-bool autoflash_matches(const AutoFlash *a, uint16_t vid, uint16_t pid, const char *serial, const char *id_path) {
+bool autoflash_matches(const AutoFlash *a, const AutoFlashCandidate *c) {
         if (!a->data)
                 return false;
-        if (a->match_usb && (vid != a->match_vid || (!a->match_any_pid && pid != a->match_pid)))
+        /* A network port (or a tty added by hand) is flashed only when the profile names
+         * it: naming a port to look at it (AddPort, "stm32ispctl info tcp://...") must not
+         * start a flash on it. */
+        if (a->match_port) {
+                if (fnmatch(a->match_port, c->device ?: "", 0) != 0 && fnmatch(a->match_port, c->name ?: "", 0) != 0)
+                        return false;
+        } else if (!c->plugged)
                 return false;
-        if (a->match_serial && fnmatch(a->match_serial, serial ?: "", 0) != 0)
+        if (a->match_usb && (c->vid != a->match_vid || (!a->match_any_pid && c->pid != a->match_pid)))
                 return false;
-        if (a->match_id_path && fnmatch(a->match_id_path, id_path ?: "", 0) != 0)
+        if (a->match_serial && fnmatch(a->match_serial, c->serial ?: "", 0) != 0)
+                return false;
+        if (a->match_id_path && fnmatch(a->match_id_path, c->id_path ?: "", 0) != 0)
                 return false;
         return true;
+}
+
+int autoflash_describe_match(const AutoFlash *a, char **ret) {
+        char usb[16] = "";
+        char *s = NULL;
+
+        if (!a->match_usb && !a->match_serial && !a->match_id_path && !a->match_port)
+                s = strdup("every USB adapter");
+        else {
+                if (a->match_usb && a->match_any_pid)
+                        snprintf(usb, sizeof usb, "%04x:*", a->match_vid);
+                else if (a->match_usb)
+                        snprintf(usb, sizeof usb, "%04x:%04x", a->match_vid, a->match_pid);
+                /* "port GLOB" or "USB adapters", then each narrowing key */
+                if (asprintf(&s, "%s%s%s%s%s%s%s%s",
+                             a->match_port ? "port " : "USB adapters", a->match_port ?: "",
+                             *usb ? " with USB ID " : "", usb,
+                             a->match_serial ? " with serial " : "", a->match_serial ?: "",
+                             a->match_id_path ? " at path " : "", a->match_id_path ?: "") < 0)
+                        s = NULL;
+        }
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
 }

@@ -36,6 +36,8 @@ typedef struct AutoFlash {
         uint16_t match_vid, match_pid;
         char *match_serial;             /* fnmatch globs, NULL: any */
         char *match_id_path;
+        char *match_port;               /* glob on the port's device or name; NULL: only
+                                         * USB adapters udev reports as they appear */
         uint16_t expect_chip;           /* 0: any */
 
         const char *source;             /* "config" or "bus" */
@@ -48,8 +50,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(AutoFlash *, autoflash_free);
 
 /* Sets one setting from its config name (case-insensitive: ImageName, Format, Address,
  * Erase, Verify, Unprotect, Protect, Boot0, Go, Force, Baudrate, Entry, MatchUSB=VVVV:PPPP
- * (PPPP may be *), MatchSerial, MatchIdPath, ExpectChip) or its bus name (image-name,
- * format, address, erase, verify, ..., vid, pid, serial, id-path, chip), value as text.
+ * (PPPP may be *), MatchSerial, MatchIdPath, MatchPort, ExpectChip) or its bus name
+ * (image-name, format, address, erase, verify, ..., vid, pid, serial, id-path, port,
+ * chip), value as text.
  * -ENOENT for an unknown key, -EINVAL for a bad value. Image= is not handled here: the
  * caller reads the file and calls autoflash_set_image(). */
 int autoflash_set(AutoFlash *a, const char *key, const char *value);
@@ -80,4 +83,18 @@ int autoflash_make_image(const AutoFlash *a, Image **ret);
  * marked automatic. */
 int autoflash_new_job(const AutoFlash *a, Job **ret);
 
-bool autoflash_matches(const AutoFlash *a, uint16_t vid, uint16_t pid, const char *serial, const char *id_path);
+/* A port the profile may flash. */
+typedef struct AutoFlashCandidate {
+        const char *name;               /* "ttyUSB0", "tcp://host:port" */
+        const char *device;             /* "/dev/ttyUSB0", "tcp://host:port" */
+        bool plugged;                   /* a USB adapter udev reported as it appeared */
+        uint16_t vid, pid;
+        const char *serial, *id_path;
+} AutoFlashCandidate;
+
+/* Without MatchPort/"port" only plugged adapters match; with it, the ports it names
+ * (any transport). The other match keys narrow further. */
+bool autoflash_matches(const AutoFlash *a, const AutoFlashCandidate *c);
+/* What the profile matches, for the log: "every USB adapter", "port tcp://10.0.0.*",
+ * "USB adapters with USB ID 0403:6001 with serial ST*". */
+int autoflash_describe_match(const AutoFlash *a, char **ret);

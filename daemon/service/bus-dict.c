@@ -166,6 +166,11 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                 if (r < 0)
                         return r;
         }
+        if ((l->op == JOB_LOCK || l->op == JOB_UNLOCK) && l->error == 0) {
+                r = sd_bus_message_append(m, "{sv}", "nothing_done", "b", (int) l->result.nothing_done);
+                if (r < 0)
+                        return r;
+        }
         if (l->op == JOB_READ && l->error == 0) {
                 r = sd_bus_message_append(m, "{sv}", "bytes_read", "t", l->bytes_read);
                 if (r < 0)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -74,14 +75,44 @@ static int config_autoflash(Config *c, const char *name, const char *value) {
         return autoflash_set(c->config_autoflash, name, value);
 }
 
+/* The lines as inih reads them: it calls the handler for a line before it reads the
+ * next one, so the count is the handler's line (inih is built without its own). */
+typedef struct LineReader {
+        FILE *f;
+        unsigned line;
+        bool in_line;           /* the last read ended inside a line longer than inih's buffer */
+        Config *c;
+} LineReader;
+
+static char *read_line(char *buf, int size, void *stream) {
+        LineReader *lr = stream;
+        char *s = fgets(buf, size, lr->f);
+
+        if (!s)
+                return NULL;
+        if (!lr->in_line)
+                lr->line++;
+        lr->in_line = !strchr(s, '\n');
+        return s;
+}
+
 static int config_handler(void *userdata, const char *section, const char *name, const char *value) {
-        Config *c = userdata;
+        LineReader *lr = userdata;
+        Config *c = lr->c;
         int r;
 
         if (strcasecmp(section, "AutoFlash") == 0) {
                 r = config_autoflash(c, name, value);
                 if (r == -ENOENT) {
-                        log_warning(NULL, "Unknown configuration key [AutoFlash] %s=, ignoring", name);
+                        /* A misspelt match (MatchVendor=) would widen the profile to every
+                         * board: the profile is refused, the daemon runs on. */
+                        if (!c->autoflash_error &&
+                            asprintf(&c->autoflash_error, "line %u: unknown key %s=", lr->line, name) < 0) {
+                                c->autoflash_error = NULL;
+                                return 0;
+                        }
+                        log_error(NULL, "%s:%u: unknown key [AutoFlash] %s=, the auto-flash profile is not armed",
+                                  c->path, lr->line, name);
                         return 1;
                 }
                 if (r < 0) {
@@ -110,13 +141,23 @@ static int config_handler(void *userdata, const char *section, const char *name,
 }
 
 int config_load(Config *c, const char *path) {
-        int r = ini_parse(path, config_handler, c);
+        FILE *f = fopen(path, "re");
+        LineReader lr = { .f = f, .c = c };
+        int r;
 
-        if (r == -1)
-                return -errno ?: -ENOENT;
+        if (!f)
+                return -errno;
+        c->path = path;
+        r = ini_parse_stream(read_line, &lr, config_handler, &lr);
+        c->path = NULL;
+        fclose(f);
         if (r != 0) {
                 log_error(NULL, "%s:%d: configuration error", path, r);
                 return -EINVAL;
+        }
+        if (c->config_autoflash && c->autoflash_error) {
+                c->config_autoflash = autoflash_free(c->config_autoflash);
+                c->config_image = mfree(c->config_image);
         }
         if (c->config_autoflash) {
                 if (!c->config_image) {
@@ -126,7 +167,9 @@ int config_load(Config *c, const char *path) {
                 r = autoflash_load_image(c->config_autoflash, c->config_image);
                 if (r < 0) {
                         log_error(NULL, "%s: [AutoFlash] Image=%s: %s", path, c->config_image,
-                                  r == -ERANGE ? "not a valid image" : strerror(-r));
+                                  r == -ERANGE ? "not a valid image" :
+                                  r == -EDOM ? "Address= is for raw binaries, this file carries its own addresses" :
+                                  strerror(-r));
                         return r;
                 }
                 autoflash_free(c->autoflash);
@@ -139,5 +182,6 @@ void config_done(Config *c) {
         c->autoflash = autoflash_free(c->autoflash);
         c->config_autoflash = autoflash_free(c->config_autoflash);
         c->config_image = mfree(c->config_image);
+        c->autoflash_error = mfree(c->autoflash_error);
 }
 

@@ -22,14 +22,18 @@ typedef struct Config {
         AdapterRule allow[ADAPTER_RULES_MAX], deny[ADAPTER_RULES_MAX];
         size_t n_allow, n_deny;
         AutoFlash *autoflash;           /* [AutoFlash], its image read; NULL: none */
+        char *autoflash_error;          /* why [AutoFlash] was refused ("line 3: unknown key
+                                         * MatchVendor="); NULL: it was not */
 
         /* while a file is read */
         AutoFlash *config_autoflash;
         char *config_image;
+        const char *path;
 } Config;
 
 /* Reads path into c (rules add up). -ENOENT: no such file; -EINVAL: a syntax or value
- * error (logged); an Image= that cannot be read: its error (logged). */
+ * error (logged); an Image= that cannot be read: its error (logged). An unknown
+ * [AutoFlash] key is no load error: the profile is not armed, autoflash_error says why. */
 int config_load(Config *c, const char *path);
 void config_done(Config *c);
 

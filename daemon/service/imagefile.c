@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdio.h>
 
 #include "fileio.h"
 #include "imagefile.h"
@@ -25,8 +26,17 @@ int image_file_read(int fd, uint8_t **ret, size_t *ret_size) {
 int image_file_parse(const void *data, size_t size, ImageFormat format, bool have_address, uint32_t address,
                      Image **ret, ImageError *err) {
         _cleanup_(image_freep) Image *img = NULL;
+        ImageFormat f = format == IMAGE_FORMAT_AUTO ? image_detect(data, size) : format;
         int r;
 
+        /* An address would move a file that carries its own: refused, never ignored. */
+        if (have_address && f != IMAGE_FORMAT_BIN) {
+                if (err)
+                        snprintf(err->message, sizeof err->message,
+                                 "Option 'address' is for raw binaries: this %s file carries its own addresses",
+                                 f == IMAGE_FORMAT_HEX ? "Intel HEX" : f == IMAGE_FORMAT_ELF ? "ELF" : "S-record");
+                return -EDOM;
+        }
         r = image_parse(data, size, format, have_address ? address : STM32ISP_FLASH_ADDRESS_DEFAULT, &img, err);
         if (r < 0)
                 return r;

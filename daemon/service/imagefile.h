@@ -22,6 +22,7 @@ int image_file_read(int fd, uint8_t **ret, size_t *ret_size);
 
 /* Parses a file's bytes; a raw binary goes to address, or to the flash base when
  * !have_address. -EINVAL (malformed: err says where), -EFBIG (beyond 4 GiB), -ENOMEM,
- * -ENODATA (it parses but holds no data). */
+ * -ENODATA (it parses but holds no data), -EDOM (an address for a HEX, ELF or S-record
+ * file, which carries its own: err says so). */
 int image_file_parse(const void *data, size_t size, ImageFormat format, bool have_address, uint32_t address,
                      Image **ret, ImageError *err);

@@ -47,6 +47,7 @@ struct Manager {
 
         Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
+        char *autoflash_error;          /* why the configured profile is not armed */
         bool started;                   /* enumeration done: new ports are plugged boards */
 };
 
@@ -183,14 +184,23 @@ static void manager_emit_autoflash(Manager *m) {
 
 /* A port appeared: flash it when the armed profile matches. Ports present at startup
  * are not plugged boards: they are left alone. */
-static void manager_autoflash_port(Manager *m, Port *p) {
+static void manager_autoflash_port(Manager *m, Port *p, bool plugged) {
         _cleanup_(job_freep) Job *j = NULL;
         AutoFlash *a = m->autoflash;
+        AutoFlashCandidate c = {
+                .name = port_name(p),
+                .device = port_device(p),
+                .plugged = plugged,
+                .vid = port_vendor_id(p),
+                .pid = port_product_id(p),
+                .serial = port_serial(p),
+                .id_path = port_physical_path(p),
+        };
         int r;
 
         if (!a || !m->started || m->exiting)
                 return;
-        if (!autoflash_matches(a, port_vendor_id(p), port_product_id(p), port_serial(p), port_physical_path(p))) {
+        if (!autoflash_matches(a, &c)) {
                 log_debug(port_name(p), "The auto-flash profile does not match, leaving the port alone");
                 return;
         }
@@ -251,7 +261,8 @@ static const PortHooks port_hooks = {
         .job_done = port_job_done,
 };
 
-static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
+/* plugged: udev reported the adapter as it appeared (not AddPort). */
+static int registry_add(Manager *m, const PortInfo *info, bool plugged, Port **ret) {
         Port **a, *p;
         int r;
 
@@ -267,7 +278,7 @@ static int registry_add(Manager *m, const PortInfo *info, Port **ret) {
         manager_update_status(m);
         if (ret)
                 *ret = p;
-        manager_autoflash_port(m, p);
+        manager_autoflash_port(m, p, plugged);
         return 0;
 }
 
@@ -309,17 +320,31 @@ static void manager_update_status(Manager *m) {
 
 /* ---- configuration ---- */
 
+static void manager_log_armed(Manager *m, const char *from) {
+        _cleanup_free_ char *match = NULL;
+
+        if (autoflash_describe_match(m->autoflash, &match) < 0)
+                return;
+        log_info(NULL, "Auto-flash armed%s%s: %s (sha256 %s) on %s", from ? " from " : "", from ?: "",
+                 m->autoflash->image_name, m->autoflash->sha256, match);
+}
+
 int manager_load_config(Manager *m, const char *path) {
         int r;
 
         r = config_load(&m->config, path);
         if (r < 0)
                 return r;
+        if (m->config.autoflash_error) {
+                free(m->autoflash_error);
+                m->autoflash_error = TAKE_PTR(m->config.autoflash_error);
+                m->autoflash = autoflash_free(m->autoflash);
+                return 0;
+        }
         if (m->config.autoflash) {
                 autoflash_free(m->autoflash);
                 m->autoflash = TAKE_PTR(m->config.autoflash);
-                log_info(NULL, "Auto-flash armed from %s: %s (sha256 %s)", path, m->autoflash->image_name,
-                         m->autoflash->sha256);
+                manager_log_armed(m, path);
         }
         return 0;
 }
@@ -337,7 +362,7 @@ static void hotplug_added(void *userdata, const PortInfo *info) {
                          info->vendor_id, info->product_id);
                 return;
         }
-        r = registry_add(m, info, NULL);
+        r = registry_add(m, info, true, NULL);
         if (r < 0)
                 log_error(info->name, "Cannot add port: %s", strerror(-r));
 }
@@ -432,7 +457,7 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
                                                          "%s is not a character device", device);
                         info.device = node;
                 }
-                r = registry_add(m, &info, &p);
+                r = registry_add(m, &info, false, &p);
                 if (r < 0)
                         return r;
         }
@@ -616,12 +641,16 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
                 return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "The image is too large");
         if (r == -EINVAL)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image must be a regular file");
+        if (r == -EDOM)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option 'address' is for raw binaries: this image carries its own addresses");
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image cannot be parsed");
 
         autoflash_free(m->autoflash);
         m->autoflash = TAKE_PTR(a);
-        log_info(NULL, "Auto-flash armed: %s (sha256 %s)", m->autoflash->image_name, m->autoflash->sha256);
+        m->autoflash_error = mfree(m->autoflash_error);
+        manager_log_armed(m, NULL);
         manager_emit_autoflash(m);
         return sd_bus_reply_method_return(msg, NULL);
 }
@@ -633,8 +662,9 @@ static int method_clear_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_e
         r = polkit_authorize(m->polkit, msg, POLKIT_ACTIONS(STM32ISP_ACTION_CONFIGURE), NULL, error);
         if (r != 0)
                 return r;
-        if (m->autoflash) {
+        if (m->autoflash || m->autoflash_error) {
                 m->autoflash = autoflash_free(m->autoflash);
+                m->autoflash_error = mfree(m->autoflash_error);
                 log_info(NULL, "Auto-flash disarmed");
                 manager_emit_autoflash(m);
         }
@@ -652,6 +682,8 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
         if (r < 0)
                 return r;
         r = sd_bus_message_append(reply, "{sv}", "armed", "b", (int) !!a);
+        if (r >= 0 && !a && m->autoflash_error)
+                r = sd_bus_message_append(reply, "{sv}", "error", "s", m->autoflash_error);
         if (r < 0)
                 return r;
         if (!a)
@@ -691,6 +723,8 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                 r = sd_bus_message_append(reply, "{sv}", "serial", "s", a->match_serial);
         if (r >= 0 && a->match_id_path)
                 r = sd_bus_message_append(reply, "{sv}", "id_path", "s", a->match_id_path);
+        if (r >= 0 && a->match_port)
+                r = sd_bus_message_append(reply, "{sv}", "port", "s", a->match_port);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
@@ -807,6 +841,7 @@ Manager *manager_free(Manager *m) {
         results_log_free(m->results);
         polkit_free(m->polkit);
         autoflash_free(m->autoflash);
+        free(m->autoflash_error);
         config_done(&m->config);
         free(m);
         return NULL;

@@ -29,6 +29,7 @@ static const OptionSpec port_specs[] = {
         { STM32ISP_KEY_LENGTH,     "t", PORT_OPTION_LENGTH },
         { STM32ISP_KEY_IMAGE_NAME, "s", PORT_OPTION_IMAGE_NAME },
         { STM32ISP_KEY_FORCE,      "b", PORT_OPTION_FORCE },
+        { STM32ISP_KEY_DETACH,     "b", PORT_OPTION_DETACH },
 };
 
 const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };
@@ -63,6 +64,7 @@ static const OptionSpec autoflash_specs[] = {
         { STM32ISP_KEY_ID_PATH,    "s", AUTOFLASH_OPTION_ID_PATH },
         { STM32ISP_KEY_EXPECT_CHIP, "q", AUTOFLASH_OPTION_CHIP, STM32ISP_KEY_EXPECT_CHIP_ALIAS },
         { STM32ISP_KEY_FORCE,      "b", AUTOFLASH_OPTION_FORCE },
+        { STM32ISP_KEY_PORT,       "s", AUTOFLASH_OPTION_PORT },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };

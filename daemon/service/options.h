@@ -88,17 +88,22 @@ typedef enum PortOptionId {
         PORT_OPTION_LENGTH,
         PORT_OPTION_IMAGE_NAME,
         PORT_OPTION_FORCE,
+        PORT_OPTION_DETACH,
         _PORT_OPTION_MAX,
 } PortOptionId;
 
-/* What each method takes. */
-#define PORT_OPTIONS_LINK (OPTION_BIT(PORT_OPTION_BAUDRATE) | OPTION_BIT(PORT_OPTION_ENTRY))
+/* What each method takes: every job the line's options and detach (keep running when
+ * the caller leaves the bus). */
+#define PORT_OPTIONS_LINK (OPTION_BIT(PORT_OPTION_BAUDRATE) | OPTION_BIT(PORT_OPTION_ENTRY) | \
+                           OPTION_BIT(PORT_OPTION_DETACH))
 #define PORT_OPTIONS_FLASH                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_ADDRESS) | OPTION_BIT(PORT_OPTION_FORMAT) |  \
          OPTION_BIT(PORT_OPTION_ERASE) | OPTION_BIT(PORT_OPTION_VERIFY) |                        \
          OPTION_BIT(PORT_OPTION_UNPROTECT) | OPTION_BIT(PORT_OPTION_PROTECT) |                   \
          OPTION_BIT(PORT_OPTION_BOOT0) | OPTION_BIT(PORT_OPTION_GO) |                            \
          OPTION_BIT(PORT_OPTION_IMAGE_NAME) | OPTION_BIT(PORT_OPTION_FORCE))
+/* force: Lock, an end state with no way back; Unlock, even a chip that is not
+ * read-protected (the mass erase included). */
 #define PORT_OPTIONS_LOCK (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_FORCE))
 #define PORT_OPTIONS_ERASE                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_MODE) | OPTION_BIT(PORT_OPTION_ADDRESS) |    \
@@ -138,6 +143,7 @@ typedef enum AutoFlashOptionId {
         AUTOFLASH_OPTION_ID_PATH,
         AUTOFLASH_OPTION_CHIP,
         AUTOFLASH_OPTION_FORCE,
+        AUTOFLASH_OPTION_PORT,
         _AUTOFLASH_OPTION_MAX,
 } AutoFlashOptionId;
 

@@ -51,6 +51,8 @@ struct Port {
         bool busy;
         JobOp op;
         sd_bus_message *pending;
+        sd_bus_track *caller;           /* the pending call's sender, unless it detached */
+        bool caller_left;               /* it left the bus: its job was cancelled */
         Inhibitor *inhibitor;           /* logind: no sleep while it runs */
         bool unplugged;
         bool exiting;                   /* the daemon is shutting down: no new jobs */
@@ -272,11 +274,39 @@ static int port_check_idle(Port *p, sd_bus_error *error) {
         return 0;
 }
 
+/* The caller of the running job left the bus: nobody would see its result, so the job
+ * is cancelled (a half-written flash is then reported, not left to look done). */
+static int on_caller_gone(sd_bus_track *t, void *userdata) {
+        Port *p = userdata;
+
+        p->caller = sd_bus_track_unref(p->caller);
+        if (!p->busy)
+                return 0;
+        log_info(p->name, "The caller of %s left the bus, cancelling it (detach keeps a job running)",
+                 job_op_to_string(p->op));
+        p->caller_left = true;
+        worker_cancel(p->worker);
+        return 0;
+}
+
 /* Hands j (always taken) to the worker; m: the call to answer when it ends, NULL for
- * none. */
-static int port_start_job(Port *p, sd_bus_message *m, Job *j) {
+ * none (an auto-flash job: no caller, it runs to its end); unless detach, the job is
+ * cancelled when m's sender leaves the bus (a sender gone already: the job does not
+ * start). */
+static int port_start_job(Port *p, sd_bus_message *m, Job *j, bool detach) {
+        _cleanup_(sd_bus_track_unrefp) sd_bus_track *caller = NULL;
         int r;
 
+        /* Watched from before the job starts: a caller gone by then is seen at once. */
+        if (m && !detach) {
+                r = sd_bus_track_new(p->bus, &caller, on_caller_gone, p);
+                if (r >= 0)
+                        r = sd_bus_track_add_sender(caller, m);
+                if (r < 0) {
+                        job_free(j);
+                        return r;
+                }
+        }
         /* the chip the port last saw, for a NoBootloader message; j is the worker's once
          * submitted */
         j->hint_pid = p->have_chip ? p->chip.pid : 0;
@@ -285,6 +315,9 @@ static int port_start_job(Port *p, sd_bus_message *m, Job *j) {
                 job_free(j);
                 return r;
         }
+        sd_bus_track_unref(p->caller);
+        p->caller = TAKE_PTR(caller);
+        p->caller_left = false;
         p->busy = true;
         p->op = j->op;
         p->pending = sd_bus_message_ref(m);
@@ -309,14 +342,15 @@ static int port_start_request(Port *p, sd_bus_message *m, const Request *q, JobO
         r = request_new_job(q, op, &j);
         if (r < 0)
                 return r;
-        return port_start_job(p, m, j);
+        return port_start_job(p, m, j, q->detach);
 }
 
 static int method_simple(sd_bus_message *m, Port *p, JobOp op, sd_bus_error *error) {
         Request q;
         int r;
 
-        r = request_parse(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE : op == JOB_LOCK ? PORT_OPTIONS_LOCK : PORT_OPTIONS_LINK,
+        r = request_parse(m, op == JOB_ERASE ? PORT_OPTIONS_ERASE :
+                             op == JOB_LOCK || op == JOB_UNLOCK ? PORT_OPTIONS_LOCK : PORT_OPTIONS_LINK,
                           &q, error);
         if (r < 0)
                 return r;
@@ -421,7 +455,7 @@ static int method_read(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         if (r < 0)
                 return r;
         j->out_fd = TAKE_FD(fd);
-        return port_start_job(p, m, j);
+        return port_start_job(p, m, j, q.detach);
 }
 
 static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -462,6 +496,8 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 return sd_bus_error_set_errnof(error, -r, "Cannot read the image: %s", strerror(-r));
 
         r = request_new_flash_job(&q, data, size, NULL, "fd", &j, &ierr);
+        if (r == -EDOM)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", ierr.message);
         if (r == -EFBIG)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_IMAGE_TOO_LARGE, "%s",
                                          ierr.message[0] ? ierr.message : "The image is too large");
@@ -472,7 +508,7 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "%s",
                                          ierr.message[0] ? ierr.message : "The image cannot be parsed");
-        return port_start_job(p, m, j);
+        return port_start_job(p, m, j, q.detach);
 }
 
 int port_submit(Port *p, Job *j) {
@@ -482,7 +518,7 @@ int port_submit(Port *p, Job *j) {
                 job_free(j);
                 return -EBUSY;
         }
-        r = port_start_job(p, NULL, j);
+        r = port_start_job(p, NULL, j, true);
         return r < 0 ? r : 0;
 }
 
@@ -566,12 +602,20 @@ static void port_on_done(Port *p, Job *j) {
                 message = j->message[0] ? j->message : strerror(-error);
                 if (error == -ENODEV && p->unplugged)
                         message = "The adapter was unplugged";
-                /* Not another client's Cancel: the daemon itself is stopping (SIGTERM). */
-                if (error == -ECANCELED && p->exiting) {
+                if (error == -ECANCELED && p->caller_left) {
+                        char why[sizeof j->message];
+
+                        snprintf(why, sizeof why, "The caller left the bus: %.480s", message);
+                        snprintf(j->message, sizeof j->message, "%s", why);
+                        message = j->message;
+                } else if (error == -ECANCELED && p->exiting) {
+                        /* Not another client's Cancel: the daemon itself is stopping (SIGTERM). */
                         snprintf(stopping, sizeof stopping, "stm32ispd is stopping (SIGTERM): %.400s", message);
                         message = stopping;
                 }
         }
+        p->caller = sd_bus_track_unref(p->caller);
+        p->caller_left = false;
 
         if (p->progress_unsent)
                 port_emit_progress(p);
@@ -759,6 +803,7 @@ static Port *port_free(Port *p) {
         p->worker_source = sd_event_source_disable_unref(p->worker_source);
         p->progress_timer = sd_event_source_disable_unref(p->progress_timer);
         p->inhibitor = inhibitor_free(p->inhibitor);
+        p->caller = sd_bus_track_unref(p->caller);
         /* Joins the thread; a job still running sees the cancel flag. */
         p->worker = worker_free(p->worker);
         if (p->pending) {

@@ -107,6 +107,9 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
         case PORT_OPTION_GO:
         case PORT_OPTION_FORCE:
                 return flash_options_set_flag(&o->flash, v->spec->key, v->b);
+        case PORT_OPTION_DETACH:
+                o->detach = v->b;
+                return 0;
         default:
                 return -EINVAL;
         }
@@ -135,7 +138,7 @@ int request_new_job(const Request *q, JobOp op, Job **ret) {
                         return -ENOMEM;
         }
         j->erase_mode = q->flash.erase;
-        j->flash.force = q->flash.force;        /* Lock's; Flash takes all of q->flash */
+        j->flash.force = q->flash.force;        /* Lock's, Unlock's; Flash takes all of q->flash */
         j->address = (uint32_t) q->address;
         j->length = (uint32_t) q->length;
         *ret = TAKE_PTR(j);

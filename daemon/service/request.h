@@ -24,6 +24,7 @@ typedef struct Request {
         const char *image_name;         /* borrowed; NULL: the caller's default */
         uint16_t expect_chip;           /* Flash: refuse another chip; 0: any */
         bool automatic;                 /* an auto-flash profile's, not a caller's */
+        bool detach;                    /* the job outlives its caller on the bus */
 } Request;
 
 /* The Flash method's defaults (flasher_flash_options_init(): erase auto, verify,

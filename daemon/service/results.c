@@ -225,6 +225,7 @@ static json_object *job_options_json(const Job *j) {
                 r |= json_add(o, "address", json_object_new_int64(j->address));
                 break;
         case JOB_LOCK:
+        case JOB_UNLOCK:
                 r |= json_add(o, "force", json_object_new_boolean(j->flash.force));
                 break;
         default:
@@ -284,6 +285,8 @@ json_object *results_entry_new(const ResultsPort *where, const Job *j, uint64_t 
                 r |= json_add(o, "write_unprotected", json_object_new_boolean(j->result.write_unprotected));
                 r |= json_add(o, "unprotected", json_object_new_boolean(j->result.unprotected));
         }
+        if ((j->op == JOB_LOCK || j->op == JOB_UNLOCK) && error == 0)
+                r |= json_add(o, "nothing_done", json_object_new_boolean(j->result.nothing_done));
         if (r < 0)
                 return json_object_put(o), NULL;
         return o;

@@ -3,11 +3,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "macro.h"
+
+static int safe_close_fd(int fd) {
+        if (fd >= 0)
+                close(fd);
+        return -1;
+}
 
 int read_regular_fd(int fd, size_t max, uint8_t **ret, size_t *ret_size) {
         _cleanup_free_ uint8_t *buf = NULL;
@@ -78,4 +86,69 @@ int write_file(const char *path, const void *buf, size_t n) {
         if (r < 0)
                 return r;
         return close(TAKE_FD(fd)) < 0 ? -errno : 0;
+}
+
+int replace_file_open(const char *path, ReplaceFile *ret) {
+        _cleanup_free_ char *target = NULL, *temp = NULL;
+        const char *slash;
+        struct stat st;
+        mode_t mask;
+        int fd;
+
+        *ret = (ReplaceFile) { .fd = -1 };
+        /* A device or a pipe (/dev/stdout, a FIFO) is written as it is: renaming over it
+         * would replace the node. A symlink's target is the file replaced. */
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+                fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return -errno;
+                ret->fd = fd;
+                return 0;
+        }
+        target = realpath(path, NULL);
+        if (!target) {
+                if (errno != ENOENT)
+                        return -errno;
+                target = strdup(path);
+                if (!target)
+                        return -ENOMEM;
+        }
+        slash = strrchr(target, '/');
+        if (asprintf(&temp, "%.*s.%s.XXXXXX", slash ? (int) (slash - target + 1) : 0, target,
+                     slash ? slash + 1 : target) < 0)
+                return -ENOMEM;
+        fd = mkostemp(temp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        /* mkstemp's 0600, as open(0644) would have made it */
+        mask = umask(0);
+        umask(mask);
+        if (fchmod(fd, 0644 & ~mask) < 0) {
+                int r = -errno;
+
+                (void) unlink(temp);
+                close(fd);
+                return r;
+        }
+        *ret = (ReplaceFile) { .fd = fd, .path = TAKE_PTR(target), .temp = TAKE_PTR(temp) };
+        return 0;
+}
+
+int replace_file_commit(ReplaceFile *f) {
+        int r = 0;
+
+        if (f->temp && rename(f->temp, f->path) < 0)
+                r = -errno;
+        else
+                f->temp = mfree(f->temp);
+        replace_file_done(f);
+        return r;
+}
+
+void replace_file_done(ReplaceFile *f) {
+        if (f->temp)
+                (void) unlink(f->temp);
+        f->temp = mfree(f->temp);
+        f->path = mfree(f->path);
+        f->fd = safe_close_fd(f->fd);
 }

@@ -35,6 +35,12 @@ rc=0; ctl --json info ttyUSB1 >"$TMPDIR/e.json" 2>"$TMPDIR/err" || rc=$?
 [ $rc = 10 ] || fail "no bootloader: exit $rc ($(cat "$TMPDIR/err"))"
 err_json "$TMPDIR/e.json" NoBootloader 10
 grep -q "NoBootloader" "$TMPDIR/err" || fail "no bootloader: $(cat "$TMPDIR/err")"
+# A read that fails leaves the file it would replace as it was, and no temporary.
+mkdir "$TMPDIR/rd"
+echo "precious" >"$TMPDIR/rd/keep.bin"
+expect_rc 10 ctl read ttyUSB1 "$TMPDIR/rd/keep.bin" --length 16 -q
+[ "$(cat "$TMPDIR/rd/keep.bin")" = precious ] || fail "a failed read destroyed the output file"
+[ "$(ls -A "$TMPDIR/rd")" = keep.bin ] || fail "a failed read left: $(ls -A "$TMPDIR/rd")"
 # ... until the client asks for the entry sequence: BOOT0 high, reset, release
 ctl --json info ttyUSB1 --entry 'rts&dtr,-dtr' >"$TMPDIR/info.json" 2>/dev/null || fail "info --entry"
 json_check "$TMPDIR/info.json" 'j["chip"]["pid"] == 0x444'
@@ -60,6 +66,29 @@ json_check "$TMPDIR/e.json" 'j["error"] == "FileError" and j["exit_code"] == 6 a
 
 # InvalidArgs from the daemon (2): a bad entry sequence
 expect_rc 2 ctl info ttyUSB0 --entry 'no such sequence' -q
+# --address with a file that carries its own addresses (HEX, ELF, S-record): refused, not
+# ignored, whatever the format's name; nothing reaches the board
+make_hex "$TMPDIR/app.hex" 0x08000000 512 4
+writes=$(sim_field ttyUSB0 writes)
+for fmt in "" "--format hex"; do
+        rc=0
+        # shellcheck disable=SC2086 # the option's words
+        ctl flash ttyUSB0 "$TMPDIR/app.hex" --address 0x08001000 $fmt 2>"$TMPDIR/err" || rc=$?
+        [ $rc = 2 ] || fail "flash HEX --address $fmt: exit $rc"
+        grep -q "InvalidArgs" "$TMPDIR/err" && grep -q "this Intel HEX file carries its own addresses" "$TMPDIR/err" ||
+                fail "flash HEX --address: $(cat "$TMPDIR/err")"
+done
+printf 'S00600004844521B\nS1130000000102030405060708090A0B0C0D0E0F74\nS9030000FC\n' >"$TMPDIR/app.srec"
+rc=0; ctl flash ttyUSB0 "$TMPDIR/app.srec" --address 0x08000000 2>"$TMPDIR/err" || rc=$?
+[ $rc = 2 ] && grep -q "S-record file carries its own addresses" "$TMPDIR/err" || fail "srec --address: $rc $(cat "$TMPDIR/err")"
+[ "$(sim_field ttyUSB0 writes)" = "$writes" ] || fail "something was written"
+# A HEX linked at 0 (below the flash): how to relocate it
+make_hex "$TMPDIR/zero.hex" 0 512 4
+rc=0; ctl flash ttyUSB0 "$TMPDIR/zero.hex" 2>"$TMPDIR/err" || rc=$?
+[ $rc = 16 ] || fail "HEX at 0: exit $rc ($(cat "$TMPDIR/err"))"
+grep -q "linked at 0; relocate it to the flash, e.g. objcopy --change-addresses 0x08000000 IN OUT" "$TMPDIR/err" ||
+        fail "HEX at 0: $(cat "$TMPDIR/err")"
+[ "$(sim_field ttyUSB0 writes)" = "$writes" ] || fail "something was written"
 
 # WriteProtected (21): pages 1-2 of ttyUSB3; info shows them, a flash over them is refused
 # before anything is erased; with --unprotect it lifts the protection and flashes.
@@ -131,6 +160,20 @@ grep -q "cancelled" "$TMPDIR/flash.err" || fail "SIGINT: $(cat "$TMPDIR/flash.er
 monitor_wait '"event":"finished".*"port":"'"$TCP_URL"'","operation":"flash","error":"io.github.Stm32Isp1.Error.Cancelled"'
 # the port is usable again
 ctl info "$TCP_URL" -q || fail "info after the cancel"
+# A cancelled read (Ctrl-C) leaves the old file and no temporary.
+env --default-signal=INT "$CTL" --bus-address="$BUS_ADDR" read "$TCP_URL" "$TMPDIR/rd/keep.bin" --length 16384 \
+        >"$TMPDIR/read.out" 2>"$TMPDIR/read.err" &
+READ_PID=$!
+monitor_wait '"port":"'"$TCP_URL"'","stage":"reading"'
+kill -INT $READ_PID
+rc=0; wait $READ_PID || rc=$?
+[ $rc = 130 ] || fail "SIGINT during read: exit $rc ($(cat "$TMPDIR/read.err"))"
+[ "$(cat "$TMPDIR/rd/keep.bin")" = precious ] || fail "a cancelled read destroyed the output file"
+[ "$(ls -A "$TMPDIR/rd")" = keep.bin ] || fail "a cancelled read left: $(ls -A "$TMPDIR/rd")"
+# A read that completes replaces it.
+ctl read "$TCP_URL" "$TMPDIR/rd/keep.bin" --length 256 -q || fail "read $TCP_URL"
+[ "$(stat -c %s "$TMPDIR/rd/keep.bin")" = 256 ] && [ "$(ls -A "$TMPDIR/rd")" = keep.bin ] ||
+        fail "read: $(ls -lA "$TMPDIR/rd")"
 
 # Cancelled by another client (20)
 ctl flash "$TCP_URL" "$TMPDIR/slow.bin" -q &

@@ -134,9 +134,31 @@ control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
 python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.exit(0 if d == b"\xff" * 65536 else 1)' "$TMPDIR/dump.bin" ||
         fail "mass erase left data"
 
+# unlock on a chip that is not read-protected: nothing done (its flash kept), said so;
+# --force unlocks anyway, the mass erase included
+make_bin "$TMPDIR/keep.bin" 1024 8
+ctl flash ttyUSB0 "$TMPDIR/keep.bin" -q || fail "flash before unlock"
+erases=$(sim_field ttyUSB0 mass-erases)
+ctl unlock ttyUSB0 >"$TMPDIR/out" 2>&1 || fail "unlock of an unprotected chip: $(cat "$TMPDIR/out")"
+grep -q "^The chip is not read-protected: nothing done (--force unlocks it anyway" "$TMPDIR/out" ||
+        fail "unlock: $(cat "$TMPDIR/out")"
+ctl --json unlock ttyUSB0 >"$TMPDIR/unlock.json" 2>/dev/null || fail "unlock --json"
+json_check "$TMPDIR/unlock.json" 'j["result"]["nothing_done"] and j["result"]["operation"] == "unlock"'
+[ "$(sim_field ttyUSB0 mass-erases)" = "$erases" ] || fail "unlock erased an unprotected chip"
+control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
+cmp -n 1024 "$TMPDIR/dump.bin" "$TMPDIR/keep.bin" || fail "unlock changed the flash"
+ctl unlock ttyUSB0 --force >"$TMPDIR/out" 2>&1 || fail "unlock --force: $(cat "$TMPDIR/out")"
+grep -q "^Unlocked ttyUSB0" "$TMPDIR/out" || fail "unlock --force: $(cat "$TMPDIR/out")"
+control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
+python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.exit(0 if d == b"\xff" * 65536 else 1)' "$TMPDIR/dump.bin" ||
+        fail "unlock --force did not erase"
+
 # lock: read protection; read then fails with ReadProtected (14); unlock clears it
 ctl lock ttyUSB0 >"$TMPDIR/out" 2>/dev/null || fail "lock"
 grep -q "^Locked ttyUSB0" "$TMPDIR/out" || fail "lock: $(cat "$TMPDIR/out")"
+# locked already: nothing done, said so
+ctl lock ttyUSB0 >"$TMPDIR/out" 2>/dev/null || fail "lock again"
+grep -q "^The chip is read-protected already: nothing done." "$TMPDIR/out" || fail "lock again: $(cat "$TMPDIR/out")"
 ctl --json info ttyUSB0 >"$TMPDIR/info.json" 2>/dev/null || fail "info after lock"
 json_check "$TMPDIR/info.json" 'j["chip"]["rdp_level"] == 1'
 expect_rc 14 ctl read ttyUSB0 "$TMPDIR/x.bin" --length 16 -q

@@ -39,10 +39,13 @@ STATE="$TMPDIR/state"
 mkdir -p "$STATE"
 M=(--address="$BUS_ADDR" "$BUS_NAME" /io/github/Stm32Isp1 io.github.Stm32Isp1.Manager)
 make_hex "$TMPDIR/fw.hex" 0x08000000 3000 7
+# MatchPort=*: the plugged adapters and the TCP port added below (without it a port
+# added by name is never auto-flashed).
 cat >"$TMPDIR/stm32ispd.conf" <<CONF
 [AutoFlash]
 Image=$TMPDIR/fw.hex
 ExpectChip=0x466
+MatchPort=*
 CONF
 
 # station_wait REGEX: like monitor_wait, but also finds a line already read (boards

@@ -652,13 +652,47 @@ static void test_locked(uint16_t pid) {
 
         /* flasher_lock / flasher_unlock */
         rig_start(&r, pid);
-        ASSERT_OK(flasher_lock(r.f, false));
+        {
+                SimCounters before, after;
+                uint8_t ud[256];
+
+                /* Unlock on a chip that is not protected: nothing sent, the flash kept;
+                 * with force, Readout Unprotect (and its mass erase) all the same. */
+                fill_random(ud, sizeof ud);
+                ImageSegment useg = { .address = c->flash_base, .size = sizeof ud, .data = ud };
+                Image uimg = { .segments = &useg, .n_segments = 1 };
+                FlasherFlashOptions fo;
+
+                flasher_flash_options_init(&fo);
+                fo.boot0 = false;
+                fo.force = true;
+                ASSERT_OK(flasher_flash(r.f, &uimg, &fo, NULL));
+                ASSERT_OK(flasher_probe(r.f, &chip));
+                sim_counters(r.sim, &before);
+                ASSERT_EQ(flasher_unlock(r.f, false), 1);
+                sim_counters(r.sim, &after);
+                ASSERT_EQ(after.commands, before.commands);
+                {
+                        _cleanup_free_ uint8_t *fl = sim_flash_copy(r.sim, &n);
+
+                        ASSERT_MEMEQ(fl, ud, sizeof ud);
+                }
+                ASSERT_EQ(flasher_unlock(r.f, true), 0);
+                ASSERT_EQ(sim_rdp_level(r.sim), 0);
+                {
+                        _cleanup_free_ uint8_t *fl = sim_flash_copy(r.sim, &n);
+
+                        for (size_t i = 0; i < sizeof ud; i++)
+                                ASSERT_EQ(fl[i], c->erased);
+                }
+        }
+        ASSERT_EQ(flasher_lock(r.f, false), 0);
         ASSERT_EQ(sim_rdp_level(r.sim), 1);
         /* blank flash: C0/G0 come back through the empty check, F0/L0 through BOOT0 */
         ASSERT_OK(flasher_probe(r.f, &chip));
         ASSERT_EQ(chip.rdp_level, 1);
-        ASSERT_OK(flasher_lock(r.f, false));  /* already */
-        ASSERT_OK(flasher_unlock(r.f));
+        ASSERT_EQ(flasher_lock(r.f, false), 1);  /* already: nothing sent */
+        ASSERT_EQ(flasher_unlock(r.f, false), 0);
         ASSERT_EQ(sim_rdp_level(r.sim), 0);
         ASSERT_TRUE(flasher_chip(r.f));
         ASSERT_EQ(flasher_chip(r.f)->rdp_level, 0);
@@ -1644,7 +1678,7 @@ static void test_l0_empty_check(void) {
                 /* lock and unlock come back by BOOT0, empty check or not */
                 ASSERT_OK(flasher_lock(r.f, false));
                 ASSERT_EQ(sim_rdp_level(r.sim), 1);
-                ASSERT_OK(flasher_unlock(r.f));
+                ASSERT_OK(flasher_unlock(r.f, false));
                 ASSERT_EQ(sim_rdp_level(r.sim), 0);
                 /* BOOT0 low: a blank part answers only with the check */
                 sim_set_boot0(r.sim, false);

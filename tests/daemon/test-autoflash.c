@@ -64,6 +64,23 @@ static void test_settings(void) {
         ASSERT_EQ(autoflash_bus_type("colour"), 0);
 }
 
+/* A USB adapter udev reported as it appeared. */
+static bool usb(const AutoFlash *a, uint16_t vid, uint16_t pid, const char *serial, const char *id_path) {
+        AutoFlashCandidate c = {
+                .name = "ttyUSB0", .device = "/dev/ttyUSB0", .plugged = true,
+                .vid = vid, .pid = pid, .serial = serial, .id_path = id_path,
+        };
+
+        return autoflash_matches(a, &c);
+}
+
+/* A port added by name (AddPort, "stm32ispctl info NAME"). */
+static bool named(const AutoFlash *a, const char *name, const char *device) {
+        AutoFlashCandidate c = { .name = name, .device = device };
+
+        return autoflash_matches(a, &c);
+}
+
 static void test_image_and_match(void) {
         _cleanup_(autoflash_freep) AutoFlash *a = NULL;
         static const char hex[] = ":0400000001020304F2\n:00000001FF\n";
@@ -71,7 +88,7 @@ static void test_image_and_match(void) {
 
         ASSERT_OK(autoflash_new("bus", &a));
         /* No image: matches nothing. */
-        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x6001, "A", "p"));
+        ASSERT_TRUE(!usb(a, 0x403, 0x6001, "A", "p"));
         ASSERT_ERR(autoflash_set_image(a, "", 0, "x"), ERANGE);
         ASSERT_OK(autoflash_set(a, "format", "hex"));
         ASSERT_ERR(autoflash_set_image(a, "garbage", 7, "x"), ERANGE);
@@ -84,21 +101,67 @@ static void test_image_and_match(void) {
         ASSERT_EQ(image_size(img), 4);
         image_free(img);
 
-        /* An empty match matches every port. */
-        ASSERT_TRUE(autoflash_matches(a, 0x1a86, 0x7523, NULL, NULL));
+        /* An empty match matches every USB adapter that appears, and no port added by
+         * name. */
+        ASSERT_TRUE(usb(a, 0x1a86, 0x7523, NULL, NULL));
+        ASSERT_TRUE(!named(a, "tcp://10.0.0.5:2000", "tcp://10.0.0.5:2000"));
+        ASSERT_TRUE(!named(a, "rfc2217://10.0.0.5:2000", "rfc2217://10.0.0.5:2000"));
+        ASSERT_TRUE(!named(a, "ttyAMA0", "/dev/ttyAMA0"));
         ASSERT_OK(autoflash_set(a, "vid", "0x0403"));
-        ASSERT_TRUE(autoflash_matches(a, 0x403, 0x1234, "", ""));
-        ASSERT_TRUE(!autoflash_matches(a, 0x1a86, 0x7523, "", ""));
+        ASSERT_TRUE(usb(a, 0x403, 0x1234, "", ""));
+        ASSERT_TRUE(!usb(a, 0x1a86, 0x7523, "", ""));
         ASSERT_OK(autoflash_set(a, "pid", "0x6001"));
-        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x1234, "", ""));
-        ASSERT_TRUE(autoflash_matches(a, 0x403, 0x6001, "", ""));
+        ASSERT_TRUE(!usb(a, 0x403, 0x1234, "", ""));
+        ASSERT_TRUE(usb(a, 0x403, 0x6001, "", ""));
         ASSERT_OK(autoflash_set(a, "serial", "STATION0?"));
-        ASSERT_TRUE(autoflash_matches(a, 0x403, 0x6001, "STATION07", ""));
-        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x6001, "STATION10", ""));
-        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x6001, NULL, ""));
+        ASSERT_TRUE(usb(a, 0x403, 0x6001, "STATION07", ""));
+        ASSERT_TRUE(!usb(a, 0x403, 0x6001, "STATION10", ""));
+        ASSERT_TRUE(!usb(a, 0x403, 0x6001, NULL, ""));
         ASSERT_OK(autoflash_set(a, "id-path", "pci-0000:00:14.0-usb-0:[1-4]:*"));
-        ASSERT_TRUE(autoflash_matches(a, 0x403, 0x6001, "STATION07", "pci-0000:00:14.0-usb-0:3:1.0"));
-        ASSERT_TRUE(!autoflash_matches(a, 0x403, 0x6001, "STATION07", "pci-0000:00:14.0-usb-0:5:1.0"));
+        ASSERT_TRUE(usb(a, 0x403, 0x6001, "STATION07", "pci-0000:00:14.0-usb-0:3:1.0"));
+        ASSERT_TRUE(!usb(a, 0x403, 0x6001, "STATION07", "pci-0000:00:14.0-usb-0:5:1.0"));
+}
+
+static void test_match_port(void) {
+        _cleanup_(autoflash_freep) AutoFlash *a = NULL;
+        _cleanup_free_ char *what = NULL;
+        static const char hex[] = ":0400000001020304F2\n:00000001FF\n";
+
+        ASSERT_OK(autoflash_new("config", &a));
+        ASSERT_OK(autoflash_set_image(a, hex, sizeof hex - 1, "fw.hex"));
+        ASSERT_OK(autoflash_describe_match(a, &what));
+        ASSERT_STREQ(what, "every USB adapter");
+        what = mfree(what);
+
+        /* The port glob names the ports, of any transport, by device or name. */
+        ASSERT_OK(autoflash_set(a, "MatchPort", "tcp://10.0.0.*:2000"));
+        ASSERT_TRUE(named(a, "tcp://10.0.0.5:2000", "tcp://10.0.0.5:2000"));
+        ASSERT_TRUE(!named(a, "tcp://10.0.0.5:2001", "tcp://10.0.0.5:2001"));
+        ASSERT_TRUE(!named(a, "rfc2217://10.0.0.5:2000", "rfc2217://10.0.0.5:2000"));
+        ASSERT_TRUE(!usb(a, 0x403, 0x6001, "", ""));
+        ASSERT_OK(autoflash_describe_match(a, &what));
+        ASSERT_STREQ(what, "port tcp://10.0.0.*:2000");
+        what = mfree(what);
+        ASSERT_OK(autoflash_set(a, "port", "ttyUSB*"));
+        ASSERT_TRUE(usb(a, 0x403, 0x6001, "", ""));
+        ASSERT_TRUE(named(a, "ttyUSB3", "/dev/ttyUSB3"));
+        ASSERT_OK(autoflash_set(a, "MatchUSB", "0403:*"));
+        ASSERT_OK(autoflash_set(a, "serial", "ST*"));
+        ASSERT_TRUE(!usb(a, 0x1a86, 0x7523, "ST1", ""));
+        ASSERT_TRUE(usb(a, 0x403, 0x6001, "ST1", ""));
+        ASSERT_OK(autoflash_describe_match(a, &what));
+        ASSERT_STREQ(what, "port ttyUSB* with USB ID 0403:* with serial ST*");
+        what = mfree(what);
+        /* Empty: no port glob again. */
+        ASSERT_OK(autoflash_set(a, "MatchPort", ""));
+        ASSERT_TRUE(!named(a, "ttyUSB3", "/dev/ttyUSB3"));
+        ASSERT_OK(autoflash_describe_match(a, &what));
+        ASSERT_STREQ(what, "USB adapters with USB ID 0403:* with serial ST*");
+
+        /* Misspelt keys are unknown, never a wider profile. */
+        ASSERT_ERR(autoflash_set(a, "MatchVendor", "0403"), ENOENT);
+        ASSERT_ERR(autoflash_set(a, "ExpectedChip", "0x466"), ENOENT);
+        ASSERT_EQ(autoflash_bus_type("port"), 's');
 }
 
 static void test_load_file(void) {
@@ -131,6 +194,7 @@ static void test_load_file(void) {
 int main(void) {
         TEST(test_settings);
         TEST(test_image_and_match);
+        TEST(test_match_port);
         TEST(test_load_file);
         return 0;
 }
