@@ -695,7 +695,8 @@ int cmd_read(ClientBus *c, const Args *a) {
 /* Lock and Unlock reply with nothing (the contract's signatures stay): whether they did
  * anything is in the LastResult the daemon set before it replied. True when it says the
  * chip was as asked already. */
-static bool nothing_done(ClientBus *c, const char *path, const char *method, json_object **result) {
+/* operation: the job's name as LastResult gives it ("lock", "unlock"). */
+static bool nothing_done(ClientBus *c, const char *path, const char *operation, json_object **result) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         json_object *last = NULL, *v;
 
@@ -703,7 +704,7 @@ static bool nothing_done(ClientBus *c, const char *path, const char *method, jso
                                 "a{sv}") < 0 ||
             json_from_bus_message(reply, &last) < 0)
                 return false;
-        if (!json_object_object_get_ex(last, "operation", &v) || !streq(json_object_get_string(v), method) ||
+        if (!json_object_object_get_ex(last, "operation", &v) || !streq(json_object_get_string(v), operation) ||
             !json_object_object_get_ex(last, "nothing_done", &v) || !json_object_get_boolean(v)) {
                 json_object_put(last);
                 return false;
@@ -735,7 +736,7 @@ static int simple_job(ClientBus *c, const Args *a, const char *operation, const 
         r = run_job(c, a, operation, port, path, call, &result);
         if (r != 0 || is_detached(result))
                 return r;
-        if (!streq(method, "Go") && nothing_done(c, path, method, &result)) {
+        if (!streq(method, "Go") && nothing_done(c, path, operation, &result)) {
                 print_resultf(a, operation, port, "result", result, "%s",
                               streq(method, "Lock") ? "The chip is read-protected already: nothing done."
                                                     : "The chip is not read-protected: nothing done (--force "

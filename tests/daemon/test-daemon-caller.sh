@@ -56,7 +56,7 @@ leaver False || fail "the leaving client exited $?"
 monitor_wait '"event":"finished".*"port":"/dev/ttyUSB0","operation":"flash","error":"io.github.Stm32Isp1.Error.Cancelled"'
 last_log_check 'x["operation"] == "flash" and x["result"] == "fail" and x["error"].endswith("Cancelled") and
         x["message"].startswith("The caller left the bus: ")'
-grep -q "ttyUSB0: The caller of Flash left the bus, cancelling it" "$TMPDIR/daemon.log" || fail "no word in the log"
+grep -q "ttyUSB0: The caller of flash left the bus, cancelling it" "$TMPDIR/daemon.log" || fail "no word in the log"
 control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
 ! cmp -s -n 16384 "$TMPDIR/dump.bin" "$TMPDIR/fw.bin" || fail "the flash was completed for a caller that left"
 
