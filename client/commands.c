@@ -33,6 +33,10 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
                 r = client_append_option(m, STM32ISP_KEY_ENTRY, "s", a->entry);
         if (r >= 0 && a->detach)
                 r = client_append_option(m, STM32ISP_KEY_DETACH, "b", 1);
+        if (r >= 0 && a->trace_fd >= 0)
+                r = client_append_option(m, STM32ISP_KEY_TRACE_FD, "h", a->trace_fd);
+        if (r >= 0 && a->trace_fd >= 0 && a->json)
+                r = client_append_option(m, STM32ISP_KEY_TRACE_FORMAT, "s", STM32ISP_TRACE_FORMAT_JSON);
         return r;
 }
 

@@ -34,6 +34,8 @@ typedef struct Args {
         bool have_profile;
         int image_fd;           /* flash: the image, opened before the bus (cmd_flash_open_image()) */
         bool detach;            /* return once the job started; it outlives the client */
+        const char *trace;      /* --trace FILE */
+        int trace_fd;           /* FILE opened for writing, -1: none */
 
         /* log */
         const char *result;     /* pass|fail */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* stm32ispctl: the command-line client of stm32ispd. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -37,12 +38,14 @@ enum {
         OPT_ONCE      = 1 << 18,
         OPT_FORCE     = 1 << 19,
         OPT_DETACH    = 1 << 20,
-        OPT_PROFILE   = 1 << 21,        /* any of profile_options[] */
+        OPT_TRACE     = 1 << 21,
+        OPT_PROFILE   = 1 << 22,        /* any of profile_options[] */
 };
 #define OPT_LAST OPT_PROFILE
-#define OPT_LINE (OPT_BAUD | OPT_ENTRY)
+#define OPT_LINE (OPT_BAUD | OPT_ENTRY | OPT_TRACE)
+/* flash's options that a profile takes too (autoflash set: no trace, no detach) */
 #define OPT_FLASH (OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT | OPT_BOOT0 | \
-                   OPT_GO | OPT_FORCE | OPT_LINE)
+                   OPT_GO | OPT_FORCE | OPT_BAUD | OPT_ENTRY)
 
 typedef struct Command {
         const char *name;
@@ -56,7 +59,7 @@ typedef struct Command {
 static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
         { "info",    1, 1, OPT_LINE, cmd_info, "info PORT", true },
-        { "flash",   2, 2, OPT_FLASH | OPT_DETACH, cmd_flash,
+        { "flash",   2, 2, OPT_FLASH | OPT_DETACH | OPT_TRACE, cmd_flash,
           "flash PORT FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
           "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--force] [--baud B]\n"
           "                    [--entry SEQ] [--detach]", true },
@@ -123,6 +126,9 @@ static void help(void) {
                "  -b, --baud=B          baud rate, 1200-3000000 (default 115200); above 115200 it is\n"
                "                        tried first, then 115200 if the chip does not answer\n"
                "      --entry=SEQ       DTR/RTS sequence that enters the bootloader\n"
+               "      --trace=FILE      write the job's wire trace (every byte, decoded) to FILE, as\n"
+               "                        text, or JSON with --json; a failed job's trace is also kept\n"
+               "                        by the daemon (its message names the file)\n"
                "      --result=pass|fail  log: only passed or failed operations\n"
                "      --uid=UID         log: only this chip (hex UID)\n"
                "      --since=DATE, --until=DATE  log: a time window (YYYY-MM-DD[ HH:MM[:SS]] local\n"
@@ -163,7 +169,8 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit", "--once", "--force", "--detach", "profile options (--vid, ...)",
+                "--since", "--until", "--limit", "--once", "--force", "--detach", "--trace",
+                "profile options (--vid, ...)",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -183,6 +190,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
                 ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_DETACH, ARG_NO_ASK_PASSWORD,
+                ARG_TRACE,
                 ARG_PROFILE, /* + the index in profile_options[]: keep last */
         };
         static const struct option fixed[] = {
@@ -219,6 +227,7 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "once",        no_argument,       NULL, ARG_ONCE },
                 { "force",       no_argument,       NULL, ARG_FORCE },
                 { "detach",      no_argument,       NULL, ARG_DETACH },
+                { "trace",       required_argument, NULL, ARG_TRACE },
         };
         /* The fixed options, then one per profile option. */
         struct option options[ELEMENTSOF(fixed) + PROFILE_OPTIONS_MAX + 1] = {};
@@ -233,7 +242,8 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         uint64_t v;
         int c;
 
-        *a = (Args) { .image_fd = -1, .ask_password = true, .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
+        *a = (Args) { .image_fd = -1, .trace_fd = -1, .ask_password = true, .verify = -1, .unprotect = -1,
+                      .protect = -1, .boot0 = -1, .go = -1 };
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:H:", options, NULL)) >= 0) {
                 switch (c) {
@@ -368,6 +378,12 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ARG_NO_ASK_PASSWORD:
                         a->ask_password = false;
                         break;
+                case ARG_TRACE:
+                        if (!*optarg)
+                                return usage_error("%s", "--trace needs a file name");
+                        a->trace = optarg;
+                        given |= OPT_TRACE;
+                        break;
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);
                 default:
@@ -477,15 +493,20 @@ int main(int argc, char *argv[]) {
         (void) sd_bus_set_allow_interactive_authorization(c.bus, a.ask_password);
         if (a.ask_password && a.bus_kind == BUS_KIND_SYSTEM && cmd->run != cmd_list && cmd->run != cmd_monitor)
                 agent = agent_open();
-        /* Images and outputs travel as file descriptors, which an ssh pipe cannot carry. */
-        if ((image || cmd->run == cmd_read) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0)
+        /* Images, outputs and traces travel as file descriptors, which an ssh pipe cannot carry. */
+        if ((image || cmd->run == cmd_read || a.trace) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0)
                 r = failure_printf(EXIT_USAGE, "%s cannot pass the %s file over %s: copy it there and run 'ssh %s "
                                                "stm32ispctl %s ...', or arm auto-flash in the station's configuration.",
-                                   cmd->name, image ? "image" : "output",
+                                   cmd->name, a.trace ? "trace" : image ? "image" : "output",
                                    a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST",
                                    cmd->name);
+        else if (a.trace &&
+                 (a.trace_fd = open(a.trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644)) < 0)
+                r = failure_printf(EXIT_FILE_ERROR, "cannot open %s: %m", a.trace);
         else
                 r = cmd->run(&c, &a);
+        if (a.trace_fd >= 0)
+                close(a.trace_fd);
         client_bus_close(&c);
         agent_close(agent);
 finish:

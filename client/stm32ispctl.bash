@@ -42,7 +42,7 @@ _stm32ispctl() {
 
         local commands="list info flash erase read lock unlock go run cancel remove autoflash monitor log help"
         local global="--system --session --user --bus-address= --host= --no-ask-password --json --quiet --help --version"
-        local line="--baud= --entry="
+        local line="--baud= --entry= --trace="
         local -A opts=(
                 [list]=""
                 [info]="$line"
@@ -69,12 +69,14 @@ _stm32ispctl() {
                 --baud|-b) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "$cur")); return ;;
                 --bus-address|--host|-H|--address|-a|--length|-l|--pages|--entry) return ;;
                 --vid|--pid|--serial|--id-path|--port|--expect-chip) return ;;
+                --trace) _stm32ispctl_files; return ;;
         esac
         case $cur in
                 --format=*) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "${cur#*=}")); return ;;
                 --erase=*) COMPREPLY=($(compgen -W "auto mass none" -- "${cur#*=}")); return ;;
                 --result=*) COMPREPLY=($(compgen -W "pass fail" -- "${cur#*=}")); return ;;
                 --baud=*) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "${cur#*=}")); return ;;
+                --trace=*) cur=${cur#*=}; _filedir; return ;;
                 *=*) return ;;
         esac
 
@@ -84,7 +86,7 @@ _stm32ispctl() {
                 case ${words[i]} in
                         --system|--session|--user|--bus-address=*|--host=*) bus+=("${words[i]}") ;;
                         --bus-address|--host|-H) bus+=("${words[i]}" "${words[i + 1]}"); ((i++)) ;;
-                        --address|--length|--format|--erase|--baud|--entry|--pages|-a|-l|-f|-e|-b) ((i++)) ;;
+                        --address|--length|--format|--erase|--baud|--entry|--trace|--pages|-a|-l|-f|-e|-b) ((i++)) ;;
                         --vid|--pid|--serial|--id-path|--port|--expect-chip) ((i++)) ;;
                         -*) ;;
                         *) if [ -z "$cmd" ]; then cmd=${words[i]}; else [ $npos = 0 ] && pos0=${words[i]}; ((npos++)); fi ;;

@@ -38,6 +38,8 @@ enum {
         EXIT_WRITE_PROTECTED    = 21,   /* the job touches write-protected pages (use --unprotect) */
         EXIT_OPTION_BYTES_MISMATCH = 22, /* the option bytes read back other than written */
         EXIT_NEEDS_FORCE        = 23,   /* no way back into the bootloader after it (use --force) */
+        EXIT_PORT_IN_USE        = 24,   /* another process holds the port (the message names it) */
+        EXIT_ADAPTER_PARITY     = 25,   /* the link does not carry even parity (adapter, driver, server) */
         EXIT_INTERRUPTED        = 130,  /* Ctrl-C: the job was cancelled, 128 + SIGINT */
 };
 
@@ -74,6 +76,11 @@ static const Stm32IspError stm32isp_errors[] = {
         { EXIT_OPTION_BYTES_MISMATCH, STM32ISP_ERROR_OPTION_BYTES_MISMATCH, { ENOTRECOVERABLE }, NULL,
           "the option bytes read back other than written: check the chip with a debugger" },
         { EXIT_NEEDS_FORCE,        STM32ISP_ERROR_NEEDS_FORCE,        { ENOLINK },   NULL, "no way back into the bootloader afterwards (--force)" },
+        /* EBUSY is Busy (our own port's job): another process's hold is EUSERS */
+        { EXIT_PORT_IN_USE,        STM32ISP_ERROR_PORT_IN_USE,        { EUSERS },    NULL, "another process holds the port" },
+        /* LINK_ENOPARITY: an RFC 2217 server that refused parity, an adapter that drops it */
+        { EXIT_ADAPTER_PARITY,     STM32ISP_ERROR_ADAPTER_PARITY,     { EMEDIUMTYPE }, NULL,
+          "the adapter or server does not send even parity" },
         { EXIT_INTERRUPTED,        NULL,                              { 0 },         "Interrupted", "interrupted (Ctrl-C): the job was cancelled" },
 };
 

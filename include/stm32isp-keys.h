@@ -23,6 +23,8 @@
 #define STM32ISP_KEY_IMAGE_NAME  "image-name"
 #define STM32ISP_KEY_FORCE       "force"
 #define STM32ISP_KEY_DETACH      "detach"
+#define STM32ISP_KEY_TRACE_FD    "trace-fd"
+#define STM32ISP_KEY_TRACE_FORMAT "trace-format"
 
 /* Manager.SetAutoFlash's match and check (besides the Flash keys above). */
 #define STM32ISP_KEY_VID         "vid"

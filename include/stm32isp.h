@@ -34,6 +34,8 @@
 #define STM32ISP_ERROR_WRITE_PROTECTED STM32ISP_ERROR_PREFIX "WriteProtected"
 #define STM32ISP_ERROR_OPTION_BYTES_MISMATCH STM32ISP_ERROR_PREFIX "OptionBytesMismatch"
 #define STM32ISP_ERROR_NEEDS_FORCE     STM32ISP_ERROR_PREFIX "NeedsForce"
+#define STM32ISP_ERROR_PORT_IN_USE     STM32ISP_ERROR_PREFIX "PortInUse"
+#define STM32ISP_ERROR_ADAPTER_PARITY  STM32ISP_ERROR_PREFIX "AdapterParity"
 
 /* Values of the Port methods' options (dbus/io.github.Stm32Isp1.Port.xml). */
 
@@ -67,6 +69,13 @@ static inline int stm32isp_erase_mode_from_string(const char *s) {
                         return i;
         return -EINVAL;
 }
+
+/* "trace-fd" (h): the job's wire trace is written to this fd when the job ends, in
+ * "trace-format": text (the default, for a bug report) or json (for tools). A failed
+ * job's trace is also kept in the state directory (the daemon's TRACES_KEPT newest) and
+ * its path is the result's "trace_file". */
+#define STM32ISP_TRACE_FORMAT_TEXT "text"
+#define STM32ISP_TRACE_FORMAT_JSON "json"
 
 /* Strings that reach the results log and the journal (Flash "image-name", a profile's
  * "entry", "serial", "id-path"): one line of at most 255 bytes. */

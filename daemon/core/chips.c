@@ -411,24 +411,35 @@ bool chip_bootloader_reachable(const ChipInfo *c, const uint8_t *ob, bool flash_
         return chip_boots_bootloader(c, ob, true, flash_empty) || chip_boots_bootloader(c, ob, false, flash_empty);
 }
 
+/* What to check when nothing answers the sync, in one table: how the family enters its
+ * bootloader, then what any board can get wrong (the wiring). Facts: RM0490 (C0: a
+ * debugger access forces BOOT0 low "until the earliest power-on"); RM0490/RM0444/AN5096
+ * (C0/G0: PA14-BOOT0 is sampled at reset only once nBOOT_SEL is 0); AN2606 (F0, L0:
+ * BOOT0 high at reset); every part here runs at 3.3 V or less. */
+#define NO_BOOTLOADER_WIRING " Then the wiring: the adapter's TX to the chip's RX and RX to TX (not swapped), a " \
+        "common ground, 3.3 V logic levels and the board powered."
+static const struct {
+        ChipFamily family;
+        const char *hint;
+} no_bootloader_hints[] = {
+        { CHIP_FAMILY_C0, " An STM32C0 keeps BOOT0 forced low after a debugger session until it is power-cycled, "
+                          "and starts the bootloader by PA14-BOOT0 high at reset only once nBOOT_SEL is cleared "
+                          "(factory nBOOT_SEL = 1: the pin is ignored once the flash holds code)." NO_BOOTLOADER_WIRING },
+        { CHIP_FAMILY_G0, " An STM32G0 starts the bootloader by PA14-BOOT0 high at reset only once nBOOT_SEL is "
+                          "cleared (factory nBOOT_SEL = 1: the pin is ignored once the flash holds code)."
+                          NO_BOOTLOADER_WIRING },
+        { CHIP_FAMILY_F0, " An STM32F0 starts the bootloader by BOOT0 high at reset." NO_BOOTLOADER_WIRING },
+        { CHIP_FAMILY_L0, " An STM32L0 starts the bootloader by BOOT0 high at reset." NO_BOOTLOADER_WIRING },
+};
+/* a chip not known (yet) */
+#define NO_BOOTLOADER_UNKNOWN " (On a C0, BOOT0 stays forced low after a debugger session until a power cycle; a " \
+        "C0/G0 heeds BOOT0 only once nBOOT_SEL is cleared.)" NO_BOOTLOADER_WIRING
+
 const char *chip_no_bootloader_hint(uint16_t pid) {
         const ChipInfo *c = pid ? chip_lookup(pid) : NULL;
 
-        /* RM0490: on C0 a debugger access forces BOOT0 low "until the earliest
-         * power-on"; RM0490/AN5096: PA14-BOOT0 is sampled at reset only once nBOOT_SEL
-         * is 0. */
-        if (!c)
-                return " (On a C0, BOOT0 stays forced low after a debugger session until a power cycle; a C0/G0 "
-                       "heeds BOOT0 only once nBOOT_SEL is cleared.)";
-        switch (c->family) {
-        case CHIP_FAMILY_C0:
-                return " An STM32C0 keeps BOOT0 forced low after a debugger session until it is power-cycled, "
-                       "and starts the bootloader by PA14-BOOT0 high at reset only once nBOOT_SEL is cleared "
-                       "(factory nBOOT_SEL = 1: the pin is ignored once the flash holds code).";
-        case CHIP_FAMILY_G0:
-                return " An STM32G0 starts the bootloader by PA14-BOOT0 high at reset only once nBOOT_SEL is "
-                       "cleared (factory nBOOT_SEL = 1: the pin is ignored once the flash holds code).";
-        default:
-                return "";
-        }
+        for (size_t i = 0; c && i < ELEMENTSOF(no_bootloader_hints); i++)
+                if (no_bootloader_hints[i].family == c->family)
+                        return no_bootloader_hints[i].hint;
+        return NO_BOOTLOADER_UNKNOWN;
 }

@@ -119,7 +119,8 @@ bool chip_boots_bootloader(const ChipInfo *c, const uint8_t *ob, bool boot0_pin,
 bool chip_bootloader_reachable(const ChipInfo *c, const uint8_t *ob, bool flash_empty);
 
 /* What to check when no bootloader answers, for a board believed to hold pid (0: not
- * known): a sentence (with a leading space) for the family's traps, "" for none. */
+ * known): sentences (with a leading space) for the family's way into the bootloader
+ * and the wiring every board can get wrong. */
 const char *chip_no_bootloader_hint(uint16_t pid);
 
 /* Number of the page holding address (address inside flash). */

@@ -40,7 +40,7 @@ struct Flasher {
         FlasherChip chip;
         uint16_t chip_hint;     /* flasher_set_chip_hint() */
 
-        char message[512];
+        char message[1024];
 };
 
 /* A range to program: starts BLOCK_ALIGN-aligned, ends on the write unit. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "chips.h"
+#include "diagnose.h"
 #include "fileio.h"
 #include "job.h"
 #include "link.h"
@@ -38,6 +39,7 @@ Job *job_new(JobOp op) {
                 return NULL;
         j->op = op;
         j->out_fd = -1;
+        j->trace_fd = -1;
         flasher_flash_options_init(&j->flash);
         return j;
 }
@@ -50,6 +52,9 @@ Job *job_free(Job *j) {
         free(j->entry);
         if (j->out_fd >= 0)
                 close(j->out_fd);
+        if (j->trace_fd >= 0)
+                close(j->trace_fd);
+        trace_free(j->trace);
         free(j);
         return NULL;
 }
@@ -63,6 +68,8 @@ static int open_job_link(Job *j, const char *device, Link **ret) {
         int r;
 
         r = link_open_url(device, DEFAULT_BAUD, &l);
+        if (r >= 0 && j->trace)
+                link_set_trace(l, trace_link_event, j->trace);
         if (r == -LINK_ENOPARITY) {
                 snprintf(j->message, sizeof j->message,
                          "Cannot open %s: the server did not set even parity (8E1), which the bootloader "
@@ -75,6 +82,15 @@ static int open_job_link(Job *j, const char *device, Link **ret) {
                          "Cannot open %s: the server does not speak RFC 2217 (COM-PORT-OPTION); "
                          "for a raw TCP server use tcp://", device);
                 return r;
+        }
+        if (r == -EBUSY) {
+                /* Our own jobs never overlap on a port (one worker each): someone else's
+                 * lock or exclusive open. */
+                PortHolder h[DIAGNOSE_HOLDERS_MAX];
+                int n = diagnose_port_holders(device, getpid(), h, ELEMENTSOF(h));
+
+                diagnose_port_holders_message(device, h, n > 0 ? (size_t) n : 0, j->message, sizeof j->message);
+                return -EUSERS;
         }
         if (r < 0) {
                 snprintf(j->message, sizeof j->message, "Cannot open %s: %s", device, strerror(-r));
@@ -149,14 +165,45 @@ static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Li
         return r;
 }
 
+/* The trace's last line, then the trace to the caller's fd. */
+static void finish_trace(Job *j) {
+        _cleanup_free_ char *text = NULL;
+        char line[sizeof j->message + 64];
+        int r;
+
+        if (!j->trace)
+                goto done;
+        if (j->error < 0)
+                snprintf(line, sizeof line, "%s failed: %s", job_op_to_string(j->op), j->message);
+        else
+                snprintf(line, sizeof line, "%s done", job_op_to_string(j->op));
+        trace_note(j->trace, line);
+        if (j->trace_fd < 0)
+                return;
+        r = j->trace_json ? trace_to_json(j->trace, &text) : trace_to_text(j->trace, &text);
+        /* the trace is an extra: a caller's fd that fails does not fail the job */
+        if (r >= 0)
+                (void) write_all(j->trace_fd, text, strlen(text));
+done:
+        if (j->trace_fd >= 0) {
+                close(j->trace_fd);
+                j->trace_fd = -1;
+        }
+}
+
 void job_run(Job *j, const char *device, const JobHooks *h) {
         _cleanup_(link_freep) Link *l = NULL;
         _cleanup_(flasher_freep) Flasher *f = NULL;
         uint64_t start = now_usec();
         const char *msg = NULL;
-        char wrong_chip[64], no_answer[512] = "";
+        char wrong_chip[64], no_answer[1024] = "";
         bool probed = false;
-        int r;
+        int r, k;
+
+        /* out of memory leaves the job without a trace, nothing more */
+        trace_free(j->trace);
+        j->trace = NULL;
+        (void) trace_new(device, job_op_to_string(j->op), 0, &j->trace);
 
         r = open_job_link(j, device, &l);
         if (r < 0) {
@@ -192,6 +239,20 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         r = probe_with_fallback(j, device, h, l, f, no_answer, sizeof no_answer);
         if (no_answer[0])
                 msg = no_answer;
+        if (r < 0 && j->trace && diagnose_parity_suspect(trace_stats(j->trace)) &&
+            !(h->cancel && atomic_load(h->cancel))) {
+                /* The sync was answered, Get (0x00 0xFF) was not: Get Version (0x01 0xFE,
+                 * odd bytes, read-only) tells an adapter that drops parity from a chip
+                 * that went quiet. */
+                k = diagnose_parity_probe(l);
+                if (k == -ENODEV)
+                        r = k;
+                else if (diagnose_parity_dropped(trace_stats(j->trace))) {
+                        diagnose_parity_message(device, no_answer, sizeof no_answer);
+                        msg = no_answer;
+                        r = -LINK_ENOPARITY;
+                }
+        }
         /* Read works on a chip missing from the table (the flasher allows it). */
         if (r < 0 && !(r == -EOPNOTSUPP && j->op == JOB_READ))
                 goto done;
@@ -272,4 +333,5 @@ finish:
                 close(j->out_fd);
                 j->out_fd = -1;
         }
+        finish_trace(j);
 }

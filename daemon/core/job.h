@@ -17,6 +17,7 @@
 #include "image.h"
 #include "macro.h"
 #include "sha256.h"
+#include "trace.h"
 
 typedef enum JobOp {
         JOB_PROBE,
@@ -52,17 +53,22 @@ typedef struct Job {
         uint32_t address, length;       /* Erase (AUTO), Read, Go (address) */
         /* Read: the caller's fd, owned by the job */
         int out_fd;
+        /* The wire trace goes here when the job ends (owned by the job; -1: nowhere),
+         * as JSON or as text. */
+        int trace_fd;
+        bool trace_json;
 
         /* Filled in by job_run(). */
         int error;                      /* 0 or a negative errno (flasher.h) */
         unsigned baudrate_used;         /* the baud the last sync ran at (after a fallback:
                                          * 115200); 0: no sync was tried */
-        char message[512];
+        char message[1024];
         bool started_by_reset;          /* Flash: the exit sequence reset the chip into its code */
         bool have_chip;
         FlasherChip chip;
         FlasherResult result;
         uint64_t duration_usec;
+        Trace *trace;                   /* every job's, from its start; NULL: out of memory */
 } Job;
 
 Job *job_new(JobOp op);
@@ -77,6 +83,12 @@ typedef struct JobHooks {
         const atomic_bool *cancel;      /* polled between blocks and before the fallback */
 } JobHooks;
 
+/* Beyond flasher.h's errors, a job's own (job_run()):
+ *   -EUSERS        another process holds the port (the message names it) -> PortInUse
+ *   -EMEDIUMTYPE   the link does not carry even parity: an RFC 2217 server that refused
+ *                  it, an adapter that drops it (diagnose.h)              -> AdapterParity */
+
 /* Runs j on the port named device (link_open_url()): fills in its error, message,
- * chip, result, baudrate_used and duration; closes j->out_fd. */
+ * chip, result, baudrate_used, duration and trace (the link's, from its opening, ending
+ * with the outcome); closes j->out_fd; writes the trace to j->trace_fd and closes it. */
 void job_run(Job *j, const char *device, const JobHooks *hooks);

@@ -144,6 +144,11 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                 if (r < 0)
                         return r;
         }
+        if (l->trace_file[0]) {
+                r = sd_bus_message_append(m, "{sv}", "trace_file", "s", l->trace_file);
+                if (r < 0)
+                        return r;
+        }
         if (l->op == JOB_FLASH && l->error == 0) {
                 const FlasherResult *f = &l->result;
 

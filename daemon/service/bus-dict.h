@@ -19,7 +19,7 @@ typedef struct LastResult {
         JobOp op;
         int error;
         char error_name[128];
-        char message[512];
+        char message[1024];
         FlasherResult result;
         bool started_by_reset;          /* the exit sequence started the code */
         uint64_t duration_usec;
@@ -30,6 +30,7 @@ typedef struct LastResult {
         uint16_t chip_pid;
         char chip_name[64];
         char uid[32];                   /* hex, "" when not read */
+        char trace_file[256];           /* a failed job's kept wire trace; "": none */
 } LastResult;
 
 /* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the

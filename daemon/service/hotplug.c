@@ -80,6 +80,7 @@ static void device_added(Hotplug *h, struct udev_device *d) {
         info.product = first_of(usb ? udev_device_get_sysattr_value(usb, "product") : NULL,
                                 udev_device_get_property_value(d, "ID_MODEL"));
         info.physical_path = udev_device_get_property_value(d, "ID_PATH");
+        info.mm_ignored = streq_ptr(udev_device_get_property_value(d, "ID_MM_DEVICE_IGNORE"), "1");
         h->added(h->userdata, &info);
 }
 

@@ -13,6 +13,7 @@
 #include "autoflash.h"
 #include "bus-dict.h"
 #include "configfile.h"
+#include "diagnose.h"
 #include "hotplug.h"
 #include "link.h"
 #include "log.h"
@@ -22,6 +23,7 @@
 #include "port.h"
 #include "request.h"
 #include "results.h"
+#include "traces.h"
 #include "stm32isp.h"
 #include "string-util.h"
 
@@ -44,6 +46,14 @@ struct Manager {
         sd_event_source *shutdown_timer;
         char *last_status;
         ResultsLog *results;
+        char *state_dir;                /* failed jobs' traces go here; NULL: nowhere */
+        /* The last ports that went away as soon as they appeared, and why (brltty), for
+         * a caller that asks for one of them: a ring. */
+        struct {
+                char name[64];
+                char message[512];
+        } vanished[4];
+        unsigned n_vanished;
 
         Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
@@ -242,6 +252,15 @@ static void port_record(Port *p, const Job *j, json_object *entry, int error, vo
         manager_emit_autoflash(m);
 }
 
+/* A failed job's trace, kept next to the results log. */
+static int port_save_trace(Port *p, const Job *j, uint64_t timestamp_usec, char **ret, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->state_dir)
+                return 0;
+        return traces_save(m->state_dir, port_name(p), timestamp_usec, j->trace, ret);
+}
+
 static void registry_drop(Manager *m, Port *p);
 static void maybe_exit(Manager *m);
 
@@ -258,6 +277,7 @@ static void port_job_done(Port *p, bool drop, void *userdata) {
 static const PortHooks port_hooks = {
         .busy_changed = port_busy_changed,
         .record = port_record,
+        .save_trace = port_save_trace,
         .job_done = port_job_done,
 };
 
@@ -365,14 +385,36 @@ static void hotplug_added(void *userdata, const PortInfo *info) {
         r = registry_add(m, info, true, NULL);
         if (r < 0)
                 log_error(info->name, "Cannot add port: %s", strerror(-r));
+        else if (!info->mm_ignored && diagnose_modemmanager_running()) {
+                char msg[512];
+
+                diagnose_modemmanager_message(info->device, msg, sizeof msg);
+                log_warning(info->name, "%s", msg);
+        }
+}
+
+/* Why a port that is not (or no longer) there went away, if known: "" otherwise. */
+static const char *vanished_reason(Manager *m, const char *name) {
+        for (unsigned i = 0; i < ELEMENTSOF(m->vanished); i++)
+                if (m->vanished[i].name[0] && streq(m->vanished[i].name, name))
+                        return m->vanished[i].message;
+        return "";
 }
 
 static void hotplug_removed(void *userdata, const char *name) {
         Manager *m = userdata;
         Port *p = find_port_by_name(m, name);
+        char msg[512];
 
         if (!p)
                 return;
+        if (diagnose_vanished_port(port_device(p), now_usec() - port_added_usec(p), "/", msg, sizeof msg)) {
+                unsigned k = m->n_vanished++ % ELEMENTSOF(m->vanished);
+
+                log_warning(name, "%s", msg);
+                snprintf(m->vanished[k].name, sizeof m->vanished[k].name, "%s", name);
+                snprintf(m->vanished[k].message, sizeof m->vanished[k].message, "%s", msg);
+        }
         /* A running job ends with Disconnected; the port is dropped when it does. */
         if (!port_unplug(p))
                 registry_drop(m, p);
@@ -502,8 +544,12 @@ static int method_get_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 p = find_port_by_name(m, key);
         if (!p)
                 p = find_port_by_path(m, device);
-        if (!p)
-                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND, "No port %s", device);
+        if (!p) {
+                const char *why = vanished_reason(m, key ?: device);
+
+                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND, "No port %s%s%s", device,
+                                         why[0] ? ": " : "", why);
+        }
         return sd_bus_reply_method_return(msg, "o", port_path(p));
 }
 
@@ -511,13 +557,21 @@ static int method_get_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
 
 int manager_set_state_dir(Manager *m, const char *dir, uint64_t max_size) {
         ResultsLog *l;
+        char *d;
         int r;
 
         r = results_log_new(dir, max_size, &l);
         if (r < 0)
                 return r;
+        d = strdup(dir);
+        if (!d) {
+                results_log_free(l);
+                return -ENOMEM;
+        }
         results_log_free(m->results);
         m->results = l;
+        free(m->state_dir);
+        m->state_dir = d;
         return 0;
 }
 
@@ -839,6 +893,7 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         free(m->last_status);
         results_log_free(m->results);
+        free(m->state_dir);
         polkit_free(m->polkit);
         autoflash_free(m->autoflash);
         free(m->autoflash_error);

@@ -30,6 +30,8 @@ static const OptionSpec port_specs[] = {
         { STM32ISP_KEY_IMAGE_NAME, "s", PORT_OPTION_IMAGE_NAME },
         { STM32ISP_KEY_FORCE,      "b", PORT_OPTION_FORCE },
         { STM32ISP_KEY_DETACH,     "b", PORT_OPTION_DETACH },
+        { STM32ISP_KEY_TRACE_FD,   "h", PORT_OPTION_TRACE_FD },
+        { STM32ISP_KEY_TRACE_FORMAT, "s", PORT_OPTION_TRACE_FORMAT },
 };
 
 const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };
@@ -108,6 +110,9 @@ const char *option_value_to_string(const OptionValue *v, char *buf, size_t size)
                 break;
         case 'i':
                 snprintf(buf, size, "%" PRIi32, v->i);
+                break;
+        case 'h':
+                snprintf(buf, size, "fd");
                 break;
         case 'u':
                 snprintf(buf, size, "%" PRIu32, v->u);
@@ -193,6 +198,8 @@ static int read_value(sd_bus_message *m, OptionValue *v) {
                 return sd_bus_message_read_basic(m, 'q', &v->q);
         case 'i':
                 return sd_bus_message_read_basic(m, 'i', &v->i);
+        case 'h':
+                return sd_bus_message_read_basic(m, 'h', &v->i);
         case 'u':
                 return sd_bus_message_read_basic(m, 'u', &v->u);
         case 'x':

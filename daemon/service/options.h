@@ -17,7 +17,7 @@
 
 typedef struct OptionSpec {
         const char *key;
-        const char *signature;  /* one basic type: "y" "b" "n" "q" "i" "u" "x" "t" "d" "s" "o" "g" */
+        const char *signature;  /* one basic type: "y" "b" "n" "q" "i" "u" "x" "t" "d" "s" "o" "g" "h" */
         unsigned id;            /* the caller's, 0..63: selects the key in `allowed` */
         const char *alias;      /* the key's former name, still accepted for one release; NULL */
 } OptionSpec;
@@ -41,7 +41,7 @@ typedef struct OptionValue {
                 bool b;
                 int16_t n;
                 uint16_t q;
-                int32_t i;
+                int32_t i;      /* also 'h': the message's fd, borrowed */
                 uint32_t u;
                 int64_t x;
                 uint64_t t;
@@ -89,13 +89,16 @@ typedef enum PortOptionId {
         PORT_OPTION_IMAGE_NAME,
         PORT_OPTION_FORCE,
         PORT_OPTION_DETACH,
+        PORT_OPTION_TRACE_FD,
+        PORT_OPTION_TRACE_FORMAT,
         _PORT_OPTION_MAX,
 } PortOptionId;
 
-/* What each method takes: every job the line's options and detach (keep running when
- * the caller leaves the bus). */
+/* What each method takes: every job the line's options, detach (keep running when the
+ * caller leaves the bus) and the wire trace's fd and format. */
 #define PORT_OPTIONS_LINK (OPTION_BIT(PORT_OPTION_BAUDRATE) | OPTION_BIT(PORT_OPTION_ENTRY) | \
-                           OPTION_BIT(PORT_OPTION_DETACH))
+                           OPTION_BIT(PORT_OPTION_DETACH) | OPTION_BIT(PORT_OPTION_TRACE_FD) |  \
+                           OPTION_BIT(PORT_OPTION_TRACE_FORMAT))
 #define PORT_OPTIONS_FLASH                                                                      \
         (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_ADDRESS) | OPTION_BIT(PORT_OPTION_FORMAT) |  \
          OPTION_BIT(PORT_OPTION_ERASE) | OPTION_BIT(PORT_OPTION_VERIFY) |                        \

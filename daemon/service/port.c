@@ -42,6 +42,7 @@ struct Port {
         uint16_t vendor_id, product_id;
         char *serial, *manufacturer, *product, *physical_path;
 
+        uint64_t added_usec;
         Worker *worker;
         sd_event_source *worker_source;
         sd_event_source *progress_timer;        /* sends a held-back value when the flasher goes quiet */
@@ -83,6 +84,10 @@ const char *port_device(const Port *p) {
 
 bool port_is_busy(const Port *p) {
         return p->busy;
+}
+
+uint64_t port_added_usec(const Port *p) {
+        return p->added_usec;
 }
 
 uint16_t port_vendor_id(const Port *p) {
@@ -581,6 +586,8 @@ static void port_record(Port *p, const Job *j, uint64_t timestamp_usec, int erro
                 log_error(p->name, "Cannot build the result entry: out of memory");
                 return;
         }
+        if (p->last.trace_file[0])
+                (void) json_object_object_add(entry, "trace_file", json_object_new_string(p->last.trace_file));
         log_job_result(p->name, job_op_to_string(j->op), entry, error, error_name, message);
         p->hooks->record(p, j, entry, error, p->userdata);
         json_object_put(entry);
@@ -645,6 +652,15 @@ static void port_on_done(Port *p, Job *j) {
         }
         snprintf(p->last.error_name, sizeof p->last.error_name, "%s", error_name);
         snprintf(p->last.message, sizeof p->last.message, "%s", message);
+        if (error < 0 && j->trace && p->hooks->save_trace) {
+                _cleanup_free_ char *path = NULL;
+                int r = p->hooks->save_trace(p, j, p->last.timestamp_usec, &path, p->userdata);
+
+                if (r < 0)
+                        log_warning(p->name, "Cannot keep the wire trace: %s", strerror(-r));
+                else if (path)
+                        snprintf(p->last.trace_file, sizeof p->last.trace_file, "%s", path);
+        }
 
         p->busy = false;
         p->inhibitor = inhibitor_free(p->inhibitor);
@@ -661,7 +677,10 @@ static void port_on_done(Port *p, Job *j) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
                 int r;
 
-                if (error < 0)
+                if (error < 0 && p->last.trace_file[0])
+                        r = sd_bus_reply_method_errorf(p->pending, error_name, "%s (wire trace: %s)", message,
+                                                       p->last.trace_file);
+                else if (error < 0)
                         r = sd_bus_reply_method_errorf(p->pending, error_name, "%s", message);
                 else {
                         r = sd_bus_message_new_method_return(p->pending, &reply);
@@ -757,6 +776,7 @@ int port_new(sd_bus *bus, sd_event *event, Polkit *polkit, bool verbose, const P
         if (!p)
                 return -ENOMEM;
         p->n_ref = 1;
+        p->added_usec = now_usec();
         p->bus = sd_bus_ref(bus);
         p->event = sd_event_ref(event);
         p->polkit = polkit;

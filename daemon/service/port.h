@@ -26,6 +26,7 @@ typedef struct PortInfo {
         LinkTransport transport;
         uint16_t vendor_id, product_id;
         const char *serial, *manufacturer, *product, *physical_path;
+        bool mm_ignored;                /* udev's ID_MM_DEVICE_IGNORE=1: ModemManager leaves it alone */
 } PortInfo;
 
 /* How a port tells its owner what happened; userdata is port_new()'s. */
@@ -35,6 +36,9 @@ typedef struct PortHooks {
         /* A finished job's results entry (results.h), before the reply; error is how the
          * job ended (0 or a negative errno). */
         void (*record)(Port *p, const Job *j, json_object *entry, int error, void *userdata);
+        /* A failed job's wire trace, to keep: ret gets the file's path (malloc'd).
+         * Optional. */
+        int (*save_trace)(Port *p, const Job *j, uint64_t timestamp_usec, char **ret, void *userdata);
         /* The job ended and was answered. drop: the port's device is gone for good. The
          * port may be unreferenced from here: it lives until its handler returns. */
         void (*job_done)(Port *p, bool drop, void *userdata);
@@ -54,6 +58,8 @@ const char *port_name(const Port *p);
 const char *port_path(const Port *p);
 const char *port_device(const Port *p);
 bool port_is_busy(const Port *p);
+/* When the port was added (CLOCK_MONOTONIC, usec). */
+uint64_t port_added_usec(const Port *p);
 uint16_t port_vendor_id(const Port *p);
 uint16_t port_product_id(const Port *p);
 const char *port_serial(const Port *p);

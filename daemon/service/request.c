@@ -2,6 +2,8 @@
 /* Port method options and auto-flash profiles become jobs here. */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,7 @@ int flash_options_set_flag(FlasherFlashOptions *o, const char *key, bool b) {
 void request_init(Request *q) {
         *q = (Request) {
                 .format = IMAGE_FORMAT_AUTO,
+                .trace_fd = -1,
         };
         flasher_flash_options_init(&q->flash);
 }
@@ -100,6 +103,19 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
                         return options_error(error, v, "must be %u..%u", STM32ISP_BAUDRATE_MIN, STM32ISP_BAUDRATE_MAX);
                 o->baudrate = v->u;
                 return 0;
+        case PORT_OPTION_TRACE_FD: {
+                struct stat st;
+                int flags = fcntl(v->i, F_GETFL);
+
+                if (flags < 0 || fstat(v->i, &st) < 0 || (flags & O_ACCMODE) == O_RDONLY || S_ISDIR(st.st_mode))
+                        return options_error(error, v, "is not a writable file descriptor");
+                o->trace_fd = v->i;
+                return 0;
+        }
+        case PORT_OPTION_TRACE_FORMAT:
+                r = streq(v->s, STM32ISP_TRACE_FORMAT_TEXT) || streq(v->s, STM32ISP_TRACE_FORMAT_JSON) ? 0 : -EINVAL;
+                o->trace_json = streq(v->s, STM32ISP_TRACE_FORMAT_JSON);
+                break;
         case PORT_OPTION_VERIFY:
         case PORT_OPTION_UNPROTECT:
         case PORT_OPTION_PROTECT:
@@ -132,6 +148,12 @@ int request_new_job(const Request *q, JobOp op, Job **ret) {
         if (!j)
                 return -ENOMEM;
         j->baudrate = q->baudrate;
+        if (q->trace_fd >= 0) {
+                j->trace_fd = fcntl(q->trace_fd, F_DUPFD_CLOEXEC, 3);
+                if (j->trace_fd < 0)
+                        return -errno;
+                j->trace_json = q->trace_json;
+        }
         if (q->entry) {
                 j->entry = strdup(q->entry);
                 if (!j->entry)

@@ -25,6 +25,8 @@ typedef struct Request {
         uint16_t expect_chip;           /* Flash: refuse another chip; 0: any */
         bool automatic;                 /* an auto-flash profile's, not a caller's */
         bool detach;                    /* the job outlives its caller on the bus */
+        int trace_fd;                   /* "trace-fd": borrowed from the message; -1: none */
+        bool trace_json;                /* "trace-format" json */
 } Request;
 
 /* The Flash method's defaults (flasher_flash_options_init(): erase auto, verify,
@@ -36,7 +38,7 @@ void request_init(Request *q);
  * InvalidArgs naming the key. Strings point into m. */
 int request_parse(sd_bus_message *m, uint64_t allowed, Request *q, sd_bus_error *error);
 
-/* A job for op with the link options (baudrate, entry) and the operation's own
+/* A job for op with the link options (baudrate, entry, a copy of the trace fd) and the operation's own
  * (Erase: mode, address, length; Read/Go: address and length as given; Lock: force). */
 int request_new_job(const Request *q, JobOp op, Job **ret);
 

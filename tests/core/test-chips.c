@@ -477,7 +477,14 @@ static void test_reachable(void) {
         /* the NoBootloader hints: per family where it is known, short for all otherwise */
         ASSERT_TRUE(strstr(chip_no_bootloader_hint(0x443), "debugger") && strstr(chip_no_bootloader_hint(0x443), "nBOOT_SEL"));
         ASSERT_TRUE(!strstr(chip_no_bootloader_hint(0x466), "debugger") && strstr(chip_no_bootloader_hint(0x466), "PA14"));
-        ASSERT_STREQ(chip_no_bootloader_hint(0x444), "");
+        ASSERT_TRUE(strstr(chip_no_bootloader_hint(0x444), "STM32F0 starts the bootloader by BOOT0 high") &&
+                    !strstr(chip_no_bootloader_hint(0x444), "nBOOT_SEL"));
+        /* the wiring, for every family and an unknown chip */
+        for (size_t i = 0; i < 4; i++) {
+                static const uint16_t p[] = { 0x443, 0x466, 0x457, 0 };
+                ASSERT_TRUE(strstr(chip_no_bootloader_hint(p[i]), "TX to the chip's RX and RX to TX (not swapped)"));
+                ASSERT_TRUE(strstr(chip_no_bootloader_hint(p[i]), "3.3 V logic levels"));
+        }
         ASSERT_TRUE(strstr(chip_no_bootloader_hint(0), "C0") && strstr(chip_no_bootloader_hint(0x999), "C0/G0"));
 }
 

@@ -371,7 +371,7 @@ static void check_table(const OptionTable *t, unsigned n_ids) {
                 const OptionSpec *o = &t->specs[i];
 
                 ASSERT_TRUE(o->key && o->key[0]);
-                ASSERT_TRUE(strlen(o->signature) == 1 && strchr("ybnqiuxtdsog", o->signature[0]));
+                ASSERT_TRUE(strlen(o->signature) == 1 && strchr("ybnqiuxtdsogh", o->signature[0]));
                 ASSERT_TRUE(o->id < n_ids);
                 ASSERT_TRUE(!(ids & OPTION_BIT(o->id)));
                 ids |= OPTION_BIT(o->id);

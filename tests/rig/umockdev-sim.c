@@ -16,7 +16,9 @@
  * program/erase times) with latency-us=N (adapter latency per reply, default 1000),
  * corrupt-read=N (a bit flipped in the N-th Read Memory reply: a verify failure),
  * max-baud=N (the highest baud the chip's autobaud measures, default 115200, at most
- * 3000000: a host above it gets no answer to its sync), id=0xNNN (Get ID answers this
+ * 3000000: a host above it gets no answer to its sync), parity=dropped (an adapter that
+ * sends 8N1 whatever the host asks: the chip never hears bytes with an even number of
+ * ones, sim_set_adapter_drops_parity()), id=0xNNN (Get ID answers this
  * PID; the board otherwise behaves as its own PID: a chip the host does not know),
  * ob-ack=drop|garble (the first option-byte programming's final ACK is lost, or arrives
  * as 0x7B), ob-program-ms=N (how long option-byte programming lasts: a reset then locks
@@ -144,6 +146,7 @@ typedef struct BoardSpec {
         char serial[64];
         uint32_t corrupt_read;          /* flip a bit in this Read Memory reply (1-based; 0: never) */
         uint32_t max_baud;              /* 0: the simulator's default */
+        bool parity_dropped;            /* the adapter sends 8N1 whatever is asked */
         int ob_ack;                     /* 0: as it is, 1: dropped, 2: garbled */
         uint32_t ob_program_ms;         /* 0: the simulator's default */
         bool have_wrp;
@@ -402,6 +405,10 @@ static int spec_parse(const char *text, BoardSpec *spec, char *err, size_t errle
                         if (parse_uint(val, SIM_MAX_BAUD_LIMIT, &v) < 0 || v < 1200)
                                 goto bad;
                         spec->max_baud = (uint32_t) v;
+                } else if (strcmp(tok, "parity") == 0) {
+                        if (strcmp(val, "dropped") != 0)
+                                goto bad;
+                        spec->parity_dropped = true;
                 } else if (strcmp(tok, "ob-ack") == 0) {
                         if (strcmp(val, "drop") == 0)
                                 spec->ob_ack = 1;
@@ -789,6 +796,8 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 sim_inject(b->sim, SIM_FAULT_CORRUPT_READ, spec->corrupt_read);
         if (spec->max_baud)
                 sim_set_max_baud(b->sim, spec->max_baud);
+        if (spec->parity_dropped)
+                sim_set_adapter_drops_parity(b->sim, true);
         if (spec->ob_ack)
                 sim_inject(b->sim, spec->ob_ack == 1 ? SIM_FAULT_DROP_OB_ACK : SIM_FAULT_GARBLE_OB_ACK, 0);
         if (spec->ob_program_ms)

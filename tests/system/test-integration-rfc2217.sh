@@ -183,7 +183,7 @@ start_pyserial bad --ignore-parity
 head -c 1024 /dev/urandom >"$TMPDIR/bad.bin"
 rc=0
 ctl flash "$URL_bad" "$TMPDIR/bad.bin" --entry dtr-nrst,rts-boot0 >"$TMPDIR/bad.out" 2>&1 || rc=$?
-[ $rc = 1 ] || fail "flash through a server without parity: exit $rc: $(cat "$TMPDIR/bad.out")"
+[ $rc = 25 ] || fail "flash through a server without parity: exit $rc: $(cat "$TMPDIR/bad.out")"
 grep -q "parity" "$TMPDIR/bad.out" || fail "the error does not name parity: $(cat "$TMPDIR/bad.out")"
 stop_board bad
 tr -d '\377' <"$TMPDIR/bad.flash" | cmp -s - /dev/null || fail "the board behind the bad server was written"

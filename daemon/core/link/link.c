@@ -74,14 +74,41 @@ Link *link_free(Link *l) {
         return NULL;
 }
 
+void link_set_trace(Link *l, link_trace_t cb, void *userdata) {
+        if (!l)
+                return;
+        l->trace = cb;
+        l->trace_userdata = userdata;
+}
+
+static void trace(Link *l, LinkEvent ev, const void *buf, size_t n, int a, int b) {
+        if (l->trace)
+                l->trace(l->trace_userdata, ev, buf, n, a, b);
+}
+
+/* A failed read or write: the trace says why when it is the line's doing. */
+static void trace_failure(Link *l, int r) {
+        if (r == -ETIMEDOUT)
+                trace(l, LINK_EVENT_TIMEOUT, NULL, 0, 0, 0);
+        else if (r == -ENODEV)
+                trace(l, LINK_EVENT_GONE, NULL, 0, 0, 0);
+}
+
 int link_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
+        int r;
+
         if (!l || !l->ops || (!buf && n > 0))
                 return -EINVAL;
         if (n == 0)
                 return 0;
         if (!l->ops->read)
                 return -EOPNOTSUPP;
-        return l->ops->read(l, buf, n, deadline_usec);
+        r = l->ops->read(l, buf, n, deadline_usec);
+        if (r > 0)
+                trace(l, LINK_EVENT_RX, buf, (size_t) r, 0, 0);
+        else if (r < 0)
+                trace_failure(l, r);
+        return r;
 }
 
 int link_read_exact(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
@@ -111,13 +138,20 @@ int link_read_exact(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
 }
 
 int link_write(Link *l, const void *buf, size_t n) {
+        int r;
+
         if (!l || !l->ops || (!buf && n > 0))
                 return -EINVAL;
         if (n == 0)
                 return 0;
         if (!l->ops->write)
                 return -EOPNOTSUPP;
-        return l->ops->write(l, buf, n);
+        /* traced before it goes out: a reply can only follow it */
+        trace(l, LINK_EVENT_TX, buf, n, 0, 0);
+        r = l->ops->write(l, buf, n);
+        if (r < 0)
+                trace_failure(l, r);
+        return r;
 }
 
 int link_drain(Link *l) {
@@ -133,6 +167,7 @@ int link_flush_input(Link *l) {
                 return -EINVAL;
         if (!l->ops->flush_input)
                 return -EOPNOTSUPP;
+        trace(l, LINK_EVENT_FLUSH, NULL, 0, 0, 0);
         return l->ops->flush_input(l);
 }
 
@@ -143,6 +178,7 @@ int link_set_lines(Link *l, int dtr, int rts) {
                 return 0;
         if (!l->ops->set_lines)
                 return -EOPNOTSUPP;
+        trace(l, LINK_EVENT_LINES, NULL, 0, dtr, rts);
         return l->ops->set_lines(l, dtr, rts);
 }
 
@@ -157,6 +193,7 @@ int link_set_baud(Link *l, unsigned baud) {
         if (r < 0)
                 return r;
         l->baud = baud;
+        trace(l, LINK_EVENT_BAUD, NULL, 0, (int) baud, 0);
         return 0;
 }
 
@@ -165,6 +202,7 @@ int link_set_break(Link *l, bool on) {
                 return -EINVAL;
         if (!l->ops->set_break)
                 return 0;
+        trace(l, LINK_EVENT_BREAK, NULL, 0, on, 0);
         return l->ops->set_break(l, on);
 }
 

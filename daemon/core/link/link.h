@@ -19,6 +19,22 @@
 
 typedef struct Link Link;
 
+/* What a link's trace hook sees: every byte in and out, and every change of the line,
+ * as the callers asked for it (link.c calls the hook, so every backend is traced alike). */
+typedef enum LinkEvent {
+        LINK_EVENT_TX,          /* buf, n: bytes written */
+        LINK_EVENT_RX,          /* buf, n: bytes read */
+        LINK_EVENT_TIMEOUT,     /* a read's deadline passed with nothing */
+        LINK_EVENT_GONE,        /* a read or a write found the port gone */
+        LINK_EVENT_BAUD,        /* a: the new rate */
+        LINK_EVENT_LINES,       /* a: DTR, b: RTS (-1: unchanged) */
+        LINK_EVENT_BREAK,       /* a: on (1) or off (0) */
+        LINK_EVENT_FLUSH,       /* input not yet read was discarded */
+        _LINK_EVENT_MAX,
+} LinkEvent;
+
+typedef void (*link_trace_t)(void *userdata, LinkEvent ev, const uint8_t *buf, size_t n, int a, int b);
+
 typedef struct LinkOps {
         /* Reads 1..n bytes; waits until deadline_usec (CLOCK_MONOTONIC) for the first. */
         int (*read)(Link *l, void *buf, size_t n, uint64_t deadline_usec);
@@ -42,6 +58,8 @@ struct Link {
         unsigned baud;
         char *name;     /* for messages: "/dev/ttyUSB0", "fd:5" */
         unsigned caps;  /* LINK_CAP_* of its transport */
+        link_trace_t trace;     /* link_set_trace(); NULL: none */
+        void *trace_userdata;
 };
 
 /* What carries a port's bytes, from the name it is opened by. */
@@ -107,6 +125,9 @@ int link_tcp_resolve(const char *url, const char **ret_reason);
 
 Link *link_free(Link *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Link *, link_free);
+
+/* Every byte and line change from now on goes to cb (NULL: none), on the caller's thread. */
+void link_set_trace(Link *l, link_trace_t cb, void *userdata);
 
 int link_read(Link *l, void *buf, size_t n, uint64_t deadline_usec);
 /* Reads exactly n bytes before deadline_usec (returns 0), or fails with -ETIMEDOUT/-ENODEV;

@@ -80,6 +80,7 @@ struct Sim {
         SimTiming timing;
 
         bool line_known, line_ok;
+        bool parity_dropped;            /* sim_set_adapter_drops_parity() */
         unsigned baud, measured_baud;
         unsigned max_baud;              /* the highest baud the autobaud measures */
         uint16_t id_override;           /* Get ID answers this PID when non-zero */
@@ -798,6 +799,12 @@ static int rx_byte(Sim *s, uint8_t *ret) {
                         return -ERESET;
                 }
                 bool ok = line_accepts(s);
+                /* An adapter that sends 8N1 although 8E1 was asked: the chip samples the
+                 * stop bit (1) where the parity bit belongs, which is even parity only for
+                 * a byte with an odd number of ones; a byte with an even number fails the
+                 * USART's parity check and the bootloader never sees it. */
+                if (s->parity_dropped && __builtin_popcount(b) % 2 == 0)
+                        ok = false;
                 pthread_mutex_unlock(&s->mutex);
                 if (!ok)
                         continue;
@@ -1641,6 +1648,12 @@ void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsign
         /* synced before the host reported its line: that line is what was measured */
         if (s->state == SIM_STATE_BOOTLOADER && s->measured_baud == 0)
                 s->measured_baud = baud;
+        pthread_mutex_unlock(&s->mutex);
+}
+
+void sim_set_adapter_drops_parity(Sim *s, bool on) {
+        pthread_mutex_lock(&s->mutex);
+        s->parity_dropped = on;
         pthread_mutex_unlock(&s->mutex);
 }
 

@@ -81,6 +81,14 @@ void sim_set_timing(Sim *s, const SimTiming *t);
 /* Line settings the host configured (from the test shim). The simulator answers only
  * a host at 8E1 when line_known; bytes at a wrong parity/baud are garbled/ignored. */
 void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsigned stop_bits);
+/* The host's adapter ignores the parity it is asked for (some CH340/CH341 drivers, CDC
+ * bridges) and sends 8N1 (added): with gaps between bytes the chip reads the stop bit as
+ * the parity bit, so bytes with an odd number of ones (0x7F, Get ID 0x02 0xFD) arrive and
+ * bytes with an even number (Get 0x00 0xFF, Read Memory 0x11 0xEE) fail the parity check
+ * and are dropped (as the field reports say: "never arrive"). Back-to-back frames would
+ * also put the next start bit where the stop bit belongs (a framing error): not modelled.
+ * The chip's replies are untouched. */
+void sim_set_adapter_drops_parity(Sim *s, bool on);
 /* The highest baud the chip's autobaud measures (added; default SIM_MAX_BAUD_DEFAULT,
  * the highest rate AN3155 gives for its baud detection; 0 restores it; at most SIM_MAX_BAUD_LIMIT). A host
  * whose line report says more gets no answer to its 0x7F (the chip keeps waiting for a
