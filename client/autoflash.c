@@ -19,7 +19,7 @@
 const ProfileOption profile_options[] = {
         { "vid",         STM32ISP_KEY_VID,     'q', "VID",  "match: the adapter's USB vendor ID (0x0403)" },
         { "pid",         STM32ISP_KEY_PID,     'q', "PID",  "match: the adapter's USB product ID (with --vid)" },
-        { "serial",      STM32ISP_KEY_SERIAL,  's', "GLOB", "match: the adapter's USB serial number" },
+        { "adapter-serial", STM32ISP_KEY_SERIAL, 's', "GLOB", "match: the adapter's USB serial number" },
         { "id-path",     STM32ISP_KEY_ID_PATH, 's', "GLOB", "match: the adapter's ID_PATH (where it is plugged in)" },
         { "port",        STM32ISP_KEY_PORT,    's', "GLOB", "match: the port's device or name; ports added by name\n"
           "                        (tcp://, rfc2217://) are flashed only when it names them" },

@@ -443,6 +443,48 @@ static int copy_to_memfd(int in, const char *name) {
         return TAKE_FD(mfd);
 }
 
+/* The one port the daemon knows (flash IMAGE without a port, as a seed tool finds its
+ * port by itself); with none or several: a usage error that lists them. */
+static int only_port(ClientBus *c, char **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_json_ json_object *objects = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *list = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
+                               "GetManagedObjects", &error, &reply, "");
+        if (r < 0) {
+                r = client_report_error(c, "flash", &error, r);
+                sd_bus_error_free(&error);
+                return r;
+        }
+        if (json_from_bus_message(reply, &objects) < 0)
+                return EXIT_FAILURE_GENERIC;
+        json_object_object_foreach(objects, path, ifaces) {
+                json_object *props = json_object_object_get(ifaces, STM32ISP_PORT_INTERFACE);
+                const char *dev = props ? json_get_string(props, "Device") : NULL;
+                char *l;
+
+                (void) path;
+                if (!dev)
+                        continue;
+                if (asprintf(&l, "%s  %s\n", list ?: "", dev) < 0)
+                        return EXIT_FAILURE_GENERIC;
+                free(list);
+                list = l;
+                if (n++ == 0 && !(*ret = strdup(dev)))
+                        return EXIT_FAILURE_GENERIC;
+        }
+        if (n == 1)
+                return 0;
+        if (n > 0)
+                *ret = mfree(*ret);
+        return failure_printf(EXIT_USAGE, "flash: %s; name the port: stm32ispctl flash PORT FILE\n%s",
+                              n == 0 ? "the daemon knows no port" : "several ports are known", list ?: "");
+}
+
 int client_open_image(Args *a, const char *file) {
         _cleanup_close_ int fd = -1;
         struct stat st;
@@ -488,6 +530,16 @@ int flash_append_options(sd_bus_message *call, const Args *a, const char *file) 
                 r = add_bool_opt(call, STM32ISP_KEY_GO, a->go);
         if (r >= 0 && a->force)
                 r = client_append_option(call, STM32ISP_KEY_FORCE, "b", 1);
+        if (r >= 0 && a->have_sn_address)
+                r = client_append_option(call, STM32ISP_KEY_SN_ADDRESS, "t", a->sn_address);
+        if (r >= 0 && a->have_sn_first)
+                r = client_append_option(call, STM32ISP_KEY_SN_FIRST, "t", a->sn_first);
+        if (r >= 0 && a->have_sn_step)
+                r = client_append_option(call, STM32ISP_KEY_SN_STEP, "t", a->sn_step);
+        if (r >= 0 && a->sn_format)
+                r = client_append_option(call, STM32ISP_KEY_SN_FORMAT, "s", a->sn_format);
+        if (r >= 0 && a->sn_counter)
+                r = client_append_option(call, STM32ISP_KEY_SN_COUNTER, "s", a->sn_counter);
         if (r >= 0)
                 r = add_line_opts(call, a);
         /* The name the results log records next to the image's SHA-256. */
@@ -504,10 +556,17 @@ int flash_append_options(sd_bus_message *call, const Args *a, const char *file) 
 int cmd_flash(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *result = NULL;
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *found = NULL;
         _cleanup_close_ int fd = a->image_fd;
-        const char *port = a->pos[0], *file = a->pos[1];
+        const char *port = a->pos[0], *file = a->n_pos == 2 ? a->pos[1] : a->pos[0];
         int r;
+
+        if (a->n_pos == 1) {
+                r = only_port(c, &found);
+                if (r != 0)
+                        return r;
+                port = found;
+        }
 
         r = resolve(c, a, port, &path);
         if (r != 0)

@@ -36,12 +36,19 @@ typedef struct Args {
         bool detach;            /* return once the job started; it outlives the client */
         const char *trace;      /* --trace FILE */
         int trace_fd;           /* FILE opened for writing, -1: none */
+        /* flash: a serial number (sn-address given) */
+        bool have_sn_address, have_sn_first, have_sn_step;
+        uint64_t sn_address, sn_first, sn_step;
+        const char *sn_format, *sn_counter;
 
         /* log */
         const char *result;     /* pass|fail */
         const char *uid;
         uint64_t since_usec, until_usec;        /* 0: unbounded */
         uint32_t limit;         /* 0: all */
+        bool have_serial;       /* --serial N */
+        uint64_t serial;
+        bool stats;             /* --stats: counts instead of entries */
 
         /* monitor station: print the table once and exit (since_usec: where its counts start) */
         bool once;

@@ -39,7 +39,10 @@ enum {
         OPT_FORCE     = 1 << 19,
         OPT_DETACH    = 1 << 20,
         OPT_TRACE     = 1 << 21,
-        OPT_PROFILE   = 1 << 22,        /* any of profile_options[] */
+        OPT_SN        = 1 << 22,        /* the --sn-* family */
+        OPT_SERIAL    = 1 << 23,
+        OPT_STATS     = 1 << 24,
+        OPT_PROFILE   = 1 << 25,        /* any of profile_options[] */
 };
 #define OPT_LAST OPT_PROFILE
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY | OPT_TRACE)
@@ -59,10 +62,11 @@ typedef struct Command {
 static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
         { "info",    1, 1, OPT_LINE, cmd_info, "info PORT", true },
-        { "flash",   2, 2, OPT_FLASH | OPT_DETACH | OPT_TRACE, cmd_flash,
-          "flash PORT FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
+        { "flash",   1, 2, OPT_FLASH | OPT_DETACH | OPT_TRACE | OPT_SN, cmd_flash,
+          "flash [PORT] FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
           "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--force] [--baud B]\n"
-          "                    [--entry SEQ] [--detach]", true },
+          "                    [--entry SEQ] [--detach] [--sn-address A [--sn-first N] [--sn-step N]\n"
+          "                    [--sn-format F] [--sn-counter NAME]]", true },
         { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_DETACH | OPT_LINE, cmd_erase,
           "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N] [--detach]", true },
         { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]", true },
@@ -75,8 +79,9 @@ static const Command commands[] = {
         { "autoflash", 0, 2, OPT_FLASH | OPT_PROFILE, cmd_autoflash,
           "autoflash [show | set IMAGE [FLASH OPTIONS] [PROFILE OPTIONS] | clear]" },
         { "monitor", 0, 1, OPT_SINCE | OPT_ONCE, cmd_monitor, "monitor [station [--once] [--since DATE]]" },
-        { "log",     0, 1, OPT_RESULT | OPT_UID | OPT_SINCE | OPT_UNTIL | OPT_LIMIT, cmd_log,
-          "log [PORT] [--result pass|fail] [--uid UID] [--since DATE] [--until DATE] [--limit N]", true },
+        { "log",     0, 1, OPT_RESULT | OPT_UID | OPT_SINCE | OPT_UNTIL | OPT_LIMIT | OPT_SERIAL | OPT_STATS, cmd_log,
+          "log [PORT] [--result pass|fail] [--uid UID] [--serial N] [--since DATE] [--until DATE] [--limit N]\n"
+          "                    [--stats]", true },
 };
 
 static void help(void) {
@@ -129,8 +134,17 @@ static void help(void) {
                "      --trace=FILE      write the job's wire trace (every byte, decoded) to FILE, as\n"
                "                        text, or JSON with --json; a failed job's trace is also kept\n"
                "                        by the daemon (its message names the file)\n"
+               "      --sn-address=A    flash: write a serial number at A (in the image or an area\n"
+               "                        clear of it); the number is bound to the chip's UID\n"
+               "      --sn-first=N      flash: the first number of a new counter (default 1)\n"
+               "      --sn-step=N       flash: the step between numbers (default 1)\n"
+               "      --sn-format=F     flash: le32 (default), le64, be32, be64 or text:FMT (one %%u)\n"
+               "      --sn-counter=NAME flash: the counter (default 'default')\n"
                "      --result=pass|fail  log: only passed or failed operations\n"
                "      --uid=UID         log: only this chip (hex UID)\n"
+               "      --serial=N        log: the board that got serial number N\n"
+               "      --stats           log: per slot and in total, passed, failed, yield and the\n"
+               "                        failure reasons by count\n"
                "      --since=DATE, --until=DATE  log: a time window (YYYY-MM-DD[ HH:MM[:SS]] local\n"
                "                        time, ...Z for UTC, or @SECONDS since the epoch)\n"
                "  -n, --limit=N         log: the newest N entries\n"
@@ -169,8 +183,8 @@ static const char *option_name(unsigned bit) {
         static const char *const names[] = {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
-                "--since", "--until", "--limit", "--once", "--force", "--detach", "--trace",
-                "profile options (--vid, ...)",
+                "--since", "--until", "--limit", "--once", "--force", "--detach", "--trace", "--sn-*", "--serial",
+                "--stats", "profile options (--vid, ...)",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -190,7 +204,8 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 ARG_VERSION = 0x100, ARG_SYSTEM, ARG_SESSION, ARG_BUS_ADDRESS, ARG_NO_VERIFY, ARG_VERIFY,
                 ARG_UNPROTECT, ARG_PROTECT, ARG_NO_BOOT0, ARG_BOOT0, ARG_GO, ARG_ENTRY, ARG_MASS, ARG_PAGES,
                 ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_DETACH, ARG_NO_ASK_PASSWORD,
-                ARG_TRACE,
+                ARG_TRACE, ARG_SN_ADDRESS, ARG_SN_FIRST, ARG_SN_STEP, ARG_SN_FORMAT, ARG_SN_COUNTER, ARG_SERIAL,
+                ARG_STATS,
                 ARG_PROFILE, /* + the index in profile_options[]: keep last */
         };
         static const struct option fixed[] = {
@@ -228,6 +243,13 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "force",       no_argument,       NULL, ARG_FORCE },
                 { "detach",      no_argument,       NULL, ARG_DETACH },
                 { "trace",       required_argument, NULL, ARG_TRACE },
+                { "sn-address",  required_argument, NULL, ARG_SN_ADDRESS },
+                { "sn-first",    required_argument, NULL, ARG_SN_FIRST },
+                { "sn-step",     required_argument, NULL, ARG_SN_STEP },
+                { "sn-format",   required_argument, NULL, ARG_SN_FORMAT },
+                { "sn-counter",  required_argument, NULL, ARG_SN_COUNTER },
+                { "serial",      required_argument, NULL, ARG_SERIAL },
+                { "stats",       no_argument,       NULL, ARG_STATS },
         };
         /* The fixed options, then one per profile option. */
         struct option options[ELEMENTSOF(fixed) + PROFILE_OPTIONS_MAX + 1] = {};
@@ -375,6 +397,44 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         a->detach = true;
                         given |= OPT_DETACH;
                         break;
+                case ARG_SN_ADDRESS:
+                        if (parse_address(optarg, &a->sn_address) < 0 || a->sn_address > UINT32_MAX)
+                                return usage_error("invalid serial-number address '%s'", optarg);
+                        a->have_sn_address = true;
+                        given |= OPT_SN;
+                        break;
+                case ARG_SN_FIRST:
+                case ARG_SN_STEP:
+                        if (parse_address(optarg, &v) < 0 || (c == ARG_SN_STEP && v == 0))
+                                return usage_error("invalid %s '%s'", c == ARG_SN_FIRST ? "--sn-first" : "--sn-step",
+                                                   optarg);
+                        if (c == ARG_SN_FIRST) {
+                                a->sn_first = v;
+                                a->have_sn_first = true;
+                        } else {
+                                a->sn_step = v;
+                                a->have_sn_step = true;
+                        }
+                        given |= OPT_SN;
+                        break;
+                case ARG_SN_FORMAT:
+                        a->sn_format = optarg;  /* the daemon checks it (serialnum.c) */
+                        given |= OPT_SN;
+                        break;
+                case ARG_SN_COUNTER:
+                        a->sn_counter = optarg;
+                        given |= OPT_SN;
+                        break;
+                case ARG_SERIAL:
+                        if (parse_address(optarg, &a->serial) < 0)
+                                return usage_error("invalid serial number '%s'", optarg);
+                        a->have_serial = true;
+                        given |= OPT_SERIAL;
+                        break;
+                case ARG_STATS:
+                        a->stats = true;
+                        given |= OPT_STATS;
+                        break;
                 case ARG_NO_ASK_PASSWORD:
                         a->ask_password = false;
                         break;
@@ -433,6 +493,8 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 if (!streq(verb, "set") && given)
                         return usage_error("autoflash %s takes no options", verb);
         }
+        if ((given & OPT_SN) && !a->have_sn_address)
+                return usage_error("%s", "the --sn-* options need --sn-address");
         if (a->mass + !!a->pages + (a->have_address || a->have_length) > 1 && streq(cmd->name, "erase"))
                 return usage_error("%s", "erase: --mass, --pages and --address/--length exclude each other");
         if (cmd->run == cmd_go && a->n_pos == 2) {
@@ -476,7 +538,7 @@ int main(int argc, char *argv[]) {
         }
 
         /* The image is opened first: a file error comes before the bus. */
-        const char *image = cmd->run == cmd_flash ? a.pos[1] :
+        const char *image = cmd->run == cmd_flash ? a.pos[a.n_pos - 1] :
                             cmd->run == cmd_autoflash && a.n_pos == 2 ? a.pos[1] : NULL;
         if (image) {
                 r = client_open_image(&a, image);

@@ -203,7 +203,7 @@ static int on_finished(sd_bus_message *msg, void *userdata, sd_bus_error *ret_er
         }
         progress_end(m->progress);
         if (!*error)
-                text_line(m, "%s: %s finished", port_label(m, path), op);
+                text_line(m, "%s: %s passed", port_label(m, path), op);
         else
                 text_line(m, "%s: %s failed: %s%s%s", port_label(m, path), op,
                           startswith(error, STM32ISP_ERROR_PREFIX) ? error + strlen(STM32ISP_ERROR_PREFIX) : error,
@@ -283,8 +283,15 @@ typedef struct Slot {
         char error[64];         /* its short error name */
         char message[256];
         uint64_t result_usec;   /* the last result counted: results not newer are counted already */
+        char words[320];        /* the daemon's Station text: "waiting for a board", "PASS — ..." */
+        char profile[16];       /* what the armed profile does here: "", plug, poll, unmatched */
         char *shown;            /* the row as last printed (lines and JSON) */
 } Slot;
+
+/* Columns as wide as their longest entry, so long names keep the table aligned. */
+typedef struct Widths {
+        int slot, device;
+} Widths;
 
 typedef enum StationOutput {
         STATION_TABLE,          /* a terminal: the table redrawn in place */
@@ -305,6 +312,7 @@ typedef struct Station {
         sd_event_source *redraw;
         uint64_t last_draw;
         unsigned lines_drawn;
+        char armed[192];        /* the armed profile in a line, "" before it is read */
 } Station;
 
 static Slot *slot_free(Slot *s) {
@@ -400,27 +408,57 @@ static unsigned slot_percent(const Slot *s) {
                                                                    : UINT32_MAX;
 }
 
-static void row_format(const Slot *s, bool progress, char *buf, size_t size) {
-        const char *dev = s->path && s->device && *s->device ? s->device : "-", *chip = *s->chip ? s->chip : "-";
+static const char *slot_device(const Slot *s) {
+        const char *dev = s->path && s->device && *s->device ? s->device : "-";
+
+        return startswith(dev, "/dev/") ? dev + strlen("/dev/") : dev;
+}
+
+static Widths station_widths(const Station *st) {
+        Widths w = { .slot = 11, .device = 8 };
+
+        for (size_t i = 0; i < st->n_slots; i++) {
+                w.slot = MAX(w.slot, (int) strlen(slot_name(st->slots[i]->key)));
+                w.device = MAX(w.device, (int) strlen(slot_device(st->slots[i])));
+        }
+        return w;
+}
+
+/* The operator's words: the daemon's (a station slot), else the last result. */
+static const char *slot_words(const Slot *s, bool progress, char *buf, size_t size) {
+        if (streq(s->profile, "unmatched"))
+                snprintf(buf, size, "no profile matches this port%s%s", *s->result ? "; last: " : "",
+                         *s->result ? (streq(s->result, "pass") ? "passed" : "failed") : "");
+        /* a poll station's slot says all; elsewhere "waiting" only until a result */
+        else if (*s->words && (streq(s->profile, "poll") || !streq(s->words, "waiting for a board") || !*s->result))
+                /* without the percentage where a line is printed per change */
+                snprintf(buf, size, "%s", !progress && startswith(s->words, "flashing ") ? "flashing" : s->words);
+        else if (*s->result)
+                snprintf(buf, size, "%s%s%s", streq(s->result, "pass") ? "passed" : "failed", *s->error ? ": " : "",
+                         s->error);
+        else
+                snprintf(buf, size, "-");
+        return buf;
+}
+
+static void row_format(const Slot *s, bool progress, const Widths *w, char *buf, size_t size) {
+        const char *chip = *s->chip ? s->chip : "-";
         unsigned pct = progress ? slot_percent(s) : UINT32_MAX;
-        char prog[16] = "-", last[80] = "-";
+        char prog[16] = "-", words[400];
 
         if (pct != UINT32_MAX)
                 snprintf(prog, sizeof prog, "%u%%", pct);
-        if (*s->result)
-                snprintf(last, sizeof last, "%s%s%s", streq(s->result, "pass") ? "PASS" : "FAIL",
-                         *s->error ? " " : "", s->error);
         /* Narrow: the UID takes 24 columns. */
         if (startswith(chip, "STM32"))
                 chip += strlen("STM32");
-        snprintf(buf, size, "%-11s %-8s %-10s %4s %-8s %-24s %4u %4u  %s", slot_name(s->key),
-                 startswith(dev, "/dev/") ? dev + strlen("/dev/") : dev, s->state, prog, chip, *s->uid ? s->uid : "-",
-                 s->pass, s->fail, last);
+        snprintf(buf, size, "%-*s %-*s %-10s %4s %-8s %-24s %4u %4u  %s", w->slot, slot_name(s->key), w->device,
+                 slot_device(s), s->state, prog, chip, *s->uid ? s->uid : "-", s->pass, s->fail,
+                 slot_words(s, progress, words, sizeof words));
 }
 
-static void header_format(char *buf, size_t size) {
-        snprintf(buf, size, "%-11s %-8s %-10s %4s %-8s %-24s %4s %4s  %s", "SLOT", "DEVICE", "STATE", "PROG", "CHIP",
-                 "LAST UID", "PASS", "FAIL", "LAST");
+static void header_format(const Widths *w, char *buf, size_t size) {
+        snprintf(buf, size, "%-*s %-*s %-10s %4s %-8s %-24s %4s %4s  %s", w->slot, "SLOT", w->device, "DEVICE", "STATE",
+                 "PROG", "CHIP", "LAST UID", "PASS", "FAIL", "STATION");
 }
 
 static void summary_format(const Station *st, char *buf, size_t size) {
@@ -435,8 +473,8 @@ static void summary_format(const Station *st, char *buf, size_t size) {
         }
         if (localtime_r(&t, &tm))
                 strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-        snprintf(buf, size, "%zu %s: %u passed, %u failed since %s.", st->n_slots, st->n_slots == 1 ? "slot" : "slots",
-                 pass, fail, when);
+        snprintf(buf, size, "%zu %s: %u passed, %u failed since %s. %s", st->n_slots,
+                 st->n_slots == 1 ? "slot" : "slots", pass, fail, when, st->armed);
 }
 
 /* event: NULL for --once's array. */
@@ -471,6 +509,13 @@ static json_object *slot_json(const Slot *s, const char *event) {
                 stm32isp_format_timestamp(s->result_usec, ts);
         json_object_object_add(o, "last_timestamp", json_object_new_string(ts));       /* the one form */
         json_object_object_add(o, "last_timestamp_usec", json_object_new_uint64(s->result_usec));
+        {
+                char words[400];
+
+                json_object_object_add(o, "station",
+                                       json_object_new_string(slot_words(s, !event, words, sizeof words)));
+        }
+        json_object_object_add(o, "profile", json_object_new_string(s->profile));
         return o;
 }
 
@@ -493,10 +538,12 @@ static void station_draw(Station *st) {
 
         if (st->lines_drawn > 0)
                 printf("\033[%uA", st->lines_drawn);
-        header_format(line, sizeof line);
+        Widths w = station_widths(st);
+
+        header_format(&w, line, sizeof line);
         table_line(line, cols);
         for (size_t i = 0; i < st->n_slots; i++) {
-                row_format(st->slots[i], true, line, sizeof line);
+                row_format(st->slots[i], true, &w, line, sizeof line);
                 table_line(line, cols);
         }
         summary_format(st, line, sizeof line);
@@ -532,8 +579,10 @@ static void station_schedule_redraw(Station *st) {
 static void station_print_slot(Station *st, Slot *s) {
         char row[512];
 
+        Widths w = station_widths(st);
+
         /* What counts as a change: everything but the progress, which would be too chatty. */
-        row_format(s, false, row, sizeof row);
+        row_format(s, false, &w, row, sizeof row);
         if (s->shown && streq(s->shown, row))
                 return;
         (void) set_string(&s->shown, row);
@@ -575,10 +624,12 @@ static void station_print_once(Station *st) {
                         json_print(stdout, array, false);
                 return;
         }
-        header_format(line, sizeof line);
+        Widths w = station_widths(st);
+
+        header_format(&w, line, sizeof line);
         printf("%s\n", line);
         for (size_t i = 0; i < st->n_slots; i++) {
-                row_format(st->slots[i], true, line, sizeof line);
+                row_format(st->slots[i], true, &w, line, sizeof line);
                 printf("%s\n", line);
         }
         summary_format(st, line, sizeof line);
@@ -600,9 +651,10 @@ static void station_maybe_ready(Station *st) {
                 return;
         }
         if (st->output == STATION_LINES) {
+                Widths w = station_widths(st);
                 char line[512];
 
-                header_format(line, sizeof line);
+                header_format(&w, line, sizeof line);
                 printf("%-8s %s\n", "TIME", line);
         }
         for (size_t i = 0; i < st->n_slots; i++)
@@ -617,7 +669,46 @@ static void station_maybe_ready(Station *st) {
         fflush(stdout);
 }
 
+/* The armed profile in one line (Manager.AutoFlash as JSON). */
+static void station_set_armed(Station *st, json_object *af) {
+        json_object *armed = json_get(af, "armed");
+        const char *sha = json_get_string(af, "sha256") ?: "";
+
+        if (!af)
+                return;
+        if (!json_object_get_boolean(armed)) {
+                snprintf(st->armed, sizeof st->armed, "No auto-flash profile armed.");
+                return;
+        }
+        snprintf(st->armed, sizeof st->armed, "Armed: %s (SHA-256 %.12s), detect %s%s%s.",
+                 json_get_string(af, "image_name") ?: "?", sha, json_get_string(af, "detect") ?: "plug",
+                 json_get_string(af, "sn_counter") ? ", serial numbers from counter " : "",
+                 json_get_string(af, "sn_counter") ?: "");
+}
+
+static int station_read_armed(Station *st) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_json_ json_object *af = NULL;
+        int r;
+
+        r = sd_bus_get_property(st->c->bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE,
+                                "AutoFlash", NULL, &reply, "a{sv}");
+        if (r < 0 || json_from_bus_message(reply, &af) < 0)
+                return 0;       /* an older daemon: no line */
+        station_set_armed(st, af);
+        return 0;
+}
+
+/* The daemon's Station property (a{sv}: text, profile). */
+static void slot_set_station(Slot *s, json_object *station) {
+        if (!station)
+                return;
+        snprintf(s->words, sizeof s->words, "%s", json_get_string(station, "text") ?: "");
+        snprintf(s->profile, sizeof s->profile, "%s", json_get_string(station, "profile") ?: "");
+}
+
 static void slot_empty(Station *st, Slot *s) {
+        s->words[0] = s->profile[0] = 0;
         s->path = mfree(s->path);
         s->device = mfree(s->device);
         snprintf(s->state, sizeof s->state, "empty");
@@ -650,6 +741,7 @@ static void station_port_present(Station *st, const char *path, json_object *pro
         }
         if (json_get_string(chip, "name") && *json_get_string(chip, "name"))
                 snprintf(s->chip, sizeof s->chip, "%s", json_get_string(chip, "name"));
+        slot_set_station(s, json_get(props, "Station"));
         station_changed(st, s);
 }
 
@@ -747,16 +839,27 @@ static int on_station_properties(sd_bus_message *msg, void *userdata, sd_bus_err
         _cleanup_json_ json_object *changed = NULL;
         const char *iface;
         Slot *s = slot_by_path(st, sd_bus_message_get_path(msg));
-        json_object *state, *chip, *last;
+        json_object *state, *chip, *last, *station;
 
+        if (streq_ptr(sd_bus_message_get_path(msg), STM32ISP_MANAGER_PATH)) {
+                if (sd_bus_message_read(msg, "s", &iface) >= 0 && streq(iface, STM32ISP_MANAGER_INTERFACE) &&
+                    json_from_bus_message(msg, &changed) >= 0 && json_object_object_get(changed, "AutoFlash")) {
+                        station_set_armed(st, json_object_object_get(changed, "AutoFlash"));
+                        if (st->ready && st->output == STATION_TABLE)
+                                station_schedule_redraw(st);
+                }
+                return 0;
+        }
         if (!s || sd_bus_message_read(msg, "s", &iface) < 0 || !streq(iface, STM32ISP_PORT_INTERFACE) ||
             json_from_bus_message(msg, &changed) < 0)
                 return 0;
         state = json_object_object_get(changed, "State");
         chip = json_object_object_get(changed, "Chip");
         last = json_object_object_get(changed, "LastResult");
-        if (!state && !chip && !last)
+        station = json_object_object_get(changed, "Station");
+        if (!state && !chip && !last && !station)
                 return 0;
+        slot_set_station(s, station);
         if (state) {
                 /* A new stage: its progress comes with the next Progress signal. */
                 snprintf(s->state, sizeof s->state, "%s", json_object_get_string(state));
@@ -842,9 +945,10 @@ static uint64_t start_of_today_usec(void) {
 /* The signals a live view follows; a NULL handler is not subscribed. */
 typedef struct ViewHandlers {
         sd_bus_message_handler_t added, removed, properties, progress, finished, owner;
+        sd_bus_message_handler_t manager_properties;    /* the Manager's (AutoFlash) */
 } ViewHandlers;
 
-#define VIEW_N_MATCHES 6
+#define VIEW_N_MATCHES 7
 #define PORT_SIGNAL_RULE(interface, member)                                             \
         "type='signal',sender='" STM32ISP_BUS_NAME "',interface='" interface "',member='" \
         member "',path_namespace='" STM32ISP_PORT_PATH_PREFIX "'"
@@ -865,6 +969,8 @@ static int view_subscribe(sd_bus *bus, sd_bus_slot *slots[static VIEW_N_MATCHES]
                 { PORT_SIGNAL_RULE(STM32ISP_PORT_INTERFACE, "Finished"), h->finished },
                 { "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                   "interface='org.freedesktop.DBus',member='NameOwnerChanged'", h->owner },
+                { "type='signal',sender='" STM32ISP_BUS_NAME "',path='" STM32ISP_MANAGER_PATH "',"
+                  "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'", h->manager_properties },
         };
 
         for (size_t i = 0; i < VIEW_N_MATCHES; i++) {
@@ -916,6 +1022,7 @@ static int run_station(ClientBus *c, const Args *a) {
                 .added = on_station_added,
                 .removed = on_station_removed,
                 .properties = on_station_properties,
+                .manager_properties = on_station_properties,
                 .progress = on_station_progress,
                 .owner = on_station_owner,
         };
@@ -934,6 +1041,8 @@ static int run_station(ClientBus *c, const Args *a) {
          * order with the signals, so nothing falls in between and nothing counts twice. */
         if (!a->once)
                 r = view_subscribe(c->bus, matches, &handlers, &st);
+        if (r >= 0)
+                r = station_read_armed(&st);
         if (r >= 0)
                 r = station_list_async(&st);
         if (r >= 0)

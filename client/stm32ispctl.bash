@@ -46,7 +46,8 @@ _stm32ispctl() {
         local -A opts=(
                 [list]=""
                 [info]="$line"
-                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force --detach $line"
+                [flash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force --detach $line
+                         --sn-address= --sn-first= --sn-step= --sn-format= --sn-counter="
                 [erase]="--mass --pages= --address= --length= --detach $line"
                 [read]="--address= --length= $line"
                 [lock]="--force --detach $line"
@@ -56,19 +57,21 @@ _stm32ispctl() {
                 [cancel]=""
                 [remove]=""
                 [autoflash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force $line
-                             --vid= --pid= --serial= --id-path= --port= --expect-chip="
+                             --vid= --pid= --adapter-serial= --id-path= --port= --expect-chip="
                 [monitor]="--once --since="
-                [log]="--result= --uid= --since= --until= --limit="
+                [log]="--result= --uid= --serial= --since= --until= --limit= --stats"
         )
 
         case $prev in
                 --format|-f) COMPREPLY=($(compgen -W "auto bin hex elf srec" -- "$cur")); return ;;
                 --erase|-e) COMPREPLY=($(compgen -W "auto mass none" -- "$cur")); return ;;
                 --result) COMPREPLY=($(compgen -W "pass fail" -- "$cur")); return ;;
-                --uid|--since|--until|--limit|-n) return ;;
+                --uid|--serial|--since|--until|--limit|-n) return ;;
+                --sn-format) COMPREPLY=($(compgen -W "le32 le64 be32 be64 text:" -- "$cur")); return ;;
+                --sn-address|--sn-first|--sn-step|--sn-counter) return ;;
                 --baud|-b) COMPREPLY=($(compgen -W "115200 57600 38400 19200 9600" -- "$cur")); return ;;
                 --bus-address|--host|-H|--address|-a|--length|-l|--pages|--entry) return ;;
-                --vid|--pid|--serial|--id-path|--port|--expect-chip) return ;;
+                --vid|--pid|--adapter-serial|--id-path|--port|--expect-chip) return ;;
                 --trace) _stm32ispctl_files; return ;;
         esac
         case $cur in
@@ -87,7 +90,7 @@ _stm32ispctl() {
                         --system|--session|--user|--bus-address=*|--host=*) bus+=("${words[i]}") ;;
                         --bus-address|--host|-H) bus+=("${words[i]}" "${words[i + 1]}"); ((i++)) ;;
                         --address|--length|--format|--erase|--baud|--entry|--trace|--pages|-a|-l|-f|-e|-b) ((i++)) ;;
-                        --vid|--pid|--serial|--id-path|--port|--expect-chip) ((i++)) ;;
+                        --vid|--pid|--adapter-serial|--id-path|--port|--expect-chip) ((i++)) ;;
                         -*) ;;
                         *) if [ -z "$cmd" ]; then cmd=${words[i]}; else [ $npos = 0 ] && pos0=${words[i]}; ((npos++)); fi ;;
                 esac

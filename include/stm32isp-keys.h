@@ -25,6 +25,11 @@
 #define STM32ISP_KEY_DETACH      "detach"
 #define STM32ISP_KEY_TRACE_FD    "trace-fd"
 #define STM32ISP_KEY_TRACE_FORMAT "trace-format"
+#define STM32ISP_KEY_SN_ADDRESS  "sn-address"
+#define STM32ISP_KEY_SN_FIRST    "sn-first"
+#define STM32ISP_KEY_SN_STEP     "sn-step"
+#define STM32ISP_KEY_SN_FORMAT   "sn-format"
+#define STM32ISP_KEY_SN_COUNTER  "sn-counter"
 
 /* Manager.SetAutoFlash's match and check (besides the Flash keys above). */
 #define STM32ISP_KEY_VID         "vid"
@@ -36,6 +41,10 @@
 /* and STM32ISP_KEY_PORT below: a glob on the port's name (tcp://, rfc2217:// ports
  * are flashed only when it names them) */
 
+/* SetAutoFlash: how the station detects a board (and the sn-* keys above). */
+#define STM32ISP_KEY_DETECT      "detect"
+#define STM32ISP_KEY_POLL_MS     "poll-ms"
+
 /* Manager.GetResults's filter. */
 #define STM32ISP_KEY_RESULT      "result"
 #define STM32ISP_KEY_UID         "uid"
@@ -43,3 +52,4 @@
 #define STM32ISP_KEY_SINCE       "since"
 #define STM32ISP_KEY_UNTIL       "until"
 #define STM32ISP_KEY_LIMIT       "limit"
+#define STM32ISP_KEY_SERIAL_NUMBER "serial-number"

@@ -45,6 +45,11 @@
 #define STM32ISP_BAUDRATE_MIN 1200u
 #define STM32ISP_BAUDRATE_MAX 3000000u
 
+/* Auto-flash detect=poll: how often an idle port is asked for a bootloader (ms). */
+#define STM32ISP_POLL_MS_DEFAULT 500u
+#define STM32ISP_POLL_MS_MIN 100u
+#define STM32ISP_POLL_MS_MAX 10000u
+
 /* Flash "address": where a raw binary goes unless the caller says otherwise, the flash
  * base of every supported chip. */
 #define STM32ISP_FLASH_ADDRESS_DEFAULT 0x08000000u

@@ -479,6 +479,20 @@ int flasher_probe(Flasher *f, FlasherChip *ret) {
         return 0;
 }
 
+int flasher_poll(Flasher *f, unsigned syncs, FlasherChip *ret) {
+        int r;
+
+        f->message[0] = 0;
+        f->have_chip = false;
+        /* Only 0x7F bytes go out before an answer: a chip reset into the bootloader
+         * measures its baud on the first byte it hears (facts §4, a G031), so nothing
+         * else may come first. */
+        r = an3155_sync(f->proto, syncs >= 2 ? 2 : 1);
+        if (r < 0)
+                return r == -EHOSTDOWN ? r : fail_proto(f, r, "sync");
+        return probe_synced(f, ret);
+}
+
 /* Probes unless the last probe still stands; need_info: the PID must be known. */
 static int ensure_probed(Flasher *f, bool need_info) {
         int r;

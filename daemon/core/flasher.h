@@ -140,6 +140,10 @@ void flasher_set_chip_hint(Flasher *f, uint16_t pid);
  * answers gets one an3155_recover() (a chip an earlier host left inside a command)
  * before the probe fails with -EHOSTDOWN. */
 int flasher_probe(Flasher *f, FlasherChip *ret);
+/* A station's poll: at most syncs 0x7F bytes (1 or 2) and nothing else until a chip
+ * answers one (then a probe as flasher_probe()'s); silence is -EHOSTDOWN, with no
+ * recovery filler: a poll must cost an empty line nothing but the 0x7F. */
+int flasher_poll(Flasher *f, unsigned syncs, FlasherChip *ret);
 /* The chip of the last successful probe, NULL before. */
 const FlasherChip *flasher_chip(const Flasher *f);
 

@@ -47,6 +47,8 @@ Job *job_new(JobOp op) {
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
+        if (j->board.free)
+                j->board.free(j->board.userdata);
         image_free(j->image);
         free(j->image_name);
         free(j->entry);
@@ -196,8 +198,8 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         _cleanup_(flasher_freep) Flasher *f = NULL;
         uint64_t start = now_usec();
         const char *msg = NULL;
-        char wrong_chip[64], no_answer[1024] = "";
-        bool probed = false;
+        char wrong_chip[64], no_answer[1024] = "", board_msg[256] = "";
+        bool probed = false, prepared = false;
         int r, k;
 
         /* out of memory leaves the job without a trace, nothing more */
@@ -210,7 +212,7 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                 j->error = r;
                 goto finish;
         }
-        if (j->entry) {
+        if (j->entry && !j->poll_syncs) {
                 r = entry_run(l, j->entry, false, h->pause, h->userdata);
                 if (r < 0) {
                         j->error = r;
@@ -236,7 +238,11 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
         if (h->trace)
                 an3155_set_trace(flasher_protocol(f), h->trace, h->userdata);
 
-        r = probe_with_fallback(j, device, h, l, f, no_answer, sizeof no_answer);
+        if (j->poll_syncs) {
+                j->baudrate_used = l->baud;
+                r = flasher_poll(f, j->poll_syncs, &j->chip);
+        } else
+                r = probe_with_fallback(j, device, h, l, f, no_answer, sizeof no_answer);
         if (no_answer[0])
                 msg = no_answer;
         if (r < 0 && j->trace && diagnose_parity_suspect(trace_stats(j->trace)) &&
@@ -271,6 +277,14 @@ void job_run(Job *j, const char *device, const JobHooks *h) {
                         msg = wrong_chip;
                         r = -EOPNOTSUPP;
                         break;
+                }
+                if (j->board.prepare) {
+                        r = j->board.prepare(j, board_msg, sizeof board_msg, j->board.userdata);
+                        if (r < 0) {
+                                msg = board_msg[0] ? board_msg : NULL;
+                                break;
+                        }
+                        prepared = true;
                 }
                 r = flasher_flash(f, j->image, &j->flash, &j->result);
                 break;
@@ -313,6 +327,9 @@ done:
         if (r < 0)
                 snprintf(j->message, sizeof j->message, "%s",
                          msg ?: (flasher_error_message(f)[0] ? flasher_error_message(f) : strerror(-r)));
+        /* the board's number: kept when anything may have been written */
+        if (prepared && j->board.finish)
+                j->board.finish(j, j->board.userdata);
         /* A flashed board is reset into its application by the exit sequence; one that
          * failed stays in the bootloader. The flash is written and verified either way: a
          * failed reset only leaves the board in the bootloader until it is powered up.

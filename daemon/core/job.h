@@ -33,7 +33,21 @@ typedef enum JobOp {
 /* "Probe", "Flash", ... (the D-Bus method names). */
 const char *job_op_to_string(JobOp op);
 
-typedef struct Job {
+typedef struct Job Job;
+
+/* A Flash's per-board step (a serial number): prepare() runs once the chip is known
+ * and before anything is erased, and may change j->image; a negative errno fails the
+ * job, msg (size n) saying why. finish() runs when the flash has ended (j->error and
+ * j->result filled in) if prepare() succeeded. Both on the worker thread. free() drops
+ * userdata with the job. All NULL: none. */
+typedef struct JobBoardHooks {
+        int (*prepare)(Job *j, char *msg, size_t n, void *userdata);
+        void (*finish)(Job *j, void *userdata);
+        void (*free)(void *userdata);
+        void *userdata;
+} JobBoardHooks;
+
+struct Job {
         JobOp op;
         unsigned baudrate;              /* 0: the default, 115200; above 115200: tried
                                          * first, then 115200 if the chip does not answer */
@@ -48,6 +62,12 @@ typedef struct Job {
         uint16_t hint_pid;              /* the chip the port last saw, for a NoBootloader
                                          * message (expect_pid first); 0: none */
         bool automatic;                 /* started by an auto-flash profile, not a caller (for the log) */
+        JobBoardHooks board;
+        bool have_serial_number;        /* set by board.prepare(): the number this board got */
+        uint64_t serial_number;
+        /* Probe: a station's poll when > 0: that many 0x7F (1 or 2, flasher_poll()), no
+         * entry sequence, no baud fallback, no recovery. */
+        unsigned poll_syncs;
         /* Erase */
         FlasherErase erase_mode;
         uint32_t address, length;       /* Erase (AUTO), Read, Go (address) */
@@ -69,7 +89,7 @@ typedef struct Job {
         FlasherResult result;
         uint64_t duration_usec;
         Trace *trace;                   /* every job's, from its start; NULL: out of memory */
-} Job;
+};
 
 Job *job_new(JobOp op);
 Job *job_free(Job *j);

@@ -27,6 +27,8 @@ int autoflash_new(const char *source, AutoFlash **ret) {
                 return -ENOMEM;
         flasher_flash_options_init(&a->flash);
         a->format = IMAGE_FORMAT_AUTO;
+        a->poll_ms = STM32ISP_POLL_MS_DEFAULT;
+        serial_spec_init(&a->serial);
         a->source = source;
         *ret = a;
         return 0;
@@ -67,6 +69,13 @@ static const char *const config_names[_AUTOFLASH_OPTION_MAX + 1] = {
         [AUTOFLASH_OPTION_CHIP]       = "ExpectChip",
         [AUTOFLASH_OPTION_FORCE]      = "Force",
         [AUTOFLASH_OPTION_PORT]       = "MatchPort",
+        [AUTOFLASH_OPTION_DETECT]     = "Detect",
+        [AUTOFLASH_OPTION_POLL_MS]    = "PollMs",
+        [AUTOFLASH_OPTION_SN_ADDRESS] = "SnAddress",
+        [AUTOFLASH_OPTION_SN_FIRST]   = "SnFirst",
+        [AUTOFLASH_OPTION_SN_STEP]    = "SnStep",
+        [AUTOFLASH_OPTION_SN_FORMAT]  = "SnFormat",
+        [AUTOFLASH_OPTION_SN_COUNTER] = "SnCounter",
         [SETTING_MATCH_USB]           = "MatchUSB",
 };
 
@@ -196,6 +205,25 @@ static int apply(AutoFlash *a, unsigned setting, const AutoFlashValue *v) {
                 } else
                         a->expect_chip = (uint16_t) v->u;
                 return 0;
+        case AUTOFLASH_OPTION_DETECT:
+                if (streq(v->s, "plug"))
+                        a->detect_poll = false;
+                else if (streq(v->s, "poll"))
+                        a->detect_poll = true;
+                else
+                        return -EINVAL;
+                return 0;
+        case AUTOFLASH_OPTION_POLL_MS:
+                if (v->u < STM32ISP_POLL_MS_MIN || v->u > STM32ISP_POLL_MS_MAX)
+                        return -EINVAL;
+                a->poll_ms = (unsigned) v->u;
+                return 0;
+        case AUTOFLASH_OPTION_SN_ADDRESS:
+        case AUTOFLASH_OPTION_SN_FIRST:
+        case AUTOFLASH_OPTION_SN_STEP:
+        case AUTOFLASH_OPTION_SN_FORMAT:
+        case AUTOFLASH_OPTION_SN_COUNTER:
+                return serial_spec_set(&a->serial, (SerialKey) (setting - AUTOFLASH_OPTION_SN_ADDRESS), v->u, v->s);
         case AUTOFLASH_OPTION_SERIAL:
                 return set_string(&a->match_serial, v->s, true);
         case AUTOFLASH_OPTION_ID_PATH:

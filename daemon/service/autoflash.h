@@ -16,6 +16,7 @@
 #include "image.h"
 #include "job.h"
 #include "macro.h"
+#include "serialjob.h"
 #include "sha256.h"
 
 typedef struct AutoFlash {
@@ -40,6 +41,14 @@ typedef struct AutoFlash {
                                          * USB adapters udev reports as they appear */
         uint16_t expect_chip;           /* 0: any */
 
+        /* How a board is found: when its adapter appears (plug), or by asking every
+         * idle matching port for a bootloader every poll_ms (poll: adapters that stay
+         * plugged into a fixture while boards are swapped; station.h). */
+        bool detect_poll;
+        unsigned poll_ms;
+
+        SerialSpec serial;              /* a number for every board (sn-address given) */
+
         const char *source;             /* "config" or "bus" */
         uint64_t n_started, n_passed, n_failed;
 } AutoFlash;
@@ -50,9 +59,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(AutoFlash *, autoflash_free);
 
 /* Sets one setting from its config name (case-insensitive: ImageName, Format, Address,
  * Erase, Verify, Unprotect, Protect, Boot0, Go, Force, Baudrate, Entry, MatchUSB=VVVV:PPPP
- * (PPPP may be *), MatchSerial, MatchIdPath, MatchPort, ExpectChip) or its bus name
- * (image-name, format, address, erase, verify, ..., vid, pid, serial, id-path, port,
- * chip), value as text.
+ * (PPPP may be *), MatchSerial, MatchIdPath, MatchPort, ExpectChip, Detect, PollMs,
+ * SnAddress, SnFirst, SnStep, SnFormat, SnCounter) or its bus name (image-name, format,
+ * address, erase, verify, ..., vid, pid, serial, id-path, port, chip, detect, poll-ms,
+ * sn-address, sn-first, sn-step, sn-format, sn-counter), value as text.
  * -ENOENT for an unknown key, -EINVAL for a bad value. Image= is not handled here: the
  * caller reads the file and calls autoflash_set_image(). */
 int autoflash_set(AutoFlash *a, const char *key, const char *value);

@@ -176,6 +176,11 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                 if (r < 0)
                         return r;
         }
+        if (l->have_serial_number) {
+                r = sd_bus_message_append(m, "{sv}", "serial_number", "t", l->serial_number);
+                if (r < 0)
+                        return r;
+        }
         if (l->op == JOB_READ && l->error == 0) {
                 r = sd_bus_message_append(m, "{sv}", "bytes_read", "t", l->bytes_read);
                 if (r < 0)

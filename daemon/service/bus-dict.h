@@ -31,6 +31,8 @@ typedef struct LastResult {
         char chip_name[64];
         char uid[32];                   /* hex, "" when not read */
         char trace_file[256];           /* a failed job's kept wire trace; "": none */
+        bool have_serial_number;        /* Flash: the number the board got */
+        uint64_t serial_number;
 } LastResult;
 
 /* Opens the entry key of an a{sv} with a variant of type contents; the caller appends the

@@ -24,6 +24,7 @@
 #include "request.h"
 #include "results.h"
 #include "traces.h"
+#include "serialstore.h"
 #include "stm32isp.h"
 #include "string-util.h"
 
@@ -54,14 +55,17 @@ struct Manager {
                 char message[512];
         } vanished[4];
         unsigned n_vanished;
+        SerialStore *serials;           /* in the state directory; NULL: none */
 
         Polkit *polkit;
         AutoFlash *autoflash;           /* armed profile, NULL: none */
+        sd_event_source *poll_timer;    /* detect=poll: asks idle ports for a bootloader */
         char *autoflash_error;          /* why the configured profile is not armed */
         bool started;                   /* enumeration done: new ports are plugged boards */
 };
 
 static void manager_update_status(Manager *m);
+static void manager_update_poll(Manager *m);
 
 bool manager_abandoned(Manager *m) {
         return m->abandoned;
@@ -192,29 +196,35 @@ static void manager_emit_autoflash(Manager *m) {
                                                       "AutoFlash", NULL);
 }
 
-/* A port appeared: flash it when the armed profile matches. Ports present at startup
- * are not plugged boards: they are left alone. */
-static void manager_autoflash_port(Manager *m, Port *p, bool plugged) {
-        _cleanup_(job_freep) Job *j = NULL;
-        AutoFlash *a = m->autoflash;
-        AutoFlashCandidate c = {
+/* What the profile's match sees of a port. plugged: a USB adapter udev reported (at
+ * startup or as it appeared), not one added by name. */
+static AutoFlashCandidate port_candidate(Port *p) {
+        return (AutoFlashCandidate) {
                 .name = port_name(p),
                 .device = port_device(p),
-                .plugged = plugged,
+                .plugged = port_plugged(p),
                 .vid = port_vendor_id(p),
                 .pid = port_product_id(p),
                 .serial = port_serial(p),
                 .id_path = port_physical_path(p),
         };
+}
+
+static bool port_matches(const Manager *m, Port *p) {
+        AutoFlashCandidate c = port_candidate(p);
+
+        return m->autoflash && autoflash_matches(m->autoflash, &c);
+}
+
+/* Starts the armed profile's flash on p. */
+static void manager_autoflash_start(Manager *m, Port *p) {
+        _cleanup_(job_freep) Job *j = NULL;
+        AutoFlash *a = m->autoflash;
         int r;
 
-        if (!a || !m->started || m->exiting)
-                return;
-        if (!autoflash_matches(a, &c)) {
-                log_debug(port_name(p), "The auto-flash profile does not match, leaving the port alone");
-                return;
-        }
         r = autoflash_new_job(a, &j);
+        if (r >= 0 && a->serial.enabled)
+                r = m->serials ? serial_job_attach(j, m->serials, &a->serial) : -ENOMEDIUM;
         if (r >= 0) {
                 log_info(port_name(p), "Auto-flashing %s", j->image_name);
                 r = port_submit(p, TAKE_PTR(j));
@@ -224,7 +234,113 @@ static void manager_autoflash_port(Manager *m, Port *p, bool plugged) {
                 return;
         }
         a->n_started++;
+        station_flash_started(port_station(p));
+        port_station_changed(p);
         manager_emit_autoflash(m);
+}
+
+/* A port appeared: flash it when the armed profile matches (detect=plug). Ports present
+ * at startup are not plugged boards: they are left alone. */
+static void manager_autoflash_port(Manager *m, Port *p) {
+        AutoFlash *a = m->autoflash;
+
+        if (!a || !m->started || m->exiting)
+                return;
+        if (!port_matches(m, p)) {
+                log_debug(port_name(p), "The auto-flash profile does not match, leaving the port alone");
+                return;
+        }
+        if (a->detect_poll)
+                return;                 /* the poll timer finds the boards */
+        manager_autoflash_start(m, p);
+}
+
+/* ---- detect=poll: boards swapped on adapters that stay (station.h) ---- */
+
+static bool poll_armed(const Manager *m) {
+        return m->autoflash && m->autoflash->detect_poll && m->started && !m->exiting;
+}
+
+static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        const AutoFlash *a = m->autoflash;
+        int r;
+
+        if (!poll_armed(m))
+                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        /* Idle ports only: none while a job (or the last poll) runs. */
+        for (size_t i = 0; i < m->n_ports; i++) {
+                Port *p = m->ports[i];
+
+                if (port_is_busy(p) || port_is_polling(p) || !port_matches(m, p))
+                        continue;
+                r = port_poll(p, station_poll_syncs(port_station(p)));
+                if (r < 0 && r != -EBUSY)
+                        log_warning(port_name(p), "Cannot poll for a board: %s", strerror(-r));
+        }
+        r = sd_event_source_set_time_relative(s, (uint64_t) a->poll_ms * USEC_PER_MSEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return r;
+}
+
+/* Tells each port what the armed profile does with it (its Station property). */
+static void manager_mark_port(Manager *m, Port *p) {
+        const AutoFlash *a = m->autoflash;
+
+        if (!a)
+                port_set_station_profile(p, "");
+        else if (!port_matches(m, p))
+                port_set_station_profile(p, "unmatched");
+        else
+                port_set_station_profile(p, a->detect_poll ? "poll" : "plug");
+}
+
+/* The timer runs only while a detect=poll profile is armed: no wake-ups otherwise. */
+static void manager_update_poll(Manager *m) {
+        int r;
+
+        for (size_t i = 0; i < m->n_ports; i++)
+                manager_mark_port(m, m->ports[i]);
+
+        if (!poll_armed(m)) {
+                if (m->poll_timer)
+                        (void) sd_event_source_set_enabled(m->poll_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (m->poll_timer) {
+                r = sd_event_source_get_enabled(m->poll_timer, NULL);
+                if (r > 0)
+                        return;
+                r = sd_event_source_set_time_relative(m->poll_timer, (uint64_t) m->autoflash->poll_ms * USEC_PER_MSEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->poll_timer, SD_EVENT_ON);
+        } else
+                r = sd_event_add_time_relative(m->event, &m->poll_timer, CLOCK_MONOTONIC,
+                                               (uint64_t) m->autoflash->poll_ms * USEC_PER_MSEC,
+                                               (uint64_t) m->autoflash->poll_ms * USEC_PER_MSEC / 20,
+                                               on_poll_timer, m);
+        if (r < 0)
+                log_error(NULL, "Cannot start polling for boards: %s", strerror(-r));
+}
+
+/* A poll's answer: a board to flash, one to leave alone, or an empty slot. */
+static void port_polled(Port *p, const Job *j, void *userdata) {
+        Manager *m = userdata;
+        Station *st = port_station(p);
+        StationState before = st->state;
+        const uint8_t *uid = j->error == 0 && j->have_chip && j->chip.have_uid ? j->chip.uid : NULL;
+        bool flash;
+
+        /* A method call took the port meanwhile, or the profile changed. */
+        if (!poll_armed(m) || port_is_busy(p))
+                return;
+        flash = station_polled(st, j->error, uid);
+        if (flash) {
+                log_info(port_name(p), "A board answered the poll (0x%03x)", j->chip.pid);
+                manager_autoflash_start(m, p);
+        } else if (st->state != before)
+                port_station_changed(p);
 }
 
 /* ---- what ports report ---- */
@@ -245,6 +361,8 @@ static void port_record(Port *p, const Job *j, json_object *entry, int error, vo
         }
         if (!j->automatic || !m->autoflash)
                 return;
+        station_flash_done(port_station(p), error, error < 0 ? j->message : NULL);
+        port_station_changed(p);
         if (error == 0)
                 m->autoflash->n_passed++;
         else
@@ -279,6 +397,7 @@ static const PortHooks port_hooks = {
         .record = port_record,
         .save_trace = port_save_trace,
         .job_done = port_job_done,
+        .polled = port_polled,
 };
 
 /* plugged: udev reported the adapter as it appeared (not AddPort). */
@@ -293,12 +412,15 @@ static int registry_add(Manager *m, const PortInfo *info, bool plugged, Port **r
         r = port_new(m->bus, m->event, m->polkit, m->verbose, info, &port_hooks, m, &p);
         if (r < 0)
                 return r;
+        port_set_serial_store(p, m->serials);
+        port_set_plugged(p, plugged);
+        manager_mark_port(m, p);
         m->ports[m->n_ports++] = p;
         log_info(info->name, "Port added (%s, %04x:%04x)", info->device, info->vendor_id, info->product_id);
         manager_update_status(m);
         if (ret)
                 *ret = p;
-        manager_autoflash_port(m, p, plugged);
+        manager_autoflash_port(m, p);
         return 0;
 }
 
@@ -345,8 +467,9 @@ static void manager_log_armed(Manager *m, const char *from) {
 
         if (autoflash_describe_match(m->autoflash, &match) < 0)
                 return;
-        log_info(NULL, "Auto-flash armed%s%s: %s (sha256 %s) on %s", from ? " from " : "", from ?: "",
-                 m->autoflash->image_name, m->autoflash->sha256, match);
+        log_info(NULL, "Auto-flash armed%s%s: %s (sha256 %s) on %s%s", from ? " from " : "", from ?: "",
+                 m->autoflash->image_name, m->autoflash->sha256, match,
+                 m->autoflash->detect_poll ? ", polling the idle ones for boards" : "");
 }
 
 int manager_load_config(Manager *m, const char *path) {
@@ -355,6 +478,12 @@ int manager_load_config(Manager *m, const char *path) {
         r = config_load(&m->config, path);
         if (r < 0)
                 return r;
+        if (m->config.autoflash && m->config.autoflash->serial.enabled && !m->serials) {
+                log_error(NULL, "%s: serial numbers need the state directory (--state-dir): auto-flash not armed", path);
+                m->config.autoflash = autoflash_free(m->config.autoflash);
+                free(m->config.autoflash_error);
+                m->config.autoflash_error = strdup("SnAddress= needs the daemon's state directory (--state-dir)");
+        }
         if (m->config.autoflash_error) {
                 free(m->autoflash_error);
                 m->autoflash_error = TAKE_PTR(m->config.autoflash_error);
@@ -572,6 +701,15 @@ int manager_set_state_dir(Manager *m, const char *dir, uint64_t max_size) {
         m->results = l;
         free(m->state_dir);
         m->state_dir = d;
+        /* A counter file that cannot be trusted leaves serial numbers off (the daemon
+         * still runs): guessing could give one number to two chips. */
+        m->serials = serial_store_free(m->serials);
+        r = serial_store_new(dir, &m->serials);
+        if (r < 0)
+                log_error(NULL, "Cannot use %s/" SERIAL_STORE_NAME " (%s): serial numbers are off until it is repaired",
+                          dir, strerror(-r));
+        for (size_t i = 0; i < m->n_ports; i++)
+                port_set_serial_store(m->ports[i], m->serials);
         return 0;
 }
 
@@ -586,6 +724,10 @@ static int results_filter(const OptionValue *v, void *userdata, sd_bus_error *er
                 return 0;
         case RESULTS_FILTER_UID:
                 f->uid = v->s;
+                return 0;
+        case RESULTS_FILTER_SERIAL_NUMBER:
+                f->serial_number = v->t;
+                f->have_serial_number = true;
                 return 0;
         case RESULTS_FILTER_PORT:
                 f->port = v->s;
@@ -701,11 +843,16 @@ static int method_set_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_err
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "The image cannot be parsed");
 
+        if (a->serial.enabled && !m->serials)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Serial numbers need the daemon's state directory (--state-dir), where the "
+                                         "counters are kept");
         autoflash_free(m->autoflash);
         m->autoflash = TAKE_PTR(a);
         m->autoflash_error = mfree(m->autoflash_error);
         manager_log_armed(m, NULL);
         manager_emit_autoflash(m);
+        manager_update_poll(m);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -721,6 +868,7 @@ static int method_clear_auto_flash(sd_bus_message *msg, void *userdata, sd_bus_e
                 m->autoflash_error = mfree(m->autoflash_error);
                 log_info(NULL, "Auto-flash disarmed");
                 manager_emit_autoflash(m);
+                manager_update_poll(m);
         }
         return sd_bus_reply_method_return(msg, NULL);
 }
@@ -763,6 +911,18 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                                   "force", "b", (int) a->flash.force,
                                   "baudrate", "u", (uint32_t) a->baudrate,
                                   "entry", "s", a->entry ?: "");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}",
+                                  "detect", "s", a->detect_poll ? "poll" : "plug",
+                                  "poll_ms", "u", (uint32_t) a->poll_ms);
+        if (r >= 0 && a->serial.enabled)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}",
+                                          "sn_address", "t", (uint64_t) a->serial.address,
+                                          "sn_first", "t", a->serial.first,
+                                          "sn_step", "t", a->serial.step,
+                                          "sn_format", "s", a->serial.format,
+                                          "sn_counter", "s", a->serial.counter);
         if (r < 0)
                 return r;
         /* The match, as SetAutoFlash takes it; absent keys match anything. */
@@ -847,6 +1007,7 @@ int manager_start(Manager *m) {
                 return r;
         m->started = true;
         manager_update_status(m);
+        manager_update_poll(m);
         return 0;
 }
 
@@ -866,6 +1027,7 @@ void manager_shutdown(Manager *m) {
         if (m->exiting)
                 return;
         m->exiting = true;
+        manager_update_poll(m);
         for (size_t i = 0; i < m->n_ports; i++)
                 busy |= port_shutdown(m->ports[i]);
         if (!busy) {
@@ -887,6 +1049,7 @@ Manager *manager_free(Manager *m) {
                 port_unref(m->ports[--m->n_ports]);
         free(m->ports);
         sd_event_source_disable_unref(m->shutdown_timer);
+        sd_event_source_disable_unref(m->poll_timer);
         sd_bus_slot_unref(m->vtable_slot);
         sd_bus_slot_unref(m->object_manager_slot);
         sd_bus_unref(m->bus);
@@ -894,6 +1057,7 @@ Manager *manager_free(Manager *m) {
         free(m->last_status);
         results_log_free(m->results);
         free(m->state_dir);
+        serial_store_free(m->serials);
         polkit_free(m->polkit);
         autoflash_free(m->autoflash);
         free(m->autoflash_error);

@@ -32,6 +32,11 @@ static const OptionSpec port_specs[] = {
         { STM32ISP_KEY_DETACH,     "b", PORT_OPTION_DETACH },
         { STM32ISP_KEY_TRACE_FD,   "h", PORT_OPTION_TRACE_FD },
         { STM32ISP_KEY_TRACE_FORMAT, "s", PORT_OPTION_TRACE_FORMAT },
+        { STM32ISP_KEY_SN_ADDRESS, "t", PORT_OPTION_SN_ADDRESS },
+        { STM32ISP_KEY_SN_FIRST,   "t", PORT_OPTION_SN_FIRST },
+        { STM32ISP_KEY_SN_STEP,    "t", PORT_OPTION_SN_STEP },
+        { STM32ISP_KEY_SN_FORMAT,  "s", PORT_OPTION_SN_FORMAT },
+        { STM32ISP_KEY_SN_COUNTER, "s", PORT_OPTION_SN_COUNTER },
 };
 
 const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };
@@ -43,6 +48,7 @@ static const OptionSpec results_filter_specs[] = {
         { STM32ISP_KEY_SINCE,  "t", RESULTS_FILTER_SINCE },
         { STM32ISP_KEY_UNTIL,  "t", RESULTS_FILTER_UNTIL },
         { STM32ISP_KEY_LIMIT,  "u", RESULTS_FILTER_LIMIT },
+        { STM32ISP_KEY_SERIAL_NUMBER, "t", RESULTS_FILTER_SERIAL_NUMBER },
 };
 
 const OptionTable results_filter_table = { "filter", results_filter_specs, ELEMENTSOF(results_filter_specs) };
@@ -67,6 +73,13 @@ static const OptionSpec autoflash_specs[] = {
         { STM32ISP_KEY_EXPECT_CHIP, "q", AUTOFLASH_OPTION_CHIP, STM32ISP_KEY_EXPECT_CHIP_ALIAS },
         { STM32ISP_KEY_FORCE,      "b", AUTOFLASH_OPTION_FORCE },
         { STM32ISP_KEY_PORT,       "s", AUTOFLASH_OPTION_PORT },
+        { STM32ISP_KEY_DETECT,     "s", AUTOFLASH_OPTION_DETECT },
+        { STM32ISP_KEY_POLL_MS,    "u", AUTOFLASH_OPTION_POLL_MS },
+        { STM32ISP_KEY_SN_ADDRESS, "t", AUTOFLASH_OPTION_SN_ADDRESS },
+        { STM32ISP_KEY_SN_FIRST,   "t", AUTOFLASH_OPTION_SN_FIRST },
+        { STM32ISP_KEY_SN_STEP,    "t", AUTOFLASH_OPTION_SN_STEP },
+        { STM32ISP_KEY_SN_FORMAT,  "s", AUTOFLASH_OPTION_SN_FORMAT },
+        { STM32ISP_KEY_SN_COUNTER, "s", AUTOFLASH_OPTION_SN_COUNTER },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };

@@ -91,6 +91,11 @@ typedef enum PortOptionId {
         PORT_OPTION_DETACH,
         PORT_OPTION_TRACE_FD,
         PORT_OPTION_TRACE_FORMAT,
+        PORT_OPTION_SN_ADDRESS,         /* the five in SerialKey's order (serialjob.h) */
+        PORT_OPTION_SN_FIRST,
+        PORT_OPTION_SN_STEP,
+        PORT_OPTION_SN_FORMAT,
+        PORT_OPTION_SN_COUNTER,
         _PORT_OPTION_MAX,
 } PortOptionId;
 
@@ -104,7 +109,11 @@ typedef enum PortOptionId {
          OPTION_BIT(PORT_OPTION_ERASE) | OPTION_BIT(PORT_OPTION_VERIFY) |                        \
          OPTION_BIT(PORT_OPTION_UNPROTECT) | OPTION_BIT(PORT_OPTION_PROTECT) |                   \
          OPTION_BIT(PORT_OPTION_BOOT0) | OPTION_BIT(PORT_OPTION_GO) |                            \
-         OPTION_BIT(PORT_OPTION_IMAGE_NAME) | OPTION_BIT(PORT_OPTION_FORCE))
+         OPTION_BIT(PORT_OPTION_IMAGE_NAME) | OPTION_BIT(PORT_OPTION_FORCE) | PORT_OPTIONS_SERIAL)
+#define PORT_OPTIONS_SERIAL                                                                     \
+        (OPTION_BIT(PORT_OPTION_SN_ADDRESS) | OPTION_BIT(PORT_OPTION_SN_FIRST) |                 \
+         OPTION_BIT(PORT_OPTION_SN_STEP) | OPTION_BIT(PORT_OPTION_SN_FORMAT) |                   \
+         OPTION_BIT(PORT_OPTION_SN_COUNTER))
 /* force: Lock, an end state with no way back; Unlock, even a chip that is not
  * read-protected (the mass erase included). */
 #define PORT_OPTIONS_LOCK (PORT_OPTIONS_LINK | OPTION_BIT(PORT_OPTION_FORCE))
@@ -122,6 +131,7 @@ typedef enum ResultsFilterId {
         RESULTS_FILTER_SINCE,
         RESULTS_FILTER_UNTIL,
         RESULTS_FILTER_LIMIT,
+        RESULTS_FILTER_SERIAL_NUMBER,
         _RESULTS_FILTER_MAX,
 } ResultsFilterId;
 
@@ -147,6 +157,13 @@ typedef enum AutoFlashOptionId {
         AUTOFLASH_OPTION_CHIP,
         AUTOFLASH_OPTION_FORCE,
         AUTOFLASH_OPTION_PORT,
+        AUTOFLASH_OPTION_DETECT,
+        AUTOFLASH_OPTION_POLL_MS,
+        AUTOFLASH_OPTION_SN_ADDRESS,    /* the five in SerialKey's order (serialjob.h) */
+        AUTOFLASH_OPTION_SN_FIRST,
+        AUTOFLASH_OPTION_SN_STEP,
+        AUTOFLASH_OPTION_SN_FORMAT,
+        AUTOFLASH_OPTION_SN_COUNTER,
         _AUTOFLASH_OPTION_MAX,
 } AutoFlashOptionId;
 

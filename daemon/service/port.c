@@ -68,6 +68,12 @@ struct Port {
         bool have_chip;
         FlasherChip chip;
         LastResult last;
+
+        SerialStore *serials;           /* borrowed */
+        bool plugged;
+        bool polling;                   /* a poll job is with the worker */
+        Station station;
+        const char *station_profile;
 };
 
 const char *port_name(const Port *p) {
@@ -185,6 +191,25 @@ static void port_on_progress(Port *p, const WorkerEvent *e) {
         bool stage_changed = !p->have_stage || p->stage != e->stage;
         uint64_t now = now_usec();
 
+        if (!p->busy)
+                return;                 /* a poll's: nobody is told */
+        if (e->total > 0 && p->station.state == STATION_FLASHING) {
+                unsigned percent = (unsigned) MIN(e->done * 100 / e->total, UINT64_C(100));
+
+                /* the whole flash in one number: probing, erasing, writing, verifying */
+                if (e->stage == FLASHER_STAGE_WRITING || e->stage == FLASHER_STAGE_VERIFYING ||
+                    e->stage == FLASHER_STAGE_ERASING) {
+                        unsigned base = e->stage == FLASHER_STAGE_ERASING ? 0 : e->stage == FLASHER_STAGE_WRITING ? 10 : 60;
+                        unsigned span = e->stage == FLASHER_STAGE_ERASING ? 10 : e->stage == FLASHER_STAGE_WRITING ? 50 : 40;
+                        unsigned v = base + percent * span / 100;
+
+                        if (v != p->station.percent) {
+                                station_flash_progress(&p->station, v);
+                                port_station_changed(p);
+                        }
+                }
+        }
+
         p->stage = e->stage;
         p->have_stage = true;
         p->progress_done = e->done;
@@ -245,6 +270,20 @@ static int prop_chip(sd_bus *bus, const char *path, const char *interface, const
         if (!p->have_chip)
                 return sd_bus_message_append(reply, "a{sv}", 0);
         return bus_append_chip(reply, &p->chip);
+}
+
+/* The slot in the operator's words (station.h), for station views. */
+static int prop_station(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Port *p = userdata;
+        char text[STATION_REASON_MAX + 64];
+
+        return sd_bus_message_append(reply, "a{sv}", 5,
+                                     "state", "s", station_state_to_string(p->station.state),
+                                     "text", "s", station_describe(&p->station, text, sizeof text),
+                                     "percent", "u", (uint32_t) p->station.percent,
+                                     "reason", "s", p->station.reason,
+                                     "profile", "s", p->station_profile ?: "");
 }
 
 static int prop_last_result(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -478,6 +517,10 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         r = request_parse(m, PORT_OPTIONS_FLASH, &q, error);
         if (r < 0)
                 return r;
+        if (q.serial.enabled && !p->serials)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Serial numbers need the daemon's state directory (--state-dir), where the "
+                                         "counters are kept");
         r = port_authorize(p, m, JOB_FLASH, q.flash.unprotect || q.flash.protect, error);
         if (r != 0)
                 return r;
@@ -513,7 +556,64 @@ static int method_flash(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         if (r < 0)
                 return sd_bus_error_setf(error, STM32ISP_ERROR_INVALID_IMAGE, "%s",
                                          ierr.message[0] ? ierr.message : "The image cannot be parsed");
+        if (q.serial.enabled) {
+                r = serial_job_attach(j, p->serials, &q.serial);
+                if (r < 0) {
+                        job_free(j);
+                        return r;
+                }
+        }
         return port_start_job(p, m, j, q.detach);
+}
+
+int port_poll(Port *p, unsigned syncs) {
+        Job *j;
+        int r;
+
+        if (p->busy || p->polling || p->unplugged || p->exiting)
+                return -EBUSY;
+        j = job_new(JOB_PROBE);
+        if (!j)
+                return -ENOMEM;
+        j->poll_syncs = syncs;
+        r = worker_submit(p->worker, j);
+        if (r < 0) {
+                job_free(j);
+                return r;
+        }
+        p->polling = true;
+        return 0;
+}
+
+bool port_is_polling(const Port *p) {
+        return p->polling;
+}
+
+void port_set_serial_store(Port *p, SerialStore *store) {
+        p->serials = store;
+}
+
+void port_set_plugged(Port *p, bool plugged) {
+        p->plugged = plugged;
+}
+
+bool port_plugged(const Port *p) {
+        return p->plugged;
+}
+
+Station *port_station(Port *p) {
+        return &p->station;
+}
+
+void port_set_station_profile(Port *p, const char *profile) {
+        if (streq_ptr(p->station_profile, profile))
+                return;
+        p->station_profile = profile;
+        port_station_changed(p);
+}
+
+void port_station_changed(Port *p) {
+        (void) sd_bus_emit_properties_changed(p->bus, p->path, STM32ISP_PORT_INTERFACE, "Station", NULL);
 }
 
 int port_submit(Port *p, Job *j) {
@@ -642,6 +742,8 @@ static void port_on_done(Port *p, Job *j) {
                 .bytes_read = j->op == JOB_READ && error == 0 ? j->length : 0,
                 .baudrate = j->baudrate_used,
                 .started_by_reset = j->started_by_reset,
+                .have_serial_number = j->have_serial_number,
+                .serial_number = j->serial_number,
         };
         if (j->have_chip) {
                 p->last.have_chip = true;
@@ -705,7 +807,11 @@ static int port_on_worker(sd_event_source *s, int fd, uint32_t revents, void *us
         while ((e = worker_pop_event(p->worker))) {
                 if (e->type == WORKER_EVENT_PROGRESS)
                         port_on_progress(p, e);
-                else {
+                else if (e->job->poll_syncs) {
+                        p->polling = false;
+                        if (p->hooks->polled)
+                                p->hooks->polled(p, e->job, p->userdata);
+                } else {
                         bool drop;
 
                         port_on_done(p, e->job);
@@ -740,6 +846,7 @@ static const sd_bus_vtable port_vtable[] = {
         SD_BUS_PROPERTY("Progress", "(tt)", prop_progress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Chip", "a{sv}", prop_chip, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastResult", "a{sv}", prop_last_result, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Station", "a{sv}", prop_station, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Probe", "a{sv}", SD_BUS_PARAM(options), "a{sv}", SD_BUS_PARAM(chip),
                                  method_probe, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Flash", "ha{sv}", SD_BUS_PARAM(image) SD_BUS_PARAM(options),
@@ -783,6 +890,7 @@ int port_new(sd_bus *bus, sd_event *event, Polkit *polkit, bool verbose, const P
         p->hooks = hooks;
         p->userdata = userdata;
         p->state = "idle";
+        station_init(&p->station);
         p->transport = info->transport;
         p->vendor_id = info->vendor_id;
         p->product_id = info->product_id;

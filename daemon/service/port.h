@@ -16,6 +16,8 @@
 #include "link.h"
 #include "macro.h"
 #include "polkit.h"
+#include "serialstore.h"
+#include "station.h"
 
 typedef struct Port Port;
 
@@ -42,6 +44,9 @@ typedef struct PortHooks {
         /* The job ended and was answered. drop: the port's device is gone for good. The
          * port may be unreferenced from here: it lives until its handler returns. */
         void (*job_done)(Port *p, bool drop, void *userdata);
+        /* A poll (port_poll()) ended: j->error, j->chip. Nothing else saw it: no signal,
+         * no State, no log entry. */
+        void (*polled)(Port *p, const Job *j, void *userdata);
 } PortHooks;
 
 /* Creates the worker, registers the object and announces it (InterfacesAdded). polkit
@@ -68,6 +73,28 @@ const char *port_physical_path(const Port *p);
 /* Runs j (taken, also on failure) with no caller, as an auto-flash does: the usual
  * signals, State and LastResult. -EBUSY if a job runs, or the port is going. */
 int port_submit(Port *p, Job *j);
+
+/* Asks the port's line for a bootloader (a Probe job with poll_syncs = syncs) without
+ * a trace anywhere: State stays idle, a method call meanwhile is queued behind it and
+ * the port is busy with that call as usual. The polled hook gets the answer. -EBUSY
+ * while a job or a poll runs, or the port is going. */
+int port_poll(Port *p, unsigned syncs);
+bool port_is_polling(const Port *p);
+/* The port's station slot (auto-flash detect=poll), the manager's to drive; after a
+ * change, port_station_changed() announces the Station property. */
+Station *port_station(Port *p);
+void port_station_changed(Port *p);
+/* What the armed auto-flash profile does with this port, for station views: "" (none
+ * armed), "plug", "poll" or "unmatched". A constant string. */
+void port_set_station_profile(Port *p, const char *profile);
+
+/* Where Flash calls with sn-address take their numbers (borrowed: must outlive the
+ * port); NULL: such calls are refused. */
+void port_set_serial_store(Port *p, SerialStore *store);
+/* A USB adapter udev reported (at startup or as it appeared), not a port added by
+ * name: what an auto-flash profile without a port glob may touch. */
+void port_set_plugged(Port *p, bool plugged);
+bool port_plugged(const Port *p);
 
 /* The adapter went away: a running job ends with Disconnected (then job_done asks for
  * the drop). Returns true if a job is still running. */

@@ -61,6 +61,7 @@ void request_init(Request *q) {
                 .trace_fd = -1,
         };
         flasher_flash_options_init(&q->flash);
+        serial_spec_init(&q->serial);
 }
 
 /* One key of a Port method's options (options_parse() checked key and type). */
@@ -126,6 +127,14 @@ static int port_option(const OptionValue *v, void *userdata, sd_bus_error *error
         case PORT_OPTION_DETACH:
                 o->detach = v->b;
                 return 0;
+        case PORT_OPTION_SN_ADDRESS:
+        case PORT_OPTION_SN_FIRST:
+        case PORT_OPTION_SN_STEP:
+        case PORT_OPTION_SN_FORMAT:
+        case PORT_OPTION_SN_COUNTER:
+                r = serial_spec_set(&o->serial, (SerialKey) (v->spec->id - PORT_OPTION_SN_ADDRESS),
+                                    v->type == 't' ? v->t : 0, v->type == 's' ? v->s : NULL);
+                break;
         default:
                 return -EINVAL;
         }

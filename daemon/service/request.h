@@ -12,6 +12,7 @@
 #include "flasher.h"
 #include "image.h"
 #include "job.h"
+#include "serialjob.h"
 
 typedef struct Request {
         bool have_address, have_length;
@@ -27,6 +28,7 @@ typedef struct Request {
         bool detach;                    /* the job outlives its caller on the bus */
         int trace_fd;                   /* "trace-fd": borrowed from the message; -1: none */
         bool trace_json;                /* "trace-format" json */
+        SerialSpec serial;              /* Flash: a serial number (sn-address given) */
 } Request;
 
 /* The Flash method's defaults (flasher_flash_options_init(): erase auto, verify,

@@ -93,6 +93,9 @@ static bool entry_matches(json_object *e, const ResultsFilter *f) {
         if (f->result && !(json_object_object_get_ex(e, "result", &v) &&
                            strcmp(json_object_get_string(v), f->result) == 0))
                 return false;
+        if (f->have_serial_number && !(json_object_object_get_ex(e, "serial_number", &v) &&
+                                       json_object_get_uint64(v) == f->serial_number))
+                return false;
         if (f->uid && !(json_object_object_get_ex(e, "uid", &v) &&
                         strcasecmp(json_object_get_string(v), f->uid) == 0))
                 return false;
@@ -262,6 +265,9 @@ json_object *results_entry_new(const ResultsPort *where, const Job *j, uint64_t 
         r |= json_add(o, "chip_pid", json_object_new_int(j->have_chip ? j->chip.pid : 0));
         r |= json_add(o, "chip_name", json_object_new_string(j->have_chip && j->chip.info ? j->chip.info->name : ""));
         r |= json_add(o, "uid", json_object_new_string(uid));
+        /* the number this board got (a job that failed before writing it has none) */
+        if (j->have_serial_number)
+                r |= json_add(o, "serial_number", json_object_new_uint64(j->serial_number));
         r |= json_add(o, "flash_size", json_object_new_int64(j->have_chip ? j->chip.flash_size : 0));
         /* The rate the job ran at (options.baudrate is the one asked for). */
         if (j->baudrate_used > 0)

@@ -34,6 +34,8 @@ int results_log_append(ResultsLog *l, json_object *entry);
 typedef struct ResultsFilter {
         const char *result;             /* "pass"/"fail", NULL: any */
         const char *uid;                /* case-insensitive, NULL: any */
+        bool have_serial_number;        /* the board that got this serial number */
+        uint64_t serial_number;
         const char *port;               /* the entry's "port" or its device name, NULL: any */
         uint64_t since_usec, until_usec;        /* on "timestamp_usec"; 0: unbounded */
         unsigned limit;                 /* keep the newest N; 0: all */

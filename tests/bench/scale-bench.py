@@ -4,6 +4,7 @@
 
   /usr/bin/python3 tests/bench/scale-bench.py --builddir BUILD [--ports 1,8,32,64]
       [--idle-seconds 10] [--latency-us 1000] [--daemon PATH] [--harness PATH] [--realtime]
+      [--poll-ms MS]
 
 For each N: tests/rig/umockdev-sim serves N boards ttyUSB0..N-1 (G031 with 32 KiB of flash,
 factory-fresh, the simulator's timing model at the host's 115200 baud, 1 ms adapter
@@ -19,6 +20,13 @@ from /proc/PID/stat (clock-tick samples) and the scheduler's exact run time summ
 its threads (/proc/PID/task/*/schedstat); that CPU as % of one core per active port; the
 daemon's peak RSS (VmHWM); the idle syscalls and context switches. The simulator's and the bus's CPU in
 the same window are printed too (they share the machine's cores with the daemon).
+
+With --poll-ms MS, after the idle check (nothing armed: no wake-ups expected) an
+auto-flash profile with detect=poll and poll-ms=MS is armed on every port (the same
+image, a fixture station: issue 16); once every slot says "passed" (each board flashed
+once by the station) the daemon's CPU while it polls the N occupied idle ports is taken
+over --idle-seconds (schedstat, % of one core per port), with its RSS (VmRSS) and its
+context switches per second; then the profile is cleared.
 """
 
 import argparse
@@ -100,6 +108,7 @@ class Scale:
         self.bus_addr = None
         self.bus_pid = None
         self.conn = None
+        self.poll_rows = []
 
     # ---- the private bus ----
     def start_bus(self):
@@ -209,6 +218,39 @@ class Scale:
                 calls = int(fields[3])
         return calls, ctx, text
 
+    def poll_phase(self):
+        """Arms detect=poll on every port, waits until each slot passed, then measures the
+        daemon polling N idle occupied ports."""
+        fds = Gio.UnixFDList.new()
+        fd = os.open(self.image, os.O_RDONLY | os.O_CLOEXEC)
+        index = fds.append(fd)
+        os.close(fd)
+        opts = {"detect": GLib.Variant("s", "poll"), "poll-ms": GLib.Variant("u", self.a.poll_ms),
+                "format": GLib.Variant("s", "bin")}
+        self.conn.call_with_unix_fd_list_sync(BUS_NAME, MANAGER, "io.github.Stm32Isp1.Manager", "SetAutoFlash",
+                                              GLib.Variant("(ha{sv})", (index, opts)), None,
+                                              Gio.DBusCallFlags.NONE, 30000, fds, None)
+        # No event says "every slot passed" at once: ask, bounded.
+        deadline = time.monotonic() + 600
+        while True:
+            states = []
+            for path in self.paths:
+                (v,) = self.call(path, "org.freedesktop.DBus.Properties", "Get",
+                                 GLib.Variant("(ss)", ("io.github.Stm32Isp1.Port", "Station")), "(v)").unpack()
+                states.append(v["state"])
+            if all(st == "passed" for st in states):
+                break
+            if "failed" in states or time.monotonic() > deadline:
+                raise RuntimeError("the poll station did not pass every slot: %s" % states)
+            time.sleep(0.2)
+        time.sleep(1)
+        run0, c0, t0 = run_seconds(self.dpid), ctxt_switches(self.dpid), time.monotonic()
+        time.sleep(self.a.idle_seconds)
+        run, ctx, wall = run_seconds(self.dpid) - run0, ctxt_switches(self.dpid) - c0, time.monotonic() - t0
+        rss = status_kb(self.dpid, "VmRSS")
+        self.call(MANAGER, "io.github.Stm32Isp1.Manager", "ClearAutoFlash", None)
+        return run, wall, ctx, rss
+
     def run(self):
         a = self.a
         for exe in (self.harness, self.daemon):
@@ -237,6 +279,12 @@ class Scale:
                     hwm = status_kb(self.dpid, "VmHWM")
                     calls, ctx, trace = self.idle()
                     rows.append((n, wall, cpu, run, hwm, calls, ctx, harness_cpu, bus_cpu, load))
+                    if a.poll_ms:
+                        prun, pwall, pctx, prss = self.poll_phase()
+                        self.poll_rows.append((n, prun, pwall, pctx, prss))
+                        sys.stderr.write("N=%d polling every %d ms: daemon %.3f%% of a core per port, "
+                                         "VmRSS %d KiB, %.1f ctxt sw/s\n" %
+                                         (n, a.poll_ms, 100.0 * prun / pwall / n, prss, pctx / pwall))
                     sys.stderr.write("N=%d wall %.2f s, daemon cpu %.2f s (schedstat %.2f s), VmHWM %d KiB, "
                                      "idle syscalls %d, ctxt %d, sim cpu %.2f s, bus cpu %.2f s, load %.1f\n" %
                                      (n, wall, cpu, run, hwm, calls, ctx, harness_cpu, bus_cpu, load))
@@ -269,6 +317,15 @@ class Scale:
             print("| %d | %.2f | %s | %.3f; %.3f | %.2f; %.2f | %.1f | %d | %d | %.1f | %.1f | %.1f |" %
                   (n, wall, "%.3f" % (wall / base) if base else "n/a", cpu / n, run / n,
                    100.0 * cpu / wall / n, 100.0 * run / wall / n, hwm / 1024.0, calls, ctx, hcpu, bcpu, load))
+        if self.poll_rows:
+            print()
+            print("detect=poll every %d ms on every port, each slot holding a board it flashed (idle: polls "
+                  "only), over %d s:" % (a.poll_ms, a.idle_seconds))
+            print()
+            print("| N | daemon % core/port (schedstat) | daemon VmRSS MiB | daemon ctxt sw/s |")
+            print("|---|---|---|---|")
+            for n, prun, pwall, pctx, prss in self.poll_rows:
+                print("| %d | %.3f | %.1f | %.1f |" % (n, 100.0 * prun / pwall / n, prss / 1024.0, pctx / pwall))
 
 
 def main():
@@ -282,6 +339,8 @@ def main():
     ap.add_argument("--realtime", action="store_true",
                     help="run the station (client, harness, simulators, daemon, bus) SCHED_FIFO (root), "
                          "so that other work on a shared machine does not delay its replies")
+    ap.add_argument("--poll-ms", type=int, default=0,
+                    help="also measure the daemon polling every port (auto-flash detect=poll, 100..10000)")
     args = ap.parse_args()
     benchlib.prepare(args)
     Scale(args).run()

@@ -53,7 +53,7 @@ exec 7<"$TMPDIR/text.fifo"
 : >"$TMPDIR/monitor.log"
 monitor_wait 'ttyUSB0: present (0403:6001 FT232R USB UART'
 ctl flash ttyUSB0 "$TMPDIR/fw.hex" -q || fail "flash"
-monitor_wait '/dev/ttyUSB0: flash finished'
+monitor_wait '/dev/ttyUSB0: flash passed'
 monitor_stop
 grep -q '^[0-9:]* /dev/ttyUSB0: State writing$' "$TMPDIR/monitor.log" || fail "text monitor: $(cat "$TMPDIR/monitor.log")"
 grep -q '^/dev/ttyUSB0 writing: 5000/5000 bytes (100%)$' "$TMPDIR/monitor.log" || fail "text progress: $(cat "$TMPDIR/monitor.log")"

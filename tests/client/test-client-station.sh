@@ -100,16 +100,16 @@ env --default-signal=INT "$CTL" --bus-address="$BUS_ADDR" monitor station >"$TMP
 MON_PID=$!
 exec 7<"$TMPDIR/text.fifo"
 : >"$TMPDIR/monitor.log"
-monitor_wait '^TIME  *SLOT  *DEVICE  *STATE  *PROG  *CHIP  *LAST UID  *PASS  *FAIL  *LAST$'
-monitor_wait '^[0-9:]* usb-0:5:1.0  *ttyUSB4  *idle  *-  *F03xx4/6 .* 0  *1  *FAIL UnsupportedChip$'
+monitor_wait '^TIME  *SLOT  *DEVICE  *STATE  *PROG  *CHIP  *LAST UID  *PASS  *FAIL  *STATION$'
+monitor_wait '^[0-9:]* usb-0:5:1.0  *ttyUSB4  *idle  *-  *F03xx4/6 .* 0  *1  *FAIL: Chip 0x444 is not the expected 0x466 — take the board out$'
 busctl call "${M[@]}" AddPort 'sa{sv}' "$TCP_URL" 0 >"$TMPDIR/out" || fail "AddPort"
 TCP_OBJ=$(sed -n 's/^o "\(.*\)"$/\1/p' "$TMPDIR/out")
 [ -n "$TCP_OBJ" ] || fail "AddPort: $(cat "$TMPDIR/out")"
-monitor_wait "^[0-9:]* $TCP_URL  *$TCP_URL  *idle  *-  *G03x/04x  *[0-9a-f]\{24\}  *1  *0  *PASS$"
+monitor_wait "^[0-9:]* $TCP_URL  *$TCP_URL  *idle  *-  *G03x/04x  *[0-9a-f]\{24\}  *1  *0  *PASS — take the board out$"
 busctl call "${M[@]}" RemovePort o "$TCP_OBJ" || fail "RemovePort"
-monitor_wait "^[0-9:]* $TCP_URL  *-  *empty  .*  *1  *0  *PASS$"
+monitor_wait "^[0-9:]* $TCP_URL  *-  *empty  .*  *1  *0  *passed$"
 busctl call "${M[@]}" AddPort 'sa{sv}' "$TCP_URL" 0 >/dev/null || fail "AddPort again"
-monitor_wait "^[0-9:]* $TCP_URL  *$TCP_URL  *idle  *-  *G03x/04x  *[0-9a-f]\{24\}  *2  *0  *PASS$"
+monitor_wait "^[0-9:]* $TCP_URL  *$TCP_URL  *idle  *-  *G03x/04x  *[0-9a-f]\{24\}  *2  *0  *PASS — take the board out$"
 monitor_stop
 [ "$(grep -c "^[0-9:]* $TCP_URL " "$TMPDIR/monitor.log")" -ge 5 ] || fail "too few lines: $(cat "$TMPDIR/monitor.log")"
 # No progress in the lines (a change is anything else).
@@ -162,15 +162,22 @@ for n in range(6):
     for k in ("pass", "fail", "uid", "last_result", "last_error", "chip", "last_timestamp_usec"):
         assert last[s][k] == byslot[s][k], (s, k, last[s], byslot[s])
 # the text table: the same rows, by name
-assert text[0].split() == ["SLOT", "DEVICE", "STATE", "PROG", "CHIP", "LAST", "UID", "PASS", "FAIL", "LAST"], text
+assert text[0].split() == ["SLOT", "DEVICE", "STATE", "PROG", "CHIP", "LAST", "UID", "PASS", "FAIL", "STATION"], text
 lines = {l.split()[0]: l.split() for l in text[1:-1]}
 assert len(lines) == len(rows), text
 for r in rows:
     t = lines[r["name"]]
     assert t[2] == r["state"] and t[5] == (r["uid"] or "-"), (t, r)
     assert [int(t[6]), int(t[7])] == [r["pass"], r["fail"]], (t, r)
-    assert " ".join(t[8:]) == (r["last_result"].upper() + (" " + r["last_error"] if r["last_error"] else "")), (t, r)
+    assert " ".join(t[8:]) == " ".join(r["station"].split()), (t, r)
+    assert r["station"] in ("passed", "PASS — take the board out") if r["last_result"] == "pass" else \
+        r["station"].startswith("FAIL: ") or r["station"].startswith("failed: "), r
 assert lines["usb-0:3:1.0"][1] == "ttyUSB5", text
+# aligned, the long TCP URL included: every row's state starts under STATE
+col = text[0].index("STATE")
+assert any(len(l.split()[0]) > 11 for l in text[1:-1]), text
+for l in text[1:-1]:
+    assert l[col - 1] == " " and l[col] != " " and l[col:].split()[0] == l.split()[2], (l, text)
 assert text[-1].startswith("6 slots: 7 passed, 2 failed since "), text[-1]
 PY
         fail "station rows: $(cat "$TMPDIR/once.json" "$TMPDIR/once.txt")"
@@ -198,7 +205,7 @@ if command -v script >/dev/null; then
         # The cursor goes back up over the table (header, 6 rows, summary) and redraws it.
         tty_wait $'\e[8ASLOT '
         tty_wait "6 slots: 8 passed, 2 failed since "
-        grep -q $'^usb-0:1:1.0 *ttyUSB0 *idle *- *G03x/04x *[0-9a-f]\{24\} *2 *0  PASS\e\[K' "$TMPDIR/tty.log" ||
+        grep -q $'^usb-0:1:1.0 *ttyUSB0 *idle *- *G03x/04x *[0-9a-f]\{24\} *2 *0  passed\e\[K' "$TMPDIR/tty.log" ||
                 fail "terminal: $(cat -v "$TMPDIR/tty.log")"
         pkill -INT -P "$TTY_PID" || true
         wait "$TTY_PID" || true

@@ -15,7 +15,7 @@ done
 "$CTL" --version | grep -q '^stm32ispctl [0-9]' || fail "--version"
 
 # Usage errors: exit 2 with a message, before any bus is touched.
-for args in "" "frobnicate" "flash" "flash ttyUSB0" "info" "info a b" "list extra" \
+for args in "" "frobnicate" "flash" "flash ttyUSB0 fw.bin --sn-first 7" "log --stats --sn-address 0" "info" "info a b" "list extra" \
             "flash ttyUSB0 fw.bin --format=zip" "flash ttyUSB0 fw.bin --erase=some" \
             "info ttyUSB0 --pages 1" "list --address 0x10" "read ttyUSB0 f --length 0" \
             "erase ttyUSB0 --mass --pages 1" "go ttyUSB0 0x08000000 --address 0x08000000" \

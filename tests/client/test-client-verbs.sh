@@ -39,7 +39,7 @@ expect_rc 6 ctl autoflash set "$TMPDIR/no-such.bin" 2>/dev/null
 # set: the flash options and the profile options reach the daemon as its keys
 make_bin "$TMPDIR/auto.bin" 2048 4
 ctl autoflash set "$TMPDIR/auto.bin" --no-verify --erase mass --baud 57600 --vid 0x0403 --pid 0x6001 \
-        --serial 'STSIM*' --expect-chip 0x466 >"$TMPDIR/out" || fail "autoflash set"
+        --adapter-serial 'STSIM*' --expect-chip 0x466 >"$TMPDIR/out" || fail "autoflash set"
 grep -q "^Auto-flash armed (over the bus): auto.bin$" "$TMPDIR/out" || fail "autoflash set: $(cat "$TMPDIR/out")"
 ctl autoflash --json >"$TMPDIR/af.json" || fail "autoflash show"
 json_check "$TMPDIR/af.json" 'a["armed"] and a["image_name"] == "auto.bin" and a["image_size"] == 2048 and

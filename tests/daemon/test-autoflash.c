@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "autoflash.h"
+#include "stm32isp.h"
 #include "test-util.h"
 
 static void test_settings(void) {
@@ -191,8 +192,49 @@ static void test_load_file(void) {
         ASSERT_ERR(autoflash_load_image(a, "/dev/null"), EINVAL);
 }
 
+/* detect=plug|poll and poll-ms: the default, the range, both spellings. */
+static void test_detect(void) {
+        _cleanup_(autoflash_freep) AutoFlash *a = NULL;
+
+        ASSERT_OK(autoflash_new("config", &a));
+        ASSERT_TRUE(!a->detect_poll);
+        ASSERT_EQ(a->poll_ms, STM32ISP_POLL_MS_DEFAULT);
+        ASSERT_OK(autoflash_set(a, "Detect", "poll"));
+        ASSERT_TRUE(a->detect_poll);
+        ASSERT_OK(autoflash_set(a, "detect", "plug"));
+        ASSERT_TRUE(!a->detect_poll);
+        ASSERT_ERR(autoflash_set(a, "Detect", "Poll"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "Detect", ""), EINVAL);
+        ASSERT_OK(autoflash_set(a, "PollMs", "100"));
+        ASSERT_EQ(a->poll_ms, 100);
+        ASSERT_OK(autoflash_set(a, "poll-ms", "10000"));
+        ASSERT_EQ(a->poll_ms, 10000);
+        ASSERT_ERR(autoflash_set(a, "PollMs", "99"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "PollMs", "10001"), EINVAL);
+        ASSERT_EQ(a->poll_ms, 10000);
+        /* serial numbers: the file's names, checked as the bus's */
+        ASSERT_TRUE(!a->serial.enabled);
+        ASSERT_OK(autoflash_set(a, "SnAddress", "0x0800F800"));
+        ASSERT_TRUE(a->serial.enabled);
+        ASSERT_EQ(a->serial.address, 0x0800F800);
+        ASSERT_OK(autoflash_set(a, "SnFirst", "100000"));
+        ASSERT_EQ(a->serial.first, 100000);
+        ASSERT_OK(autoflash_set(a, "SnFormat", "text:SN%06u"));
+        ASSERT_EQ(a->serial.layout.format, SERIAL_FORMAT_TEXT);
+        ASSERT_ERR(autoflash_set(a, "SnFormat", "text:%s"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "SnStep", "0"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "SnCounter", "a/b"), EINVAL);
+        ASSERT_ERR(autoflash_set(a, "SnAddress", "0x100000000"), EINVAL);
+        ASSERT_OK(autoflash_set(a, "sn-counter", "rev-b"));
+        ASSERT_STREQ(a->serial.counter, "rev-b");
+        ASSERT_EQ(autoflash_bus_type("sn-address"), 't');
+        ASSERT_EQ(autoflash_bus_type("detect"), 's');
+        ASSERT_EQ(autoflash_bus_type("poll-ms"), 'u');
+}
+
 int main(void) {
         TEST(test_settings);
+        TEST(test_detect);
         TEST(test_image_and_match);
         TEST(test_match_port);
         TEST(test_load_file);

@@ -87,8 +87,8 @@ ctl log --json --since "$(date -u -d yesterday +%Y-%m-%d)" --until "@$(( $(date 
 [ "$(wc -l <"$TMPDIR/log.json")" = 7 ] || fail "log --since --until: $(cat "$TMPDIR/log.json")"
 
 ctl log >"$TMPDIR/out" || fail "log (text)"
-grep -q '^TIME  *PORT  *OPERATION  *RESULT  *CHIP  *UID  *IMAGE  *ERROR$' "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
-grep -q " ttyUSB0  *flash  *pass  *STM32G03x/04x  *$UID0  *fw.hex *$" "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
+grep -q '^TIME  *PORT  *OPERATION  *RESULT  *CHIP  *UID  *SERIAL  *IMAGE  *ERROR$' "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
+grep -q " ttyUSB0  *flash  *pass  *STM32G03x/04x  *$UID0  *-  *fw.hex *$" "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
 grep -q " ttyUSB1  *read  *fail .* ReadProtected$" "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
 grep -q '^7 entries: 6 passed, 1 failed.$' "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
 

@@ -52,6 +52,9 @@
  * One command per line; each is answered with one line, "ok[ DETAILS]" or "error MESSAGE":
  *   add NAME=PID[,OPTION]...   plug a new adapter (sends the "add" uevent)
  *   remove NAME                unplug: "remove" uevent, then the devices go
+ *   swap NAME PID[,OPTION]...  another chip behind the same adapter (a fixture's slot:
+ *                              the tty and an open port stay, no uevent; the options
+ *                              as add's); swap NAME none: the slot empty, nothing answers
  *   hangup NAME                unplug an open port: the pty master closes (reads hang up,
  *                              TIOCM* fail with EIO); the board stays for dumps
  *   dump NAME FILE             write the flash;  dump-ob NAME FILE: the option bytes
@@ -129,6 +132,8 @@ typedef struct Board {
         int master;             /* owned by the testbed */
         int slave;              /* held open: a host's close must not make the master read EIO */
         bool running, hung_up, removed;
+        char line_cfg[64];      /* the host's last "CFG=..." and modem lines, for a swapped-in chip */
+        char line_modem[32];
 } Board;
 
 typedef struct BoardSpec {
@@ -714,6 +719,69 @@ static int set_nboot_sel(Sim *sim, int value) {
         return 0;
 }
 
+static int board_make_sim(const BoardSpec *spec, unsigned index, Sim **ret, char *err, size_t errlen);
+
+/* Remembers the line as the host set it: a chip swapped in while the port is open
+ * sees the same line. */
+static void board_note_line(Board *b, const char *msg) {
+        char buf[256], *save = NULL;
+        int dtr = 0, rts = 0;
+        bool modem = false;
+
+        snprintf(buf, sizeof buf, "%s", msg);
+        if (b->line_modem[0])
+                (void) sscanf(b->line_modem, "DTR=%d RTS=%d", &dtr, &rts);
+        for (char *t = strtok_r(buf, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save)) {
+                if (strncmp(t, "CFG=", 4) == 0)
+                        snprintf(b->line_cfg, sizeof b->line_cfg, "%s", t);
+                else if (strncmp(t, "DTR=", 4) == 0) {
+                        dtr = t[4] == '1';
+                        modem = true;
+                } else if (strncmp(t, "RTS=", 4) == 0) {
+                        rts = t[4] == '1';
+                        modem = true;
+                }
+        }
+        if (modem)
+                snprintf(b->line_modem, sizeof b->line_modem, "DTR=%d RTS=%d", dtr, rts);
+}
+
+/* Another chip behind the same adapter (a fixture's slot, boards swapped by hand): the
+ * tty, its udev devices and the host's open port stay; the old chip goes, no uevent.
+ * spec NULL: the slot is empty (nothing answers; bytes are taken and dropped). */
+static int board_swap(Board *b, const BoardSpec *spec, char *err, size_t errlen) {
+        Sim *sim = NULL;
+        int r;
+
+        if (spec)
+                r = board_make_sim(spec, b->index, &sim, err, errlen);
+        else
+                /* an empty slot: a chip without power stands in for the open line */
+                r = sim_new(sim_pid(b->sim), 0, &sim);
+        if (r < 0)
+                return r;
+        if (b->running)
+                sim_stop(b->sim);
+        sim_free(b->sim);
+        b->sim = sim;
+        if (b->line_cfg[0])
+                sim_line_message(sim, b->line_cfg);
+        if (b->line_modem[0])
+                sim_line_message(sim, b->line_modem);
+        if (b->running) {
+                r = sim_start(sim, b->master);
+                if (r < 0) {
+                        snprintf(err, errlen, "sim_start: %s", strerror(-r));
+                        b->running = false;
+                        return r;
+                }
+        }
+        if (!spec)
+                sim_power_off(sim);
+        log_msg("%s: %s swapped in", b->name, spec ? "a new chip" : "nothing");
+        return 0;
+}
+
 static void board_free(Board *b) {
         if (!b)
                 return;
@@ -731,6 +799,71 @@ static void board_free(Board *b) {
         free(b->devnode);
         free(b->pts);
         free(b);
+}
+
+/* A simulated chip as spec describes it (the board's index seeds its UID). */
+static int board_make_sim(const BoardSpec *spec, unsigned index, Sim **ret, char *err, size_t errlen) {
+        Sim *sim = NULL;
+        int r;
+
+        r = sim_new(spec->pid, spec->flash_kb * 1024, &sim);
+        if (r < 0) {
+                snprintf(err, errlen, "simulator for 0x%03x: %s", spec->pid, strerror(-r));
+                return r;
+        }
+        sim_set_uid_seed(sim, spec->have_uid ? spec->uid : 0x5100u + index);
+        if (spec->rdp >= 0)
+                sim_set_rdp(sim, spec->rdp);
+        if (spec->boot0 >= 0)
+                sim_set_boot0(sim, spec->boot0);
+        if (spec->wiring >= 0)
+                sim_set_wiring(sim, (SimWiring) spec->wiring);
+        if (spec->corrupt_read)
+                sim_inject(sim, SIM_FAULT_CORRUPT_READ, spec->corrupt_read);
+        if (spec->max_baud)
+                sim_set_max_baud(sim, spec->max_baud);
+        if (spec->parity_dropped)
+                sim_set_adapter_drops_parity(sim, true);
+        if (spec->ob_ack)
+                sim_inject(sim, spec->ob_ack == 1 ? SIM_FAULT_DROP_OB_ACK : SIM_FAULT_GARBLE_OB_ACK, 0);
+        if (spec->ob_program_ms)
+                sim_set_ob_program_usec(sim, spec->ob_program_ms * 1000);
+        if (spec->l0_empty_check >= 0)
+                sim_set_l0_empty_check(sim, spec->l0_empty_check);
+        if (spec->id)
+                sim_set_id(sim, spec->id);
+        if (spec->timing)
+                sim_set_timing(sim, &(SimTiming) { .enabled = true, .latency_usec = spec->latency_us, .speed = 1.0 });
+        if (spec->nboot_sel >= 0) {
+                r = set_nboot_sel(sim, spec->nboot_sel);
+                if (r < 0) {
+                        snprintf(err, errlen, "nboot-sel is a C0/G0 option byte");
+                        sim_free(sim);
+                        return r;
+                }
+        }
+        for (size_t i = 0; i < spec->n_images; i++) {
+                _cleanup_free_ uint8_t *data = NULL;
+                size_t size = 0;
+
+                r = read_file(spec->image_files[i], SIZE_MAX, &data, &size);
+                if (r < 0) {
+                        snprintf(err, errlen, "%s: %s", spec->image_files[i], strerror(-r));
+                        sim_free(sim);
+                        return r;
+                }
+                r = sim_load(sim, spec->image_has_addr[i] ? spec->image_addrs[i] : sim_flash_base(sim), data, size);
+                if (r < 0) {
+                        snprintf(err, errlen, "%s does not fit the simulated memory: %s", spec->image_files[i], strerror(-r));
+                        sim_free(sim);
+                        return r;
+                }
+        }
+        /* after the images and option bytes: sim_set_wrp() reloads them */
+        if (spec->have_wrp)
+                sim_set_wrp(sim, spec->wrp_first, spec->wrp_last);
+        *ret = sim;
+        return 0;
 }
 
 static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errlen) {
@@ -778,64 +911,11 @@ static int board_add(const BoardSpec *spec, bool uevent, char *err, size_t errle
                 return -ENOMEM;
         }
 
-        r = sim_new(spec->pid, spec->flash_kb * 1024, &b->sim);
+        r = board_make_sim(spec, b->index, &b->sim, err, errlen);
         if (r < 0) {
-                snprintf(err, errlen, "simulator for 0x%03x: %s", spec->pid, strerror(-r));
-                b->sim = NULL;
                 board_free(b);
                 return r;
         }
-        sim_set_uid_seed(b->sim, spec->have_uid ? spec->uid : 0x5100u + b->index);
-        if (spec->rdp >= 0)
-                sim_set_rdp(b->sim, spec->rdp);
-        if (spec->boot0 >= 0)
-                sim_set_boot0(b->sim, spec->boot0);
-        if (spec->wiring >= 0)
-                sim_set_wiring(b->sim, (SimWiring) spec->wiring);
-        if (spec->corrupt_read)
-                sim_inject(b->sim, SIM_FAULT_CORRUPT_READ, spec->corrupt_read);
-        if (spec->max_baud)
-                sim_set_max_baud(b->sim, spec->max_baud);
-        if (spec->parity_dropped)
-                sim_set_adapter_drops_parity(b->sim, true);
-        if (spec->ob_ack)
-                sim_inject(b->sim, spec->ob_ack == 1 ? SIM_FAULT_DROP_OB_ACK : SIM_FAULT_GARBLE_OB_ACK, 0);
-        if (spec->ob_program_ms)
-                sim_set_ob_program_usec(b->sim, spec->ob_program_ms * 1000);
-        if (spec->l0_empty_check >= 0)
-                sim_set_l0_empty_check(b->sim, spec->l0_empty_check);
-        if (spec->id)
-                sim_set_id(b->sim, spec->id);
-        if (spec->timing)
-                sim_set_timing(b->sim, &(SimTiming) { .enabled = true, .latency_usec = spec->latency_us, .speed = 1.0 });
-        if (spec->nboot_sel >= 0) {
-                r = set_nboot_sel(b->sim, spec->nboot_sel);
-                if (r < 0) {
-                        snprintf(err, errlen, "nboot-sel is a C0/G0 option byte");
-                        board_free(b);
-                        return r;
-                }
-        }
-        for (size_t i = 0; i < spec->n_images; i++) {
-                _cleanup_free_ uint8_t *data = NULL;
-                size_t size = 0;
-
-                r = read_file(spec->image_files[i], SIZE_MAX, &data, &size);
-                if (r < 0) {
-                        snprintf(err, errlen, "%s: %s", spec->image_files[i], strerror(-r));
-                        board_free(b);
-                        return r;
-                }
-                r = sim_load(b->sim, spec->image_has_addr[i] ? spec->image_addrs[i] : sim_flash_base(b->sim), data, size);
-                if (r < 0) {
-                        snprintf(err, errlen, "%s does not fit the simulated memory: %s", spec->image_files[i], strerror(-r));
-                        board_free(b);
-                        return r;
-                }
-        }
-        /* after the images and option bytes: sim_set_wrp() reloads them */
-        if (spec->have_wrp)
-                sim_set_wrp(b->sim, spec->wrp_first, spec->wrp_last);
 
         record = board_record(spec, b->index, b->port, b->syspaths, b->props);
         if (!umockdev_testbed_add_from_string(testbed, record, &error)) {
@@ -988,7 +1068,33 @@ static void control_command(char *line, char *answer, size_t len) {
                 return;
         }
 
-        if (strcmp(argv[0], "remove") == 0 && argc == 2)
+        if (strcmp(argv[0], "swap") == 0 && argc == 3 && strcmp(argv[2], "none") == 0) {
+                char err[256] = "";
+
+                r = board_swap(b, NULL, err, sizeof err);
+                if (r < 0) {
+                        snprintf(answer, len, "error %s", err[0] ? err : strerror(-r));
+                        return;
+                }
+        } else if (strcmp(argv[0], "swap") == 0 && argc == 3) {
+                _cleanup_free_ char *text = NULL;
+                BoardSpec spec;
+                char err[256] = "";
+
+                /* "swap NAME PID[,OPTION]...": the spec without the name */
+                if (asprintf(&text, "%s=%s", b->name, argv[2]) < 0) {
+                        snprintf(answer, len, "error out of memory");
+                        return;
+                }
+                r = spec_parse(text, &spec, err, sizeof err);
+                if (r >= 0)
+                        r = board_swap(b, &spec, err, sizeof err);
+                spec_clear(&spec);
+                if (r < 0) {
+                        snprintf(answer, len, "error %s", err[0] ? err : strerror(-r));
+                        return;
+                }
+        } else if (strcmp(argv[0], "remove") == 0 && argc == 2)
                 r = board_remove(b);
         else if (strcmp(argv[0], "hangup") == 0 && argc == 2)
                 r = board_hangup(b);
@@ -1044,6 +1150,8 @@ static void shim_message(int fd) {
                 b = board_find(msg);
                 if (b && b->running)
                         sim_line_message(b->sim, sp + 1);
+                if (b)
+                        board_note_line(b, sp + 1);
                 log_msg("%s: %s%s", msg, sp + 1, b ? "" : " (no such board)");
         }
         if (fromlen > sizeof(sa_family_t))

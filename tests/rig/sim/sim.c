@@ -1802,6 +1802,17 @@ void sim_power_cycle(Sim *s) {
         pthread_mutex_unlock(&s->mutex);
 }
 
+void sim_power_off(Sim *s) {
+        pthread_mutex_lock(&s->mutex);
+        ob_interrupt(s);
+        s->powered = false;
+        s->state = SIM_STATE_OFF;
+        s->measured_baud = 0;
+        s->epoch++;
+        wake(s);
+        pthread_mutex_unlock(&s->mutex);
+}
+
 void sim_reset(Sim *s) {
         pthread_mutex_lock(&s->mutex);
         if (s->powered)

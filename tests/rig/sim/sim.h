@@ -131,6 +131,8 @@ void sim_set_break(Sim *s, bool on);
 /* Board: BOOT0 pin level (default high), power cycle, reset (nRST pulse). */
 void sim_set_boot0(Sim *s, bool high);
 void sim_power_cycle(Sim *s);
+/* No power: the chip hears nothing and says nothing until sim_power_cycle(). */
+void sim_power_off(Sim *s);
 void sim_reset(Sim *s);
 
 /* Memory and state for assertions and setup. Pointers stay valid for the Sim's life;
