@@ -23,6 +23,9 @@ const ProfileOption profile_options[] = {
         { "id-path",     STM32ISP_KEY_ID_PATH, 's', "GLOB", "match: the adapter's ID_PATH (where it is plugged in)" },
         { "port",        STM32ISP_KEY_PORT,    's', "GLOB", "match: the port's device or name; ports added by name\n"
           "                        (tcp://, rfc2217://) are flashed only when it names them" },
+        { "detect",      STM32ISP_KEY_DETECT,  's', "plug|poll", "plug: a board is flashed when its port appears; poll:\n"
+          "                        ports that stay are asked every --poll-ms (fixtures)" },
+        { "poll-ms",     STM32ISP_KEY_POLL_MS, 'u', "MS",   "--detect=poll: the interval, 100..10000 (500)" },
         { "expect-chip", STM32ISP_KEY_EXPECT_CHIP, 'q', "PID",  "only flash this chip (its product ID, 0x466); others fail" },
 };
 const size_t profile_options_n = ELEMENTSOF(profile_options);

@@ -76,7 +76,7 @@ static const Command commands[] = {
         { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL, true },
         { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT", true },
         { "remove",  1, 1, 0, cmd_remove, "remove PORT", true },
-        { "autoflash", 0, 2, OPT_FLASH | OPT_PROFILE, cmd_autoflash,
+        { "autoflash", 0, 2, OPT_FLASH | OPT_SN | OPT_PROFILE, cmd_autoflash,
           "autoflash [show | set IMAGE [FLASH OPTIONS] [PROFILE OPTIONS] | clear]" },
         { "monitor", 0, 1, OPT_SINCE | OPT_ONCE, cmd_monitor, "monitor [station [--once] [--since DATE]]" },
         { "log",     0, 1, OPT_RESULT | OPT_UID | OPT_SINCE | OPT_UNTIL | OPT_LIMIT | OPT_SERIAL | OPT_STATS, cmd_log,
@@ -158,7 +158,7 @@ static void help(void) {
 
                 snprintf(o, sizeof o, "--%s%s%s", profile_options[i].option, profile_options[i].arg ? "=" : "",
                          profile_options[i].arg ?: "");
-                printf("      %-18s%s%s\n", o, strlen(o) > 16 ? "\n                        " : "",
+                printf("      %-18s%s%s\n", o, strlen(o) > 17 ? "\n                        " : "",
                        profile_options[i].help);
         }
         printf("\nExit codes:\n");

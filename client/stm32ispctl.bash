@@ -57,7 +57,7 @@ _stm32ispctl() {
                 [cancel]=""
                 [remove]=""
                 [autoflash]="--address= --format= --erase= --no-verify --unprotect --protect --no-boot0 --go --force $line
-                             --vid= --pid= --adapter-serial= --id-path= --port= --expect-chip="
+                             --vid= --pid= --adapter-serial= --id-path= --port= --expect-chip= --detect= --poll-ms= --sn-address= --sn-first= --sn-step= --sn-format= --sn-counter="
                 [monitor]="--once --since="
                 [log]="--result= --uid= --serial= --since= --until= --limit= --stats"
         )

@@ -39,13 +39,13 @@ expect_rc 6 ctl autoflash set "$TMPDIR/no-such.bin" 2>/dev/null
 # set: the flash options and the profile options reach the daemon as its keys
 make_bin "$TMPDIR/auto.bin" 2048 4
 ctl autoflash set "$TMPDIR/auto.bin" --no-verify --erase mass --baud 57600 --vid 0x0403 --pid 0x6001 \
-        --adapter-serial 'STSIM*' --expect-chip 0x466 >"$TMPDIR/out" || fail "autoflash set"
+        --adapter-serial 'STSIM*' --expect-chip 0x466 --detect plug --poll-ms 250 >"$TMPDIR/out" || fail "autoflash set"
 grep -q "^Auto-flash armed (over the bus): auto.bin$" "$TMPDIR/out" || fail "autoflash set: $(cat "$TMPDIR/out")"
 ctl autoflash --json >"$TMPDIR/af.json" || fail "autoflash show"
 json_check "$TMPDIR/af.json" 'a["armed"] and a["image_name"] == "auto.bin" and a["image_size"] == 2048 and
         a["verify"] is False and a["erase"] == "mass" and a["baudrate"] == 57600 and
         a["match"]["vid"] == 0x0403 and a["match"]["pid"] == 0x6001 and a["match"]["serial"] == "STSIM*" and
-        a["expect_chip"] == 0x466 for a in [j["auto_flash"]]'
+        a["expect_chip"] == 0x466 and a["detect"] == "plug" and a["poll_ms"] == 250 for a in [j["auto_flash"]]'
 # a bad value is refused by the client, and nothing changes
 expect_rc 2 ctl autoflash set "$TMPDIR/auto.bin" --vid 0x10000 2>/dev/null
 ctl autoflash --json >"$TMPDIR/af.json" || fail "autoflash show"
