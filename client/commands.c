@@ -595,17 +595,28 @@ int cmd_flash(ClientBus *c, const Args *a) {
                 json_object_object_del(result, "start_method");
         }
         int64_t written = json_get_int(result, "bytes_written"), verified = json_get_int(result, "bytes_verified");
-        int64_t usec = json_get_int(result, "duration_usec");
-        char b[32];
+        int64_t usec = json_get_int(result, "duration_usec"), kept = json_get_int(result, "preserved_bytes");
+        char b[32], k[160] = "";
+        if (kept > 0) {
+                char kb[32];
+
+                /* an image that starts or ends inside a page: the rest of it was kept */
+                snprintf(k, sizeof k, ", %s of its pages kept as they were",
+                         format_bytes(kb, sizeof kb, (uint64_t) kept));
+        }
+        json_object *remembered = json_get(result, "baudrate_remembered");
+        if (remembered && json_object_get_boolean(remembered))
+                snprintf(k + strlen(k), sizeof k - strlen(k), ", at %" PRId64 " baud (the rate an earlier job left the chip at)",
+                         json_get_int(result, "baudrate"));
         /* Which board got it: the chip and its UID (the results log's keys). */
         const char *chip = json_get_string(result, "chip_name"), *uid = json_get_string(result, "uid");
         _cleanup_free_ char *board = NULL;
         if (chip && *chip && asprintf(&board, " (%s%s%s)", chip, uid && *uid ? ", UID " : "", uid ?: "") < 0)
                 board = NULL;
         if (written >= 0)
-                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s%s: %s written%s%s, in %.2f s.",
+                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s%s: %s written%s%s%s, in %.2f s.",
                               file, port, board ?: "", format_bytes(b, sizeof b, (uint64_t) written),
-                              verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "",
+                              verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "", k,
                               usec >= 0 ? usec / 1e6 : 0.0);
         else
                 print_resultf(a, "flash", port, "result", result, "Flashed %s to %s%s.", file, port, board ?: "");

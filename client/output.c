@@ -369,6 +369,7 @@ static const char *key_label(const char *key) {
                 { "timestamp_usec", "Finished at" },
                 { "bytes_written", "Written" },
                 { "bytes_verified", "Verified" },
+                { "preserved_bytes", "Kept around the image" },
                 { "bytes_read", "Read" },
                 { "address", "Address" },
                 { "pages_erased", "Pages erased" },
@@ -382,6 +383,7 @@ static const char *key_label(const char *key) {
                 { "started", "Started" },
                 { "write_retries", "Write retries" },
                 { "baudrate", "Baud rate" },
+                { "baudrate_remembered", "Baud rate from an earlier job" },
         };
         for (size_t i = 0; i < ELEMENTSOF(labels); i++)
                 if (streq(labels[i][0], key))

@@ -124,6 +124,13 @@ static int recv_bytes(An3155 *p, uint8_t *buf, size_t n, uint64_t timeout_usec) 
         p->unread_tx = 0;
 
         r = link_read_exact(p->link, buf, n, deadline);
+        if (r == -LINK_EPARITY) {
+                /* a byte failed the parity check: the reply is garbage, never data; the
+                 * caller retries as for any garbled reply */
+                p->dirty = true;
+                p->status.reply = -1;
+                return -EPROTO;
+        }
         if (r < 0) {
                 p->dirty = true;
                 return r;
@@ -233,6 +240,8 @@ static int sync_once(An3155 *p, uint64_t wait_usec) {
                 r = link_read(p->link, &b, 1, deadline);
                 if (r == -ETIMEDOUT)
                         return 0;
+                if (r == -LINK_EPARITY)
+                        continue;       /* a garbled byte is no answer: skipped as noise */
                 if (r < 0)
                         return r;
                 if (r == 0) {
@@ -264,7 +273,7 @@ static int drain_quiet(An3155 *p, uint64_t quiet_usec, uint64_t max_usec) {
                 r = link_read(p->link, buf, sizeof buf, MIN(now + quiet_usec, end));
                 if (r == -ETIMEDOUT)
                         return 0;
-                if (r < 0)
+                if (r < 0 && r != -LINK_EPARITY)
                         return r;
         }
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "flasher.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -332,6 +333,59 @@ static int read_info(Flasher *f, const ChipInfo *info, uint32_t address, uint8_t
 
 /* ---- probe ---- */
 
+/* The UID into uid once: -EREMOTEIO (uid zeroed) when the bootloader does not let it
+ * be read (F030: RM0360 documents no UID). */
+static int read_uid_once(Flasher *f, const ChipInfo *info, uint8_t uid[static 12]) {
+        int r;
+
+        if (info->uid[1] == info->uid[0] + 4 && info->uid[2] == info->uid[0] + 8) {
+                /* contiguous (C0, F0, G0): one read */
+                r = read_info(f, info, info->uid[0], uid, 12);
+                if (r == -EREMOTEIO)
+                        memset(uid, 0, 12);
+                else if (r < 0)
+                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[0]);
+                return r;
+        }
+        for (size_t i = 0; i < 3; i++) {
+                r = read_info(f, info, info->uid[i], uid + 4 * i, 4);
+                if (r == -EREMOTEIO) {
+                        memset(uid, 0, 12);
+                        return r;
+                }
+                if (r < 0)
+                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[i]);
+        }
+        return 0;
+}
+
+/* The UID names the board in the results log: a wrong one would put another board's
+ * name on this job. Read Memory data has no checksum (AN3155 §3.4) and reading changes
+ * nothing, so it is read twice, and when the two differ once more: a third read must
+ * agree with one of them, else the probe fails rather than log a UID that may be
+ * wrong. */
+static int read_uid(Flasher *f, const ChipInfo *info, uint8_t uid[static 12]) {
+        uint8_t second[12], third[12];
+        int r;
+
+        r = read_uid_once(f, info, uid);
+        if (r < 0)
+                return r;
+        r = read_uid_once(f, info, second);
+        if (r < 0)
+                return r;
+        if (memcmp(uid, second, 12) == 0)
+                return 0;
+        r = read_uid_once(f, info, third);
+        if (r < 0)
+                return r;
+        if (memcmp(third, uid, 12) != 0 && memcmp(third, second, 12) != 0)
+                return fail(f, -EILSEQ, "the UID at 0x%08X read differently three times: the line is not reliable "
+                            "(check the wiring, or try a lower baud rate); no UID was taken", info->uid[0]);
+        memcpy(uid, third, 12);
+        return 0;
+}
+
 /* After a successful sync: Get, Get ID, then what is readable. No Get Version: Get
  * already gave the protocol version, and every command is a round trip. */
 static int probe_synced(Flasher *f, FlasherChip *ret) {
@@ -395,28 +449,10 @@ static int probe_synced(Flasher *f, FlasherChip *ret) {
                         c.flash_size = info->flash_size;
         }
 
-        c.have_uid = true;
-        if (info->uid[1] == info->uid[0] + 4 && info->uid[2] == info->uid[0] + 8) {
-                /* contiguous (C0, F0, G0): one read */
-                r = read_info(f, info, info->uid[0], c.uid, 12);
-                if (r == -EREMOTEIO) {
-                        c.have_uid = false;
-                        memset(c.uid, 0, sizeof(c.uid));
-                } else if (r < 0)
-                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[0]);
-                goto done;
-        }
-        for (size_t i = 0; i < 3; i++) {
-                r = read_info(f, info, info->uid[i], c.uid + 4 * i, 4);
-                if (r == -EREMOTEIO) {
-                        /* F030: RM0360 documents no UID */
-                        c.have_uid = false;
-                        memset(c.uid, 0, sizeof(c.uid));
-                        break;
-                }
-                if (r < 0)
-                        return fail_proto(f, r, "Read Memory of the UID at 0x%08X", info->uid[i]);
-        }
+        r = read_uid(f, info, c.uid);
+        if (r < 0 && r != -EREMOTEIO)
+                return r;
+        c.have_uid = r >= 0;
 
 done:
         if (c.have_option_bytes)
@@ -782,12 +818,169 @@ static uint64_t runs_bytes(const Run *runs, size_t n) {
         return t;
 }
 
+/* How many bytes of [a, b) the runs cover. */
+static uint64_t runs_overlap(const Run *runs, size_t n, uint32_t a, uint32_t b) {
+        uint64_t t = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (runs[i].start < b && runs[i].end > a)
+                        t += MIN(runs[i].end, b) - MAX(runs[i].start, a);
+        return t;
+}
+
+/* ---- keeping the rest of a page ----
+ *
+ * The erase unit is a page (chips.c: L0 128 bytes, F0 1 KiB, C0/G0 2 KiB), so an image
+ * that starts or ends inside a page would erase its neighbours with it (a vector table
+ * in the case that made this). Before an erase=auto erase, the bytes of each touched
+ * page that the image does not cover are read (a Read Memory changes nothing on the
+ * chip, AN3155 §3.4), and written back with the image: the pages end as they were
+ * except where the image says otherwise. Bytes that read erased need no writing, and
+ * are not counted as kept (an erase would have left them so). */
+typedef struct Keep {
+        Image write;            /* the image plus the kept bytes that are not erased */
+        Image check;            /* every byte of the touched pages, as they must end */
+        uint8_t *flash;         /* their contents, indexed from the flash base */
+        uint64_t read;          /* bytes read to keep them */
+        uint64_t bytes;         /* of those, the ones that held data (not erased) */
+} Keep;
+
+static void keep_done(Keep *k) {
+        free(k->write.segments);
+        free(k->check.segments);
+        free(k->flash);
+        *k = (Keep) {};
+}
+
+/* Segments over the bytes of [start, end) (a page range) whose mask is set, into segs
+ * (NULL: only counted); how many. */
+static size_t mask_segments(const Keep *k, uint32_t base, uint32_t start, uint32_t end, const bool *mask,
+                            ImageSegment *segs) {
+        size_t n = 0;
+
+        for (uint32_t a = start; a < end; a++) {
+                uint32_t b = a;
+
+                if (!mask[a - base])
+                        continue;
+                while (b < end && mask[b - base])
+                        b++;
+                if (segs)
+                        segs[n] = (ImageSegment) { .address = a, .size = b - a, .data = k->flash + (a - base) };
+                n++;
+                a = b;
+        }
+        return n;
+}
+
+/* Bytes the host keeps (a page's rest that goes back into the flash, a UID that goes
+ * into the results log) must not be what a glitch made of them: Read Memory data has
+ * no checksum (AN3155 §3.4), and a kept byte garbled on the way in would be written
+ * back wrong and then verified as right. A Read Memory changes nothing on the chip, so
+ * it is read twice, and when the two differ a third time, which must agree with one of
+ * them; -EILSEQ (no message: the caller says what it read) when it does not. */
+#define STABLE_READS 3u
+static int read_stable(Flasher *f, uint32_t address, uint8_t *buf, size_t n) {
+        uint8_t second[READ_CHUNK], third[READ_CHUNK];
+        int r;
+
+        assert(n <= sizeof second);
+        r = transfer_block(f, false, address, buf, n, NULL);
+        if (r >= 0)
+                r = transfer_block(f, false, address, second, n, NULL);
+        if (r < 0 || memcmp(buf, second, n) == 0)
+                return r;
+        r = transfer_block(f, false, address, third, n, NULL);
+        if (r < 0)
+                return r;
+        if (memcmp(third, buf, n) != 0 && memcmp(third, second, n) != 0)
+                return -EILSEQ;
+        memcpy(buf, third, n);
+        return 0;
+}
+
+/* Reads what the image leaves of the pages the runs touch and builds k. A chip that
+ * refuses the read (read protection the probe could not see) is refused before anything
+ * is erased: its neighbours cannot be kept. */
+static int keep_pages(Flasher *f, const Image *img, const Run *runs, size_t n_runs, Keep *k) {
+        const ChipInfo *info = f->chip.info;
+        uint32_t base = info->flash_base, size = f->chip.flash_size, ps = info->page_size;
+        _cleanup_free_ bool *touched = NULL, *owned = NULL, *want_write = NULL, *want_check = NULL;
+        size_t nw, nc;
+        int r;
+
+        *k = (Keep) {};
+        touched = calloc(size / ps, sizeof(bool));
+        owned = calloc(size, sizeof(bool));
+        want_write = calloc(size, sizeof(bool));
+        want_check = calloc(size, sizeof(bool));
+        k->flash = malloc(size);
+        if (!touched || !owned || !want_write || !want_check || !k->flash)
+                return fail(f, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < n_runs; i++)
+                for (uint32_t p = chip_page_of(info, runs[i].start); p <= chip_page_of(info, runs[i].end - 1); p++)
+                        touched[p] = true;
+
+        for (uint32_t p = 0; p < size / ps; p++) {
+                uint32_t p0 = base + p * ps, off = p * ps;
+
+                if (!touched[p])
+                        continue;
+                fill_range(img, p0, ps, info->erased, k->flash + off, owned + off);
+                for (uint32_t a = 0; a < ps; ) {
+                        uint32_t b = a, n;
+
+                        if (owned[off + a]) {
+                                a++;
+                                continue;
+                        }
+                        while (b < ps && !owned[off + b] && b - a < READ_CHUNK)
+                                b++;
+                        n = b - a;
+                        if (cancelled(f))
+                                return fail(f, -ECANCELED, "cancelled while reading the rest of page %u to keep it", p);
+                        r = read_stable(f, p0 + a, k->flash + off + a, n);
+                        if (r == -EILSEQ)
+                                return fail(f, r, "%u reads of the %u bytes at 0x%08X, to keep them, gave different bytes "
+                                            "each time: the line is not reliable (check the wiring, or try a lower baud "
+                                            "rate); nothing was erased", STABLE_READS, n, p0 + a);
+                        if (is_nack_after_command(f, r)) {
+                                (void) link_flush_input(f->link);       /* a second NACK, see probe_synced() */
+                                return fail(f, -EACCES, "the image covers only part of page %u (0x%08X..0x%08X), and the chip "
+                                            "refuses to read the rest (read protection?), so it cannot be kept: "
+                                            "nothing was erased. Flash an image that covers whole pages, or with "
+                                            "erase=mass to give up what the chip holds", p, p0, p0 + ps - 1);
+                        }
+                        if (r < 0)
+                                return r;
+                        k->read += n;
+                        a = b;
+                }
+                for (uint32_t i = off; i < off + ps; i++) {
+                        want_check[i] = true;
+                        want_write[i] = owned[i] || k->flash[i] != info->erased;
+                        k->bytes += !owned[i] && k->flash[i] != info->erased;
+                }
+        }
+
+        nw = mask_segments(k, base, base, base + size, want_write, NULL);
+        nc = mask_segments(k, base, base, base + size, want_check, NULL);
+        k->write.segments = calloc(MAX(nw, (size_t) 1), sizeof(ImageSegment));
+        k->check.segments = calloc(MAX(nc, (size_t) 1), sizeof(ImageSegment));
+        if (!k->write.segments || !k->check.segments)
+                return fail(f, -ENOMEM, "out of memory");
+        k->write.n_segments = mask_segments(k, base, base, base + size, want_write, k->write.segments);
+        k->check.n_segments = mask_segments(k, base, base, base + size, want_check, k->check.segments);
+        return 0;
+}
+
 /* Blocks are cut at 256-byte boundaries: each starts 8-aligned and is as long as a
  * Write Memory allows (AN3155: 256 bytes on every part). L0 too: its 128-byte page is
  * the erase unit, not a write limit, and stm32flash writes 256-byte blocks to L0 parts;
  * the chip table's 128 (write_block) is stm32loader's cautious choice and costs one more
  * command, three more replies, per 256 bytes. Not yet checked on a real 0x457. */
-static int write_runs(Flasher *f, const Image *img, const Run *runs, size_t n_runs, FlasherResult *res) {
+static int write_runs(Flasher *f, const Image *img, const Run *runs, size_t n_runs,
+                      const Run *counted, size_t n_counted, FlasherResult *res) {
         const ChipInfo *info = f->chip.info;
         uint64_t total = runs_bytes(runs, n_runs), done = 0;
         uint8_t buf[AN3155_MAX_BLOCK];
@@ -808,15 +1001,17 @@ static int write_runs(Flasher *f, const Image *img, const Run *runs, size_t n_ru
                         if (tries > 1)
                                 res->write_retries++;
                         done += b - a;
-                        res->bytes_written = done;
+                        res->bytes_written += runs_overlap(counted, n_counted, a, b);
                         progress(f, FLASHER_STAGE_WRITING, done, total);
                 }
         progress(f, FLASHER_STAGE_WRITING, total, total);
         return 0;
 }
 
-/* Reads back every run and compares the image's bytes. */
-static int verify_runs(Flasher *f, const Image *img, const Run *runs, size_t n_runs, FlasherResult *res) {
+/* Reads back every run and compares the image's bytes; counted: the runs that make
+ * bytes_verified (the image's own, not the kept bytes around it). */
+static int verify_runs(Flasher *f, const Image *img, const Run *runs, size_t n_runs,
+                       const Run *counted, size_t n_counted, FlasherResult *res) {
         const ChipInfo *info = f->chip.info;
         uint64_t total = runs_bytes(runs, n_runs), done = 0;
         uint8_t got[READ_CHUNK], want[READ_CHUNK];
@@ -829,16 +1024,27 @@ static int verify_runs(Flasher *f, const Image *img, const Run *runs, size_t n_r
                         b = (uint32_t) MIN((uint64_t) runs[i].end, (uint64_t) ALIGN_DOWN(a, READ_CHUNK) + READ_CHUNK);
                         if (cancelled(f))
                                 return fail_cancelled(f, FLASHER_STAGE_VERIFYING, done, total);
-                        r = transfer_block(f, false, a, got, b - a, NULL);
-                        if (r < 0)
-                                return r;
                         fill_range(img, a, b - a, info->erased, want, owned);
-                        for (uint32_t k = 0; k < b - a; k++)
-                                if (owned[k] && got[k] != want[k])
-                                        return fail(f, -EILSEQ, "verify failed at 0x%08X: read 0x%02X, expected 0x%02X",
-                                                    a + k, got[k], want[k]);
+                        /* A mismatch is read once more before it is believed: Read Memory
+                         * data has no checksum (AN3155 §3.4), a glitch the parity check
+                         * missed garbles one read, a wrong cell every read. */
+                        for (unsigned pass = 0;; pass++) {
+                                uint32_t bad = UINT32_MAX;
+
+                                r = transfer_block(f, false, a, got, b - a, NULL);
+                                if (r < 0)
+                                        return r;
+                                for (uint32_t k = 0; k < b - a && bad == UINT32_MAX; k++)
+                                        if (owned[k] && got[k] != want[k])
+                                                bad = k;
+                                if (bad == UINT32_MAX)
+                                        break;
+                                if (pass > 0)
+                                        return fail(f, -EILSEQ, "verify failed at 0x%08X: read 0x%02X, expected 0x%02X "
+                                                    "(read twice)", a + bad, got[bad], want[bad]);
+                        }
                         done += b - a;
-                        res->bytes_verified = done;
+                        res->bytes_verified += runs_overlap(counted, n_counted, a, b);
                         progress(f, FLASHER_STAGE_VERIFYING, done, total);
                 }
         progress(f, FLASHER_STAGE_VERIFYING, total, total);
@@ -1249,9 +1455,12 @@ static int do_go(Flasher *f, uint32_t address) {
 /* ---- operations ---- */
 
 static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, FlasherResult *res) {
-        _cleanup_free_ Run *runs = NULL;
+        _cleanup_free_ Run *runs = NULL, *wruns = NULL, *vruns = NULL;
+        _cleanup_(keep_done) Keep keep = {};
+        const Image *wimg = img, *vimg = img;
+        const Run *wr, *vr;
         PageSet touch = {}, hit;
-        size_t n_runs = 0;
+        size_t n_runs = 0, n_wr, n_vr;
         bool erased_all = false, page0_erased;
         int r;
 
@@ -1278,8 +1487,8 @@ static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, 
         /* Nothing is written before the end state is known to leave a way back into the
          * bootloader (a read-protected chip's option bytes are read after its Readout
          * Unprotect, which leaves it blank: the check follows it). */
-        page0_erased = o->erase == FLASHER_ERASE_MASS ||
-                       (o->erase == FLASHER_ERASE_AUTO && n_runs > 0 && chip_page_of(f->chip.info, runs[0].start) == 0);
+        /* erase=auto keeps what the image does not cover of page 0 (keep_pages()) */
+        page0_erased = o->erase == FLASHER_ERASE_MASS;
         if (f->chip.rdp_level < 1) {
                 r = check_flash_way_back(f, img, o, page0_erased);
                 if (r < 0)
@@ -1317,6 +1526,25 @@ static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, 
                         return fail_write_protected(f, &hit, "Write Unprotect did not clear it: check the chip with a debugger");
         }
 
+        /* What the image leaves of its pages is read before they are erased, and
+         * written back and verified with it. */
+        wr = vr = runs;
+        n_wr = n_vr = n_runs;
+        if (!erased_all && o->erase == FLASHER_ERASE_AUTO) {
+                r = keep_pages(f, img, runs, n_runs, &keep);
+                if (r < 0)
+                        return r;
+                if (keep.read > 0) {
+                        wimg = &keep.write;
+                        vimg = &keep.check;
+                        if (plan_runs(wimg, f->chip.info, &wruns, &n_wr) < 0 ||
+                            plan_runs(vimg, f->chip.info, &vruns, &n_vr) < 0)
+                                return fail(f, -ENOMEM, "out of memory");
+                        wr = wruns;
+                        vr = vruns;
+                }
+        }
+
         if (!erased_all && o->erase == FLASHER_ERASE_MASS)
                 r = erase_all(f, res);
         else if (!erased_all && o->erase == FLASHER_ERASE_AUTO)
@@ -1324,15 +1552,16 @@ static int do_flash(Flasher *f, const Image *img, const FlasherFlashOptions *o, 
         if (r < 0)
                 return r;
 
-        r = write_runs(f, img, runs, n_runs, res);
+        r = write_runs(f, wimg, wr, n_wr, runs, n_runs, res);
         if (r < 0)
                 return r;
 
         if (o->verify) {
-                r = verify_runs(f, img, runs, n_runs, res);
+                r = verify_runs(f, vimg, vr, n_vr, runs, n_runs, res);
                 if (r < 0)
                         return r;
         }
+        res->preserved_bytes = keep.bytes;
 
         if (o->boot0 && f->chip.info->boot_rule == CHIP_BOOT_NBOOT_SEL) {
                 r = options_boot0(f, img, o->protect || o->go, res);

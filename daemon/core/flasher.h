@@ -56,7 +56,8 @@ typedef void (*flasher_progress_t)(void *userdata, FlasherStage stage, uint64_t 
 
 typedef enum FlasherErase {
         FLASHER_ERASE_AUTO,     /* only the pages the image touches (a mass erase when
-                                 * that is every page and the chip has one) */
+                                 * that is every page and the chip has one); flash keeps
+                                 * what the image does not cover of those pages */
         FLASHER_ERASE_MASS,     /* the whole flash (page by page where there is no mass erase) */
         FLASHER_ERASE_NONE,
 } FlasherErase;
@@ -111,6 +112,9 @@ typedef struct FlasherResult {
         bool protected_;
         bool boot0_changed;             /* nBOOT_SEL was cleared */
         bool started;                   /* Go was sent */
+        uint64_t preserved_bytes;       /* erase=auto: bytes of the touched pages outside the image
+                                         * that held data, read before the erase, written back
+                                         * (and verified) */
         bool nothing_done;              /* Lock/Unlock: the chip was as asked already */
         uint32_t write_retries;         /* blocks that succeeded on retry: after a NACK, or after a
                                          * lost reply and a recovery (found programmed or written again) */

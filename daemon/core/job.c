@@ -127,6 +127,35 @@ static int open_job_link(Job *j, const char *device, Link **ret) {
  * an entry sequence msg says the board needs a reset. A raw TCP server owns its line
  * settings, so there another rate would change nothing. On a failure, msg (size n) gets
  * the sentence. */
+/* A chip that an earlier job left synced at another rate (--baud 9600) answers at that
+ * rate only: its autobaud measured once, at the first 0x7F after its reset (AN3155 §2),
+ * and it does not measure again until the next reset. So when the job's rate meets
+ * silence and no entry sequence reset the chip, the rate the port last synced at is
+ * tried. It cannot make things worse: a chip that was reset since heard this job's
+ * first 0x7F and measured that (answered, or went deaf: facts §4, then no rate helps),
+ * and one that is not in its bootloader ignores both. 1 when it answered there. */
+static int probe_remembered(Job *j, Link *l, Flasher *f, const JobHooks *h, unsigned first) {
+        int r;
+
+        if (j->entry || !j->remembered_baud || j->remembered_baud == first ||
+            !(l->caps & LINK_CAP_LINE_SETTINGS) || (h->cancel && atomic_load(h->cancel)))
+                return 0;
+        r = link_set_baud(l, j->remembered_baud);
+        if (r < 0)
+                return r == -ENODEV ? r : 0;
+        j->baudrate_used = j->remembered_baud;
+        (void) link_flush_input(l);
+        r = flasher_probe(f, &j->chip);
+        if (r == -EHOSTDOWN) {
+                /* back to the job's rate: it is the one the messages name */
+                if (link_set_baud(l, first) >= 0)
+                        j->baudrate_used = first;
+                return 0;
+        }
+        j->baudrate_remembered = true;  /* it answered there, whatever came next */
+        return r < 0 ? r : 1;
+}
+
 static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Link *l, Flasher *f, char *msg,
                                size_t n) {
         unsigned first = l->baud;
@@ -134,7 +163,12 @@ static int probe_with_fallback(Job *j, const char *device, const JobHooks *h, Li
 
         j->baudrate_used = l->baud;
         r = flasher_probe(f, &j->chip);
-        if (r != -EHOSTDOWN || first <= DEFAULT_BAUD || !(l->caps & LINK_CAP_LINE_SETTINGS) ||
+        if (r != -EHOSTDOWN)
+                return r;
+        k = probe_remembered(j, l, f, h, first);
+        if (k != 0)
+                return k > 0 ? 0 : k;
+        if (first <= DEFAULT_BAUD || !(l->caps & LINK_CAP_LINE_SETTINGS) ||
             (h->cancel && atomic_load(h->cancel)))
                 return r;
         if (!j->entry) {
@@ -337,6 +371,10 @@ done:
          * success. */
         if (r >= 0 && j->op == JOB_FLASH && j->entry && entry_has_exit(j->entry))
                 j->started_by_reset = entry_run(l, j->entry, true, h->pause, h->userdata) >= 0;
+        /* The bootloader is still ours, synced at the link's rate, unless the code was
+         * started (Go, Readout Protect, the exit sequence) or nothing answered. */
+        if (flasher_chip(f) && !j->started_by_reset)
+                j->baud_left = l->baud;
         if (flasher_chip(f)) {
                 j->have_chip = true;
                 j->chip = *flasher_chip(f);

@@ -52,6 +52,11 @@ struct Job {
         unsigned baudrate;              /* 0: the default, 115200; above 115200: tried
                                          * first, then 115200 if the chip does not answer */
         char *entry;                    /* DTR/RTS entry sequence, NULL: none */
+        unsigned remembered_baud;       /* the rate an earlier job on this port left the
+                                         * chip synced at, in its bootloader (the port's
+                                         * memory, baud_left); 0: none. Tried when the
+                                         * job's rate meets silence and no entry sequence
+                                         * reset the chip */
 
         /* Flash */
         Image *image;
@@ -82,6 +87,10 @@ struct Job {
         int error;                      /* 0 or a negative errno (flasher.h) */
         unsigned baudrate_used;         /* the baud the last sync ran at (after a fallback:
                                          * 115200); 0: no sync was tried */
+        bool baudrate_remembered;       /* the job ran at remembered_baud after silence */
+        unsigned baud_left;             /* the rate the chip is left synced at in its
+                                         * bootloader; 0: not synced, or not there any more
+                                         * (started, reset into its code, unknown) */
         char message[1024];
         bool started_by_reset;          /* Flash: the exit sequence reset the chip into its code */
         bool have_chip;

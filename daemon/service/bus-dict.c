@@ -144,6 +144,11 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                 if (r < 0)
                         return r;
         }
+        if (l->baudrate_remembered) {
+                r = sd_bus_message_append(m, "{sv}", "baudrate_remembered", "b", 1);
+                if (r < 0)
+                        return r;
+        }
         if (l->trace_file[0]) {
                 r = sd_bus_message_append(m, "{sv}", "trace_file", "s", l->trace_file);
                 if (r < 0)
@@ -163,7 +168,8 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                                           "started", "b", (int) (f->started || l->started_by_reset),
                                           "write_retries", "u", f->write_retries);
                 if (r >= 0)
-                        r = sd_bus_message_append(m, "{sv}", "write_unprotected", "b", (int) f->write_unprotected);
+                        r = sd_bus_message_append(m, "{sv}{sv}", "write_unprotected", "b", (int) f->write_unprotected,
+                                                  "preserved_bytes", "t", f->preserved_bytes);
                 /* how the code was started: Go leaves the ROM's context (VTOR), a reset
                  * with BOOT0 low (the exit sequence) does not */
                 if (r >= 0 && (f->started || l->started_by_reset))

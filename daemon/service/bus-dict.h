@@ -30,6 +30,8 @@ typedef struct LastResult {
         uint16_t chip_pid;
         char chip_name[64];
         char uid[32];                   /* hex, "" when not read */
+        bool baudrate_remembered;       /* baudrate is the port's remembered rate, tried
+                                         * after the asked one met silence */
         char trace_file[256];           /* a failed job's kept wire trace; "": none */
         bool have_serial_number;        /* Flash: the number the board got */
         uint64_t serial_number;

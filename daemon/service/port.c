@@ -66,6 +66,10 @@ struct Port {
         bool progress_unsent;
 
         bool have_chip;
+        /* The rate the last job left the chip synced at in its bootloader (Job.baud_left):
+         * a chip that autobauded there answers only there until it is reset. In memory
+         * only: a daemon restart forgets it, and a board reset since makes it moot. */
+        unsigned synced_baud;
         FlasherChip chip;
         LastResult last;
 
@@ -354,6 +358,7 @@ static int port_start_job(Port *p, sd_bus_message *m, Job *j, bool detach) {
         /* the chip the port last saw, for a NoBootloader message; j is the worker's once
          * submitted */
         j->hint_pid = p->have_chip ? p->chip.pid : 0;
+        j->remembered_baud = p->synced_baud;
         r = worker_submit(p->worker, j);
         if (r < 0) {
                 job_free(j);
@@ -731,6 +736,12 @@ static void port_on_done(Port *p, Job *j) {
                 p->have_chip = true;
                 p->chip = j->chip;
         }
+        /* a job that never reached the chip (the port did not open) changed nothing */
+        if (j->baudrate_used > 0)
+                p->synced_baud = j->baud_left;
+        if (j->baudrate_remembered)
+                log_info(p->name, "No answer at the asked rate: the chip answered at %u baud, the rate an earlier "
+                         "job left it synced at", j->baudrate_used);
         clock_gettime(CLOCK_REALTIME, &ts);
         p->last = (LastResult) {
                 .valid = true,
@@ -741,6 +752,7 @@ static void port_on_done(Port *p, Job *j) {
                 .timestamp_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC,
                 .bytes_read = j->op == JOB_READ && error == 0 ? j->length : 0,
                 .baudrate = j->baudrate_used,
+                .baudrate_remembered = j->baudrate_remembered,
                 .started_by_reset = j->started_by_reset,
                 .have_serial_number = j->have_serial_number,
                 .serial_number = j->serial_number,

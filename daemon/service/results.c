@@ -272,6 +272,9 @@ json_object *results_entry_new(const ResultsPort *where, const Job *j, uint64_t 
         /* The rate the job ran at (options.baudrate is the one asked for). */
         if (j->baudrate_used > 0)
                 r |= json_add(o, "baudrate", json_object_new_int64(j->baudrate_used));
+        /* the asked rate met silence; the chip answered at the one an earlier job left */
+        if (j->baudrate_remembered)
+                r |= json_add(o, "baudrate_remembered", json_object_new_boolean(true));
         if (j->op == JOB_FLASH) {
                 r |= json_add(o, "image_name", json_object_new_string(j->image_name ?: "fd"));
                 r |= json_add(o, "image_sha256", json_object_new_string(j->image_sha256));
@@ -285,6 +288,7 @@ json_object *results_entry_new(const ResultsPort *where, const Job *j, uint64_t 
         if (j->op == JOB_FLASH && error == 0) {
                 r |= json_add(o, "bytes_written", json_object_new_uint64(j->result.bytes_written));
                 r |= json_add(o, "bytes_verified", json_object_new_uint64(j->result.bytes_verified));
+                r |= json_add(o, "preserved_bytes", json_object_new_uint64(j->result.preserved_bytes));
                 r |= json_add(o, "started", json_object_new_boolean(j->result.started || j->started_by_reset));
                 if (j->result.started || j->started_by_reset)
                         r |= json_add(o, "start_method", json_object_new_string(j->started_by_reset ? "reset" : "go"));

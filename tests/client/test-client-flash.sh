@@ -108,6 +108,20 @@ control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
 cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "auto erase touched the first page"
 cmp -i 4096:0 -n 4096 "$TMPDIR/dump.bin" "$TMPDIR/app.bin" || fail "the binary is not at 0x08001000"
 
+# a binary inside page 1, which holds the end of fw.hex: erase=auto keeps that end
+# (read before the erase, written back, verified), and says how much it kept
+make_bin "$TMPDIR/mid.bin" 256 4
+KEPT=$(python3 -c 'import sys; print(sum(b != 0xff for b in open(sys.argv[1], "rb").read()[2048:3000]))' "$TMPDIR/fw.hex.bin")
+ctl flash ttyUSB0 "$TMPDIR/mid.bin" --address 0x08000C00 --no-boot0 >"$TMPDIR/out" 2>/dev/null || fail "flash mid-page"
+grep -q "^Flashed $TMPDIR/mid.bin to ttyUSB0 (STM32G03x/04x, UID [0-9a-f]*): 256 B written, verified, $KEPT B of its pages kept as they were, in" "$TMPDIR/out" ||
+        fail "flash mid-page: $(cat "$TMPDIR/out")"
+ctl flash ttyUSB0 "$TMPDIR/mid.bin" --address 0x08000C00 --no-boot0 --json >"$TMPDIR/mid.json" 2>/dev/null || fail "flash mid-page --json"
+json_check "$TMPDIR/mid.json" "j['result']['preserved_bytes'] == $KEPT and j['result']['bytes_written'] == 256 and
+        j['result']['pages_erased'] == 1"
+control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
+cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "flash mid-page lost the end of fw.hex"
+cmp -i 3072:0 -n 256 "$TMPDIR/dump.bin" "$TMPDIR/mid.bin" || fail "mid.bin is not at 0x08000C00"
+
 # from standard input (a pipe: the client hands the daemon a copy in a memfd)
 ctl flash ttyUSB0 - --format hex -q <"$TMPDIR/fw.hex" || fail "flash from stdin"
 control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null

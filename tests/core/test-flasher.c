@@ -191,6 +191,25 @@ static void test_probe(uint16_t pid) {
         ASSERT_EQ(flasher_chip(r.f)->pid, pid);
         rig_stop(&r);
 
+        /* the UID (reads 3.. of a probe: option bytes, flash size, UID) meets a glitch:
+         * read again, the right one is taken */
+        FlasherChip g;
+        rig_start(&r, pid);
+        sim_set_uid_seed(r.sim, 42);
+        sim_inject(r.sim, SIM_FAULT_GLITCH_READ, 3);
+        ASSERT_OK(flasher_probe(r.f, &g));
+        ASSERT_MEMEQ(g.uid, c.uid, 12);
+        rig_stop(&r);
+        /* a line where no two reads agree: no UID is taken, the probe fails */
+        rig_start(&r, pid);
+        sim_set_uid_seed(r.sim, 42);
+        sim_inject(r.sim, SIM_FAULT_GLITCH_READS, 3);
+        ASSERT_ERR(flasher_probe(r.f, &g), EILSEQ);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "the UID at 0x"));
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "no UID was taken"));
+        ASSERT_TRUE(!flasher_chip(r.f));
+        rig_stop(&r);
+
         /* another board, another UID */
         FlasherChip c2;
         rig_start(&r, pid);
@@ -249,7 +268,7 @@ static void test_full_flash(uint16_t pid) {
         /* 256-byte blocks on every family (L0 too), 256-byte verify reads, and nothing
          * else but the probe's few reads and, on C0/G0, the option bytes read back */
         ASSERT_EQ(cnt.writes, size / 256 + (r.info->boot_rule == CHIP_BOOT_NBOOT_SEL));
-        ASSERT_TRUE(cnt.reads >= size / 256 && cnt.reads <= size / 256 + 6);
+        ASSERT_TRUE(cnt.reads >= size / 256 && cnt.reads <= size / 256 + 9);  /* the UID twice: L0 six reads */
 
         check_progress(p, FLASHER_STAGE_ERASING, size / r.info->page_size);
         check_progress(p, FLASHER_STAGE_WRITING, size);
@@ -347,9 +366,12 @@ static void test_erase_plan(uint16_t pid) {
         flash = sim_flash_copy(r.sim, &n);
         ASSERT_MEMEQ(flash, data, size - ps);
         ASSERT_MEMEQ(flash + size - 8, data + size - 8, 8);
-        /* the gap in the last page is erased, not the old content */
-        for (uint32_t i = size - ps; i < size - 8; i++)
-                ASSERT_EQ(flash[i], c->erased);
+        /* the gap in the last page keeps its old content, through the mass erase too */
+        ASSERT_MEMEQ(flash + size - ps, last, ps - 8);
+        uint64_t held = 0;
+        for (uint32_t i = 0; i < ps - 8; i++)
+                held += last[i] != c->erased;
+        ASSERT_EQ(res.preserved_bytes, held);
 
         ASSERT_OK(flasher_erase(r.f, FLASHER_ERASE_AUTO, c->flash_base, size));
         sim_counters(r.sim, &cnt);
@@ -361,8 +383,8 @@ static void test_erase_plan(uint16_t pid) {
         rig_stop(&r);
 }
 
-/* Two small unaligned segments: only their page is erased, the bytes around them stay
- * erased, the neighbouring pages keep their old content. */
+/* Two small unaligned segments: only their page is erased, the bytes around them keep
+ * their old content (read before the erase, written back), the neighbouring pages too. */
 static void test_partial(uint16_t pid) {
         Rig r;
         FlasherResult res;
@@ -417,8 +439,6 @@ static void test_partial(uint16_t pid) {
                         want = b[addr - bt];
                 else if (addr >= ct && addr < ct + sizeof(cc))
                         want = cc[addr - ct];
-                else if (i >= p0 && i < p0 + ps)
-                        want = er;      /* erased page: untouched bytes, padding */
                 else if (i < 8)
                         want = er;
                 else
@@ -434,7 +454,10 @@ static void test_partial(uint16_t pid) {
         sim_counters(r.sim, &cnt);
         ASSERT_EQ(cnt.misaligned_writes, 0);
         ASSERT_EQ(cnt.page_erases, 1);
+        /* the image's own bytes and padding; the kept ones counted apart */
         ASSERT_EQ(res.bytes_written, ALIGN_UP(0x105 + sizeof(a), c->write_unit) - 0x100 + 8);
+        /* the rest of the page held data, but for the erased first word on page 0 */
+        ASSERT_EQ(res.preserved_bytes, ps - sizeof(a) - sizeof(b) - sizeof(cc) - (p0 == 0 ? 8 : 0));
         rig_stop(&r);
 
         /* erase NONE over old data just outside the image's units: padding must not
@@ -457,6 +480,92 @@ static void test_partial(uint16_t pid) {
         ASSERT_MEMEQ(flash + 0x131, b, sizeof(b));
         ASSERT_MEMEQ(flash + 0x135, cc, sizeof(cc));
         ASSERT_EQ(flash[0x134], er);
+        rig_stop(&r);
+}
+
+/* A raw image that starts inside one page and ends inside the next (the case found: a
+ * vector table at the flash base lost to an image at base + half a page): erase=auto
+ * keeps every byte of both pages the image does not cover, erased runs among them
+ * included, at no misaligned write; the third page is never erased. A chip that refuses
+ * to read the rest is refused before anything is erased. */
+static void test_keep_neighbours(uint16_t pid) {
+        Rig r;
+        FlasherResult res;
+        FlasherFlashOptions o;
+        SimCounters cnt;
+        size_t n;
+
+        rig_start(&r, pid);
+        const ChipInfo *c = r.info;
+        uint32_t base = c->flash_base, ps = c->page_size;
+        _cleanup_free_ uint8_t *old = malloc(3 * ps), *d = malloc(ps);
+        ASSERT_TRUE(old && d);
+        fill_random(old, 3 * ps);
+        for (size_t i = 0; i < 3 * ps; i++)
+                if (old[i] == c->erased)
+                        old[i] ^= 0x5A;
+        /* an erased run in the kept part of page 1: nothing to write there */
+        memset(old + ps + ps / 2 + 16, c->erased, 24);
+        ASSERT_OK(sim_load(r.sim, base, old, 3 * ps));
+
+        /* odd start and odd end: not 8-aligned (G0/C0 drop 4-aligned writes) */
+        uint32_t at = base + ps / 2 + 3, len = ps / 2 + ps / 4 + 2;
+        fill_random(d, len);
+        ImageSegment seg = { .address = at, .size = len, .data = d };
+        Image img = { .format = IMAGE_FORMAT_BIN, .segments = &seg, .n_segments = 1 };
+        flasher_flash_options_init(&o);
+        o.boot0 = false;
+        o.force = true;         /* C0/G0: no way back over UART, accepted */
+        /* the first read of the rest (after the first word's, for the way-back check)
+         * comes back with a bit flipped: read again, the right bytes go back */
+        ASSERT_OK(flasher_probe(r.f, NULL));
+        sim_inject(r.sim, SIM_FAULT_GLITCH_READ, 2);
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_EQ(res.pages_erased, 2);
+        ASSERT_EQ(res.preserved_bytes, 2 * ps - len - 24);     /* the erased run is not counted */
+        ASSERT_EQ(res.bytes_written, ALIGN_UP(at + len, c->write_unit) - ALIGN_DOWN(at, 8));
+        ASSERT_EQ(res.bytes_verified, res.bytes_written);
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.misaligned_writes, 0);
+        ASSERT_EQ(cnt.page_erases, 2);
+        _cleanup_free_ uint8_t *flash = sim_flash_copy(r.sim, &n);
+        for (uint32_t i = 0; i < 3 * ps; i++) {
+                uint8_t want = base + i >= at && base + i < at + len ? d[base + i - at] : old[i];
+
+                if (flash[i] != want) {
+                        fprintf(stderr, "0x%08X: 0x%02X, want 0x%02X\n", base + i, flash[i], want);
+                        ASSERT_TRUE(false);
+                }
+        }
+        for (uint32_t i = 3 * ps; i < n; i++)
+                ASSERT_EQ(flash[i], c->erased);
+
+        /* erase=none keeps its meaning: nothing read, nothing kept */
+        ASSERT_OK(flasher_erase(r.f, FLASHER_ERASE_AUTO, at, len));
+        o.erase = FLASHER_ERASE_NONE;
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        ASSERT_EQ(res.preserved_bytes, 0);
+        rig_stop(&r);
+
+        /* read protection set behind the probe's back: the rest of page 1 cannot be
+         * read, so nothing is erased (the image covers the first word: no other read) */
+        rig_start(&r, pid);
+        /* page 0 blank: a C0/G0 comes back into the bootloader (empty check) */
+        ASSERT_OK(sim_load(r.sim, base + ps, old + ps, 2 * ps));
+        ASSERT_OK(flasher_probe(r.f, NULL));
+        sim_set_rdp(r.sim, 1);
+        /* the reset is not the flasher's business here: synced again behind its back */
+        ASSERT_OK(an3155_sync(flasher_protocol(r.f), 3));
+        seg = (ImageSegment) { .address = base, .size = ps + 8, .data = old };
+        o.erase = FLASHER_ERASE_AUTO;
+        ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EACCES);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "covers only part of page 1"));
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "nothing was erased"));
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.page_erases, 0);
+        ASSERT_EQ(cnt.mass_erases, 0);
+        ASSERT_EQ(cnt.writes, 0);
+        sim_set_rdp(r.sim, 0);  /* for rig_stop (a mass erase, as on silicon) */
         rig_stop(&r);
 }
 
@@ -819,14 +928,28 @@ static void test_faults(uint16_t pid) {
         ASSERT_EQ(res.bytes_written, 0);
         rig_stop(&r);
 
-        /* a bit flipped in the read-back */
+        /* a glitch in the read-back: that block is read again, and passes (a mass
+         * erase: no page rest to read first) */
         rig_start(&r, pid);
         ASSERT_OK(flasher_probe(r.f, NULL));
+        o.erase = FLASHER_ERASE_MASS;
+        sim_inject(r.sim, SIM_FAULT_GLITCH_READ, 2);
+        SimCounters before, after;
+        sim_counters(r.sim, &before);
+        ASSERT_OK(flasher_flash(r.f, &img, &o, &res));
+        sim_counters(r.sim, &after);
+        ASSERT_EQ(after.reads - before.reads, size / 256 + 1);  /* one block read twice */
+        ASSERT_EQ(res.bytes_verified, size);
+        free(flash);
+        flash = sim_flash_copy(r.sim, &n);
+        ASSERT_MEMEQ(flash, d, size);
+
+        /* a byte that reads wrong every time: VerifyFailed after the second read */
         sim_inject(r.sim, SIM_FAULT_CORRUPT_READ, 2);
         ASSERT_ERR(flasher_flash(r.f, &img, &o, &res), EILSEQ);
         const char *m = flasher_error_message(r.f);
         ASSERT_TRUE(strncmp(m, "verify failed at 0x0800", 23) == 0);
-        ASSERT_TRUE(strstr(m, ": read 0x") && strstr(m, ", expected 0x"));
+        ASSERT_TRUE(strstr(m, ": read 0x") && strstr(m, ", expected 0x") && strstr(m, "(read twice)"));
         /* the flash itself is right; only the reply was corrupted */
         free(flash);
         flash = sim_flash_copy(r.sim, &n);
@@ -1709,6 +1832,7 @@ int main(void) {
                 RUN(test_full_flash(pid));
                 RUN(test_partial(pid));
                 RUN(test_erase_plan(pid));
+                RUN(test_keep_neighbours(pid));
                 RUN(test_mass_erase_and_read(pid));
                 RUN(test_out_of_range(pid));
                 RUN(test_locked(pid));

@@ -25,6 +25,7 @@
 
 #include "an3155.h"
 #include "entry.h"
+#include "flasher.h"
 #include "harness.h"
 #include "link.h"
 #include "test-util.h"
@@ -509,6 +510,58 @@ static int wait_byte(int fd, int timeout_ms) {
         return b;
 }
 
+/* Input parity checks: the link has the tty check parity and mark a byte that fails
+ * it (INPCK, PARMRK; not IGNPAR, not ISTRIP), takes a doubled 0xFF as one data byte,
+ * and never passes a byte with a parity error on as data: that reply is garbage
+ * (-EPROTO), and the flasher reads the block again and gets it right. */
+static void test_parity_checks(void) {
+        _cleanup_(link_freep) Link *l = NULL;
+        _cleanup_(an3155_freep) An3155 *p = NULL;
+        static const uint8_t data[16] = { 0xFF, 0xFF, 0x00, 0xFF, 0x7F, 0x79, 0x1F, 0xFF,
+                                          0x00, 0x00, 0xFF, 0x01, 0xFE, 0xFF, 0xFF, 0x55 };
+        uint8_t buf[16];
+        struct termios t;
+        An3155Timeouts to;
+        int fd;
+
+        ASSERT_OK(link_open_serial("/dev/ttyUSB0", 115200, &l));
+        /* what the tty holds, through a second handle */
+        fd = open("/dev/ttyUSB0", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(tcgetattr(fd, &t));
+        close(fd);
+        ASSERT_EQ(t.c_iflag & (INPCK | PARMRK | IGNPAR | ISTRIP), (tcflag_t) (INPCK | PARMRK));
+
+        ASSERT_OK(an3155_new(l, &p));
+        an3155_get_timeouts(p, &to);
+        to.reply_usec = 200 * USEC_PER_MSEC;
+        an3155_set_timeouts(p, &to);
+        ASSERT_OK(an3155_sync(p, 2));
+        /* 0xFF bytes (doubled by the tty) in RAM, and back */
+        ASSERT_OK(an3155_write_memory(p, 0x20001000, data, sizeof data));
+        ASSERT_OK(an3155_read_memory(p, 0x20001000, buf, sizeof buf));
+        ASSERT_MEMEQ(buf, data, sizeof data);
+
+        /* the last data byte of the Read Memory reply (its 3rd burst: ACK, ACK, ACK and
+         * data) fails the parity check */
+        harness_control_ok("glitch ttyUSB0 3");
+        memset(buf, 0, sizeof buf);
+        ASSERT_ERR(an3155_read_memory(p, 0x20001000, buf, sizeof buf), EPROTO);
+        p = an3155_free(p);
+
+        /* the flasher retries the read that met it */
+        _cleanup_(flasher_freep) Flasher *f = NULL;
+        ASSERT_OK(flasher_new(l, &f));
+        an3155_set_timeouts(flasher_protocol(f), &to);
+        ASSERT_OK(flasher_probe(f, NULL));
+        unsigned reads = board_counter("ttyUSB0", "reads");
+        harness_control_ok("glitch ttyUSB0 3");
+        memset(buf, 0, sizeof buf);
+        ASSERT_OK(flasher_read(f, 0x20001000, buf, sizeof buf));
+        ASSERT_MEMEQ(buf, data, sizeof data);
+        ASSERT_EQ(board_counter("ttyUSB0", "reads"), reads + 2);
+}
+
 /* A host that forgot even parity gets no answer; the same host at 8E1 does. */
 static void test_no_parity(void) {
         struct termios t;
@@ -645,6 +698,7 @@ int main(int argc, char *argv[]) {
         TEST(test_lines_one_ioctl);
         TEST(test_break);
         TEST(test_no_parity);
+        TEST(test_parity_checks);
         TEST(test_hangup);
         TEST(test_hotplug);
         TEST(test_low_latency);

@@ -104,17 +104,36 @@ json_check "$TMPDIR/flash2.json" 'j["error"] == "io.github.Stm32Isp1.Error.NoBoo
 expect_rc 10 ctl --json info ttyUSB2 >"$TMPDIR/info2.json" 2>/dev/null
 json_check "$TMPDIR/info2.json" 'j["error"].endswith("NoBootloader") and "nor at" not in j["message"]'
 
-# 4b. A chip that answers at a different rate: an earlier session synced it at 57600 (the
-# autobaud measures once per reset), so at 115200 it hears garbage and never answers:
-# NoBootloader, nothing written; at its own rate it answers again.
+# 4b. A chip that answers at a different rate: an earlier job synced it at 57600 (the
+# autobaud measures once per reset), so at 115200 it hears garbage and never answers. The
+# port remembers the rate its last job left the chip at and tries it after the silence
+# (no entry sequence reset the chip): flashed at 57600, and the result, the results log
+# and the daemon's log say so.
 ctl --json info ttyUSB6 --baud 57600 >"$TMPDIR/info6.json" || fail "info ttyUSB6 at 57600"
 [ "$(sim_field ttyUSB6 baud)" = 57600 ] || fail "ttyUSB6: $(control "info ttyUSB6")"
-expect_rc 10 ctl --json flash ttyUSB6 "$TMPDIR/fw.hex" >"$TMPDIR/flash6.json" 2>/dev/null
-json_check "$TMPDIR/flash6.json" 'j["error"].endswith("NoBootloader")'
-[ "$(sim_field ttyUSB6 writes)" = 0 ] || fail "ttyUSB6 was written: $(control "info ttyUSB6")"
-ctl --json flash ttyUSB6 "$TMPDIR/fw.hex" --baud 57600 >"$TMPDIR/flash6.json" || fail "flash ttyUSB6 at 57600"
+ctl --json flash ttyUSB6 "$TMPDIR/fw.hex" >"$TMPDIR/flash6.json" 2>"$TMPDIR/err" ||
+        fail "flash ttyUSB6 after a job at 57600: $(cat "$TMPDIR/err") $(cat "$TMPDIR/flash6.json")"
+json_check "$TMPDIR/flash6.json" 'j["result"]["error"] == "" and j["result"]["baudrate"] == 57600 and
+        j["result"]["baudrate_remembered"] is True and j["result"]["bytes_verified"] == 6000'
+[ "$(sim_field ttyUSB6 baud)" = 57600 ] || fail "ttyUSB6 measured again: $(control "info ttyUSB6")"
 control "dump ttyUSB6 $TMPDIR/dump6.bin" >/dev/null
 cmp -n 6000 "$TMPDIR/dump6.bin" "$TMPDIR/fw.hex.bin" || fail "ttyUSB6 does not hold the image"
+last_log_check 'x["port"] == "/dev/ttyUSB6" and x["result"] == "pass" and x["baudrate"] == 57600 and
+        x["baudrate_remembered"] is True and x["options"].get("baudrate", 115200) == 115200'
+grep -q "ttyUSB6.*the chip answered at 57600 baud, the rate an earlier job left it synced at" "$TMPDIR/daemon.log" ||
+        fail "the daemon's log does not say so: $(grep ttyUSB6 "$TMPDIR/daemon.log")"
+# (the client's sentence says it too)
+ctl flash ttyUSB6 "$TMPDIR/fw.hex" >"$TMPDIR/out" 2>/dev/null || fail "flash ttyUSB6 (text)"
+grep -q "verified, at 57600 baud (the rate an earlier job left the chip at), in" "$TMPDIR/out" ||
+        fail "flash ttyUSB6 (text): $(cat "$TMPDIR/out")"
+# Asked at its own rate: no memory needed, nothing to say.
+ctl --json flash ttyUSB6 "$TMPDIR/fw.hex" --baud 57600 >"$TMPDIR/flash6.json" || fail "flash ttyUSB6 at 57600"
+json_check "$TMPDIR/flash6.json" 'j["result"]["baudrate"] == 57600 and "baudrate_remembered" not in j["result"]'
+# Started (Go): the bootloader is gone, the memory with it; no bootloader at any rate.
+ctl go ttyUSB6 -q || fail "go ttyUSB6"
+expect_rc 10 ctl --json info ttyUSB6 >"$TMPDIR/info6.json" 2>/dev/null
+json_check "$TMPDIR/info6.json" 'j["error"].endswith("NoBootloader")'
+
 
 # 5. Rates out of range: the client refuses them, and so do the daemon's methods.
 for b in 0 1199 3000001 5000000 fast; do
@@ -130,6 +149,9 @@ done
 # The top of the range is taken (a chip whose autobaud measures it answers).
 control "power-cycle ttyUSB0" >/dev/null
 port_call ttyUSB0 Probe "{'baudrate': <uint32 921600>}" >"$TMPDIR/out" || fail "Probe at 921600: $(cat "$TMPDIR/out")"
+# (ttyUSB1 freshly powered up: a 0x7F at 3000000 leaves it deaf, and the 115200 its last
+# job left it at is tried in vain: a stale memory costs a try, nothing more)
+control "power-cycle ttyUSB1" >/dev/null
 port_call ttyUSB1 Probe "{'baudrate': <uint32 3000000>}" >"$TMPDIR/out" &&
         fail "Probe at 3000000 on a default chip: $(cat "$TMPDIR/out")"
 grep -q "NoBootloader" "$TMPDIR/out" || fail "Probe at 3000000: $(cat "$TMPDIR/out")"

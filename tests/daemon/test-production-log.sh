@@ -58,6 +58,8 @@ assert "image_sha256" not in e[0] and "image_name" not in e[3], e
 o = e[1]["options"]
 assert o["erase"] == "auto" and o["verify"] is True and o["go"] is False and o["address"] == 0x08000000, o
 assert e[1]["bytes_written"] == 3000 and e[1]["bytes_verified"] == 3000, e[1]
+# a blank page's rest holds no data to keep; every flash line says how much was kept
+assert e[1]["preserved_bytes"] == 0 and e[2]["preserved_bytes"] == 0, e
 assert e[5]["error"] == "io.github.Stm32Isp1.Error.ReadProtected" and e[5]["message"], e[5]
 assert e[5]["options"] == {"address": 0x08000000, "length": 16}, e[5]
 assert all(x["error"] == "" for x in e if x["result"] == "pass"), e

@@ -803,11 +803,21 @@ static void test_faults(void) {
         ASSERT_EQ(write_mem(&t, 0x08000000, d, 8), ACK);
 
         read_mem(&t, 0x08000000, ref, 16);
-        sim_inject(t.sim, SIM_FAULT_CORRUPT_READ, 1);
+        /* a glitch: once */
+        sim_inject(t.sim, SIM_FAULT_GLITCH_READ, 1);
         read_mem(&t, 0x08000000, buf, 16);
         ASSERT_TRUE(memcmp(buf, ref, 16) != 0);
         read_mem(&t, 0x08000000, buf, 16);
         ASSERT_MEMEQ(buf, ref, 16);
+        /* a cell that reads wrong: every read that holds it, and only that byte */
+        sim_inject(t.sim, SIM_FAULT_CORRUPT_READ, 1);
+        read_mem(&t, 0x08000000, buf, 16);
+        ASSERT_TRUE(memcmp(buf, ref, 16) != 0);
+        read_mem(&t, 0x08000000, buf, 16);
+        ASSERT_EQ(buf[7], ref[7] ^ 0x10);
+        ASSERT_MEMEQ(buf, ref, 7);
+        read_mem(&t, 0x08000000, buf, 7);
+        ASSERT_MEMEQ(buf, ref, 7);
 
         sim_inject(t.sim, SIM_FAULT_DROP_REPLY, 1);
         cmd(&t, 0x01);

@@ -64,6 +64,9 @@
  *                              synced; breaks: the breaks the host started on TX, reported
  *                              by the shim; usb-port: the port it sits in)
  *   boot0 NAME 0|1, reset NAME, power-cycle NAME, list
+ *   glitch NAME N              the last byte of the board's N-th reply burst from now
+ *                              meets a parity error (SIM_FAULT_PARITY_ERROR): the host's
+ *                              tty delivers it as its input checks make it
  * A name once used cannot be added again (umockdev aborts on a re-added /dev node): plug
  * the board back as ttyUSB1 (with usb-port=N to put it in the same slot; the kernel
  * would hand out the lowest free ttyUSB number, which may or may not be the old one).
@@ -1105,6 +1108,9 @@ static void control_command(char *line, char *answer, size_t len) {
                 r = 0;
         } else if (strcmp(argv[0], "reset") == 0 && argc == 2) {
                 sim_reset(b->sim);
+                r = 0;
+        } else if (strcmp(argv[0], "glitch") == 0 && argc == 3 && atoi(argv[2]) > 0) {
+                sim_inject(b->sim, SIM_FAULT_PARITY_ERROR, (unsigned) atoi(argv[2]));
                 r = 0;
         } else if (strcmp(argv[0], "power-cycle") == 0 && argc == 2) {
                 sim_power_cycle(b->sim);

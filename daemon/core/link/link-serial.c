@@ -36,6 +36,9 @@ typedef struct LinkSerial {
         bool opened;
         int fd;
 
+        /* PARMRK decoding across reads: 1 after \377, 2 after \377 \0 */
+        unsigned mark;
+
         bool restore_low_latency;       /* we set ASYNC_LOW_LATENCY: clear it on close */
         char *latency_timer_path;       /* sysfs latency_timer we changed, to restore */
         int latency_timer_old;
@@ -106,6 +109,45 @@ static void serial_wait_for(LinkSerial *s, size_t n, uint64_t deadline_usec) {
         }
 }
 
+/* Undoes PARMRK in place (see serial_set_input_checks()): \377 \377 is a data byte
+ * 0xFF, \377 \0 X a byte X that arrived with a parity or framing error (X = 0: a
+ * break). Returns the data bytes, or -LINK_EPARITY when an error byte came: nothing of
+ * this read is data then (the reply it belongs to is broken anyway); the state stays
+ * in step with the stream for the next read. */
+static int serial_unmark(LinkSerial *s, uint8_t *buf, size_t n) {
+        size_t out = 0;
+        bool bad = false;
+
+        for (size_t i = 0; i < n; i++) {
+                uint8_t b = buf[i];
+
+                switch (s->mark) {
+                case 0:
+                        if (b == 0xFF)
+                                s->mark = 1;
+                        else
+                                buf[out++] = b;
+                        break;
+                case 1:
+                        if (b == 0xFF) {
+                                buf[out++] = 0xFF;
+                                s->mark = 0;
+                        } else if (b == 0x00)
+                                s->mark = 2;
+                        else {
+                                bad = true;     /* no such sequence: do not trust it */
+                                s->mark = 0;
+                        }
+                        break;
+                default:
+                        bad = true;             /* b arrived with an error: dropped */
+                        s->mark = 0;
+                        break;
+                }
+        }
+        return bad ? -LINK_EPARITY : (int) out;
+}
+
 static int serial_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
         LinkSerial *s = to_serial(l);
 
@@ -126,8 +168,12 @@ static int serial_read(Link *l, void *buf, size_t n, uint64_t deadline_usec) {
                 if (revents & POLLIN) {
                         serial_wait_for(s, n, deadline_usec);
                         r = sp_to_errno(sp_nonblocking_read(s->port, buf, n));
-                        if (r > 0)
-                                return r;
+                        if (r > 0) {
+                                r = serial_unmark(s, buf, (size_t) r);
+                                if (r != 0)
+                                        return r;
+                                continue;       /* only the start of a mark so far */
+                        }
                         if (r < 0 && r != -EINTR && r != -EAGAIN) {
                                 r = serial_error(s, r);
                                 return r == -EIO ? -ENODEV : r;
@@ -194,6 +240,7 @@ static int serial_flush_input(Link *l) {
 
         if (serial_hung_up(s))
                 return -ENODEV;
+        s->mark = 0;
         return serial_error(s, sp_to_errno(sp_flush(s->port, SP_BUF_INPUT)));
 }
 
@@ -248,6 +295,28 @@ static int serial_clear_hupcl(LinkSerial *s) {
         return 0;
 }
 
+/* Parity checked on input, and a byte that fails it never read as data: INPCK with
+ * PARMRK, so the tty marks such a byte (and a framing error, and a break) as \377 \0 X
+ * and doubles a real 0xFF, which serial_unmark() undoes. Not IGNPAR: with it a driver
+ * that flags errors per byte but declares itself raw (usb-serial's TTY_DRIVER_REAL_RAW)
+ * has the line discipline copy the flagged bytes as data, and one that drops them
+ * leaves a short reply that only a timeout ends. Not ISTRIP, which would clear bit 7 of
+ * every byte. An adapter whose driver ignores parity delivers no marks at all: nothing
+ * changes for it. Set only when not set already (no termios call on a rate change). */
+static int serial_set_input_checks(LinkSerial *s) {
+        struct termios t;
+
+        if (tcgetattr(s->fd, &t) < 0)
+                return serial_error(s, -errno);
+        if ((t.c_iflag & (INPCK | PARMRK | IGNPAR | ISTRIP)) == (INPCK | PARMRK))
+                return 0;
+        t.c_iflag |= INPCK | PARMRK;
+        t.c_iflag &= ~(IGNPAR | ISTRIP);
+        if (tcsetattr(s->fd, TCSANOW, &t) < 0)
+                return serial_error(s, -errno);
+        return 0;
+}
+
 /* One sp_set_config() call, so the driver sees a single line change. DTR/RTS stay
  * as they are: the config leaves them unset (-1). */
 static int serial_configure(LinkSerial *s, unsigned baud) {
@@ -279,6 +348,9 @@ static int serial_configure(LinkSerial *s, unsigned baud) {
         sp_free_config(config);
         if (r < 0)
                 return serial_error(s, r);
+        r = serial_set_input_checks(s);
+        if (r < 0)
+                return r;
 
         s->link.baud = baud;
         return 0;

@@ -75,6 +75,11 @@ typedef enum LinkTransport {
  * can say "parity" (the AN3155 bootloader ignores bytes without it). */
 #define LINK_ENOPARITY EMEDIUMTYPE
 
+/* -LINK_EPARITY: a byte arrived with a parity or framing error (or a break): it was
+ * dropped, never passed on as data, and so was the rest of that read. The reply it was
+ * part of is garbage: the caller retries the exchange. */
+#define LINK_EPARITY EBADMSG
+
 enum {
         /* The host sets the rate, the parity and the modem lines (a raw TCP server owns
          * them: there another rate or a DTR/RTS step changes nothing). */

@@ -10,7 +10,10 @@
  *    when HUPCL is set); they fail with EIO once the pty has hung up (unplugged);
  *  - tcsetattr()/TCSETS* give the kernel CS8 without parity (the pty driver forces
  *    that anyway) and keep the requested PARENB/PARODD/CMSPAR/CSIZE/CSTOPB in a shadow
- *    that tcgetattr()/TCGETS* report back, so 8E1 "takes";
+ *    that tcgetattr()/TCGETS* report back, so 8E1 "takes"; the input checks INPCK,
+ *    PARMRK and IGNPAR likewise (the kernel would double every 0xFF under PARMRK and a
+ *    pty has no parity errors to mark: the simulator, told them, delivers what such a
+ *    tty would, "INPCK=1 PARMRK=1 IGNPAR=0" after the CFG=);
  *  - breaks (TIOCSBRK/TIOCCBRK, TCSBRK 0, TCSBRKP, tcsendbreak()) go to the kernel (a pty
  *    accepts and ignores them; a hung-up one answers EIO) and are reported;
  *  - every other ioctl goes straight to the kernel (umockdev answers ENOTTY to ioctls
@@ -73,6 +76,7 @@ struct termios2 {
 #define BOTHER 0010000
 #endif
 #define SHADOW_MASK ((tcflag_t) (PARENB | PARODD | CMSPAR | CSIZE | CSTOPB))
+#define ISHADOW_MASK ((tcflag_t) (INPCK | PARMRK | IGNPAR))
 #define MAX_FDS 1024
 #define ACK_TIMEOUT_MS 500
 #define ACK_GRACE_MS 10
@@ -87,9 +91,10 @@ typedef struct Tracked {
         char *path;
         bool shadow_valid;
         tcflag_t shadow;        /* the requested SHADOW_MASK bits */
+        tcflag_t ishadow;       /* the requested ISHADOW_MASK bits of c_iflag */
         bool dtr, rts;
         bool brk;               /* TX held in break (TIOCSBRK) */
-        char last_cfg[32];      /* last CFG= reported for this port */
+        char last_cfg[96];      /* last CFG= reported for this port */
 } Tracked;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -263,13 +268,14 @@ static unsigned speed_to_baud(speed_t s) {
 }
 
 /* Records the requested line settings and reports them if they changed. */
-static void set_shadow_locked(Tracked *t, tcflag_t cflag, unsigned baud) {
-        char cfg[32], parity;
+static void set_shadow_locked(Tracked *t, tcflag_t iflag, tcflag_t cflag, unsigned baud) {
+        char cfg[96], parity;
         unsigned bits;
 
         for (int i = 0; i < MAX_FDS; i++)
                 if (tracked[i] && strcmp(tracked[i]->path, t->path) == 0) {
                         tracked[i]->shadow = cflag & SHADOW_MASK;
+                        tracked[i]->ishadow = iflag & ISHADOW_MASK;
                         tracked[i]->shadow_valid = true;
                 }
 
@@ -286,7 +292,8 @@ static void set_shadow_locked(Tracked *t, tcflag_t cflag, unsigned baud) {
         else
                 parity = cflag & PARODD ? 'O' : 'E';
 
-        snprintf(cfg, sizeof(cfg), "%u-%u%c%u", baud, bits, parity, cflag & CSTOPB ? 2u : 1u);
+        snprintf(cfg, sizeof(cfg), "%u-%u%c%u INPCK=%d PARMRK=%d IGNPAR=%d", baud, bits, parity,
+                 cflag & CSTOPB ? 2u : 1u, !!(iflag & INPCK), !!(iflag & PARMRK), !!(iflag & IGNPAR));
         if (strcmp(cfg, t->last_cfg) == 0)
                 return;
         for (int i = 0; i < MAX_FDS; i++)
@@ -330,6 +337,7 @@ static void track(int fd, const char *path) {
                         t->rts = tracked[i]->rts;
                         t->shadow_valid = tracked[i]->shadow_valid;
                         t->shadow = tracked[i]->shadow;
+                        t->ishadow = tracked[i]->ishadow;
                         strcpy(t->last_cfg, tracked[i]->last_cfg);
                         pthread_mutex_unlock(&lock);
                         return;
@@ -513,9 +521,10 @@ int tcsetattr(int fd, int action, const struct termios *tio) {
         }
         copy = *tio;
         copy.c_cflag = (copy.c_cflag & ~SHADOW_MASK) | CS8 | (tio->c_cflag & CSTOPB);
+        copy.c_iflag &= ~ISHADOW_MASK;
         r = real(fd, action, &copy);
         if (r >= 0) {
-                set_shadow_locked(t, tio->c_cflag, speed_to_baud(cfgetospeed(tio)));
+                set_shadow_locked(t, tio->c_iflag, tio->c_cflag, speed_to_baud(cfgetospeed(tio)));
                 log_call_locked(t->path, "TCSETS HUPCL=%d", !!(tio->c_cflag & HUPCL));
         }
         pthread_mutex_unlock(&lock);
@@ -535,8 +544,10 @@ int tcgetattr(int fd, struct termios *tio) {
                 return r;
         pthread_mutex_lock(&lock);
         t = get_tracked(fd);
-        if (t && t->shadow_valid)
+        if (t && t->shadow_valid) {
                 tio->c_cflag = (tio->c_cflag & ~SHADOW_MASK) | t->shadow;
+                tio->c_iflag = (tio->c_iflag & ~ISHADOW_MASK) | t->ishadow;
+        }
         pthread_mutex_unlock(&lock);
         return r;
 }
@@ -706,6 +717,7 @@ static int tty_ioctl_locked(Tracked *t, int fd, unsigned long req, void *arg) {
                 if (r >= 0 && arg && t->shadow_valid) {
                         struct kernel_termios *k = arg;
                         k->c_cflag = (k->c_cflag & ~SHADOW_MASK) | t->shadow;
+                        k->c_iflag = (k->c_iflag & ~ISHADOW_MASK) | t->ishadow;
                 }
                 return r;
         }
@@ -714,7 +726,7 @@ static int tty_ioctl_locked(Tracked *t, int fd, unsigned long req, void *arg) {
         case TCSETS2: case TCSETSW2: case TCSETSF2: {
                 bool two = req == TCSETS2 || req == TCSETSW2 || req == TCSETSF2;
                 struct termios2 k = {};
-                tcflag_t want;
+                tcflag_t want, iwant;
                 int r;
 
                 if (!arg) {
@@ -723,11 +735,13 @@ static int tty_ioctl_locked(Tracked *t, int fd, unsigned long req, void *arg) {
                 }
                 memcpy(&k, arg, two ? sizeof(struct termios2) : sizeof(struct kernel_termios));
                 want = k.c_cflag;
+                iwant = k.c_iflag;
                 k.c_cflag = (k.c_cflag & ~SHADOW_MASK) | CS8 | (want & CSTOPB);
+                k.c_iflag &= ~ISHADOW_MASK;
                 r = kernel_ioctl(fd, req, &k);
                 if (r >= 0) {
                         k.c_cflag = want;
-                        set_shadow_locked(t, want, cflag_baud(&k, two));
+                        set_shadow_locked(t, iwant, want, cflag_baud(&k, two));
                         log_call_locked(t->path, "TCSETS HUPCL=%d", !!(want & HUPCL));
                 }
                 return r;

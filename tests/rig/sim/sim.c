@@ -80,6 +80,7 @@ struct Sim {
         SimTiming timing;
 
         bool line_known, line_ok;
+        bool in_inpck, in_parmrk, in_ignpar;    /* the host tty's input checks */
         bool parity_dropped;            /* sim_set_adapter_drops_parity() */
         unsigned baud, measured_baud;
         unsigned max_baud;              /* the highest baud the autobaud measures */
@@ -88,6 +89,8 @@ struct Sim {
         bool fault_armed[_SIM_FAULT_MAX];
         unsigned fault_arg[_SIM_FAULT_MAX];
         unsigned nth_write, nth_ack, nth_burst, nth_read;
+        bool have_bad_cell;             /* SIM_FAULT_CORRUPT_READ fired: this byte reads wrong */
+        uint32_t bad_cell;
         unsigned stale_pending;
 
         /* serving; the fields below are the serving thread's own */
@@ -610,10 +613,47 @@ static int write_all(Sim *s, const uint8_t *p, size_t n) {
 /* Sends the reply burst collected so far. With timing on, after the adapter latency and
  * one frame time per byte, counted from when the chip is done (busy_until_ns): one sleep,
  * then the whole burst. */
+/* The burst as the host's tty delivers it: a glitched byte (SIM_FAULT_PARITY_ERROR) as
+ * its input checks make it, and under PARMRK a data byte 0xFF doubled (n_tty). */
+static size_t tx_encode(Sim *s, size_t n, bool glitch, uint8_t *out) {
+        bool inpck, parmrk, ignpar;
+        size_t k = 0;
+
+        pthread_mutex_lock(&s->mutex);
+        inpck = s->in_inpck;
+        parmrk = s->in_parmrk;
+        ignpar = s->in_ignpar;
+        pthread_mutex_unlock(&s->mutex);
+
+        for (size_t i = 0; i < n; i++) {
+                uint8_t b = s->txbuf[i];
+
+                if (glitch && i == n - 1) {
+                        b ^= 0x10;
+                        if (inpck) {
+                                if (ignpar)
+                                        continue;
+                                if (parmrk) {
+                                        out[k++] = 0xFF;
+                                        out[k++] = 0x00;
+                                        out[k++] = b;
+                                } else
+                                        out[k++] = 0x00;
+                                continue;
+                        }
+                }
+                if (parmrk && b == 0xFF)
+                        out[k++] = 0xFF;
+                out[k++] = b;
+        }
+        return k;
+}
+
 static int tx_flush(Sim *s) {
-        size_t n = s->tx_len;
-        bool drop, timed;
+        size_t n = s->tx_len, k;
+        bool drop, timed, glitch;
         uint64_t lat = 0, bt = 0;
+        uint8_t out[sizeof s->txbuf * 2 + 2];
 
         if (n == 0)
                 return 0;
@@ -625,6 +665,10 @@ static int tx_flush(Sim *s) {
                s->nth_burst == MAX(s->fault_arg[SIM_FAULT_DROP_REPLY], 1u);
         if (drop)
                 s->fault_armed[SIM_FAULT_DROP_REPLY] = false;
+        glitch = s->fault_armed[SIM_FAULT_PARITY_ERROR] &&
+                 s->nth_burst == MAX(s->fault_arg[SIM_FAULT_PARITY_ERROR], 1u);
+        if (glitch)
+                s->fault_armed[SIM_FAULT_PARITY_ERROR] = false;
         timed = s->timing.enabled;
         if (timed) {
                 lat = scaled(s, (uint64_t) s->timing.latency_usec * 1000);
@@ -636,13 +680,14 @@ static int tx_flush(Sim *s) {
 
         if (drop)
                 return 0;
+        k = tx_encode(s, n, glitch, out);
         if (!timed)
-                return write_all(s, s->txbuf, n);
+                return write_all(s, out, k);
 
         uint64_t end = MAX(s->busy_until_ns, mono_nsec()) + lat + (uint64_t) n * bt;
         sleep_until_nsec(end);
         s->busy_until_ns = end;
-        return write_all(s, s->txbuf, n);
+        return write_all(s, out, k);
 }
 
 static int tx_put(Sim *s, uint8_t b) {
@@ -998,8 +1043,18 @@ static int cmd_read(Sim *s) {
                 if (s->fault_armed[SIM_FAULT_CORRUPT_READ] &&
                     s->nth_read == MAX(s->fault_arg[SIM_FAULT_CORRUPT_READ], 1u)) {
                         s->fault_armed[SIM_FAULT_CORRUPT_READ] = false;
+                        s->have_bad_cell = true;
+                        s->bad_cell = addr + n / 2;
+                }
+                if (s->have_bad_cell && s->bad_cell >= addr && s->bad_cell - addr <= n)
+                        buf[s->bad_cell - addr] ^= 0x10;
+                if (s->fault_armed[SIM_FAULT_GLITCH_READ] &&
+                    s->nth_read == MAX(s->fault_arg[SIM_FAULT_GLITCH_READ], 1u)) {
+                        s->fault_armed[SIM_FAULT_GLITCH_READ] = false;
                         buf[n / 2] ^= 0x10;
                 }
+                if (s->fault_armed[SIM_FAULT_GLITCH_READS] && s->nth_read >= MAX(s->fault_arg[SIM_FAULT_GLITCH_READS], 1u))
+                        buf[s->nth_read % ((unsigned) n + 1)] ^= 0x01;
                 s->counters.reads++;
         }
         pthread_mutex_unlock(&s->mutex);
@@ -1651,6 +1706,14 @@ void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsign
         pthread_mutex_unlock(&s->mutex);
 }
 
+void sim_set_input_checks(Sim *s, bool inpck, bool parmrk, bool ignpar) {
+        pthread_mutex_lock(&s->mutex);
+        s->in_inpck = inpck;
+        s->in_parmrk = parmrk;
+        s->in_ignpar = ignpar;
+        pthread_mutex_unlock(&s->mutex);
+}
+
 void sim_set_adapter_drops_parity(Sim *s, bool on) {
         pthread_mutex_lock(&s->mutex);
         s->parity_dropped = on;
@@ -1760,7 +1823,8 @@ void sim_set_break(Sim *s, bool on) {
 
 void sim_line_message(Sim *s, const char *msg) {
         char buf[256], *save = NULL;
-        bool dtr, rts, modem = false;
+        bool dtr, rts, modem = false, checks = false;
+        bool inpck, parmrk, ignpar;
 
         if (!msg)
                 return;
@@ -1769,6 +1833,9 @@ void sim_line_message(Sim *s, const char *msg) {
         pthread_mutex_lock(&s->mutex);
         dtr = s->dtr;
         rts = s->rts;
+        inpck = s->in_inpck;
+        parmrk = s->in_parmrk;
+        ignpar = s->in_ignpar;
         pthread_mutex_unlock(&s->mutex);
 
         for (char *tok = strtok_r(buf, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
@@ -1785,9 +1852,17 @@ void sim_line_message(Sim *s, const char *msg) {
                         sim_set_break(s, tok[4] == '1');
                 else if (sscanf(tok, "CFG=%u-%1u%c%1u", &baud, &data, &parity, &stop) == 4)
                         sim_set_line(s, baud, data, parity, stop);
+                else if (strncmp(tok, "INPCK=", 6) == 0)
+                        inpck = tok[6] == '1', checks = true;
+                else if (strncmp(tok, "PARMRK=", 7) == 0)
+                        parmrk = tok[7] == '1', checks = true;
+                else if (strncmp(tok, "IGNPAR=", 7) == 0)
+                        ignpar = tok[7] == '1', checks = true;
         }
         if (modem)
                 sim_set_modem(s, dtr, rts);
+        if (checks)
+                sim_set_input_checks(s, inpck, parmrk, ignpar);
 }
 
 void sim_set_boot0(Sim *s, bool high) {
@@ -1992,9 +2067,9 @@ void sim_inject(Sim *s, SimFault f, unsigned arg) {
                         s->fault_arg[f] = s->nth_write + MAX(arg, 1u);
                 else if (f == SIM_FAULT_STRAY_BYTE)
                         s->fault_arg[f] = s->nth_ack + MAX(arg, 1u);
-                else if (f == SIM_FAULT_DROP_REPLY)
+                else if (f == SIM_FAULT_DROP_REPLY || f == SIM_FAULT_PARITY_ERROR)
                         s->fault_arg[f] = s->nth_burst + MAX(arg, 1u);
-                else if (f == SIM_FAULT_CORRUPT_READ)
+                else if (f == SIM_FAULT_CORRUPT_READ || f == SIM_FAULT_GLITCH_READ || f == SIM_FAULT_GLITCH_READS)
                         s->fault_arg[f] = s->nth_read + MAX(arg, 1u);
                 break;
         }

@@ -81,6 +81,10 @@ void sim_set_timing(Sim *s, const SimTiming *t);
 /* Line settings the host configured (from the test shim). The simulator answers only
  * a host at 8E1 when line_known; bytes at a wrong parity/baud are garbled/ignored. */
 void sim_set_line(Sim *s, unsigned baud, unsigned data_bits, char parity, unsigned stop_bits);
+/* The host tty's input checks (added; from the shim's "INPCK=1 PARMRK=1 IGNPAR=0",
+ * which keeps them from the pty): the simulator then delivers what such a tty would,
+ * a data byte 0xFF doubled under PARMRK included. All off by default (a socketpair). */
+void sim_set_input_checks(Sim *s, bool inpck, bool parmrk, bool ignpar);
 /* The host's adapter ignores the parity it is asked for (some CH340/CH341 drivers, CDC
  * bridges) and sends 8N1 (added): with gaps between bytes the chip reads the stop bit as
  * the parity bit, so bytes with an odd number of ones (0x7F, Get ID 0x02 0xFD) arrive and
@@ -192,7 +196,11 @@ typedef enum SimFault {
         SIM_FAULT_RESET_AT_WRITE,       /* reset before answering the arg-th Write Memory */
         SIM_FAULT_HANGUP_AT_WRITE,      /* close the line before the arg-th Write Memory */
         SIM_FAULT_ALREADY_SYNCED,       /* start in SIM_STATE_BOOTLOADER (an earlier session synced) */
-        SIM_FAULT_CORRUPT_READ,         /* flip a bit in the arg-th Read Memory reply */
+        SIM_FAULT_CORRUPT_READ,         /* flip a bit in the arg-th Read Memory reply, and in
+                                         * every later reply holding that byte, erases and
+                                         * power cycles included (changed: a cell that reads
+                                         * wrong, a verify failure that reading again does
+                                         * not cure) */
         /* added: the next option-byte programming (Write Memory to the option bytes,
          * Write/Readout Protect, Write Unprotect): */
         SIM_FAULT_DROP_OB_ACK,          /* its final ACK is lost (the chip programs and resets) */
@@ -201,6 +209,18 @@ typedef enum SimFault {
                                          * middle of it: locks a C0/G0 */
         SIM_FAULT_HANGUP_DURING_OB,     /* the adapter goes away once it started; the board
                                          * keeps power and finishes */
+        /* added: flip a bit in the arg-th Read Memory reply only (a glitch on the wire
+         * that no parity check caught: a second read is right) */
+        SIM_FAULT_GLITCH_READ,
+        /* added: from the arg-th Read Memory reply on, every reply has a bit flipped, a
+         * different one each time (a line too noisy to read; for good) */
+        SIM_FAULT_GLITCH_READS,
+        /* added: the last byte of the arg-th reply burst meets a glitch on the wire (a bit
+         * flipped: a parity error). The host's tty, as it set its input checks
+         * (sim_set_input_checks), marks it (INPCK+PARMRK: \377 \0 byte), drops it
+         * (INPCK+IGNPAR), reads it as 0 (INPCK alone) or, not checking parity, reads the
+         * flipped byte as data. */
+        SIM_FAULT_PARITY_ERROR,
         _SIM_FAULT_MAX,
 } SimFault;
 void sim_inject(Sim *s, SimFault f, unsigned arg);
