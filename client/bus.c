@@ -70,35 +70,69 @@ void client_bus_close(ClientBus *c) {
         c->event = sd_event_unref(c->event);
 }
 
+/* The daemon's hints name the D-Bus options (its callers are programs too); on the
+ * command line they are flags and verbs. Phrase -> its command-line form. */
+static const struct {
+        const char *dbus, *cli;
+} hint_phrases[] = {
+        { "flash with unprotect to erase it and continue",
+          "flash with --unprotect to erase it and continue, or erase it with 'stm32ispctl unlock'" },
+        { "Flash with unprotect",       "Flash with --unprotect" },
+        { "a flash with unprotect does", "flash --unprotect does" },
+        { "pass force",                 "give --force" },
+        { "unlock it first (that erases the flash)", "'stm32ispctl unlock' first (that erases the flash)" },
+};
+
+/* msg with the hints in their command-line form (malloc'd), NULL when there is none. */
+static char *cli_hints(const char *msg) {
+        _cleanup_free_ char *out = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(hint_phrases); i++) {
+                const char *cur = out ?: msg, *at = strstr(cur, hint_phrases[i].dbus);
+                char *n;
+
+                if (!at)
+                        continue;
+                if (asprintf(&n, "%.*s%s%s", (int) (at - cur), cur, hint_phrases[i].cli,
+                             at + strlen(hint_phrases[i].dbus)) < 0)
+                        return NULL;
+                free(out);
+                out = n;
+        }
+        return TAKE_PTR(out);
+}
+
 int client_report_error(const ClientBus *c, const char *what, const sd_bus_error *e, int r) {
         int code = exit_code_from_bus_error(e, r);
+        const char *name = e && sd_bus_error_is_set(e) ? e->name : NULL;
 
         if (code == EXIT_DAEMON_UNAVAILABLE) {
                 /* One line: what is wrong and how to fix it. */
                 if (c->kind == BUS_KIND_SYSTEM)
-                        fprintf(stderr, "stm32ispctl: the stm32ispd daemon is not running on the system bus and "
-                                        "cannot be activated; start it with 'systemctl start stm32ispd'.\n");
-                else if (c->kind == BUS_KIND_REMOTE)
-                        fprintf(stderr, "stm32ispctl: cannot reach stm32ispd on %s over ssh; check that 'ssh %s' logs in "
-                                        "and that the station runs it: 'systemctl -H %s status stm32ispd'.\n",
-                                c->address, c->address, c->address);
-                else if (c->kind == BUS_KIND_USER)
-                        fprintf(stderr, "stm32ispctl: the stm32ispd daemon is not running on the session bus and "
-                                        "cannot be activated; start it with 'stm32ispd --session &'.\n");
-                else
-                        fprintf(stderr, "stm32ispctl: the stm32ispd daemon is not reachable at %s; start it with "
-                                        "'stm32ispd --bus-address=%s &'.\n", c->address, c->address);
-                return code;
+                        return failure_printf(code, "the stm32ispd daemon is not running on the system bus and "
+                                                    "cannot be activated; start it with 'systemctl start stm32ispd'.");
+                if (c->kind == BUS_KIND_REMOTE)
+                        return failure_printf(code, "cannot reach stm32ispd on %s over ssh; check that 'ssh %s' logs in "
+                                                    "and that the station runs it: 'systemctl -H %s status stm32ispd'.",
+                                              c->address, c->address, c->address);
+                if (c->kind == BUS_KIND_USER)
+                        return failure_printf(code, "the stm32ispd daemon is not running on the session bus and "
+                                                    "cannot be activated; start it with 'stm32ispd --session &'.");
+                return failure_printf(code, "the stm32ispd daemon is not reachable at %s; start it with "
+                                            "'stm32ispd --bus-address=%s &'.", c->address, c->address);
         }
 
-        const char *msg = e && sd_bus_error_is_set(e) && e->message && *e->message ? e->message : NULL;
-        const char *name = e && sd_bus_error_is_set(e) ? e->name : NULL;
+        const char *msg = name && e->message && *e->message ? e->message : NULL;
+        _cleanup_free_ char *cli = msg && startswith(name, STM32ISP_ERROR_PREFIX) ? cli_hints(msg) : NULL;
+        const char *shortname = name;
+
+        msg = cli ?: msg;
         const char *hint = "";
 
         if (name && startswith(name, STM32ISP_ERROR_PREFIX))
-                name += strlen(STM32ISP_ERROR_PREFIX);
+                shortname += strlen(STM32ISP_ERROR_PREFIX);
         else if (name && startswith(name, "org.freedesktop.DBus.Error."))
-                name += strlen("org.freedesktop.DBus.Error.");
+                shortname += strlen("org.freedesktop.DBus.Error.");
         /* The daemon's refusals say what to do; the bus's do not. */
         if (code == EXIT_ACCESS_DENIED && !(msg && strstr(msg, STM32ISP_GROUP)))
                 hint = " (root and members of the " STM32ISP_GROUP " group may use the ports)";
@@ -106,11 +140,10 @@ int client_report_error(const ClientBus *c, const char *what, const sd_bus_error
                 hint = " (see 'stm32ispctl list')";
 
         if (msg)
-                fprintf(stderr, "stm32ispctl: %s: %s [%s]%s\n", what, msg, name, hint);
-        else if (name)
-                fprintf(stderr, "stm32ispctl: %s: %s%s\n", what, name, hint);
+                fprintf(stderr, "stm32ispctl: %s: %s [%s]%s\n", what, msg, shortname, hint);
         else
-                fprintf(stderr, "stm32ispctl: %s: %s%s\n", what, strerror(-r), hint);
+                fprintf(stderr, "stm32ispctl: %s: %s%s\n", what, shortname ?: strerror(-r), hint);
+        failure_record(code, name, msg ?: shortname ?: strerror(-r));
         return code;
 }
 
@@ -189,6 +222,22 @@ int client_append_option(sd_bus_message *m, const char *key, const char *type, .
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+int client_find_port(ClientBus *c, const char *name, char **ret_path, sd_bus_error *error) {
+        int r;
+
+        if (name[0] == '/' && !startswith(name, "/dev/") && sd_bus_object_path_is_valid(name)) {
+                *ret_path = strdup(name);
+                return *ret_path ? 0 : -ENOMEM;
+        }
+        if (startswith(name, "/dev/") && name[5] && !strchr(name + 5, '/')) {
+                r = manager_call_o(c, "GetPort", name + 5, ret_path, error);
+                if (r >= 0 || !error_is_not_found(error))
+                        return r;
+                sd_bus_error_free(error);
+        }
+        return manager_call_o(c, "GetPort", name, ret_path, error);
 }
 
 int client_resolve_port(ClientBus *c, const char *name, char **ret_path, sd_bus_error *error) {

@@ -41,6 +41,9 @@ int client_append_option(sd_bus_message *m, const char *key, const char *type, .
  * retried with the resolved symlink target (by-id/by-path links). */
 int client_resolve_port(ClientBus *c, const char *name, char **ret_path, sd_bus_error *error);
 
+/* The same for a port the daemon knows already: nothing is added. */
+int client_find_port(ClientBus *c, const char *name, char **ret_path, sd_bus_error *error);
+
 typedef struct JobResult {
         sd_bus_message *reply;  /* the method return, or NULL on error */
         sd_bus_error error;

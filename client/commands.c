@@ -16,6 +16,7 @@
 #include "exit-codes.h"
 #include "fileio.h"
 #include "output.h"
+#include "stm32isp-keys.h"
 #include "stm32isp.h"
 #include "util.h"
 
@@ -28,15 +29,15 @@ static int add_line_opts(sd_bus_message *m, const Args *a) {
         int r = 0;
 
         if (a->have_baud)
-                r = client_append_option(m, "baudrate", "u", a->baud);
+                r = client_append_option(m, STM32ISP_KEY_BAUDRATE, "u", a->baud);
         if (r >= 0 && a->entry)
-                r = client_append_option(m, "entry", "s", a->entry);
+                r = client_append_option(m, STM32ISP_KEY_ENTRY, "s", a->entry);
         if (r >= 0 && a->detach)
-                r = client_append_option(m, "detach", "b", 1);
+                r = client_append_option(m, STM32ISP_KEY_DETACH, "b", 1);
         if (r >= 0 && a->trace_fd >= 0)
-                r = client_append_option(m, "trace-fd", "h", a->trace_fd);
+                r = client_append_option(m, STM32ISP_KEY_TRACE_FD, "h", a->trace_fd);
         if (r >= 0 && a->trace_fd >= 0 && a->json)
-                r = client_append_option(m, "trace-format", "s", STM32ISP_TRACE_FORMAT_JSON);
+                r = client_append_option(m, STM32ISP_KEY_TRACE_FORMAT, "s", STM32ISP_TRACE_FORMAT_JSON);
         return r;
 }
 
@@ -48,7 +49,7 @@ static int add_line_dict(sd_bus_message *m, const Args *a) {
         if (r >= 0)
                 r = add_line_opts(m, a);
         if (r >= 0 && a->force)
-                r = client_append_option(m, "force", "b", 1);
+                r = client_append_option(m, STM32ISP_KEY_FORCE, "b", 1);
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
@@ -65,21 +66,6 @@ static json_object *json_header(const char *operation, const char *port) {
         return o;
 }
 
-/* --json: failures are objects on stdout too, for scripts. */
-static void json_print_error(const Args *a, const char *port, const sd_bus_error *e, const char *fallback,
-                             int code) {
-        _cleanup_json_ json_object *o = NULL;
-
-        if (!a->json)
-                return;
-        o = json_header(a->command, port);
-        json_object_object_add(o, "error", json_object_new_string(sd_bus_error_is_set(e) ? e->name : fallback));
-        if (e && e->message)
-                json_object_object_add(o, "message", json_object_new_string(e->message));
-        json_object_object_add(o, "exit_code", json_object_new_int(code));
-        json_print(stdout, o, false);
-}
-
 static int resolve(ClientBus *c, const Args *a, const char *name, char **ret) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
@@ -89,7 +75,6 @@ static int resolve(ClientBus *c, const Args *a, const char *name, char **ret) {
                 _cleanup_free_ char *what = NULL;
 
                 r = client_report_error(c, asprintf(&what, "port %s", name) < 0 ? name : what, &error, r);
-                json_print_error(a, name, &error, "failed", r);
         }
         sd_bus_error_free(&error);
         return r;
@@ -143,10 +128,10 @@ static int run_job(ClientBus *c, const Args *a, const char *operation, const cha
                         code = EXIT_INTERRUPTED;
                         if (!a->quiet)
                                 fprintf(stderr, "stm32ispctl: %s %s: cancelled.\n", operation, port);
+                        failure_record(code, NULL, "cancelled");
                 } else
                         code = client_report_error(c, asprintf(&what, "%s %s", operation, port) < 0 ? operation : what,
                                                    &j.error, j.r);
-                json_print_error(a, port, &j.error, "interrupted", code);
                 job_result_done(&j);
                 return code;
         }
@@ -156,9 +141,9 @@ static int run_job(ClientBus *c, const Args *a, const char *operation, const cha
         if (sd_bus_message_at_end(j.reply, true) == 0) {
                 r = json_from_bus_message(j.reply, ret_result);
                 if (r < 0) {
-                        fprintf(stderr, "stm32ispctl: %s: cannot parse the reply: %s\n", operation, strerror(-r));
                         job_result_done(&j);
-                        return EXIT_FAILURE_GENERIC;
+                        return failure_printf(EXIT_FAILURE_GENERIC, "%s: cannot parse the reply: %s", operation,
+                                              strerror(-r));
                 }
         }
         job_result_done(&j);
@@ -190,13 +175,33 @@ static int probe_layout(ClientBus *c, const Args *a, const char *operation, cons
         size = json_get_int(chip, "flash_size");
         page = json_get_int(chip, "page_size");
         if (base < 0 || size <= 0 || page <= 0) {
-                fprintf(stderr, "stm32ispctl: %s %s: the chip's flash layout is unknown; give --address and --length\n",
-                        operation, port);
-                return EXIT_UNSUPPORTED_CHIP;
+                return failure_printf(EXIT_UNSUPPORTED_CHIP,
+                                      "%s %s: the chip's flash layout is unknown; give --address and --length",
+                                      operation, port);
         }
         *ret_base = (uint64_t) base;
         *ret_size = (uint64_t) size;
         *ret_page = (uint64_t) page;
+        return 0;
+}
+
+/* The flash layout in the port's Chip property (the last probe's), without a job.
+ * Returns 0 when known. */
+static int known_layout(ClientBus *c, const char *path, uint64_t *ret_base, uint64_t *ret_size) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_json_ json_object *chip = NULL;
+        int64_t base, size;
+
+        if (sd_bus_get_property(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Chip", NULL, &reply,
+                                "a{sv}") < 0 ||
+            json_from_bus_message(reply, &chip) < 0)
+                return -ENODATA;
+        base = json_get_int(chip, "flash_base");
+        size = json_get_int(chip, "flash_size");
+        if (base < 0 || size <= 0)
+                return -ENODATA;
+        *ret_base = (uint64_t) base;
+        *ret_size = (uint64_t) size;
         return 0;
 }
 
@@ -240,6 +245,14 @@ static const char *chip_name(json_object *chip) {
         return n && *n ? n : NULL;
 }
 
+static const char *port_sort_key(json_object *p) {
+        return json_get_string(p, "device") ?: json_get_string(p, "object") ?: "";
+}
+
+static int compare_ports(const void *x, const void *y) {
+        return strverscmp(port_sort_key(*(json_object *const *) x), port_sort_key(*(json_object *const *) y));
+}
+
 /* A configured auto-flash profile the daemon refused (a misspelt key) arms nothing: the
  * station would wait for flashes that never come, so `list` says so, on stderr. */
 static void warn_autoflash_refused(ClientBus *c) {
@@ -271,8 +284,7 @@ int cmd_list(ClientBus *c, const Args *a) {
         }
         r = json_from_bus_message(reply, &objects);
         if (r < 0) {
-                fprintf(stderr, "stm32ispctl: list: cannot parse the reply: %s\n", strerror(-r));
-                return EXIT_FAILURE_GENERIC;
+                return failure_printf(EXIT_FAILURE_GENERIC, "list: cannot parse the reply: %s", strerror(-r));
         }
 
         json_object_object_foreach(objects, path, ifaces) {
@@ -283,11 +295,18 @@ int cmd_list(ClientBus *c, const Args *a) {
                         continue;
                 o = json_object_new_object();
                 json_object_object_add(o, "object", json_object_new_string(path));
-                json_object_object_foreach(props, k, v)
-                        json_object_object_add(o, k, json_object_get(v));
+                /* Given out as snake_case, like every key the client prints (VendorId ->
+                 * vendor_id). */
+                json_object_object_foreach(props, k, v) {
+                        char key[64];
+
+                        json_object_object_add(o, snake_case(k, key, sizeof key), json_object_get(v));
+                }
                 json_object_array_add(ports, o);
         }
 
+        /* By port name (ttyUSB2 before ttyUSB10), not in the daemon's order. */
+        json_object_array_sort(ports, compare_ports);
         if (a->json) {
                 json_print(stdout, ports, false);
                 return EXIT_OK;
@@ -313,17 +332,17 @@ int cmd_list(ClientBus *c, const Args *a) {
                 width[k] = (int) strlen(headers[k]);
         for (size_t i = 0; i < n; i++) {
                 json_object *p = json_object_array_get_idx(ports, i);
-                int64_t vid = json_get_int(p, "VendorId"), pid = json_get_int(p, "ProductId");
-                const char *product = json_get_string(p, "Product"), *dev = json_get_string(p, "Device");
-                const char *serial = json_get_string(p, "Serial"), *phys = json_get_string(p, "PhysicalPath");
-                const char *state = json_get_string(p, "State"), *chip = chip_name(json_get(p, "Chip"));
+                int64_t vid = json_get_int(p, "vendor_id"), pid = json_get_int(p, "product_id");
+                const char *product = json_get_string(p, "product"), *dev = json_get_string(p, "device");
+                const char *serial = json_get_string(p, "serial"), *phys = json_get_string(p, "physical_path");
+                const char *state = json_get_string(p, "state"), *chip = chip_name(json_get(p, "chip"));
 
                 snprintf(cells[i][COL_DEVICE], 128, "%s", dev ?: json_get_string(p, "object"));
                 if (vid > 0 || pid > 0)
                         snprintf(cells[i][COL_ADAPTER], 128, "%04" PRIx64 ":%04" PRIx64 "%s%s", vid, pid,
                                  product && *product ? " " : "", product ? product : "");
                 else
-                        snprintf(cells[i][COL_ADAPTER], 128, "%s", json_get_string(p, "Transport") ?: "-");
+                        snprintf(cells[i][COL_ADAPTER], 128, "%s", json_get_string(p, "transport") ?: "-");
                 snprintf(cells[i][COL_SERIAL], 128, "%s", serial && *serial ? serial : "-");
                 snprintf(cells[i][COL_PATH], 128, "%s", phys && *phys ? phys : "-");
                 snprintf(cells[i][COL_STATE], 128, "%s", state ?: "-");
@@ -346,16 +365,16 @@ int cmd_list(ClientBus *c, const Args *a) {
  * decode it. */
 static void decode_boot_bits(json_object *chip) {
         const char *name = chip_name(chip), *family = json_get_string(chip, "family");
-        int64_t optr = json_get_int(chip, "OPTR");
+        int64_t optr = json_get_int(chip, "optr");
 
-        if (optr < 0 || json_get(chip, "nBOOT_SEL"))
+        if (optr < 0 || json_get(chip, "nboot_sel"))
                 return;
         if (!(family && (strcasecmp(family, "g0") == 0 || strcasecmp(family, "c0") == 0)) &&
             !(name && (strcasestr(name, "STM32G0") || strcasestr(name, "STM32C0"))))
                 return;
-        json_object_object_add(chip, "nBOOT_SEL", json_object_new_int((optr >> 24) & 1));
-        json_object_object_add(chip, "nBOOT1", json_object_new_int((optr >> 25) & 1));
-        json_object_object_add(chip, "nBOOT0", json_object_new_int((optr >> 26) & 1));
+        json_object_object_add(chip, "nboot_sel", json_object_new_int((optr >> 24) & 1));
+        json_object_object_add(chip, "nboot1", json_object_new_int((optr >> 25) & 1));
+        json_object_object_add(chip, "nboot0", json_object_new_int((optr >> 26) & 1));
 }
 
 int cmd_info(ClientBus *c, const Args *a) {
@@ -374,6 +393,23 @@ int cmd_info(ClientBus *c, const Args *a) {
         if (r != 0)
                 return r;
         decode_boot_bits(chip);
+        /* The bootloader's commands by name for people (JSON keeps both keys). */
+        json_object *names = json_get(chip, "command_names");
+        if (!a->json && names && json_object_is_type(names, json_type_array)) {
+                _cleanup_free_ char *list = NULL;
+
+                for (size_t i = 0; i < json_object_array_length(names); i++) {
+                        const char *n = json_object_get_string(json_object_array_get_idx(names, i));
+                        char *l;
+
+                        if (asprintf(&l, "%s%s%s", list ?: "", list ? ", " : "", n ?: "?") < 0)
+                                return EXIT_FAILURE_GENERIC;
+                        free(list);
+                        list = l;
+                }
+                json_object_object_add(chip, "commands", json_object_new_string(list ?: "none"));
+                json_object_object_del(chip, "command_names");
+        }
 
         const char *name = chip_name(chip);
         print_resultf(a, "info", port, "chip", chip, "%s on %s:", name ? name : "Chip", port);
@@ -580,8 +616,7 @@ static int copy_to_memfd(int in, const char *name) {
         int r;
 
         if (mfd < 0) {
-                fprintf(stderr, "stm32ispctl: memfd_create: %m\n");
-                return -errno;
+                return -failure_printf(EXIT_FAILURE_GENERIC, "memfd_create: %m");
         }
         for (;;) {
                 ssize_t n = read(in, buf, sizeof buf);
@@ -589,15 +624,13 @@ static int copy_to_memfd(int in, const char *name) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
-                        fprintf(stderr, "stm32ispctl: cannot read %s: %m\n", name);
-                        return -errno;
+                        return -failure_printf(EXIT_FILE_ERROR, "cannot read %s: %m", name);
                 }
                 if (n == 0)
                         break;
                 r = write_all(mfd, buf, (size_t) n);
                 if (r < 0) {
-                        fprintf(stderr, "stm32ispctl: memfd: %s\n", strerror(-r));
-                        return r;
+                        return -failure_printf(EXIT_FAILURE_GENERIC, "memfd: %s", strerror(-r));
                 }
         }
         return TAKE_FD(mfd);
@@ -641,18 +674,84 @@ static int only_port(ClientBus *c, char **ret) {
                 return 0;
         if (n > 0)
                 *ret = mfree(*ret);
-        fprintf(stderr, "stm32ispctl: flash: %s; name the port: stm32ispctl flash PORT FILE\n%s",
-                n == 0 ? "the daemon knows no port" : "several ports are known", list ?: "");
-        return EXIT_USAGE;
+        return failure_printf(EXIT_USAGE, "flash: %s; name the port: stm32ispctl flash PORT FILE\n%s",
+                              n == 0 ? "the daemon knows no port" : "several ports are known", list ?: "");
+}
+
+int client_open_image(Args *a, const char *file) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        /* The client opens the image: the daemon never opens a path a caller names. */
+        fd = streq(file, "-") ? dup(STDIN_FILENO) : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return failure_printf(EXIT_FILE_ERROR, "cannot open %s: %m", file);
+        if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode))
+                return failure_printf(EXIT_FILE_ERROR, "%s is a directory", file);
+        /* The daemon reads a regular file from its start: a pipe (stdin, <(...)) goes
+         * through a memfd. */
+        if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode)) {
+                r = copy_to_memfd(fd, file);
+                if (r < 0)
+                        return -r;
+                safe_close(fd);
+                fd = r;
+        }
+        a->image_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int flash_append_options(sd_bus_message *call, const Args *a, const char *file) {
+        int r = 0;
+
+        if (a->have_address)
+                r = client_append_option(call, STM32ISP_KEY_ADDRESS, "t", a->address);
+        if (r >= 0 && a->format)
+                r = client_append_option(call, STM32ISP_KEY_FORMAT, "s", a->format);
+        if (r >= 0 && a->erase)
+                r = client_append_option(call, STM32ISP_KEY_ERASE, "s", a->erase);
+        if (r >= 0)
+                r = add_bool_opt(call, STM32ISP_KEY_VERIFY, a->verify);
+        if (r >= 0)
+                r = add_bool_opt(call, STM32ISP_KEY_UNPROTECT, a->unprotect);
+        if (r >= 0)
+                r = add_bool_opt(call, STM32ISP_KEY_PROTECT, a->protect);
+        if (r >= 0)
+                r = add_bool_opt(call, STM32ISP_KEY_BOOT0, a->boot0);
+        if (r >= 0)
+                r = add_bool_opt(call, STM32ISP_KEY_GO, a->go);
+        if (r >= 0 && a->force)
+                r = client_append_option(call, STM32ISP_KEY_FORCE, "b", 1);
+        if (r >= 0 && a->have_sn_address)
+                r = client_append_option(call, STM32ISP_KEY_SN_ADDRESS, "t", a->sn_address);
+        if (r >= 0 && a->have_sn_first)
+                r = client_append_option(call, STM32ISP_KEY_SN_FIRST, "t", a->sn_first);
+        if (r >= 0 && a->have_sn_step)
+                r = client_append_option(call, STM32ISP_KEY_SN_STEP, "t", a->sn_step);
+        if (r >= 0 && a->sn_format)
+                r = client_append_option(call, STM32ISP_KEY_SN_FORMAT, "s", a->sn_format);
+        if (r >= 0 && a->sn_counter)
+                r = client_append_option(call, STM32ISP_KEY_SN_COUNTER, "s", a->sn_counter);
+        if (r >= 0)
+                r = add_line_opts(call, a);
+        /* The name the results log records next to the image's SHA-256. */
+        if (r >= 0) {
+                const char *base = strrchr(file, '/');
+
+                base = streq(file, "-") ? "stdin" : base ? base + 1 : file;
+                if (*base && strlen(base) <= 255 && !strpbrk(base, "\n\r"))
+                        r = client_append_option(call, STM32ISP_KEY_IMAGE_NAME, "s", base);
+        }
+        return r;
 }
 
 int cmd_flash(ClientBus *c, const Args *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         _cleanup_json_ json_object *result = NULL;
         _cleanup_free_ char *path = NULL, *found = NULL;
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int fd = a->image_fd;
         const char *port = a->pos[0], *file = a->n_pos == 2 ? a->pos[1] : a->pos[0];
-        struct stat st;
         int r;
 
         if (a->n_pos == 1) {
@@ -662,26 +761,6 @@ int cmd_flash(ClientBus *c, const Args *a) {
                 port = found;
         }
 
-        /* The client opens the image: the daemon never opens a path a caller names. */
-        fd = streq(file, "-") ? dup(STDIN_FILENO) : open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                fprintf(stderr, "stm32ispctl: cannot open %s: %m\n", file);
-                return EXIT_FAILURE_GENERIC;
-        }
-        if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "stm32ispctl: %s is a directory\n", file);
-                return EXIT_USAGE;
-        }
-        /* The daemon reads a regular file from its start: a pipe (stdin, <(...)) goes
-         * through a memfd. */
-        if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode)) {
-                r = copy_to_memfd(fd, file);
-                if (r < 0)
-                        return EXIT_FAILURE_GENERIC;
-                safe_close(fd);
-                fd = r;
-        }
-
         r = resolve(c, a, port, &path);
         if (r != 0)
                 return r;
@@ -689,45 +768,7 @@ int cmd_flash(ClientBus *c, const Args *a) {
         if (new_port_call(c, path, "Flash", &call) < 0 || sd_bus_message_append(call, "h", fd) < 0 ||
             sd_bus_message_open_container(call, 'a', "{sv}") < 0)
                 return EXIT_FAILURE_GENERIC;
-        r = 0;
-        if (a->have_address)
-                r = client_append_option(call, "address", "t", a->address);
-        if (r >= 0 && a->format)
-                r = client_append_option(call, "format", "s", a->format);
-        if (r >= 0 && a->erase)
-                r = client_append_option(call, "erase", "s", a->erase);
-        if (r >= 0)
-                r = add_bool_opt(call, "verify", a->verify);
-        if (r >= 0)
-                r = add_bool_opt(call, "unprotect", a->unprotect);
-        if (r >= 0)
-                r = add_bool_opt(call, "protect", a->protect);
-        if (r >= 0)
-                r = add_bool_opt(call, "boot0", a->boot0);
-        if (r >= 0)
-                r = add_bool_opt(call, "go", a->go);
-        if (r >= 0 && a->force)
-                r = client_append_option(call, "force", "b", 1);
-        if (r >= 0 && a->have_sn_address)
-                r = client_append_option(call, "sn-address", "t", a->sn_address);
-        if (r >= 0 && a->have_sn_first)
-                r = client_append_option(call, "sn-first", "t", a->sn_first);
-        if (r >= 0 && a->have_sn_step)
-                r = client_append_option(call, "sn-step", "t", a->sn_step);
-        if (r >= 0 && a->sn_format)
-                r = client_append_option(call, "sn-format", "s", a->sn_format);
-        if (r >= 0 && a->sn_counter)
-                r = client_append_option(call, "sn-counter", "s", a->sn_counter);
-        if (r >= 0)
-                r = add_line_opts(call, a);
-        /* The name the results log records next to the image's SHA-256. */
-        if (r >= 0) {
-                const char *base = strrchr(file, '/');
-
-                base = streq(file, "-") ? "stdin" : base ? base + 1 : file;
-                if (*base && strlen(base) <= 255 && !strpbrk(base, "\n\r"))
-                        r = client_append_option(call, "image-name", "s", base);
-        }
+        r = flash_append_options(call, a, file);
         if (r < 0 || sd_bus_message_close_container(call) < 0)
                 return EXIT_FAILURE_GENERIC;
         fd = safe_close(fd);    /* the message holds its own copy */
@@ -760,13 +801,18 @@ int cmd_flash(ClientBus *c, const Args *a) {
         if (remembered && json_object_get_boolean(remembered))
                 snprintf(k + strlen(k), sizeof k - strlen(k), ", at %" PRId64 " baud (the rate an earlier job left the chip at)",
                          json_get_int(result, "baudrate"));
+        /* Which board got it: the chip and its UID (the results log's keys). */
+        const char *chip = json_get_string(result, "chip_name"), *uid = json_get_string(result, "uid");
+        _cleanup_free_ char *board = NULL;
+        if (chip && *chip && asprintf(&board, " (%s%s%s)", chip, uid && *uid ? ", UID " : "", uid ?: "") < 0)
+                board = NULL;
         if (written >= 0)
-                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s: %s written%s%s%s, in %.2f s.", file,
-                              port, format_bytes(b, sizeof b, (uint64_t) written),
+                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s%s: %s written%s%s%s, in %.2f s.",
+                              file, port, board ?: "", format_bytes(b, sizeof b, (uint64_t) written),
                               verified > 0 ? ", verified" : "", verified == 0 ? ", not verified" : "", k,
                               usec >= 0 ? usec / 1e6 : 0.0);
         else
-                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s.", file, port);
+                print_resultf(a, "flash", port, "result", result, "Flashed %s to %s%s.", file, port, board ?: "");
         return EXIT_OK;
 }
 
@@ -789,38 +835,36 @@ int cmd_erase(ClientBus *c, const Args *a) {
 
                 if (!f || parse_address(f, &first) < 0 || parse_address(dash ? dash + 1 : f, &last) < 0 ||
                     last < first || last > UINT32_MAX) {
-                        fprintf(stderr, "stm32ispctl: --pages wants FIRST or FIRST-LAST, not '%s'\n", a->pages);
-                        return EXIT_USAGE;
+                        return failure_printf(EXIT_USAGE, "--pages wants FIRST or FIRST-LAST, not '%s'", a->pages);
                 }
                 /* Pages -> a range: the page size comes from the chip. */
                 r = probe_layout(c, a, "erase", port, path, &base, &size, &page);
                 if (r != 0)
                         return r;
                 if ((last + 1) * page > size) {
-                        fprintf(stderr, "stm32ispctl: erase %s: the flash has %" PRIu64 " pages\n", port, size / page);
-                        return EXIT_USAGE;
+                        return failure_printf(EXIT_USAGE, "erase %s: the flash has %" PRIu64 " pages", port,
+                                              size / page);
                 }
         }
         if (new_port_call(c, path, "Erase", &call) < 0 || sd_bus_message_open_container(call, 'a', "{sv}") < 0)
                 return EXIT_FAILURE_GENERIC;
         if (a->pages) {
-                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
+                r = client_append_option(call, STM32ISP_KEY_MODE, "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
-                        r = client_append_option(call, "address", "t", base + first * page);
+                        r = client_append_option(call, STM32ISP_KEY_ADDRESS, "t", base + first * page);
                 if (r >= 0)
-                        r = client_append_option(call, "length", "t", (last - first + 1) * page);
+                        r = client_append_option(call, STM32ISP_KEY_LENGTH, "t", (last - first + 1) * page);
         } else if (a->have_address || a->have_length) {
                 if (!a->have_address || !a->have_length) {
-                        fprintf(stderr, "stm32ispctl: erase: --address and --length go together\n");
-                        return EXIT_USAGE;
+                        return failure_printf(EXIT_USAGE, "erase: --address and --length go together");
                 }
-                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
+                r = client_append_option(call, STM32ISP_KEY_MODE, "s", stm32isp_erase_modes[STM32ISP_ERASE_AUTO]);
                 if (r >= 0)
-                        r = client_append_option(call, "address", "t", a->address);
+                        r = client_append_option(call, STM32ISP_KEY_ADDRESS, "t", a->address);
                 if (r >= 0)
-                        r = client_append_option(call, "length", "t", a->length);
+                        r = client_append_option(call, STM32ISP_KEY_LENGTH, "t", a->length);
         } else
-                r = client_append_option(call, "mode", "s", stm32isp_erase_modes[STM32ISP_ERASE_MASS]);
+                r = client_append_option(call, STM32ISP_KEY_MODE, "s", stm32isp_erase_modes[STM32ISP_ERASE_MASS]);
         if (r >= 0)
                 r = add_line_opts(call, a);
         if (r < 0 || sd_bus_message_close_container(call) < 0)
@@ -859,13 +903,14 @@ int cmd_read(ClientBus *c, const Args *a) {
                 r = replace_file_open(file, &out);
                 fd = r < 0 ? (errno = -r, -1) : out.fd;
         }
-        if (fd < 0) {
-                fprintf(stderr, "stm32ispctl: cannot create %s: %m\n", file);
-                return EXIT_FAILURE_GENERIC;
-        }
-        uint64_t address = a->address, length = a->length;
-        if (!a->have_address || !a->have_length) {
-                uint64_t base, size, page;
+        if (fd < 0)
+                return failure_printf(EXIT_FILE_ERROR, "cannot create %s: %m", file);
+        uint64_t address = a->address, length = a->length, base = 0, size = 0;
+        if (a->have_address && a->have_length)
+                /* The layout the last probe saw, if any: no traffic for it. */
+                (void) known_layout(c, path, &base, &size);
+        else {
+                uint64_t page;
 
                 /* The defaults: the whole flash, or from --address to its end. */
                 r = probe_layout(c, a, "read", port, path, &base, &size, &page);
@@ -875,12 +920,18 @@ int cmd_read(ClientBus *c, const Args *a) {
                         address = base;
                 if (!a->have_length) {
                         if (address < base || address >= base + size) {
-                                fprintf(stderr, "stm32ispctl: read: give --length for an address outside the flash\n");
-                                return EXIT_USAGE;
+                                return failure_printf(EXIT_USAGE,
+                                                      "read: give --length for an address outside the flash");
                         }
                         length = base + size - address;
                 }
         }
+        /* Past the end of the flash: a wrong length, refused before anything is sent (the
+         * daemon refuses it too, once it knows the chip). */
+        if (size > 0 && address >= base && address < base + size && address + length > base + size)
+                return failure_printf(EXIT_USAGE, "read %s: 0x%08" PRIx64 " + %" PRIu64 " runs past the end of the "
+                                      "flash (0x%08" PRIx64 "); the flash ends at 0x%08" PRIx64, port, address, length,
+                                      address + length - 1, base + size - 1);
         if (new_port_call(c, path, "Read", &call) < 0 || sd_bus_message_append(call, "htt", fd, address, length) < 0 ||
             add_line_dict(call, a) < 0)
                 return EXIT_FAILURE_GENERIC;
@@ -890,10 +941,8 @@ int cmd_read(ClientBus *c, const Args *a) {
                 return r;
         if (!streq(file, "-") && fstat(fd, &st) == 0) {
                 r = replace_file_commit(&out);
-                if (r < 0) {
-                        fprintf(stderr, "stm32ispctl: cannot write %s: %s\n", file, strerror(-r));
-                        return EXIT_FAILURE_GENERIC;
-                }
+                if (r < 0)
+                        return failure_printf(EXIT_FILE_ERROR, "cannot write %s: %s", file, strerror(-r));
                 if (!result)
                         result = json_object_new_object();
                 if (json_object_is_type(result, json_type_object)) {
@@ -913,7 +962,8 @@ int cmd_read(ClientBus *c, const Args *a) {
 /* Lock and Unlock reply with nothing (the contract's signatures stay): whether they did
  * anything is in the LastResult the daemon set before it replied. True when it says the
  * chip was as asked already. */
-static bool nothing_done(ClientBus *c, const char *path, const char *method, json_object **result) {
+/* operation: the job's name as LastResult gives it ("lock", "unlock"). */
+static bool nothing_done(ClientBus *c, const char *path, const char *operation, json_object **result) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         json_object *last = NULL, *v;
 
@@ -921,7 +971,7 @@ static bool nothing_done(ClientBus *c, const char *path, const char *method, jso
                                 "a{sv}") < 0 ||
             json_from_bus_message(reply, &last) < 0)
                 return false;
-        if (!json_object_object_get_ex(last, "operation", &v) || !streq(json_object_get_string(v), method) ||
+        if (!json_object_object_get_ex(last, "operation", &v) || !streq(json_object_get_string(v), operation) ||
             !json_object_object_get_ex(last, "nothing_done", &v) || !json_object_get_boolean(v)) {
                 json_object_put(last);
                 return false;
@@ -953,7 +1003,7 @@ static int simple_job(ClientBus *c, const Args *a, const char *operation, const 
         r = run_job(c, a, operation, port, path, call, &result);
         if (r != 0 || is_detached(result))
                 return r;
-        if (!streq(method, "Go") && nothing_done(c, path, method, &result)) {
+        if (!streq(method, "Go") && nothing_done(c, path, operation, &result)) {
                 print_resultf(a, operation, port, "result", result, "%s",
                               streq(method, "Lock") ? "The chip is read-protected already: nothing done."
                                                     : "The chip is not read-protected: nothing done (--force "
@@ -979,20 +1029,60 @@ int cmd_go(ClientBus *c, const Args *a) {
 }
 
 int cmd_cancel(ClientBus *c, const Args *a) {
+        _cleanup_json_ json_object *result = json_object_new_object();
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *state = NULL;
         const char *port = a->pos[0];
         int r;
 
         r = resolve(c, a, port, &path);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Cancel", &error, NULL, "");
+        /* What runs now: the answer says what was cancelled (Cancel itself says nothing). */
+        r = sd_bus_get_property_string(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "State", &error,
+                                       &state);
+        if (r >= 0)
+                r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE, "Cancel", &error,
+                                       NULL, "");
         if (r < 0) {
                 r = client_report_error(c, "cancel", &error, r);
                 sd_bus_error_free(&error);
                 return r;
         }
-        print_result(a, "cancel", port, "result", NULL, NULL);
+        bool running = !streq(state, "idle");
+        json_object_object_add(result, "cancelled", json_object_new_boolean(running));
+        if (running)
+                json_object_object_add(result, "state", json_object_new_string(state));
+        if (a->json)
+                print_result(a, "cancel", port, "result", result, NULL);
+        else if (!a->quiet) {
+                if (running)
+                        printf("Cancelled the job on %s (it was %s).\n", port, state);
+                else
+                        printf("Nothing ran on %s: nothing to cancel.\n", port);
+        }
+        return EXIT_OK;
+}
+
+int cmd_remove(ClientBus *c, const Args *a) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        const char *port = a->pos[0];
+        int r;
+
+        /* Looked up only: a URL or device the daemon does not know is not added first. */
+        r = client_find_port(c, port, &path, &error);
+        if (r >= 0)
+                r = sd_bus_call_method(c->bus, STM32ISP_BUS_NAME, STM32ISP_MANAGER_PATH, STM32ISP_MANAGER_INTERFACE,
+                                       "RemovePort", &error, &reply, "o", path);
+        if (r < 0) {
+                _cleanup_free_ char *what = NULL;
+
+                r = client_report_error(c, asprintf(&what, "remove %s", port) < 0 ? "remove" : what, &error, r);
+                sd_bus_error_free(&error);
+                return r;
+        }
+        print_resultf(a, "remove", port, "result", NULL, "Removed %s.", port);
         return EXIT_OK;
 }

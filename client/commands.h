@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "autoflash.h"
 #include "bus.h"
 
 typedef struct Args {
@@ -29,6 +30,9 @@ typedef struct Args {
         bool mass;
         int verify, unprotect, protect, boot0, go;      /* -1: daemon default */
         bool force;             /* flash, lock: accept an end state with no way back */
+        const char *profile[PROFILE_OPTIONS_MAX];      /* autoflash set: the values of profile_options[] */
+        bool have_profile;
+        int image_fd;           /* flash: the image, opened before the bus (cmd_flash_open_image()) */
         bool detach;            /* return once the job started; it outlives the client */
         const char *report;     /* diagnose --report FILE */
         const char *trace;      /* --trace FILE */
@@ -54,6 +58,12 @@ typedef struct Args {
 int cmd_list(ClientBus *c, const Args *a);
 int cmd_info(ClientBus *c, const Args *a);
 int cmd_diagnose(ClientBus *c, const Args *a);
+/* Opens the image (flash, autoflash set) into a->image_fd: file errors come before the
+ * bus is touched. Returns 0 or an exit code. */
+int client_open_image(Args *a, const char *file);
+/* Appends Flash's options from the command line (also the profile's of autoflash set);
+ * file names the image (image-name). */
+int flash_append_options(sd_bus_message *call, const Args *a, const char *file);
 int cmd_flash(ClientBus *c, const Args *a);
 int cmd_erase(ClientBus *c, const Args *a);
 int cmd_read(ClientBus *c, const Args *a);
@@ -61,5 +71,7 @@ int cmd_lock(ClientBus *c, const Args *a);
 int cmd_unlock(ClientBus *c, const Args *a);
 int cmd_go(ClientBus *c, const Args *a);
 int cmd_cancel(ClientBus *c, const Args *a);
+int cmd_remove(ClientBus *c, const Args *a);
+int cmd_autoflash(ClientBus *c, const Args *a);
 int cmd_monitor(ClientBus *c, const Args *a);
 int cmd_log(ClientBus *c, const Args *a);

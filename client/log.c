@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "exit-codes.h"
 #include "output.h"
+#include "stm32isp-keys.h"
 #include "stm32isp.h"
 #include "util.h"
 
@@ -185,19 +186,19 @@ int cmd_log(ClientBus *c, const Args *a) {
         if (r >= 0)
                 r = sd_bus_message_open_container(call, 'a', "{sv}");
         if (r >= 0 && a->result)
-                r = client_append_option(call, "result", "s", a->result);
+                r = client_append_option(call, STM32ISP_KEY_RESULT, "s", a->result);
         if (r >= 0 && a->uid)
-                r = client_append_option(call, "uid", "s", a->uid);
+                r = client_append_option(call, STM32ISP_KEY_UID, "s", a->uid);
         if (r >= 0 && a->have_serial)
-                r = client_append_option(call, "serial-number", "t", a->serial);
+                r = client_append_option(call, STM32ISP_KEY_SERIAL_NUMBER, "t", a->serial);
         if (r >= 0 && a->n_pos > 0)
-                r = client_append_option(call, "port", "s", a->pos[0]);
+                r = client_append_option(call, STM32ISP_KEY_PORT, "s", a->pos[0]);
         if (r >= 0 && a->since_usec)
-                r = client_append_option(call, "since", "t", a->since_usec);
+                r = client_append_option(call, STM32ISP_KEY_SINCE, "t", a->since_usec);
         if (r >= 0 && a->until_usec)
-                r = client_append_option(call, "until", "t", a->until_usec);
+                r = client_append_option(call, STM32ISP_KEY_UNTIL, "t", a->until_usec);
         if (r >= 0 && a->limit)
-                r = client_append_option(call, "limit", "u", a->limit);
+                r = client_append_option(call, STM32ISP_KEY_LIMIT, "u", a->limit);
         if (r >= 0)
                 r = sd_bus_message_close_container(call);
         if (r < 0)
@@ -211,8 +212,7 @@ int cmd_log(ClientBus *c, const Args *a) {
         }
         r = json_from_bus_message(reply, &entries);
         if (r < 0 || !json_object_is_type(entries, json_type_array)) {
-                fprintf(stderr, "stm32ispctl: log: cannot read the reply\n");
-                return EXIT_FAILURE_GENERIC;
+                return failure_printf(EXIT_FAILURE_GENERIC, "log: cannot read the reply");
         }
 
         if (a->stats)

@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
+#include "autoflash.h"
 #include "commands.h"
 #include "exit-codes.h"
 #include "stm32isp.h"
@@ -41,9 +43,13 @@ enum {
         OPT_SERIAL    = 1 << 23,
         OPT_STATS     = 1 << 24,
         OPT_REPORT    = 1 << 25,
+        OPT_PROFILE   = 1 << 26,        /* any of profile_options[] */
 };
-#define OPT_LAST OPT_REPORT
+#define OPT_LAST OPT_PROFILE
 #define OPT_LINE (OPT_BAUD | OPT_ENTRY | OPT_TRACE)
+/* flash's options that a profile takes too (autoflash set: no trace, no detach) */
+#define OPT_FLASH (OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT | OPT_BOOT0 | \
+                   OPT_GO | OPT_FORCE | OPT_BAUD | OPT_ENTRY)
 
 typedef struct Command {
         const char *name;
@@ -51,30 +57,33 @@ typedef struct Command {
         unsigned options;
         int (*run)(ClientBus *c, const Args *a);
         const char *usage;
+        bool takes_port;        /* the first positional argument is a PORT */
 } Command;
 
 static const Command commands[] = {
         { "list",    0, 0, 0, cmd_list, "list" },
-        { "info",    1, 1, OPT_LINE, cmd_info, "info PORT" },
-        { "diagnose", 1, 1, OPT_REPORT | OPT_LINE, cmd_diagnose, "diagnose PORT [--report FILE]" },
-        { "flash",   1, 2, OPT_ADDRESS | OPT_FORMAT | OPT_ERASE | OPT_VERIFY | OPT_UNPROTECT | OPT_PROTECT |
-                           OPT_BOOT0 | OPT_GO | OPT_FORCE | OPT_DETACH | OPT_LINE | OPT_SN, cmd_flash,
+        { "info",    1, 1, OPT_LINE, cmd_info, "info PORT", true },
+        { "diagnose", 1, 1, OPT_REPORT | OPT_LINE, cmd_diagnose, "diagnose PORT [--report FILE]", true },
+        { "flash",   1, 2, OPT_FLASH | OPT_DETACH | OPT_TRACE | OPT_SN, cmd_flash,
           "flash [PORT] FILE [--address A] [--format auto|bin|hex|elf|srec] [--erase auto|mass|none]\n"
           "                    [--no-verify] [--unprotect] [--protect] [--no-boot0] [--go] [--force] [--baud B]\n"
           "                    [--entry SEQ] [--detach] [--sn-address A [--sn-first N] [--sn-step N]\n"
-          "                    [--sn-format F] [--sn-counter NAME]]" },
+          "                    [--sn-format F] [--sn-counter NAME]]", true },
         { "erase",   1, 1, OPT_MASS | OPT_PAGES | OPT_ADDRESS | OPT_LENGTH | OPT_DETACH | OPT_LINE, cmd_erase,
-          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N] [--detach]" },
-        { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]" },
-        { "lock",    1, 1, OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_lock, "lock PORT [--force] [--detach]" },
-        { "unlock",  1, 1, OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_unlock, "unlock PORT [--force] [--detach]" },
-        { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]" },
-        { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL },
-        { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT" },
+          "erase PORT [--mass | --pages FIRST[-LAST] | --address A --length N] [--detach]", true },
+        { "read",    2, 2, OPT_ADDRESS | OPT_LENGTH | OPT_LINE, cmd_read, "read PORT FILE [--address A] [--length N]", true },
+        { "lock",    1, 1, OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_lock, "lock PORT [--force] [--detach]", true },
+        { "unlock",  1, 1, OPT_FORCE | OPT_DETACH | OPT_LINE, cmd_unlock, "unlock PORT [--force] [--detach]", true },
+        { "go",      1, 2, OPT_ADDRESS, cmd_go, "go PORT [ADDRESS]", true },
+        { "run",     1, 2, OPT_ADDRESS, cmd_go, NULL, true },
+        { "cancel",  1, 1, 0, cmd_cancel, "cancel PORT", true },
+        { "remove",  1, 1, 0, cmd_remove, "remove PORT", true },
+        { "autoflash", 0, 2, OPT_FLASH | OPT_SN | OPT_PROFILE, cmd_autoflash,
+          "autoflash [show | set IMAGE [FLASH OPTIONS] [PROFILE OPTIONS] | clear]" },
         { "monitor", 0, 1, OPT_SINCE | OPT_ONCE, cmd_monitor, "monitor [station [--once] [--since DATE]]" },
         { "log",     0, 1, OPT_RESULT | OPT_UID | OPT_SINCE | OPT_UNTIL | OPT_LIMIT | OPT_SERIAL | OPT_STATS, cmd_log,
           "log [PORT] [--result pass|fail] [--uid UID] [--serial N] [--since DATE] [--until DATE] [--limit N]\n"
-          "                    [--stats]" },
+          "                    [--stats]", true },
 };
 
 static void help(void) {
@@ -148,19 +157,30 @@ static void help(void) {
                "                        since --since, default the start of the day)\n"
                "  -h, --help            this text\n"
                "      --version         the version\n\n"
-               "Exit codes:\n");
+               "Profile options (autoflash set; absent match options match any port):\n");
+        for (size_t i = 0; i < profile_options_n; i++) {
+                char o[64];
+
+                snprintf(o, sizeof o, "--%s%s%s", profile_options[i].option, profile_options[i].arg ? "=" : "",
+                         profile_options[i].arg ?: "");
+                printf("      %-18s%s%s\n", o, strlen(o) > 17 ? "\n                        " : "",
+                       profile_options[i].help);
+        }
+        printf("\nExit codes:\n");
         for (size_t i = 0; i < n; i++)
                 printf("  %3d  %s\n", t[i].code, t[i].what);
 }
 
 _printf_(1, 2) static int usage_error(const char *fmt, ...) {
+        _cleanup_free_ char *m = NULL;
         va_list ap;
+        int r;
 
-        fprintf(stderr, "stm32ispctl: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        r = vasprintf(&m, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nTry 'stm32ispctl --help'.\n");
+        fprintf(stderr, "stm32ispctl: %s\nTry 'stm32ispctl --help'.\n", r < 0 ? "usage error" : m);
+        failure_record(EXIT_USAGE, NULL, r < 0 ? NULL : m);
         return EXIT_USAGE;
 }
 
@@ -169,7 +189,7 @@ static const char *option_name(unsigned bit) {
                 "--address", "--length", "--format", "--erase", "--no-verify", "--unprotect", "--protect",
                 "--no-boot0", "--go", "--baud", "--entry", "--mass", "--pages", "--result", "--uid",
                 "--since", "--until", "--limit", "--once", "--force", "--detach", "--trace", "--sn-*", "--serial",
-                "--stats", "--report",
+                "--stats", "--report", "profile options (--vid, ...)",
         };
         for (unsigned i = 0; i < ELEMENTSOF(names); i++)
                 if (bit == 1u << i)
@@ -191,8 +211,9 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 ARG_RESULT, ARG_UID, ARG_SINCE, ARG_UNTIL, ARG_ONCE, ARG_FORCE, ARG_DETACH, ARG_NO_ASK_PASSWORD,
                 ARG_TRACE, ARG_SN_ADDRESS, ARG_SN_FIRST, ARG_SN_STEP, ARG_SN_FORMAT, ARG_SN_COUNTER, ARG_SERIAL,
                 ARG_STATS, ARG_REPORT,
+                ARG_PROFILE, /* + the index in profile_options[]: keep last */
         };
-        static const struct option options[] = {
+        static const struct option fixed[] = {
                 { "help",        no_argument,       NULL, 'h' },
                 { "version",     no_argument,       NULL, ARG_VERSION },
                 { "system",      no_argument,       NULL, ARG_SYSTEM },
@@ -235,14 +256,22 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 { "serial",      required_argument, NULL, ARG_SERIAL },
                 { "stats",       no_argument,       NULL, ARG_STATS },
                 { "report",      required_argument, NULL, ARG_REPORT },
-                {}
         };
+        /* The fixed options, then one per profile option. */
+        struct option options[ELEMENTSOF(fixed) + PROFILE_OPTIONS_MAX + 1] = {};
+        memcpy(options, fixed, sizeof fixed);
+        for (size_t i = 0; i < profile_options_n; i++)
+                options[ELEMENTSOF(fixed) + i] = (struct option) {
+                        profile_options[i].option, profile_options[i].arg ? required_argument : no_argument, NULL,
+                        ARG_PROFILE + (int) i,
+                };
         static const char *const formats[] = { "auto", "bin", "hex", "elf", "srec", NULL };
         unsigned given = 0;
         uint64_t v;
         int c;
 
-        *a = (Args) { .trace_fd = -1, .ask_password = true, .verify = -1, .unprotect = -1, .protect = -1, .boot0 = -1, .go = -1 };
+        *a = (Args) { .image_fd = -1, .trace_fd = -1, .ask_password = true, .verify = -1, .unprotect = -1,
+                      .protect = -1, .boot0 = -1, .go = -1 };
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":hjqa:l:f:e:b:n:H:", options, NULL)) >= 0) {
                 switch (c) {
@@ -430,6 +459,12 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                 case ':':
                         return usage_error("option '%s' needs an argument", argv[optind - 1]);
                 default:
+                        if (c >= ARG_PROFILE && c < ARG_PROFILE + (int) profile_options_n) {
+                                a->profile[c - ARG_PROFILE] = optarg ?: "";
+                                a->have_profile = true;
+                                given |= OPT_PROFILE;
+                                break;
+                        }
                         return usage_error("unknown option '%s'", argv[optind - 1]);
                 }
         }
@@ -456,11 +491,20 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
         if (a->n_pos > cmd->max_pos)
                 return usage_error("unexpected argument '%s'", a->pos[cmd->max_pos]);
         for (unsigned bit = 1; bit <= OPT_LAST; bit <<= 1)
-                if ((given & bit) && !(cmd->options & bit)) {
-                        fprintf(stderr, "stm32ispctl: %s does not take %s\nTry 'stm32ispctl --help'.\n", cmd->name,
-                                option_name(bit));
-                        return EXIT_USAGE;
-                }
+                if ((given & bit) && !(cmd->options & bit))
+                        return usage_error("%s does not take %s", cmd->name, option_name(bit));
+        if (cmd->run == cmd_autoflash) {
+                const char *verb = a->n_pos > 0 ? a->pos[0] : "show";
+
+                if (!streq(verb, "show") && !streq(verb, "set") && !streq(verb, "clear"))
+                        return usage_error("autoflash: unknown verb '%s' (show, set IMAGE, clear)", verb);
+                if (streq(verb, "set") && a->n_pos < 2)
+                        return usage_error("%s", "autoflash set: which IMAGE?");
+                if (!streq(verb, "set") && a->n_pos > 1)
+                        return usage_error("unexpected argument '%s'", a->pos[1]);
+                if (!streq(verb, "set") && given)
+                        return usage_error("autoflash %s takes no options", verb);
+        }
         if ((given & OPT_SN) && !a->have_sn_address)
                 return usage_error("%s", "the --sn-* options need --sn-address");
         if (a->mass + !!a->pages + (a->have_address || a->have_length) > 1 && streq(cmd->name, "erase"))
@@ -472,6 +516,13 @@ static int parse_args(int argc, char *argv[], Args *a, const Command **ret_cmd) 
                         return usage_error("invalid address '%s'", a->pos[1]);
                 a->have_address = true;
         }
+        /* Go loads the stack pointer from ADDRESS and jumps to [ADDRESS + 4] (AN3155): a
+         * vector table's address. An odd one is a function's (Thumb) address. */
+        if (cmd->run == cmd_go && a->have_address && (a->address & 3))
+                return usage_error("go: 0x%08" PRIX64 " is %s: give the address of the vector table (the image's "
+                                   "start, e.g. 0x%08X), not of a function%s", a->address,
+                                   a->address & 1 ? "odd" : "not word-aligned", STM32ISP_FLASH_ADDRESS_DEFAULT,
+                                   a->address & 1 ? " (the Thumb bit)" : "");
         if (a->bus_kind == BUS_KIND_ADDRESS && (!a->bus_address || !*a->bus_address))
                 return usage_error("%s", "--bus-address needs an address");
         if (a->bus_kind == BUS_KIND_REMOTE && (!a->bus_address || !*a->bus_address))
@@ -488,41 +539,55 @@ int main(int argc, char *argv[]) {
         int r;
 
         r = parse_args(argc, argv, &a, &cmd);
-        if (r != 0)
+        if (r != 0) {
+                /* A usage error may come before getopt() reached --json. */
+                for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+                        if (streq(argv[i], "--json") || streq(argv[i], "-j"))
+                                a.json = true;
+                if (a.json)
+                        failure_print_json(stdout, cmd ? cmd->name : NULL, NULL, r);
                 return r;
+        }
 
+        /* The image is opened first: a file error comes before the bus. */
+        const char *image = cmd->run == cmd_flash ? a.pos[a.n_pos - 1] :
+                            cmd->run == cmd_autoflash && a.n_pos == 2 ? a.pos[1] : NULL;
+        if (image) {
+                r = client_open_image(&a, image);
+                if (r != 0)
+                        goto finish;
+        }
         r = client_bus_open(&c, a.bus_kind, a.bus_address);
-        if (r < 0)
-                return client_report_error(&(ClientBus) { .kind = a.bus_kind, .address = a.bus_address }, cmd->name,
-                                           NULL, r);
+        if (r < 0) {
+                r = client_report_error(&(ClientBus) { .kind = a.bus_kind, .address = a.bus_address }, cmd->name,
+                                        NULL, r);
+                goto finish;
+        }
         /* A caller outside dialout may be asked to authenticate (polkit). */
         (void) sd_bus_set_allow_interactive_authorization(c.bus, a.ask_password);
         if (a.ask_password && a.bus_kind == BUS_KIND_SYSTEM && cmd->run != cmd_list && cmd->run != cmd_monitor)
                 agent = agent_open();
         /* Images, outputs and traces travel as file descriptors, which an ssh pipe cannot carry. */
-        if ((cmd->run == cmd_flash || cmd->run == cmd_read || a.trace) &&
-            sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
-                fprintf(stderr, "stm32ispctl: %s cannot pass the %s file over %s: copy it there and run 'ssh %s "
-                                "stm32ispctl %s ...', or arm auto-flash in the station's configuration.\n",
-                        cmd->name, a.trace ? "trace" : cmd->run == cmd_flash ? "image" : "output",
-                        a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST", cmd->name);
-                client_bus_close(&c);
-                return EXIT_USAGE;
-        }
-        if (a.trace) {
-                a.trace_fd = open(a.trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
-                if (a.trace_fd < 0) {
-                        fprintf(stderr, "stm32ispctl: cannot open %s: %m\n", a.trace);
-                        client_bus_close(&c);
-                        agent_close(agent);
-                        return EXIT_USAGE;
-                }
-        }
-        r = cmd->run(&c, &a);
+        if ((image || cmd->run == cmd_read || a.trace) && sd_bus_can_send(c.bus, SD_BUS_TYPE_UNIX_FD) <= 0)
+                r = failure_printf(EXIT_USAGE, "%s cannot pass the %s file over %s: copy it there and run 'ssh %s "
+                                               "stm32ispctl %s ...', or arm auto-flash in the station's configuration.",
+                                   cmd->name, a.trace ? "trace" : image ? "image" : "output",
+                                   a.bus_kind == BUS_KIND_REMOTE ? "ssh" : "this bus", a.bus_address ?: "HOST",
+                                   cmd->name);
+        else if (a.trace &&
+                 (a.trace_fd = open(a.trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644)) < 0)
+                r = failure_printf(EXIT_FILE_ERROR, "cannot open %s: %m", a.trace);
+        else
+                r = cmd->run(&c, &a);
         if (a.trace_fd >= 0)
                 close(a.trace_fd);
-        fflush(stdout);
         client_bus_close(&c);
         agent_close(agent);
+finish:
+        /* --json: every failure is an object on stdout too, for scripts. */
+        if (r != 0 && a.json)
+                failure_print_json(stdout, cmd->name,
+                                   cmd->takes_port && a.n_pos > 0 ? a.pos[0] : NULL, r);
+        fflush(stdout);
         return r;
 }

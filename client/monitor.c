@@ -39,13 +39,22 @@ static const char *port_label(Monitor *m, const char *path) {
         return s ? s + 1 : path;
 }
 
+/* "timestamp" in the one form (stm32isp.h), and "timestamp_usec". */
+static void add_timestamp(json_object *o, uint64_t usec) {
+        char ts[STM32ISP_TIMESTAMP_MAX];
+
+        stm32isp_format_timestamp(usec, ts);
+        json_object_object_add(o, "timestamp", json_object_new_string(ts));
+        json_object_object_add(o, "timestamp_usec", json_object_new_uint64(usec));
+}
+
 static json_object *event_new(Monitor *m, const char *event, const char *path) {
         json_object *o = json_object_new_object();
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
         json_object_object_add(o, "event", json_object_new_string(event));
-        json_object_object_add(o, "timestamp", json_object_new_int64((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000));
+        add_timestamp(o, (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000);
         if (path) {
                 json_object_object_add(o, "object", json_object_new_string(path));
                 json_object_object_add(o, "port", json_object_new_string(port_label(m, path)));
@@ -480,8 +489,7 @@ static json_object *slot_json(const Slot *s, const char *event) {
 
                 clock_gettime(CLOCK_REALTIME, &ts);
                 json_object_object_add(o, "event", json_object_new_string(event));
-                json_object_object_add(o, "timestamp",
-                                       json_object_new_int64((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000));
+                add_timestamp(o, (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000);
         }
         json_object_object_add(o, "slot", json_object_new_string(s->key));
         json_object_object_add(o, "name", json_object_new_string(slot_name(s->key)));
@@ -496,6 +504,10 @@ static json_object *slot_json(const Slot *s, const char *event) {
         json_object_object_add(o, "last_result", json_object_new_string(s->result));
         json_object_object_add(o, "last_error", json_object_new_string(s->error));
         json_object_object_add(o, "last_message", json_object_new_string(s->message));
+        char ts[STM32ISP_TIMESTAMP_MAX] = "";
+        if (s->result_usec > 0)
+                stm32isp_format_timestamp(s->result_usec, ts);
+        json_object_object_add(o, "last_timestamp", json_object_new_string(ts));       /* the one form */
         json_object_object_add(o, "last_timestamp_usec", json_object_new_uint64(s->result_usec));
         {
                 char words[400];

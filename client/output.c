@@ -203,6 +203,21 @@ int64_t json_get_int(json_object *obj, const char *key) {
         return v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
 }
 
+const char *snake_case(const char *name, char *buf, size_t size) {
+        size_t n = 0;
+
+        for (const char *c = name; *c && n + 2 < size; c++) {
+                if (*c >= 'A' && *c <= 'Z') {
+                        if (c != name)
+                                buf[n++] = '_';
+                        buf[n++] = (char) (*c - 'A' + 'a');
+                } else
+                        buf[n++] = *c;
+        }
+        buf[n] = 0;
+        return buf;
+}
+
 const char *format_bytes(char *buf, size_t size, uint64_t n) {
         if (n < 1024)
                 snprintf(buf, size, "%" PRIu64 " B", n);
@@ -345,6 +360,9 @@ static const char *key_label(const char *key) {
                 { "uid", "Unique ID" },
                 { "option_bytes", "Option bytes" },
                 { "optr", "OPTR" },
+                { "nboot_sel", "nBOOT_SEL" },
+                { "nboot0", "nBOOT0" },
+                { "nboot1", "nBOOT1" },
                 { "commands", "Commands" },
                 { "operation", "Operation" },
                 { "duration_usec", "Duration" },

@@ -40,5 +40,8 @@ const char *json_get_string(json_object *obj, const char *key);
 /* -1 when absent or not a number. */
 int64_t json_get_int(json_object *obj, const char *key);
 
+/* A D-Bus member name as a snake_case key ("VendorId" -> "vendor_id") into buf. */
+const char *snake_case(const char *name, char *buf, size_t size);
+
 /* "12.5 KiB" etc. into buf. */
 const char *format_bytes(char *buf, size_t size, uint64_t n);

@@ -7,7 +7,10 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define STM32ISP_BUS_NAME          "io.github.Stm32Isp1"
 #define STM32ISP_MANAGER_PATH      "/io/github/Stm32Isp1"
@@ -84,6 +87,24 @@ static inline int stm32isp_erase_mode_from_string(const char *s) {
 #define STM32ISP_TEXT_MAX 255
 static inline bool stm32isp_text_valid(const char *s) {
         return strlen(s) <= STM32ISP_TEXT_MAX && !strpbrk(s, "\n\r");
+}
+
+/* The one form of a "timestamp" in every JSON output and dictionary the daemon and the
+ * client give out (the results log, LastResult, monitor events): ISO 8601 UTC with
+ * microseconds, "2026-12-06T02:31:55.009870Z". Next to it, "timestamp_usec" carries the
+ * same instant as a number. */
+#define STM32ISP_TIMESTAMP_MAX 32
+static inline void stm32isp_format_timestamp(uint64_t usec, char buf[static STM32ISP_TIMESTAMP_MAX]) {
+        time_t t = (time_t) (usec / 1000000);
+        struct tm tm;
+        size_t n;
+
+        if (!gmtime_r(&t, &tm)) {
+                buf[0] = 0;
+                return;
+        }
+        n = strftime(buf, STM32ISP_TIMESTAMP_MAX - 9, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, STM32ISP_TIMESTAMP_MAX - n, ".%06uZ", (unsigned) (usec % 1000000));
 }
 
 /* The group that owns the serial ttys (root:dialout 0660; the unit and the sysusers file put

@@ -4,7 +4,8 @@
 #
 # On a fresh Debian 12 machine, as root, from a clean clone: installs what is missing
 # (tests/install-deps.sh), builds out of tree in build/demo, starts a private D-Bus bus,
-# the daemon under umockdev-sim with a simulated STM32G031 on /dev/ttyUSB0, and runs the
+# the daemon under umockdev-sim with a simulated STM32G031 on /dev/ttyUSB0 (in real time:
+# 115200 baud wire time), and runs the
 # client: the chip's info, then flashing an example image with its progress bar, and the
 # result, checked by reading the flash back. It cleans up after itself; run it again at
 # will. Under `make check` (TOP_BUILDDIR set) it uses that build and installs nothing.
@@ -76,7 +77,9 @@ CONF
 echo "$bus"
 
 step "Starting stm32ispd with a simulated STM32G031 on /dev/ttyUSB0 (umockdev)"
-"$sim" --board ttyUSB0=0x466 -- "$daemon" --bus-address="$bus" 2>"$tmp/daemon.log" &
+# timing=1: the simulator's timing model, the wire time of 115200 baud and the chip's
+# erase and write times, so the progress bar and the time taken are those of a real board.
+"$sim" --board ttyUSB0=0x466,timing=1 -- "$daemon" --bus-address="$bus" 2>"$tmp/daemon.log" &
 daemon_pid=$!
 # Ready when the daemon owns its bus name (it enumerates the ports first).
 if ! gdbus wait --address "$bus" --timeout 30 io.github.Stm32Isp1; then
@@ -109,7 +112,14 @@ head -n 3 "$tmp/demo.hex"
 echo "..."
 
 step "stm32ispctl flash /dev/ttyUSB0 demo.hex"
-"$ctl" --bus-address="$bus" flash /dev/ttyUSB0 "$tmp/demo.hex"
+"$ctl" --bus-address="$bus" flash /dev/ttyUSB0 "$tmp/demo.hex" | tee "$tmp/flash.out"
+# 24 KiB written and read back at 115200 baud (10 bits a byte) are about 4 s on the wire:
+# much less means the board answered faster than any real one would.
+secs=$(sed -n 's/.* in \([0-9.]*\) s\.$/\1/p' "$tmp/flash.out")
+if ! awk -v s="${secs:-0}" 'BEGIN { exit !(s >= 3) }'; then
+        echo "The flash took ${secs:-?} s: the simulated board does not keep a real board's time." >&2
+        exit 1
+fi
 
 step "Checking: reading the flash back"
 "$ctl" --bus-address="$bus" --quiet read /dev/ttyUSB0 "$tmp/back.bin" --length 24K

@@ -847,23 +847,31 @@ int an3155_readout_unprotect(An3155 *p) {
         return two_ack_command(p, AN3155_CMD_READOUT_UNPROTECT, p ? p->timeouts.mass_erase_usec : 0);
 }
 
-const char *an3155_command_name(uint8_t cmd) {
-        switch (cmd) {
-        case AN3155_CMD_GET:               return "Get";
-        case AN3155_CMD_GET_VERSION:       return "Get Version";
-        case AN3155_CMD_GET_ID:            return "Get ID";
-        case AN3155_CMD_READ_MEMORY:       return "Read Memory";
-        case AN3155_CMD_GO:                return "Go";
-        case AN3155_CMD_WRITE_MEMORY:      return "Write Memory";
-        case AN3155_CMD_ERASE:             return "Erase";
-        case AN3155_CMD_EXTENDED_ERASE:    return "Extended Erase";
-        case 0x50:                         return "Special";
-        case 0x51:                         return "Extended Special";
-        case AN3155_CMD_WRITE_PROTECT:     return "Write Protect";
-        case AN3155_CMD_WRITE_UNPROTECT:   return "Write Unprotect";
-        case AN3155_CMD_READOUT_PROTECT:   return "Readout Protect";
-        case AN3155_CMD_READOUT_UNPROTECT: return "Readout Unprotect";
-        case 0xA1:                         return "Get Checksum";
-        }
+const char *an3155_command_name(uint8_t command) {
+        /* AN3155 §3 (shared/facts/bootloader.md, the command table). */
+        static const struct {
+                uint8_t code;
+                const char *name;
+        } names[] = {
+                { AN3155_CMD_GET,               "Get" },
+                { AN3155_CMD_GET_VERSION,       "Get Version" },
+                { AN3155_CMD_GET_ID,            "Get ID" },
+                { AN3155_CMD_READ_MEMORY,       "Read Memory" },
+                { AN3155_CMD_GO,                "Go" },
+                { AN3155_CMD_WRITE_MEMORY,      "Write Memory" },
+                { AN3155_CMD_ERASE,             "Erase" },
+                { AN3155_CMD_EXTENDED_ERASE,    "Extended Erase" },
+                { 0x50,                         "Special" },
+                { 0x51,                         "Extended Special" },
+                { AN3155_CMD_WRITE_PROTECT,     "Write Protect" },
+                { AN3155_CMD_WRITE_UNPROTECT,   "Write Unprotect" },
+                { AN3155_CMD_READOUT_PROTECT,   "Readout Protect" },
+                { AN3155_CMD_READOUT_UNPROTECT, "Readout Unprotect" },
+                { 0xA1,                         "Get Checksum" },
+        };
+
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+                if (names[i].code == command)
+                        return names[i].name;
         return NULL;
 }

@@ -40,6 +40,10 @@ enum {
         AN3155_CMD_READOUT_UNPROTECT = 0x92,
 };
 
+/* The command's name as AN3155 §3 heads it ("Extended Erase"), NULL for a byte it does not
+ * name. */
+const char *an3155_command_name(uint8_t command);
+
 #define AN3155_MAX_BLOCK 256u
 
 /* "Get", "Extended Erase", ... (AN3155's names); NULL for a byte AN3155 does not name. */

@@ -1667,6 +1667,14 @@ int flasher_read(Flasher *f, uint32_t address, void *buf, size_t length) {
         r = refuse_protected(f);
         if (r < 0)
                 return fail(f, r, "chip is read-protected; unlock it first (that erases the flash)");
+        /* A range that starts in the flash and runs past its end is a wrong length (what
+         * follows is reserved, the bootloader NACKs it): refused before any Read Memory. */
+        if (f->chip.info && f->chip.flash_size > 0 && address >= f->chip.info->flash_base &&
+            address < f->chip.info->flash_base + f->chip.flash_size &&
+            (uint64_t) address + length > (uint64_t) f->chip.info->flash_base + f->chip.flash_size)
+                return fail(f, -EINVAL, "0x%08X + %zu runs past the end of the %u KiB flash (it ends at 0x%08X); "
+                            "nothing was read", address, length, f->chip.flash_size / 1024,
+                            f->chip.info->flash_base + f->chip.flash_size - 1);
 
         progress(f, FLASHER_STAGE_READING, 0, length);
         while (done < length) {

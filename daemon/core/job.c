@@ -19,18 +19,18 @@
 #define DEFAULT_BAUD 115200u
 
 static const char *const op_names[_JOB_OP_MAX] = {
-        [JOB_PROBE] = "Probe",
-        [JOB_FLASH] = "Flash",
-        [JOB_ERASE] = "Erase",
-        [JOB_READ] = "Read",
-        [JOB_LOCK] = "Lock",
-        [JOB_UNLOCK] = "Unlock",
-        [JOB_GO] = "Go",
-        [JOB_DIAGNOSE] = "Diagnose",
+        [JOB_PROBE] = "probe",
+        [JOB_FLASH] = "flash",
+        [JOB_ERASE] = "erase",
+        [JOB_READ] = "read",
+        [JOB_LOCK] = "lock",
+        [JOB_UNLOCK] = "unlock",
+        [JOB_GO] = "go",
+        [JOB_DIAGNOSE] = "diagnose",
 };
 
 const char *job_op_to_string(JobOp op) {
-        return op >= 0 && op < _JOB_OP_MAX ? op_names[op] : "Unknown";
+        return op >= 0 && op < _JOB_OP_MAX ? op_names[op] : "unknown";
 }
 
 Job *job_new(JobOp op) {

@@ -81,7 +81,9 @@ static const char *const config_names[_AUTOFLASH_OPTION_MAX + 1] = {
 
 static const OptionSpec *bus_spec(const char *key, unsigned id) {
         for (size_t i = 0; i < autoflash_option_table.n_specs; i++)
-                if (key ? streq(autoflash_option_table.specs[i].key, key) : autoflash_option_table.specs[i].id == id)
+                if (key ? streq(autoflash_option_table.specs[i].key, key) ||
+                                  streq_ptr(autoflash_option_table.specs[i].alias, key) :
+                          autoflash_option_table.specs[i].id == id)
                         return &autoflash_option_table.specs[i];
         return NULL;
 }
@@ -318,6 +320,7 @@ int autoflash_set_image(AutoFlash *a, const void *data, size_t size, const char 
                 return r == -ENOMEM || r == -EFBIG || r == -EDOM ? r : -ERANGE;
         }
         sha256_hex(a->data, a->size, a->sha256);
+        a->payload_size = image_size(img);
         if (!a->image_name && default_name)
                 return set_string(&a->image_name, default_name, false);
         return 0;

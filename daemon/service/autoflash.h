@@ -22,6 +22,7 @@
 typedef struct AutoFlash {
         uint8_t *data;                  /* the image file */
         size_t size;
+        uint64_t payload_size;          /* the bytes it writes (the results log's image_size) */
         char *image_name;
         char sha256[SHA256_HEX_MAX];
         ImageFormat format;

@@ -6,6 +6,7 @@
 #include "chips.h"
 #include "diagnosis.h"
 #include "macro.h"
+#include "stm32isp.h"
 
 int bus_open_entry(sd_bus_message *m, const char *key, const char *contents) {
         int r;
@@ -86,7 +87,23 @@ static int append_chip_entries(sd_bus_message *m, const FlasherChip *c) {
                 if (r < 0)
                         return r;
         }
-        return append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
+        r = append_array_entry(m, "commands", "ay", c->commands, MIN(c->n_commands, sizeof c->commands));
+        if (r < 0)
+                return r;
+        /* The same by name, for people (unknown bytes as 0xNN). */
+        r = bus_open_entry(m, "command_names", "as");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < MIN(c->n_commands, sizeof c->commands); i++) {
+                const char *name = an3155_command_name(c->commands[i]);
+                char hex[8];
+
+                snprintf(hex, sizeof hex, "0x%02X", c->commands[i]);
+                r = sd_bus_message_append_basic(m, 's', name ?: hex);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r < 0 ? r : bus_close_entry(m);
 }
 
 int bus_append_chip(sd_bus_message *m, const FlasherChip *c) {
@@ -158,24 +175,6 @@ static int append_diagnosed_chip(sd_bus_message *m, const DiagnosisSample *s) {
                 r = sd_bus_message_append(m, "{sv}", "first_word", "u",
                                           (uint32_t) (s->first_word[0] | s->first_word[1] << 8 |
                                                       s->first_word[2] << 16 | (uint32_t) s->first_word[3] << 24));
-        if (r >= 0)
-                r = bus_open_entry(m, "command_names", "as");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "s");
-        for (size_t i = 0; r >= 0 && i < c->n_commands; i++) {
-                char unknown[8];
-                const char *name = an3155_command_name(c->commands[i]);
-
-                if (!name) {
-                        snprintf(unknown, sizeof unknown, "0x%02X", c->commands[i]);
-                        name = unknown;
-                }
-                r = sd_bus_message_append(m, "s", name);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = bus_close_entry(m);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r < 0 ? r : bus_close_entry(m);
@@ -267,8 +266,20 @@ int bus_append_last_result(sd_bus_message *m, const LastResult *l) {
                                   "timestamp_usec", "t", l->timestamp_usec);
         if (r < 0)
                 return r;
+        char ts[STM32ISP_TIMESTAMP_MAX];
+        stm32isp_format_timestamp(l->timestamp_usec, ts);
+        r = sd_bus_message_append(m, "{sv}", "timestamp", "s", ts);
+        if (r < 0)
+                return r;
         if (l->baudrate > 0) {
                 r = sd_bus_message_append(m, "{sv}", "baudrate", "u", (uint32_t) l->baudrate);
+                if (r < 0)
+                        return r;
+        }
+        /* Which board it was, as the results log names it. */
+        if (l->have_chip) {
+                r = sd_bus_message_append(m, "{sv}{sv}{sv}", "chip_pid", "q", l->chip_pid, "chip_name", "s",
+                                          l->chip_name, "uid", "s", l->uid);
                 if (r < 0)
                         return r;
         }

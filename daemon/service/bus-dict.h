@@ -26,6 +26,10 @@ typedef struct LastResult {
         uint64_t timestamp_usec;        /* CLOCK_REALTIME */
         uint64_t bytes_read;
         unsigned baudrate;              /* the job's last sync ran at; 0: none tried */
+        bool have_chip;                 /* the chip this job saw (the results log's keys) */
+        uint16_t chip_pid;
+        char chip_name[64];
+        char uid[32];                   /* hex, "" when not read */
         bool baudrate_remembered;       /* baudrate is the port's remembered rate, tried
                                          * after the asked one met silence */
         char trace_file[256];           /* a failed job's kept wire trace; "": none */

@@ -603,9 +603,21 @@ static int method_add_port(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 if (r != 0)
                         return r;
 
-                if (!(link_transport_caps(transport) & LINK_CAP_DEVICE_NODE))
+                if (!(link_transport_caps(transport) & LINK_CAP_DEVICE_NODE)) {
+                        const char *reason;
+
+                        /* A host that does not resolve is a typo, not a port: say so now,
+                         * rather than keep a port whose every job fails. (This blocks the
+                         * loop for the resolver's time; AddPort of a new URL is rare.) */
+                        r = link_tcp_resolve(device, &reason);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                return sd_bus_error_setf(error, STM32ISP_ERROR_NOT_FOUND,
+                                                         "The host of %s does not resolve (%s): no port added",
+                                                         device, reason ?: strerror(-r));
                         info.device = device;
-                else {
+                } else {
                         struct stat st;
 
                         if (asprintf(&node, "/dev/%s", key) < 0)
@@ -883,7 +895,7 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
                                   "source", "s", a->source,
                                   "image_name", "s", a->image_name ?: "",
                                   "sha256", "s", a->sha256,
-                                  "image_size", "t", (uint64_t) a->size,
+                                  "image_size", "t", a->payload_size,
                                   "started", "t", a->n_started,
                                   "passed", "t", a->n_passed,
                                   "failed", "t", a->n_failed);
@@ -924,15 +936,16 @@ static int prop_auto_flash(sd_bus *bus, const char *path, const char *interface,
         if (r >= 0 && a->match_serial)
                 r = sd_bus_message_append(reply, "{sv}", "serial", "s", a->match_serial);
         if (r >= 0 && a->match_id_path)
-                r = sd_bus_message_append(reply, "{sv}", "id-path", "s", a->match_id_path);
+                r = sd_bus_message_append(reply, "{sv}", "id_path", "s", a->match_id_path);
         if (r >= 0 && a->match_port)
                 r = sd_bus_message_append(reply, "{sv}", "port", "s", a->match_port);
-        if (r >= 0 && a->expect_chip)
-                r = sd_bus_message_append(reply, "{sv}", "chip", "q", a->expect_chip);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
                 r = bus_close_entry(reply);
+        /* Not a match: a board with another chip fails before anything is erased. */
+        if (r >= 0 && a->expect_chip)
+                r = sd_bus_message_append(reply, "{sv}", "expect_chip", "q", a->expect_chip);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(reply);

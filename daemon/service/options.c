@@ -8,77 +8,78 @@
 #include <string.h>
 
 #include "options.h"
+#include "stm32isp-keys.h"
 
 /* Keys and values quoted in messages are cut to this many bytes: a caller can send
  * megabytes of key, and the reply must stay small. */
 #define QUOTE_MAX 64
 
 static const OptionSpec port_specs[] = {
-        { "address",    "t", PORT_OPTION_ADDRESS },
-        { "format",     "s", PORT_OPTION_FORMAT },
-        { "erase",      "s", PORT_OPTION_ERASE },
-        { "verify",     "b", PORT_OPTION_VERIFY },
-        { "unprotect",  "b", PORT_OPTION_UNPROTECT },
-        { "protect",    "b", PORT_OPTION_PROTECT },
-        { "boot0",      "b", PORT_OPTION_BOOT0 },
-        { "go",         "b", PORT_OPTION_GO },
-        { "baudrate",   "u", PORT_OPTION_BAUDRATE },
-        { "entry",      "s", PORT_OPTION_ENTRY },
-        { "mode",       "s", PORT_OPTION_MODE },
-        { "length",     "t", PORT_OPTION_LENGTH },
-        { "image-name", "s", PORT_OPTION_IMAGE_NAME },
-        { "force",      "b", PORT_OPTION_FORCE },
-        { "detach",     "b", PORT_OPTION_DETACH },
-        { "trace-fd",   "h", PORT_OPTION_TRACE_FD },
-        { "trace-format", "s", PORT_OPTION_TRACE_FORMAT },
-        { "sn-address", "t", PORT_OPTION_SN_ADDRESS },
-        { "sn-first",   "t", PORT_OPTION_SN_FIRST },
-        { "sn-step",    "t", PORT_OPTION_SN_STEP },
-        { "sn-format",  "s", PORT_OPTION_SN_FORMAT },
-        { "sn-counter", "s", PORT_OPTION_SN_COUNTER },
+        { STM32ISP_KEY_ADDRESS,    "t", PORT_OPTION_ADDRESS },
+        { STM32ISP_KEY_FORMAT,     "s", PORT_OPTION_FORMAT },
+        { STM32ISP_KEY_ERASE,      "s", PORT_OPTION_ERASE },
+        { STM32ISP_KEY_VERIFY,     "b", PORT_OPTION_VERIFY },
+        { STM32ISP_KEY_UNPROTECT,  "b", PORT_OPTION_UNPROTECT },
+        { STM32ISP_KEY_PROTECT,    "b", PORT_OPTION_PROTECT },
+        { STM32ISP_KEY_BOOT0,      "b", PORT_OPTION_BOOT0 },
+        { STM32ISP_KEY_GO,         "b", PORT_OPTION_GO },
+        { STM32ISP_KEY_BAUDRATE,   "u", PORT_OPTION_BAUDRATE },
+        { STM32ISP_KEY_ENTRY,      "s", PORT_OPTION_ENTRY },
+        { STM32ISP_KEY_MODE,       "s", PORT_OPTION_MODE },
+        { STM32ISP_KEY_LENGTH,     "t", PORT_OPTION_LENGTH },
+        { STM32ISP_KEY_IMAGE_NAME, "s", PORT_OPTION_IMAGE_NAME },
+        { STM32ISP_KEY_FORCE,      "b", PORT_OPTION_FORCE },
+        { STM32ISP_KEY_DETACH,     "b", PORT_OPTION_DETACH },
+        { STM32ISP_KEY_TRACE_FD,   "h", PORT_OPTION_TRACE_FD },
+        { STM32ISP_KEY_TRACE_FORMAT, "s", PORT_OPTION_TRACE_FORMAT },
+        { STM32ISP_KEY_SN_ADDRESS, "t", PORT_OPTION_SN_ADDRESS },
+        { STM32ISP_KEY_SN_FIRST,   "t", PORT_OPTION_SN_FIRST },
+        { STM32ISP_KEY_SN_STEP,    "t", PORT_OPTION_SN_STEP },
+        { STM32ISP_KEY_SN_FORMAT,  "s", PORT_OPTION_SN_FORMAT },
+        { STM32ISP_KEY_SN_COUNTER, "s", PORT_OPTION_SN_COUNTER },
 };
 
 const OptionTable port_option_table = { "option", port_specs, ELEMENTSOF(port_specs) };
 
 static const OptionSpec results_filter_specs[] = {
-        { "result", "s", RESULTS_FILTER_RESULT },
-        { "uid",    "s", RESULTS_FILTER_UID },
-        { "port",   "s", RESULTS_FILTER_PORT },
-        { "since",  "t", RESULTS_FILTER_SINCE },
-        { "until",  "t", RESULTS_FILTER_UNTIL },
-        { "limit",  "u", RESULTS_FILTER_LIMIT },
-        { "serial-number", "t", RESULTS_FILTER_SERIAL_NUMBER },
+        { STM32ISP_KEY_RESULT, "s", RESULTS_FILTER_RESULT },
+        { STM32ISP_KEY_UID,    "s", RESULTS_FILTER_UID },
+        { STM32ISP_KEY_PORT,   "s", RESULTS_FILTER_PORT },
+        { STM32ISP_KEY_SINCE,  "t", RESULTS_FILTER_SINCE },
+        { STM32ISP_KEY_UNTIL,  "t", RESULTS_FILTER_UNTIL },
+        { STM32ISP_KEY_LIMIT,  "u", RESULTS_FILTER_LIMIT },
+        { STM32ISP_KEY_SERIAL_NUMBER, "t", RESULTS_FILTER_SERIAL_NUMBER },
 };
 
 const OptionTable results_filter_table = { "filter", results_filter_specs, ELEMENTSOF(results_filter_specs) };
 
 /* Types as autoflash_bus_type() knows them (tests/test-options.c checks they agree). */
 static const OptionSpec autoflash_specs[] = {
-        { "image-name", "s", AUTOFLASH_OPTION_IMAGE_NAME },
-        { "format",     "s", AUTOFLASH_OPTION_FORMAT },
-        { "address",    "t", AUTOFLASH_OPTION_ADDRESS },
-        { "erase",      "s", AUTOFLASH_OPTION_ERASE },
-        { "verify",     "b", AUTOFLASH_OPTION_VERIFY },
-        { "unprotect",  "b", AUTOFLASH_OPTION_UNPROTECT },
-        { "protect",    "b", AUTOFLASH_OPTION_PROTECT },
-        { "boot0",      "b", AUTOFLASH_OPTION_BOOT0 },
-        { "go",         "b", AUTOFLASH_OPTION_GO },
-        { "baudrate",   "u", AUTOFLASH_OPTION_BAUDRATE },
-        { "entry",      "s", AUTOFLASH_OPTION_ENTRY },
-        { "vid",        "q", AUTOFLASH_OPTION_VID },
-        { "pid",        "q", AUTOFLASH_OPTION_PID },
-        { "serial",     "s", AUTOFLASH_OPTION_SERIAL },
-        { "id-path",    "s", AUTOFLASH_OPTION_ID_PATH },
-        { "chip",       "q", AUTOFLASH_OPTION_CHIP },
-        { "force",      "b", AUTOFLASH_OPTION_FORCE },
-        { "port",       "s", AUTOFLASH_OPTION_PORT },
-        { "detect",     "s", AUTOFLASH_OPTION_DETECT },
-        { "poll-ms",    "u", AUTOFLASH_OPTION_POLL_MS },
-        { "sn-address", "t", AUTOFLASH_OPTION_SN_ADDRESS },
-        { "sn-first",   "t", AUTOFLASH_OPTION_SN_FIRST },
-        { "sn-step",    "t", AUTOFLASH_OPTION_SN_STEP },
-        { "sn-format",  "s", AUTOFLASH_OPTION_SN_FORMAT },
-        { "sn-counter", "s", AUTOFLASH_OPTION_SN_COUNTER },
+        { STM32ISP_KEY_IMAGE_NAME, "s", AUTOFLASH_OPTION_IMAGE_NAME },
+        { STM32ISP_KEY_FORMAT,     "s", AUTOFLASH_OPTION_FORMAT },
+        { STM32ISP_KEY_ADDRESS,    "t", AUTOFLASH_OPTION_ADDRESS },
+        { STM32ISP_KEY_ERASE,      "s", AUTOFLASH_OPTION_ERASE },
+        { STM32ISP_KEY_VERIFY,     "b", AUTOFLASH_OPTION_VERIFY },
+        { STM32ISP_KEY_UNPROTECT,  "b", AUTOFLASH_OPTION_UNPROTECT },
+        { STM32ISP_KEY_PROTECT,    "b", AUTOFLASH_OPTION_PROTECT },
+        { STM32ISP_KEY_BOOT0,      "b", AUTOFLASH_OPTION_BOOT0 },
+        { STM32ISP_KEY_GO,         "b", AUTOFLASH_OPTION_GO },
+        { STM32ISP_KEY_BAUDRATE,   "u", AUTOFLASH_OPTION_BAUDRATE },
+        { STM32ISP_KEY_ENTRY,      "s", AUTOFLASH_OPTION_ENTRY },
+        { STM32ISP_KEY_VID,        "q", AUTOFLASH_OPTION_VID },
+        { STM32ISP_KEY_PID,        "q", AUTOFLASH_OPTION_PID },
+        { STM32ISP_KEY_SERIAL,     "s", AUTOFLASH_OPTION_SERIAL },
+        { STM32ISP_KEY_ID_PATH,    "s", AUTOFLASH_OPTION_ID_PATH },
+        { STM32ISP_KEY_EXPECT_CHIP, "q", AUTOFLASH_OPTION_CHIP, STM32ISP_KEY_EXPECT_CHIP_ALIAS },
+        { STM32ISP_KEY_FORCE,      "b", AUTOFLASH_OPTION_FORCE },
+        { STM32ISP_KEY_PORT,       "s", AUTOFLASH_OPTION_PORT },
+        { STM32ISP_KEY_DETECT,     "s", AUTOFLASH_OPTION_DETECT },
+        { STM32ISP_KEY_POLL_MS,    "u", AUTOFLASH_OPTION_POLL_MS },
+        { STM32ISP_KEY_SN_ADDRESS, "t", AUTOFLASH_OPTION_SN_ADDRESS },
+        { STM32ISP_KEY_SN_FIRST,   "t", AUTOFLASH_OPTION_SN_FIRST },
+        { STM32ISP_KEY_SN_STEP,    "t", AUTOFLASH_OPTION_SN_STEP },
+        { STM32ISP_KEY_SN_FORMAT,  "s", AUTOFLASH_OPTION_SN_FORMAT },
+        { STM32ISP_KEY_SN_COUNTER, "s", AUTOFLASH_OPTION_SN_COUNTER },
 };
 
 const OptionTable autoflash_option_table = { "option", autoflash_specs, ELEMENTSOF(autoflash_specs) };
@@ -186,7 +187,7 @@ int options_error_invalid(sd_bus_error *error, const OptionValue *v) {
 
 static const OptionSpec *table_find(const OptionTable *t, const char *key, size_t *ret_index) {
         for (size_t i = 0; i < t->n_specs; i++)
-                if (strcmp(t->specs[i].key, key) == 0) {
+                if (strcmp(t->specs[i].key, key) == 0 || (t->specs[i].alias && strcmp(t->specs[i].alias, key) == 0)) {
                         *ret_index = i;
                         return &t->specs[i];
                 }

@@ -19,6 +19,7 @@ typedef struct OptionSpec {
         const char *key;
         const char *signature;  /* one basic type: "y" "b" "n" "q" "i" "u" "x" "t" "d" "s" "o" "g" "h" */
         unsigned id;            /* the caller's, 0..63: selects the key in `allowed` */
+        const char *alias;      /* the key's former name, still accepted for one release; NULL */
 } OptionSpec;
 
 typedef struct OptionTable {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,6 +454,14 @@ static int method_go(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return r;
         if (q.address > UINT32_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Address is out of range");
+        /* Go loads MSP from [address] and jumps to [address + 4] (AN3155 §3.5): the
+         * address of a vector table, word-aligned. An odd one is a function's Thumb
+         * address, which would start garbage. */
+        if (q.address & 3)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Go takes the address of a vector table (word-aligned), not 0x%08" PRIX64
+                                         "%s", q.address,
+                                         (q.address & 1) ? ": an odd address is a function's Thumb address" : "");
         r = port_authorize(p, m, JOB_GO, false, error);
         if (r != 0)
                 return r;
@@ -699,6 +708,7 @@ static void port_on_done(Port *p, Job *j) {
         sd_bus *bus = p->bus;
         const char *error_name = "";
         const char *message = "";
+        char stopping[sizeof p->last.message];
         struct timespec ts;
         int error = j->error;
 
@@ -716,6 +726,10 @@ static void port_on_done(Port *p, Job *j) {
                         snprintf(why, sizeof why, "The caller left the bus: %.480s", message);
                         snprintf(j->message, sizeof j->message, "%s", why);
                         message = j->message;
+                } else if (error == -ECANCELED && p->exiting) {
+                        /* Not another client's Cancel: the daemon itself is stopping (SIGTERM). */
+                        snprintf(stopping, sizeof stopping, "stm32ispd is stopping (SIGTERM): %.400s", message);
+                        message = stopping;
                 }
         }
         p->caller = sd_bus_track_unref(p->caller);
@@ -749,6 +763,13 @@ static void port_on_done(Port *p, Job *j) {
                 .have_serial_number = j->have_serial_number,
                 .serial_number = j->serial_number,
         };
+        if (j->have_chip) {
+                p->last.have_chip = true;
+                p->last.chip_pid = j->chip.pid;
+                snprintf(p->last.chip_name, sizeof p->last.chip_name, "%s", j->chip.info ? j->chip.info->name : "");
+                for (size_t i = 0; j->chip.have_uid && i < sizeof j->chip.uid; i++)
+                        snprintf(p->last.uid + 2 * i, 3, "%02x", j->chip.uid[i]);
+        }
         snprintf(p->last.error_name, sizeof p->last.error_name, "%s", error_name);
         snprintf(p->last.message, sizeof p->last.message, "%s", message);
         if (error < 0 && j->trace && p->hooks->save_trace) {

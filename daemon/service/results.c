@@ -15,6 +15,7 @@
 #include "fileio.h"
 #include "request.h"
 #include "results.h"
+#include "stm32isp.h"
 
 struct ResultsLog {
         char *path, *old_path;
@@ -173,16 +174,7 @@ int results_log_query(ResultsLog *l, const ResultsFilter *f, json_object **ret) 
 }
 
 void results_format_timestamp(uint64_t usec, char buf[static RESULTS_TIMESTAMP_MAX]) {
-        time_t t = (time_t) (usec / USEC_PER_SEC);
-        struct tm tm;
-        size_t n;
-
-        if (!gmtime_r(&t, &tm)) {
-                snprintf(buf, RESULTS_TIMESTAMP_MAX, "%s", "");
-                return;
-        }
-        n = strftime(buf, RESULTS_TIMESTAMP_MAX - 9, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf + n, RESULTS_TIMESTAMP_MAX - n, ".%06uZ", (unsigned) (usec % USEC_PER_SEC));
+        stm32isp_format_timestamp(usec, buf);
 }
 
 /* ---- entries ---- */

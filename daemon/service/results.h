@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "stm32isp.h"
+
 /* The results log: one JSON object per line (JSON Lines) per operation, appended to
  * DIR/results.jsonl; when a line would take the file over the cap it is first moved to
  * results.jsonl.1 (the previous .1 is dropped), so the log never holds more than about
@@ -44,7 +46,7 @@ typedef struct ResultsFilter {
 int results_log_query(ResultsLog *l, const ResultsFilter *f, json_object **ret);
 
 /* "2026-11-27T03:20:00.123456Z" */
-#define RESULTS_TIMESTAMP_MAX 32
+#define RESULTS_TIMESTAMP_MAX STM32ISP_TIMESTAMP_MAX
 void results_format_timestamp(uint64_t usec, char buf[static RESULTS_TIMESTAMP_MAX]);
 
 /* Where a job ran, as its entry records it. Strings are borrowed. */

@@ -22,7 +22,7 @@ grep -A1 -E '> 01 fe +Get Version$' "$TMPDIR/p.txt" | grep -q ' ACK' || fail "pa
 rc=0; ctl --json info ttyUSB0 --trace "$TMPDIR/p2.json" >"$TMPDIR/e.json" 2>/dev/null || rc=$?
 [ $rc = 25 ] || fail "parity --json: exit $rc"
 json_check "$TMPDIR/e.json" "j['error'] == 'io.github.Stm32Isp1.Error.AdapterParity' and j['exit_code'] == 25"
-json_check "$TMPDIR/p2.json" "[e[\"note\"] for e in j[\"events\"]][-1].startswith(\"Probe failed: The adapter on /dev/ttyUSB0 does not seem to send even parity\")"
+json_check "$TMPDIR/p2.json" "[e[\"note\"] for e in j[\"events\"]][-1].startswith(\"probe failed: The adapter on /dev/ttyUSB0 does not seem to send even parity\")"
 # the same board behind a good adapter works: nothing else is wrong
 ctl info ttyUSB1 -q || fail "a good adapter"
 

@@ -57,8 +57,12 @@ expect_rc 16 ctl flash ttyUSB0 "$TMPDIR/bad.hex" -q
 expect_rc 16 ctl flash ttyUSB0 "$TMPDIR/bad.hex" --format hex -q
 : >"$TMPDIR/empty.bin"
 expect_rc 16 ctl flash ttyUSB0 "$TMPDIR/empty.bin" -q
-# the client cannot open the file: a generic failure, and nothing was sent
-expect_rc 1 ctl flash ttyUSB0 "$TMPDIR/missing.bin" -q
+# the client cannot open the file: a file error (6), and nothing was sent
+expect_rc 6 ctl flash ttyUSB0 "$TMPDIR/missing.bin" -q
+# An output that cannot be written: the same exit code, FileError in JSON.
+rc=0; ctl read ttyUSB0 "$TMPDIR/no-such-dir/dump.bin" --length 16 --json >"$TMPDIR/e.json" 2>/dev/null || rc=$?
+[ $rc = 6 ] || fail "unwritable output: exit $rc"
+json_check "$TMPDIR/e.json" 'j["error"] == "FileError" and j["exit_code"] == 6 and "no-such-dir" in j["message"]'
 
 # InvalidArgs from the daemon (2): a bad entry sequence
 expect_rc 2 ctl info ttyUSB0 --entry 'no such sequence' -q
@@ -102,7 +106,7 @@ ctl --json flash ttyUSB3 "$TMPDIR/six.bin" --unprotect >"$TMPDIR/f3.json" 2>"$TM
 json_check "$TMPDIR/f3.json" 'j["result"]["write_unprotected"] and not j["result"]["unprotected"] and
         j["result"]["bytes_verified"] == 6144'
 # the results log records it (this daemon has no state directory: the log goes to its output)
-grep -q 'ttyUSB3: Flash passed: .*"write_unprotected":true' "$TMPDIR/daemon.log" ||
+grep -q 'ttyUSB3: flash passed: .*"write_unprotected":true' "$TMPDIR/daemon.log" ||
         fail "the results log does not record the Write Unprotect: $(grep ttyUSB3 "$TMPDIR/daemon.log")"
 ctl info ttyUSB3 | grep -q "Write-protected pages: *none$" || fail "still protected: $(ctl info ttyUSB3)"
 
@@ -175,7 +179,8 @@ ctl read "$TCP_URL" "$TMPDIR/rd/keep.bin" --length 256 -q || fail "read $TCP_URL
 ctl flash "$TCP_URL" "$TMPDIR/slow.bin" -q &
 FLASH_PID=$!
 monitor_wait "$TCPW"
-ctl cancel "$TCP_URL" || fail "cancel"
+ctl cancel "$TCP_URL" >"$TMPDIR/cancel.out" || fail "cancel"
+grep -q "^Cancelled the job on $TCP_URL (it was writing).$" "$TMPDIR/cancel.out" || fail "cancel: $(cat "$TMPDIR/cancel.out")"
 rc=0; wait $FLASH_PID || rc=$?
 [ $rc = 20 ] || fail "cancelled by another client: exit $rc"
 monitor_wait '"event":"finished".*"port":"'"$TCP_URL"'",.*"error":"io.github.Stm32Isp1.Error.Cancelled"'

@@ -5,6 +5,7 @@
 # lines when stderr is not a terminal.
 . "$(dirname "$0")/test-client-lib.sh"
 need_daemon
+need_gi_python
 start_bus
 start_daemon --board ttyUSB0=0x466 --board ttyUSB1=0x444,adapter=ch340
 
@@ -13,8 +14,9 @@ ctl list >"$TMPDIR/out" || fail "list"
 grep -q '^/dev/ttyUSB0  *0403:6001 FT232R USB UART  *STSIM000  .*  idle  *-$' "$TMPDIR/out" || fail "list: $(cat "$TMPDIR/out")"
 grep -q '^/dev/ttyUSB1 .*1a86:7523' "$TMPDIR/out" || fail "list: $(cat "$TMPDIR/out")"
 ctl list --json >"$TMPDIR/list.json" || fail "list --json"
-json_check "$TMPDIR/list.json" 'len(j) == 2 and sorted(p["Device"] for p in j) == ["/dev/ttyUSB0", "/dev/ttyUSB1"] and
-        [p for p in j if p["Device"] == "/dev/ttyUSB0"][0]["VendorId"] == 0x0403'
+json_check "$TMPDIR/list.json" 'len(j) == 2 and sorted(p["device"] for p in j) == ["/dev/ttyUSB0", "/dev/ttyUSB1"] and
+        [p for p in j if p["device"] == "/dev/ttyUSB0"][0]["vendor_id"] == 0x0403 and
+        all(k == k.lower() for p in j for k in p)'
 OBJ=/io/github/Stm32Isp1/port/ttyUSB0
 grep -q "\"object\":\"$OBJ\"" "$TMPDIR/list.json" || fail "list: no $OBJ"
 
@@ -29,10 +31,15 @@ ln -s /dev/ttyUSB0 "$TMPDIR/serial/by-id/usb-FTDI_FT232R_USB_UART_STSIM000-if00-
 for name in ttyUSB0 "$OBJ" "$TMPDIR/serial/by-id/usb-FTDI_FT232R_USB_UART_STSIM000-if00-port0"; do
         ctl --json info "$name" >"$TMPDIR/info.json" || fail "info $name"
         json_check "$TMPDIR/info.json" 'j["operation"] == "info" and j["chip"]["pid"] == 0x466 and j["chip"]["flash_size"] == 65536 and
-                j["chip"]["rdp_level"] == 0 and j["chip"]["nBOOT_SEL"] == 1 and len(j["chip"]["uid"]) == 24'
+                j["chip"]["rdp_level"] == 0 and j["chip"]["nboot_sel"] == 1 and len(j["chip"]["uid"]) == 24'
 done
+# the bootloader's commands by name (JSON: the bytes and the names)
+grep -q 'Commands: *Get, Get Version, Get ID, Read Memory, Go, Write Memory, Extended Erase, Write Protect, Write Unprotect, Readout Protect, Readout Unprotect$' \
+        "$TMPDIR/out" || fail "info commands: $(cat "$TMPDIR/out")"
+json_check "$TMPDIR/info.json" 'j["chip"]["command_names"][:3] == ["Get", "Get Version", "Get ID"] and
+        len(j["chip"]["command_names"]) * 2 == len(j["chip"]["commands"])'
 ctl info ttyUSB1 --json >"$TMPDIR/info1.json" || fail "info ttyUSB1"
-json_check "$TMPDIR/info1.json" 'j["chip"]["pid"] == 0x444 and "nBOOT_SEL" not in j["chip"]'
+json_check "$TMPDIR/info1.json" 'j["chip"]["pid"] == 0x444 and "nboot_sel" not in j["chip"]'
 
 # flash an Intel HEX image; stderr is not a terminal: plain progress lines
 make_hex "$TMPDIR/fw.hex" 0x08000000 3000 1
@@ -40,7 +47,9 @@ ctl flash ttyUSB0 "$TMPDIR/fw.hex" >"$TMPDIR/out" 2>"$TMPDIR/err" || fail "flash
 grep -q '^writing: 3000/3000 bytes (100%)$' "$TMPDIR/err" || fail "no plain progress: $(cat "$TMPDIR/err")"
 grep -q '^verifying: ' "$TMPDIR/err" || fail "no verify progress: $(cat "$TMPDIR/err")"
 if grep -q $'\r' "$TMPDIR/err"; then fail "a progress bar without a terminal"; fi
-grep -q "^Flashed $TMPDIR/fw.hex to ttyUSB0: 2.9 KiB written, verified, in" "$TMPDIR/out" || fail "flash: $(cat "$TMPDIR/out")"
+# the result names the board: the chip and its UID
+grep -q "^Flashed $TMPDIR/fw.hex to ttyUSB0 (STM32G03x/04x, UID [0-9a-f]\{24\}): 2.9 KiB written, verified, in" \
+        "$TMPDIR/out" || fail "flash: $(cat "$TMPDIR/out")"
 control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
 cmp -n 3000 "$TMPDIR/dump.bin" "$TMPDIR/fw.hex.bin" || fail "the flash does not hold the image"
 
@@ -52,6 +61,34 @@ if command -v script >/dev/null; then
         grep -q $'\r\e\[K' "$TMPDIR/tty.out" || grep -q 'ETA' "$TMPDIR/tty.out" || fail "no ETA: $(cat -A "$TMPDIR/tty.out")"
         grep -q '^Flashed ' "$TMPDIR/tty.out" || fail "flash on a terminal: no result"
 fi
+
+# a read past the end of the flash: refused by the client before anything is sent (the
+# layout of the last probe), and by the daemon (a Read the client did not check)
+rc=0; ctl read ttyUSB0 "$TMPDIR/x.bin" --address 0x0800FFF0 --length 32 2>"$TMPDIR/err" || rc=$?
+[ $rc = 2 ] && grep -q "runs past the end of the flash" "$TMPDIR/err" || fail "read past the end: $rc $(cat "$TMPDIR/err")"
+rc=0; "$GI_PYTHON" - "$BUS_ADDR" "$OBJ" <<'PY' 2>"$TMPDIR/err" || rc=$?
+import os, sys
+import gi
+gi.require_version("Gio", "2.0")
+from gi.repository import Gio, GLib
+bus = Gio.DBusConnection.new_for_address_sync(
+    sys.argv[1], Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+def call(method, args, fds=None):
+    try:
+        bus.call_with_unix_fd_list_sync("io.github.Stm32Isp1", sys.argv[2], "io.github.Stm32Isp1.Port", method, args,
+                                        None, Gio.DBusCallFlags.NONE, 30000, fds, None)
+    except GLib.Error as e:
+        return e.message
+    return "ok"
+fds = Gio.UnixFDList.new()
+fds.append(os.open("/dev/null", os.O_WRONLY))
+m = call("Read", GLib.Variant("(htta{sv})", (0, 0x0800FFF0, 32, {})), fds)
+assert "InvalidArgs" in m and "runs past the end" in m and "nothing was read" in m, m
+# Go: an odd (Thumb) address is refused by the daemon too
+m = call("Go", GLib.Variant("(t)", (0x08000001,)))
+assert "InvalidArgs" in m and "Thumb" in m, m
+PY
+[ $rc = 0 ] || fail "the daemon's refusals: $(cat "$TMPDIR/err")"
 
 # read it back through the client: a range, then (default) the whole flash
 ctl read ttyUSB0 "$TMPDIR/back.bin" --length 3000 >"$TMPDIR/out" || fail "read"
@@ -76,7 +113,7 @@ cmp -i 4096:0 -n 4096 "$TMPDIR/dump.bin" "$TMPDIR/app.bin" || fail "the binary i
 make_bin "$TMPDIR/mid.bin" 256 4
 KEPT=$(python3 -c 'import sys; print(sum(b != 0xff for b in open(sys.argv[1], "rb").read()[2048:3000]))' "$TMPDIR/fw.hex.bin")
 ctl flash ttyUSB0 "$TMPDIR/mid.bin" --address 0x08000C00 --no-boot0 >"$TMPDIR/out" 2>/dev/null || fail "flash mid-page"
-grep -q "^Flashed $TMPDIR/mid.bin to ttyUSB0: 256 B written, verified, $KEPT B of its pages kept as they were, in" "$TMPDIR/out" ||
+grep -q "^Flashed $TMPDIR/mid.bin to ttyUSB0 (STM32G03x/04x, UID [0-9a-f]*): 256 B written, verified, $KEPT B of its pages kept as they were, in" "$TMPDIR/out" ||
         fail "flash mid-page: $(cat "$TMPDIR/out")"
 ctl flash ttyUSB0 "$TMPDIR/mid.bin" --address 0x08000C00 --no-boot0 --json >"$TMPDIR/mid.json" 2>/dev/null || fail "flash mid-page --json"
 json_check "$TMPDIR/mid.json" "j['result']['preserved_bytes'] == $KEPT and j['result']['bytes_written'] == 256 and
@@ -120,7 +157,7 @@ ctl unlock ttyUSB0 >"$TMPDIR/out" 2>&1 || fail "unlock of an unprotected chip: $
 grep -q "^The chip is not read-protected: nothing done (--force unlocks it anyway" "$TMPDIR/out" ||
         fail "unlock: $(cat "$TMPDIR/out")"
 ctl --json unlock ttyUSB0 >"$TMPDIR/unlock.json" 2>/dev/null || fail "unlock --json"
-json_check "$TMPDIR/unlock.json" 'j["result"]["nothing_done"] and j["result"]["operation"] == "Unlock"'
+json_check "$TMPDIR/unlock.json" 'j["result"]["nothing_done"] and j["result"]["operation"] == "unlock"'
 [ "$(sim_field ttyUSB0 mass-erases)" = "$erases" ] || fail "unlock erased an unprotected chip"
 control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
 cmp -n 1024 "$TMPDIR/dump.bin" "$TMPDIR/keep.bin" || fail "unlock changed the flash"
@@ -139,12 +176,22 @@ grep -q "^The chip is read-protected already: nothing done." "$TMPDIR/out" || fa
 ctl --json info ttyUSB0 >"$TMPDIR/info.json" 2>/dev/null || fail "info after lock"
 json_check "$TMPDIR/info.json" 'j["chip"]["rdp_level"] == 1'
 expect_rc 14 ctl read ttyUSB0 "$TMPDIR/x.bin" --length 16 -q
+# the hints name the command line's flag and verb, not the D-Bus option
+rc=0; ctl read ttyUSB0 "$TMPDIR/x.bin" --length 16 2>"$TMPDIR/err" || rc=$?
+[ $rc = 14 ] && grep -q "'stm32ispctl unlock' first" "$TMPDIR/err" || fail "read-protected hint: $(cat "$TMPDIR/err")"
+rc=0; ctl --json flash ttyUSB0 "$TMPDIR/fw.hex" >"$TMPDIR/e.json" 2>"$TMPDIR/err" || rc=$?
+[ $rc = 14 ] || fail "flash of a locked chip: exit $rc"
+grep -q "flash with --unprotect to erase it.*stm32ispctl unlock" "$TMPDIR/err" || fail "flash hint: $(cat "$TMPDIR/err")"
+json_check "$TMPDIR/e.json" '"--unprotect" in j["message"] and "with unprotect" not in j["message"]'
 ctl unlock ttyUSB0 -q || fail "unlock"
 ctl --json info ttyUSB0 >"$TMPDIR/info.json" 2>/dev/null || fail "info after unlock"
 json_check "$TMPDIR/info.json" 'j["chip"]["rdp_level"] == 0'
 
-# cancel with nothing running: fine
-ctl cancel ttyUSB0 || fail "cancel"
+# cancel with nothing running: fine, and says so
+ctl cancel ttyUSB0 >"$TMPDIR/out" || fail "cancel"
+grep -q "^Nothing ran on ttyUSB0: nothing to cancel.$" "$TMPDIR/out" || fail "cancel: $(cat "$TMPDIR/out")"
+ctl cancel ttyUSB0 --json >"$TMPDIR/cancel.json" || fail "cancel --json"
+json_check "$TMPDIR/cancel.json" 'j["operation"] == "cancel" and j["result"]["cancelled"] is False'
 
 # go: the board runs its code, and the bootloader no longer answers (NoBootloader, 10)
 make_bin "$TMPDIR/small.bin" 256 3

@@ -29,7 +29,7 @@ monitor_wait '"event":"present".*"port":"/dev/ttyUSB0"'
 monitor_stop
 
 python3 - "$TMPDIR/monitor.log" <<'PY' || fail "monitor --json: $(cat "$TMPDIR/monitor.log")"
-import json, sys
+import json, re, sys
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 kinds = [e["event"] for e in events]
 for k in ("present", "ready", "changed", "progress", "finished", "added", "removed", "daemon"):
@@ -39,7 +39,9 @@ writing = [e for e in events if e["event"] == "progress" and e["stage"] == "writ
 assert writing and writing[-1]["done"] == writing[-1]["total"] == 5000, writing
 states = [e["properties"]["State"] for e in events if e["event"] == "changed" and "State" in e["properties"]]
 assert "writing" in states and states[-1] == "idle", states
-assert all(isinstance(e["timestamp"], int) for e in events)
+# the one timestamp form (ISO 8601 UTC, microseconds), and the same instant as a number
+assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", e["timestamp"]) and
+           isinstance(e["timestamp_usec"], int) for e in events), events
 PY
 
 # text, not on a terminal: plain lines

@@ -127,7 +127,7 @@ live = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
 log = [json.loads(l) for l in open(sys.argv[4])]
 tcp = sys.argv[5]
 
-flashes = [e for e in log if e["operation"] == "Flash"]
+flashes = [e for e in log if e["operation"] == "flash"]
 by_port = {e["port"]: e for e in flashes}           # the last flash of each port
 slot_of = {e["port"]: e["physical_path"] or e["port"] for e in log}
 # ttyUSB2 and then ttyUSB5 sat in USB port 3: one slot, ttyUSB5's board the last flashed
@@ -144,6 +144,7 @@ for port, (p, f, res, err) in want.items():
     assert r["uid"] == by_port[port]["uid"], (port, r, by_port[port])
     assert r["chip"] == by_port[port]["chip_name"], (port, r)
     assert r["last_timestamp_usec"] == by_port[port]["timestamp_usec"], (port, r)
+    assert r["last_timestamp"] == by_port[port]["timestamp"], (port, r)
 # slots are USB paths (ID_PATH), the TCP port its URL; port 3 holds ttyUSB5 now
 assert all(byslot[slot_of["/dev/ttyUSB%d" % n]]["slot"].startswith("pci-") for n in range(6))
 assert byslot[slot_of["/dev/ttyUSB5"]]["state"] == "idle" and byslot[slot_of["/dev/ttyUSB5"]]["device"] == "/dev/ttyUSB5"

@@ -14,7 +14,7 @@ DAEMON_ARGS="--state-dir=$STATE" start_daemon --board ttyUSB0=0x466 --board ttyU
 
 # text: the first byte sent is the sync, each command follows with its bytes
 ctl flash ttyUSB0 "$TMPDIR/code.bin" -q --trace "$TMPDIR/t.txt" || fail "flash --trace"
-head -1 "$TMPDIR/t.txt" | grep -q '^# stm32ispd wire trace: /dev/ttyUSB0, Flash$' || fail "header: $(head -1 "$TMPDIR/t.txt")"
+head -1 "$TMPDIR/t.txt" | grep -q '^# stm32ispd wire trace: /dev/ttyUSB0, flash$' || fail "header: $(head -1 "$TMPDIR/t.txt")"
 sed -n 2p "$TMPDIR/t.txt" | grep -Eq '^# started [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z by stm32ispd ' || fail "header: $(sed -n 2p "$TMPDIR/t.txt")"
 first=$(grep -m1 '^+[0-9.]* > ' "$TMPDIR/t.txt")
 echo "$first" | grep -Eq '^\+[0-9]+\.[0-9]{6} > 7f +sync$' || fail "the first byte sent: $first"
@@ -31,16 +31,16 @@ line '^\+[0-9.]+ > 08 00 00 00 08 +address 0x08000000$'
 line ' Write Memory 0x08000000 256 bytes$'
 line ' Write Memory 0x08000f00 256 bytes$'
 line ' Read Memory 0x08000f00 256 bytes$'
-tail -1 "$TMPDIR/t.txt" | grep -q ' Flash done$' || fail "last line: $(tail -1 "$TMPDIR/t.txt")"
+tail -1 "$TMPDIR/t.txt" | grep -q ' flash done$' || fail "last line: $(tail -1 "$TMPDIR/t.txt")"
 # a successful job keeps nothing
 [ ! -e "$STATE/traces" ] || [ -z "$(ls "$STATE/traces")" ] || fail "a passed job's trace was kept"
 
 # JSON, for tools (info: one job, one object)
 ctl --json info ttyUSB0 --trace "$TMPDIR/t.json" >/dev/null || fail "info --json --trace"
-json_check "$TMPDIR/t.json" 'j["op"] == "Probe" and [e for e in j["events"] if e["dir"] == "tx"][0]["bytes"] == "7f" and any(e["note"] == "Get ID" for e in j["events"])'
+json_check "$TMPDIR/t.json" 'j["op"] == "probe" and [e for e in j["events"] if e["dir"] == "tx"][0]["bytes"] == "7f" and any(e["note"] == "Get ID" for e in j["events"])'
 
-# a trace file the client cannot create: a usage error, no job
-expect_rc 2 ctl info ttyUSB0 -q --trace "$TMPDIR/no/such/dir/t.txt"
+# a trace file the client cannot create: a file error (6), no job
+expect_rc 6 ctl info ttyUSB0 -q --trace "$TMPDIR/no/such/dir/t.txt"
 # the daemon refuses a trace fd it cannot write to
 rc=0; "$GI_PYTHON" - "$BUS_ADDR" "$TMPDIR/code.bin" <<'PY' || rc=$?
 import sys
@@ -70,9 +70,9 @@ kept=$(sed -n 's/.*(wire trace: \([^)]*\)).*/\1/p' "$TMPDIR/err")
 [ -n "$kept" ] || fail "the message does not name the trace: $(cat "$TMPDIR/err")"
 case "$kept" in "$STATE/traces/trace-"*-ttyUSB1.txt) ;; *) fail "kept trace at $kept" ;; esac
 [ -f "$kept" ] || fail "$kept is missing"
-grep -q '^# stm32ispd wire trace: /dev/ttyUSB1, Flash$' "$kept" || fail "kept trace header"
+grep -q '^# stm32ispd wire trace: /dev/ttyUSB1, flash$' "$kept" || fail "kept trace header"
 grep -Eq '> 7f +sync$' "$kept" || fail "kept trace: no sync"
-grep -q 'Flash failed: ' "$kept" || fail "kept trace: no failure line"
+grep -q 'flash failed: ' "$kept" || fail "kept trace: no failure line"
 ctl --json log ttyUSB1 --result fail >"$TMPDIR/log.json" || fail "log"
 json_check "$TMPDIR/log.json" "j['trace_file'] == '$kept'"
 grep -q "trace_file" "$TMPDIR/daemon.log" || fail "the daemon log does not name the trace"

@@ -9,7 +9,7 @@
 
 # --help and --version
 "$CTL" --help >"$TMPDIR/help" || fail "--help"
-for c in list info diagnose flash erase read lock unlock go cancel monitor; do
+for c in list info diagnose flash erase read lock unlock go cancel remove autoflash monitor; do
         grep -q "^  $c" "$TMPDIR/help" || fail "--help lacks $c"
 done
 "$CTL" --version | grep -q '^stm32ispctl [0-9]' || fail "--version"
@@ -26,6 +26,42 @@ for args in "" "frobnicate" "flash" "flash ttyUSB0 fw.bin --sn-first 7" "log --s
         [ $rc = 2 ] || fail "'$args' exited $rc, expected 2"
         [ -s "$TMPDIR/err" ] || fail "'$args' said nothing"
 done
+
+# --json: every failure, also those the client finds itself, is one error object on
+# stdout (error, message, exit_code), wherever --json stands.
+json_err() { # json_err ERROR CODE ARGS...: exit CODE and {"error": ERROR, "exit_code": CODE}
+        local want=$1 code=$2 rc=0
+        shift 2
+        "$CTL" --bus-address=unix:path=/nonexistent "$@" >"$TMPDIR/out" 2>"$TMPDIR/err" || rc=$?
+        [ $rc = "$code" ] || fail "'$*' exited $rc, expected $code"
+        python3 - "$TMPDIR/out" "$want" "$code" <<'PY' || fail "'$*': no JSON error object: $(cat "$TMPDIR/out")"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+j = json.loads(lines[-1])
+assert len(lines) == 1 and j["error"] == sys.argv[2] and j["exit_code"] == int(sys.argv[3]) and j["message"], j
+PY
+        [ -s "$TMPDIR/err" ] || fail "'$*' said nothing on stderr"
+}
+json_err org.freedesktop.DBus.Error.InvalidArgs 2 --json frobnicate
+json_err org.freedesktop.DBus.Error.InvalidArgs 2 --bogus list --json
+json_err org.freedesktop.DBus.Error.InvalidArgs 2 info --json
+json_err org.freedesktop.DBus.Error.InvalidArgs 2 -j info ttyUSB0 --pages 1
+json_err org.freedesktop.DBus.Error.ServiceUnknown 3 --json list
+# File errors: one exit code, 6 (FileError), before any bus is touched.
+json_err FileError 6 --json flash ttyUSB0 "$TMPDIR/no-such-image.bin"
+grep -q "no-such-image.bin" "$TMPDIR/out" || fail "the file error does not name the file: $(cat "$TMPDIR/out")"
+json_err FileError 6 --json flash ttyUSB0 "$TMPDIR"
+if [ "$(id -u)" != 0 ]; then
+        : >"$TMPDIR/unreadable.bin"; chmod 000 "$TMPDIR/unreadable.bin"
+        json_err FileError 6 --json flash ttyUSB0 "$TMPDIR/unreadable.bin"
+fi
+rc=0; "$CTL" flash ttyUSB0 "$TMPDIR/no-such-image.bin" >"$TMPDIR/out" 2>/dev/null || rc=$?
+[ $rc = 6 ] && [ ! -s "$TMPDIR/out" ] || fail "a missing image without --json: exit $rc, stdout '$(cat "$TMPDIR/out")'"
+
+# go: an odd address is a function's Thumb address, not a vector table: refused, with a hint
+rc=0; "$CTL" --bus-address=unix:path=/nonexistent go ttyUSB0 0x08000101 2>"$TMPDIR/err" || rc=$?
+[ $rc = 2 ] && grep -q "odd.*vector table.*Thumb bit" "$TMPDIR/err" || fail "go to an odd address: $rc $(cat "$TMPDIR/err")"
+expect_rc 2 "$CTL" --bus-address=unix:path=/nonexistent go ttyUSB0 --address 0x08000002 2>/dev/null
 
 # The daemon unavailable: a bus without it, a bus that is not there, the system bus.
 start_bus
@@ -87,17 +123,13 @@ fi
 
 # The completion parses, and completes commands, options and values.
 bash -n "$TOP_SRCDIR/client/stm32ispctl.bash" || fail "completion syntax"
-# (Without bash-completion installed, minimal stand-ins for the two helpers it uses.)
-out=$(bash -c '
-        if [ -r /usr/share/bash-completion/bash_completion ]; then
-                . /usr/share/bash-completion/bash_completion
-        else
-                _init_completion() { words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
-                                     cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD - 1]}; }
-                _filedir() { COMPREPLY=(FILES); }
-        fi
+# Twice: in plain bash (no bash-completion: no _init_completion, no _filedir; nothing may
+# be said on stderr), and with bash-completion when it is installed.
+complete_all() { # complete_all WITH_BASH_COMPLETION
+        bash --norc --noprofile -c '
+        [ "$2" = yes ] && . /usr/share/bash-completion/bash_completion
         . "$1"
-        comp() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        comp() { COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
                  COMPREPLY=(); _stm32ispctl stm32ispctl "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"; echo "${COMPREPLY[*]}"; }
         comp stm32ispctl fl
         comp stm32ispctl flash /dev/ttyUSB0 fw.bin --no-v
@@ -105,14 +137,27 @@ out=$(bash -c '
         comp stm32ispctl erase ttyUSB0 --ma
         comp stm32ispctl --js
         comp stm32ispctl --json info ttyUSB0 --ba
+        comp stm32ispctl autoflash ""
+        comp stm32ispctl autoflash set fw.bin --expect-c
+        comp stm32ispctl re
         comp stm32ispctl diag
-        comp stm32ispctl diagnose ttyUSB0 --rep' _ "$TOP_SRCDIR/client/stm32ispctl.bash" 2>&1)
+        comp stm32ispctl diagnose ttyUSB0 --rep' _ "$TOP_SRCDIR/client/stm32ispctl.bash" "$1" 2>"$TMPDIR/comp.err"
+        [ ! -s "$TMPDIR/comp.err" ] || fail "completion (bash-completion: $1) said: $(cat "$TMPDIR/comp.err")"
+}
+out=$(complete_all no)
+if [ -r /usr/share/bash-completion/bash_completion ]; then
+        out2=$(complete_all yes)
+        [ "$out" = "$out2" ] || fail "completion differs with bash-completion: $out2 / $out"
+fi
 [ "$(echo "$out" | sed -n 1p)" = "flash" ] || fail "completion of 'fl': $out"
 [ "$(echo "$out" | sed -n 2p)" = "--no-verify" ] || fail "completion of '--no-v': $out"
 [ "$(echo "$out" | sed -n 3p)" = "auto bin hex elf srec" ] || fail "completion of --format: $out"
 [ "$(echo "$out" | sed -n 4p)" = "--mass" ] || fail "completion of --ma: $out"
 [ "$(echo "$out" | sed -n 5p)" = "--json" ] || fail "completion of --js: $out"
 [ "$(echo "$out" | sed -n 6p)" = "--baud=" ] || fail "completion of --ba: $out"
-[ "$(echo "$out" | sed -n 7p)" = "diagnose" ] || fail "completion of 'diag': $out"
-[ "$(echo "$out" | sed -n 8p)" = "--report=" ] || fail "completion of --rep: $out"
+[ "$(echo "$out" | sed -n 7p)" = "show set clear" ] || fail "completion of autoflash: $out"
+[ "$(echo "$out" | sed -n 8p)" = "--expect-chip=" ] || fail "completion of --expect-c: $out"
+[ "$(echo "$out" | sed -n 9p)" = "read remove" ] || fail "completion of re: $out"
+[ "$(echo "$out" | sed -n 10p)" = "diagnose" ] || fail "completion of 'diag': $out"
+[ "$(echo "$out" | sed -n 11p)" = "--report=" ] || fail "completion of --rep: $out"
 echo "PASS"

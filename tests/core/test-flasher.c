@@ -616,6 +616,15 @@ static void test_mass_erase_and_read(uint16_t pid) {
         ASSERT_OK(flasher_read(r.f, c->flash_base, back, n));
         ASSERT_MEMEQ(back, flash, n);
         check_progress(p, FLASHER_STAGE_READING, n);
+        /* past the end of the flash: refused before any Read Memory */
+        sim_counters(r.sim, &cnt);
+        unsigned reads = cnt.reads;
+        ASSERT_ERR(flasher_read(r.f, c->flash_base + (uint32_t) n - 16, back, 32), EINVAL);
+        ASSERT_TRUE(strstr(flasher_error_message(r.f), "runs past the end"));
+        sim_counters(r.sim, &cnt);
+        ASSERT_EQ(cnt.reads, reads);
+        /* ... the last bytes are fine */
+        ASSERT_OK(flasher_read(r.f, c->flash_base + (uint32_t) n - 16, back, 16));
         /* an odd range */
         ASSERT_OK(flasher_read(r.f, c->flash_base + 0x3F, back, 3));
         ASSERT_EQ(back[0], c->erased);

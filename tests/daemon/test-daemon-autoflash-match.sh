@@ -70,7 +70,7 @@ python3 - "$STATE/results.jsonl" "$TCP_URL" <<'PY' || fail "results: $(cat "$STA
 import json, sys
 log = [json.loads(l) for l in open(sys.argv[1])]
 tcp = [(x["operation"], x["auto"]) for x in log if x["port"] == sys.argv[2]]
-assert tcp == [("Probe", False)], tcp
+assert tcp == [("probe", False)], tcp
 assert not any(x["auto"] for x in log), log
 PY
 

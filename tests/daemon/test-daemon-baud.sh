@@ -50,7 +50,7 @@ last_log_check 'x["port"] == "/dev/ttyUSB0" and x["result"] == "pass" and x["bau
         x["options"]["baudrate"] == 460800'
 busctl --address="$BUS_ADDR" get-property -j "$BUS_NAME" /io/github/Stm32Isp1/port/ttyUSB0 io.github.Stm32Isp1.Port \
         LastResult >"$TMPDIR/last0.json" || fail "LastResult"
-json_check "$TMPDIR/last0.json" 'j["data"]["baudrate"]["data"] == 460800 and j["data"]["operation"]["data"] == "Flash"'
+json_check "$TMPDIR/last0.json" 'j["data"]["baudrate"]["data"] == 460800 and j["data"]["operation"]["data"] == "flash"'
 
 # 2. At 460800 on a chip that measures at most 115200, without an entry sequence: that
 # 0x7F left it deaf, so there is no second try: NoBootloader saying to reset the board,

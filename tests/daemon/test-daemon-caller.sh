@@ -54,16 +54,16 @@ monitor_start
 # The caller leaves: cancelled, recorded as such, the flash not the image.
 leaver False || fail "the leaving client exited $?"
 monitor_wait '"event":"finished".*"port":"/dev/ttyUSB0","operation":"flash","error":"io.github.Stm32Isp1.Error.Cancelled"'
-last_log_check 'x["operation"] == "Flash" and x["result"] == "fail" and x["error"].endswith("Cancelled") and
+last_log_check 'x["operation"] == "flash" and x["result"] == "fail" and x["error"].endswith("Cancelled") and
         x["message"].startswith("The caller left the bus: ")'
-grep -q "ttyUSB0: The caller of Flash left the bus, cancelling it" "$TMPDIR/daemon.log" || fail "no word in the log"
+grep -q "ttyUSB0: The caller of flash left the bus, cancelling it" "$TMPDIR/daemon.log" || fail "no word in the log"
 control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
 ! cmp -s -n 16384 "$TMPDIR/dump.bin" "$TMPDIR/fw.bin" || fail "the flash was completed for a caller that left"
 
 # detach=true: the job outlives its caller.
 leaver True || fail "the detached client exited $?"
 monitor_wait '"event":"finished".*"port":"/dev/ttyUSB0","operation":"flash","error":""'
-last_log_check 'x["operation"] == "Flash" and x["result"] == "pass" and x["bytes_verified"] == 16384'
+last_log_check 'x["operation"] == "flash" and x["result"] == "pass" and x["bytes_verified"] == 16384'
 control "dump ttyUSB0 $TMPDIR/dump.bin" >/dev/null
 cmp -n 16384 "$TMPDIR/dump.bin" "$TMPDIR/fw.bin" || fail "the detached flash is not in the flash"
 

@@ -91,7 +91,7 @@ assert result['bytes_verified'] >= size, result
 
 # Signals from the same sender arrive in order, before the reply (the Probe's, still
 # queued when the handler was connected, come first).
-assert signals[-1] == ('Finished', ('Flash', '', '')), signals
+assert signals[-1] == ('Finished', ('flash', '', '')), signals
 progress = [args for n, args in signals if n == 'Progress']
 assert ('writing', size, size) in progress, progress
 assert ('verifying', size, size) in progress, progress

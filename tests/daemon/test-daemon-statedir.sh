@@ -25,7 +25,7 @@ for d in "$HOME/.local" "$HOME/.local/state" "$HOME/.local/state/stm32ispd"; do
         [ "$(stat -c %a "$d")" = 700 ] || fail "$d is mode $(stat -c %a "$d"), not 700"
 done
 user_log >"$TMPDIR/log.json" || fail "--user log"
-json_check "$TMPDIR/log.json" 'j["operation"] == "Probe" and j["result"] == "pass" and j["port"] == "/dev/ttyUSB0"'
+json_check "$TMPDIR/log.json" 'j["operation"] == "probe" and j["result"] == "pass" and j["port"] == "/dev/ttyUSB0"'
 stop_daemon
 
 # $XDG_STATE_HOME, when set (absolute), is the base.

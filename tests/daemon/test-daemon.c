@@ -401,7 +401,7 @@ static void test_sequence(void) {
         ASSERT_TRUE(strncmp(rec.events[0], "S ", 2) == 0 && strcmp(rec.events[0], "S idle") != 0);
         i_write = find_event(&rec, 0, "P writing");
         i_verify = find_event(&rec, 0, "P verifying");
-        i_fin = find_event(&rec, 0, "F Flash ");
+        i_fin = find_event(&rec, 0, "F flash ");
         i_idle = find_event(&rec, 0, "S idle");
         ASSERT_TRUE(i_write != SIZE_MAX && i_verify != SIZE_MAX && i_fin != SIZE_MAX && i_idle != SIZE_MAX);
         ASSERT_TRUE(i_write < i_verify && i_verify < i_idle && i_idle < i_fin);
@@ -420,7 +420,7 @@ static void test_sequence(void) {
         }
         /* Throttled: ~20 per second, plus the first and last of each stage. */
         ASSERT_TRUE(rec.progress_signals <= 20 * (elapsed / USEC_PER_SEC + 1) + 2 * 9);
-        ASSERT_STREQ(rec.events[i_fin], "F Flash ");
+        ASSERT_STREQ(rec.events[i_fin], "F flash ");
 
         ASSERT_OK(sd_bus_get_property_string(env.bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
                                              "State", &error, &state));
@@ -433,7 +433,7 @@ static void test_sequence(void) {
                 ASSERT_OK(sd_bus_get_property(env.bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
                                               "LastResult", &error, &reply, "a{sv}"));
                 ASSERT_EQ(dict_get(reply, 0, "operation", 's', &op), 1);
-                ASSERT_STREQ(op, "Flash");
+                ASSERT_STREQ(op, "flash");
                 reply = sd_bus_message_unref(reply);
                 ASSERT_OK(sd_bus_get_property(env.bus, STM32ISP_BUS_NAME, path, STM32ISP_PORT_INTERFACE,
                                               "Chip", &error, &reply, "a{sv}"));
@@ -769,6 +769,8 @@ static void test_shutdown(void) {
         ASSERT_TRUE(usec < 2 * USEC_PER_SEC);
         wait_call(&c);
         expect_error(&c, STM32ISP_ERROR_CANCELLED);
+        /* Said as the daemon stopping, not as another client's Cancel. */
+        ASSERT_TRUE(c.error.message && strstr(c.error.message, "stm32ispd is stopping"));
         daemon_call_clear(&c);
 }
 

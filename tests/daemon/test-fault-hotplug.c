@@ -501,7 +501,7 @@ static void test_unplug_stages(void) {
                 /* never reported as flashed (or read) */
                 ASSERT_OK(asprintf(&dev, "/dev/%s", cases[i].board));
                 ASSERT_EQ(get_results(dev, res, ELEMENTSOF(res)), 1);
-                ASSERT_STREQ(res[0].operation, cases[i].image_size > 0 ? "Flash" : "Read");
+                ASSERT_STREQ(res[0].operation, cases[i].image_size > 0 ? "flash" : "read");
                 ASSERT_STREQ(res[0].result, "fail");
                 ASSERT_STREQ(res[0].error, STM32ISP_ERROR_DISCONNECTED);
         }
@@ -659,7 +659,7 @@ static void plug_wrong_chip(const char *name, const char *spec, const char *old_
         ASSERT_OK(asprintf(&dev, "/dev/%s", name));
         ASSERT_EQ(get_results(dev, res, ELEMENTSOF(res)), 1);
         ASSERT_TRUE(res[0].automatic);
-        ASSERT_STREQ(res[0].operation, "Flash");
+        ASSERT_STREQ(res[0].operation, "flash");
         ASSERT_STREQ(res[0].result, "fail");
         ASSERT_STREQ(res[0].error, STM32ISP_ERROR_UNSUPPORTED_CHIP);
         ASSERT_TRUE(res[0].have_chip_pid);

@@ -45,7 +45,7 @@ wait_finished() {
                 while [ -z "${FINISHED[$p]+x}" ]; do
                         next_event "the end of the job on $p"
                 done
-                [ "${FINISHED[$p]}" = "Flash $want" ] || fail "$p: ${FINISHED[$p]}, expected Flash $want"
+                [ "${FINISHED[$p]}" = "flash $want" ] || fail "$p: ${FINISHED[$p]}, expected flash $want"
         done
 }
 wait_removed() {
@@ -90,13 +90,15 @@ busctl get-property "${M[@]}" AutoFlash >"$TMPDIR/out" || fail "AutoFlash"
 grep -q '"armed" b false' "$TMPDIR/out" || fail "armed after bad calls: $(cat "$TMPDIR/out")"
 
 monitor_start
+# ("chip": expect-chip's former name, accepted for one release)
 set_auto_flash "$TMPDIR/fw.hex" '{"serial": ("s", "STATION*"), "chip": ("q", 0x466), "go": ("b", True),
         "image-name": ("s", "fw-1.2.hex")}' || fail "SetAutoFlash"
 busctl get-property -j "${M[@]}" AutoFlash >"$TMPDIR/af.json" || fail "AutoFlash"
 json_check "$TMPDIR/af.json" 'j["data"]["armed"]["data"] and j["data"]["source"]["data"] == "bus" and
         j["data"]["sha256"]["data"] == "'"$SHA"'" and j["data"]["image_name"]["data"] == "fw-1.2.hex" and
-        j["data"]["go"]["data"] and j["data"]["match"]["data"] == {"serial": {"type": "s", "data": "STATION*"},
-        "chip": {"type": "q", "data": 0x466}}'
+        j["data"]["image_size"]["data"] == 3000 and
+        j["data"]["go"]["data"] and j["data"]["match"]["data"] == {"serial": {"type": "s", "data": "STATION*"}} and
+        j["data"]["expect_chip"]["data"] == 0x466'
 
 # Eight boards one after another: each is flashed as it comes.
 FIRST="1 2 3 4 5 6 7 8"
@@ -161,7 +163,7 @@ monitor_stop
 python3 - "$TMPDIR/monitor.log" <<'PY' || fail "monitor: $(cat "$TMPDIR/monitor.log")"
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-flashes = sorted(e["port"] for e in ev if e["event"] == "finished" and e["operation"] == "Flash")
+flashes = sorted(e["port"] for e in ev if e["event"] == "finished" and e["operation"] == "flash")
 want = sorted("/dev/ttyUSB%d" % n for n in list(range(1, 9)) + list(range(21, 29)) + [10, 11])
 assert flashes == want, flashes
 PY
@@ -187,7 +189,7 @@ sha = sys.argv[3]
 assert f == c, "the client shows something else than the file"
 auto = [x for x in f if x["auto"]]
 assert len(auto) == 18, len(auto)
-assert all(x["operation"] == "Flash" and x["image_name"] == "fw-1.2.hex" and x["image_sha256"] == sha for x in auto), auto
+assert all(x["operation"] == "flash" and x["image_name"] == "fw-1.2.hex" and x["image_sha256"] == sha for x in auto), auto
 first, second = range(1, 9), range(21, 29)
 ports = sorted(x["port"] for x in auto)
 assert ports == sorted("/dev/ttyUSB%d" % n for n in list(first) + list(second) + [10, 11]), ports
@@ -218,7 +220,7 @@ assert "0x444" in bad["/dev/ttyUSB10"]["message"], bad
 assert bad["/dev/ttyUSB11"]["error"].endswith("VerifyFailed") and "started" not in bad["/dev/ttyUSB11"], bad
 # Only the probe of ttyUSB12 by hand, nothing on ttyUSB0 and ttyUSB9.
 rest = [x for x in f if not x["auto"]]
-assert [(x["port"], x["operation"]) for x in rest] == [("/dev/ttyUSB12", "Probe")], rest
+assert [(x["port"], x["operation"]) for x in rest] == [("/dev/ttyUSB12", "probe")], rest
 PY
 ctl log --result fail >"$TMPDIR/out" || fail "log --result fail"
 grep -q '^2 entries: 0 passed, 2 failed.$' "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
@@ -232,7 +234,7 @@ if "$CTL" --help | grep -q 'monitor \[station'; then
 import json, sys
 rows = {r["slot"]: r for r in json.load(open(sys.argv[1]))}
 log = [json.loads(l) for l in open(sys.argv[2])]
-flash = {x["physical_path"]: x for x in log if x["operation"] == "Flash"}
+flash = {x["physical_path"]: x for x in log if x["operation"] == "flash"}
 assert set(flash) <= set(rows), (flash.keys(), rows.keys())
 for path, x in flash.items():
     r = rows[path]
@@ -260,8 +262,8 @@ DAEMON_ARGS="--state-dir=$STATE --config=$TMPDIR/stm32ispd.conf" start_daemon --
 busctl get-property -j "${M[@]}" AutoFlash >"$TMPDIR/af.json" || fail "AutoFlash"
 json_check "$TMPDIR/af.json" 'j["data"]["source"]["data"] == "config" and j["data"]["image_name"]["data"] == "fw.hex" and
         j["data"]["erase"]["data"] == "mass" and not j["data"]["go"]["data"] and
-        j["data"]["match"]["data"] == {"vid": {"type": "q", "data": 0x403}, "pid": {"type": "q", "data": 0x6001},
-        "chip": {"type": "q", "data": 0x466}}'
+        j["data"]["match"]["data"] == {"vid": {"type": "q", "data": 0x403}, "pid": {"type": "q", "data": 0x6001}} and
+        j["data"]["expect_chip"]["data"] == 0x466'
 FINISHED=()
 monitor_start
 control "add ttyUSB1=0x466,adapter=ch340" >/dev/null

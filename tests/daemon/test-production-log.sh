@@ -44,7 +44,7 @@ for x in e:
     assert int(t.timestamp() * 1e6 + 0.5) == x["timestamp_usec"], x
     assert x["duration_usec"] > 0, x
     assert isinstance(x["options"], dict), x
-assert [x["operation"] for x in e] == ["Probe", "Flash", "Flash", "Lock", "Probe", "Read", "Unlock"], e
+assert [x["operation"] for x in e] == ["probe", "flash", "flash", "lock", "probe", "read", "unlock"], e
 assert [x["result"] for x in e] == ["pass", "pass", "pass", "pass", "pass", "fail", "pass"], e
 assert [x["port"] for x in e] == ["/dev/ttyUSB0"] * 2 + ["/dev/ttyUSB1"] * 5, e
 assert e[0]["adapter_serial"] == "STSIM000" and e[2]["adapter_serial"] == "LINE7", e
@@ -73,15 +73,15 @@ cmp <(python3 -c 'import json,sys; [print(json.dumps(json.loads(l), sort_keys=Tr
 UID0=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["uid"])' "$STATE/results.jsonl")
 
 ctl log --json --result fail >"$TMPDIR/log.json" || fail "log --result fail"
-json_check "$TMPDIR/log.json" 'j["operation"] == "Read" and j["result"] == "fail" and j["port"] == "/dev/ttyUSB1"'
+json_check "$TMPDIR/log.json" 'j["operation"] == "read" and j["result"] == "fail" and j["port"] == "/dev/ttyUSB1"'
 ctl log --json --result pass >"$TMPDIR/log.json" || fail "log --result pass"
 [ "$(wc -l <"$TMPDIR/log.json")" = 6 ] || fail "log --result pass: $(cat "$TMPDIR/log.json")"
 ctl log --json --uid "${UID0^^}" >"$TMPDIR/log.json" || fail "log --uid"
-json_check "$TMPDIR/log.json" 'len(j) == 2 and [x["operation"] for x in j] == ["Probe", "Flash"]'
+json_check "$TMPDIR/log.json" 'len(j) == 2 and [x["operation"] for x in j] == ["probe", "flash"]'
 ctl log --json ttyUSB1 >"$TMPDIR/log.json" || fail "log PORT"
 json_check "$TMPDIR/log.json" 'len(j) == 5 and all(x["port"] == "/dev/ttyUSB1" for x in j)'
 ctl log --json --limit 2 >"$TMPDIR/log.json" || fail "log --limit"
-json_check "$TMPDIR/log.json" '[x["operation"] for x in j] == ["Read", "Unlock"]'
+json_check "$TMPDIR/log.json" '[x["operation"] for x in j] == ["read", "unlock"]'
 ctl log --json --since "$(date -u -d tomorrow +%Y-%m-%d)" >"$TMPDIR/log.json" || fail "log --since tomorrow"
 [ ! -s "$TMPDIR/log.json" ] || fail "log --since tomorrow: $(cat "$TMPDIR/log.json")"
 ctl log --json --since "$(date -u -d yesterday +%Y-%m-%d)" --until "@$(( $(date +%s) + 60 ))" >"$TMPDIR/log.json" ||
@@ -90,8 +90,8 @@ ctl log --json --since "$(date -u -d yesterday +%Y-%m-%d)" --until "@$(( $(date 
 
 ctl log >"$TMPDIR/out" || fail "log (text)"
 grep -q '^TIME  *PORT  *OPERATION  *RESULT  *CHIP  *UID  *SERIAL  *IMAGE  *ERROR$' "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
-grep -q " ttyUSB0  *Flash  *pass  *STM32G03x/04x  *$UID0  *-  *fw.hex *$" "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
-grep -q " ttyUSB1  *Read  *fail .* ReadProtected$" "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
+grep -q " ttyUSB0  *flash  *pass  *STM32G03x/04x  *$UID0  *-  *fw.hex *$" "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
+grep -q " ttyUSB1  *read  *fail .* ReadProtected$" "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
 grep -q '^7 entries: 6 passed, 1 failed.$' "$TMPDIR/out" || fail "log: $(cat "$TMPDIR/out")"
 
 # Bad filters and options.
@@ -104,5 +104,5 @@ fi
 grep -qi "unknown filter" "$TMPDIR/out" || fail "GetResults: $(cat "$TMPDIR/out")"
 
 # The daemon logged the same entries (stderr here; the journal under systemd).
-grep -q 'Flash passed: {.*"image_sha256":"'"$HEX_SHA"'"' "$TMPDIR/daemon.log" || fail "not in the daemon's log"
+grep -q 'flash passed: {.*"image_sha256":"'"$HEX_SHA"'"' "$TMPDIR/daemon.log" || fail "not in the daemon's log"
 exit 0

@@ -168,9 +168,9 @@ inhibited() {
 }
 check_inhibitor() {
         cat /tmp/inhibit.during
-        grep -E "^ *stm32ispd .* sleep +Flash on $SLOW_URL +block *$" /tmp/inhibit.during ||
+        grep -E "^ *stm32ispd .* sleep +flash on $SLOW_URL +block *$" /tmp/inhibit.during ||
                 why "no sleep inhibitor (block) with the port in the reason during the flash"
-        grep -E "^ *stm32ispd .* shutdown +Flash on $SLOW_URL +delay *$" /tmp/inhibit.during ||
+        grep -E "^ *stm32ispd .* shutdown +flash on $SLOW_URL +delay *$" /tmp/inhibit.during ||
                 why "no shutdown inhibitor (delay) during the flash"
         ! grep -q stm32ispd /tmp/inhibit.after || why "the inhibitors outlive the job: $(cat /tmp/inhibit.after)"
 }
@@ -194,7 +194,7 @@ check "the results log in StateDirectory is the service user's, unreadable to ot
 check_journal() {
         local sha entry
         sha=$(sha256sum "$FAST_IMAGE" | cut -d' ' -f1)
-        entry=$(journalctl -b -u "$UNIT" -o verbose STM32ISP_OPERATION=Flash STM32ISP_IMAGE_SHA256="$sha")
+        entry=$(journalctl -b -u "$UNIT" -o verbose STM32ISP_OPERATION=flash STM32ISP_IMAGE_SHA256="$sha")
         echo "$entry"
         for f in "STM32ISP_PORT=$FAST_URL" STM32ISP_RESULT=pass STM32ISP_CHIP_PID= STM32ISP_UID= STM32ISP_BYTES_WRITTEN=; do
                 echo "$entry" | grep -q "^ *$f" || why "no $f in the journal entry"

@@ -65,7 +65,7 @@ read -r -t 30 -u 7 line || fail "the listener did not start: $(cat "$TMPDIR/list
 # root
 [ "$(call probe "$PORT")" = "pid=0x466" ] || fail "root: Probe"
 read -r -t 30 -u 7 line || fail "nobody received no Finished signal: $(cat "$TMPDIR/listen.err")"
-[ "$line" = "Finished Probe -" ] || fail "nobody received '$line'"
+[ "$line" = "Finished probe -" ] || fail "nobody received '$line'"
 wait "$LISTEN_PID" || fail "the listener failed"
 exec 7<&-
 make_image "$SHARED/root.bin" 1

@@ -107,6 +107,27 @@ int link_tcp_connect(const char *url, Link **ret) {
         return link_open_fd(fd, url, ret);
 }
 
+int link_tcp_resolve(const char *url, const char **ret_reason) {
+        _cleanup_free_ char *host = NULL, *port = NULL;
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC, .ai_flags = AI_NUMERICSERV };
+        struct addrinfo *res = NULL;
+        int r;
+
+        *ret_reason = NULL;
+        r = link_tcp_parse_url(url, &host, &port);
+        if (r < 0)
+                return r;
+        r = getaddrinfo(host, port, &hints, &res);
+        if (r == EAI_MEMORY)
+                return -ENOMEM;
+        if (r != 0) {
+                *ret_reason = gai_strerror(r);
+                return -EHOSTUNREACH;
+        }
+        freeaddrinfo(res);
+        return 0;
+}
+
 int link_open_tcp(const char *url, unsigned baud, Link **ret) {
         Link *l;
         int r;

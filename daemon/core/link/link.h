@@ -129,6 +129,9 @@ int link_tcp_parse_url(const char *url, char **ret_host, char **ret_port);
 /* Connects to the HOST:PORT of a network URL (any network scheme) within a few
  * seconds: the connected stream as an fd link named url, its baud and caps unset. */
 int link_tcp_connect(const char *url, Link **ret);
+/* Whether the HOST of a network URL resolves: 0, or -EHOSTUNREACH with the resolver's
+ * reason in *ret_reason (static), -ENOMEM, -EINVAL (malformed). */
+int link_tcp_resolve(const char *url, const char **ret_reason);
 
 Link *link_free(Link *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Link *, link_free);
