@@ -34,7 +34,8 @@ dict_keys() {
         } | grep -vx 'v' | sort -u
 }
 documented() { # documented XML KEY
-        grep -v '^ *<' "$1" | grep -q -- "\\(^\\|[^a-z0-9_-]\\)$2\\([^a-z0-9_-]\\|\$\\)" ||
+        # no grep -q at the end of a pipe: under pipefail the writer's SIGPIPE would fail it
+        grep -v '^ *<' "$1" | grep -- "\\(^\\|[^a-z0-9_-]\\)$2\\([^a-z0-9_-]\\|\$\\)" >/dev/null ||
                 grep -q -- "[ (\"]$2[ ,).\"]" "$1"
 }
 
